@@ -1,0 +1,19 @@
+# fieldtest agent: a Debian box whose only door is sshd on the port fieldtest gives it
+# (30000 for the first agent). fieldtest installs the host key and the authorized key into
+# each container before it starts, so no key is baked into the image and every agent's
+# host key can be pinned by the runtime.
+FROM debian:bookworm
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      openssh-server ca-certificates procps busybox tar coreutils \
+ && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_* \
+ && mkdir -p /run/sshd /root/.ssh /var/lib/fieldtest \
+ && chmod 700 /root/.ssh
+
+COPY agent/sshd_config /etc/ssh/sshd_config
+COPY agent/fieldtest-agent /usr/local/bin/fieldtest-agent
+
+ENV FIELDTEST_SSH_PORT=30000
+EXPOSE 30000
+ENTRYPOINT ["/usr/local/bin/fieldtest-agent"]

@@ -1,0 +1,89 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { namespaceSchema } from "./namespace.ts";
+
+/**
+ * The inventory is the only contract between provisioning (localhost, Pulumi programs,
+ * SSH hosts) and the runtime: whatever produced it, the runtime needs nothing else.
+ */
+export const TARGETS = ["localhost", "gcp", "aws", "ssh"] as const;
+export const targetSchema = z.enum(TARGETS);
+export type Target = z.infer<typeof targetSchema>;
+
+const port = z.number().int().min(1).max(65535);
+
+/** An OpenSSH public key line: `ssh-ed25519 AAAA… [comment]`. */
+export const publicKeySchema = z
+  .string()
+  .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*( .*)?$/, "hostKey must be an OpenSSH public key line such as 'ssh-ed25519 AAAA…'");
+
+export const agentSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "agent name must be a lowercase DNS label"),
+    host: z.string().min(1),
+    /** Address other agents use to reach this one, when it differs from `host` (cloud private IPs). */
+    internalHost: z.string().min(1).optional(),
+    sshPort: port,
+    user: z.string().min(1),
+    hostKey: publicKeySchema,
+    portRange: z.tuple([port, port]),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .refine((a) => a.portRange[0] <= a.portRange[1], { message: "portRange must be [first, last] with first ≤ last", path: ["portRange"] });
+
+export const inventorySchema = z
+  .object({
+    namespace: namespaceSchema,
+    target: targetSchema,
+    createdAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime(),
+    agents: z.array(agentSchema),
+  })
+  .superRefine((inv, ctx) => {
+    const seen = new Set<string>();
+    inv.agents.forEach((agent, i) => {
+      if (seen.has(agent.name)) {
+        ctx.addIssue({ code: "custom", message: `agent name "${agent.name}" appears twice`, path: ["agents", i, "name"] });
+      }
+      seen.add(agent.name);
+    });
+  });
+
+export type Inventory = z.infer<typeof inventorySchema>;
+export type AgentSpec = z.infer<typeof agentSchema>;
+
+/** A readable one-line-per-problem rendering of a zod error, each naming its field. */
+export function describeIssues(error: z.ZodError, root = ""): string {
+  return error.issues
+    .map((issue) => {
+      const path = [root, ...issue.path.map(String)].filter(Boolean).join(".");
+      return `${path || "(root)"}: ${issue.message}`;
+    })
+    .join("\n");
+}
+
+export class InventoryError extends Error {}
+
+export function parseInventory(value: unknown, source = "inventory"): Inventory {
+  const result = inventorySchema.safeParse(value);
+  if (!result.success) {
+    throw new InventoryError(`${source} is not a valid fieldtest inventory:\n${describeIssues(result.error, "inventory")}`);
+  }
+  return result.data;
+}
+
+export async function readInventoryFile(path: string): Promise<Inventory> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new InventoryError(`inventory file ${path} cannot be read: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InventoryError(`inventory file ${path} is not JSON: ${(error as Error).message}`);
+  }
+  return parseInventory(json, `inventory file ${path}`);
+}
