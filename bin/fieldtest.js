@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry point of `npx fieldtest`: registers tsx so the CLI and the user's scenario files run
+// as TypeScript with no build step.
+import { register } from "tsx/esm/api";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+register();
+const { main } = await import("../src/cli/main.ts");
+const { processContext } = await import("../src/cli/context.ts");
+const packageRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const code = await main(process.argv.slice(2), processContext(packageRoot), (status) => process.exit(status));
+process.exitCode = code;

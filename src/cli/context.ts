@@ -1,0 +1,31 @@
+import type Docker from "dockerode";
+import { createDocker } from "../localhost/docker.ts";
+
+/** Everything a command touches from the outside world, passed in so tests can supply their own. */
+export interface CliContext {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** The fieldtest package root: its dockerfiles/ and scenarios/. */
+  packageRoot: string;
+  docker(): Docker;
+  /** Process signals a command may wait on (Ctrl+C); tests pass their own emitter. */
+  signals: NodeJS.EventEmitter;
+}
+
+export function processContext(packageRoot: string): CliContext {
+  let docker: Docker | undefined;
+  return {
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    packageRoot,
+    docker: () => (docker ??= createDocker()),
+    signals: process,
+  };
+}
+
+/** Bad input: the command did nothing and exits with status 2. */
+export class UsageError extends Error {}

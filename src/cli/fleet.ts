@@ -1,0 +1,181 @@
+import { join } from "node:path";
+import { formatDuration, expiresAtFromLabels, LABELS, type Namespace } from "../namespace.ts";
+import type { Inventory } from "../inventory.ts";
+import { assertDockerAvailable } from "../localhost/docker.ts";
+import { AGENT_LABELS, type LabelledContainer } from "../localhost/labels.ts";
+import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost } from "../localhost/provisioner.ts";
+import { NamespaceState, stateHome } from "../state.ts";
+import type { CliContext } from "./context.ts";
+import { UsageError } from "./context.ts";
+import { abortable, type Interrupt } from "./interrupt.ts";
+import { renderTable, stderrProgress, writeJson } from "./output.ts";
+
+export interface LocalFleetRequest {
+  namespace: Namespace;
+  count: number;
+  ttlSeconds: number;
+  portsPerAgent: number;
+  image: string;
+  owner: string;
+}
+
+export function namespaceState(context: CliContext, namespace: Namespace): NamespaceState {
+  return new NamespaceState(stateHome(context.env), namespace);
+}
+
+/** Provisions localhost agents; a Ctrl+C during it removes what was created. */
+export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  const state = namespaceState(context, request.namespace);
+  const progress = stderrProgress(context.stderr);
+  progress.step(`namespace ${request.namespace}: ${request.count} localhost agent(s), image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
+  const inventory = await abortable(
+    upLocalhost(docker, {
+      namespace: request.namespace,
+      count: request.count,
+      ttlSeconds: request.ttlSeconds,
+      portsPerAgent: request.portsPerAgent,
+      owner: request.owner,
+      clientKey: await state.clientKey(),
+      image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
+      progress,
+      signal: interrupt.signal,
+    }),
+    interrupt.signal,
+  ).catch(async (error) => {
+    // upLocalhost removes its partial fleet itself; an abort may outrun it, so sweep by label.
+    if (interrupt.signal.aborted) await destroyLocalhost(docker, request.namespace);
+    throw error;
+  });
+  await state.writeKnownHosts(inventory);
+  return inventory;
+}
+
+export async function destroyNamespace(context: CliContext, namespace: Namespace, dryRun: boolean): Promise<LabelledContainer[]> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  const removed = await destroyLocalhost(docker, namespace, dryRun);
+  if (!dryRun) await namespaceState(context, namespace).remove();
+  return removed;
+}
+
+export async function upCommand(context: CliContext, request: LocalFleetRequest, json: boolean, interrupt: Interrupt): Promise<void> {
+  const inventory = await provisionLocalhost(context, request, interrupt);
+  if (json) return writeJson(context.stdout, inventory);
+  context.stdout.write(agentTable(inventory));
+  const state = namespaceState(context, request.namespace);
+  const first = inventory.agents[0];
+  if (first) {
+    context.stdout.write(
+      `\nssh into an agent:  ssh -i ${state.clientKeyPath} -o UserKnownHostsFile=${state.knownHostsPath} -p ${first.sshPort} ${first.user}@${first.host}\n` +
+        `run a scenario:     npx fieldtest run <scenario> --namespace ${request.namespace}\n` +
+        `tear down:          npx fieldtest destroy --namespace ${request.namespace}   (or wait for the TTL)\n`,
+    );
+  }
+}
+
+function agentTable(inventory: Inventory): string {
+  const now = Date.now();
+  return renderTable(
+    ["AGENT", "ADDRESS", "PORTS", "EXPIRES IN"],
+    inventory.agents.map((a) => {
+      const expires = expiresAtFromLabels(a.labels);
+      return [a.name, `${a.host}:${a.sshPort}`, `${a.portRange[0]}-${a.portRange[1]}`, expires ? formatDuration((expires.getTime() - now) / 1000) : "?"];
+    }),
+  );
+}
+
+interface NamespaceSummary {
+  namespace: string;
+  target: "localhost";
+  agents: number;
+  running: number;
+  owner: string;
+  expiresAt: string | null;
+}
+
+function summarize(containers: readonly LabelledContainer[]): NamespaceSummary[] {
+  const byNamespace = new Map<string, LabelledContainer[]>();
+  for (const container of containers) {
+    const namespace = container.Labels[LABELS.namespace] ?? "";
+    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), container]);
+  }
+  return [...byNamespace.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([namespace, members]) => {
+      const expiries = members.map((c) => expiresAtFromLabels(c.Labels)?.getTime()).filter((t): t is number => t !== undefined);
+      return {
+        namespace,
+        target: "localhost",
+        agents: members.length,
+        running: members.filter((c) => c.State === "running").length,
+        owner: members[0]?.Labels[LABELS.owner] ?? "",
+        expiresAt: expiries.length ? new Date(Math.min(...expiries)).toISOString() : null,
+      };
+    });
+}
+
+export async function listCommand(context: CliContext, namespace: Namespace | undefined, json: boolean): Promise<void> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  const now = Date.now();
+  const expiresIn = (iso: string | null) => (iso ? formatDuration((Date.parse(iso) - now) / 1000) : "?");
+  if (namespace === undefined) {
+    const summaries = summarize(await listFieldtestContainers(docker));
+    if (json) return writeJson(context.stdout, summaries);
+    if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine\n");
+    context.stdout.write(
+      renderTable(
+        ["NAMESPACE", "TARGET", "AGENTS", "OWNER", "EXPIRES IN"],
+        summaries.map((s) => [s.namespace, s.target, `${s.running}/${s.agents}`, s.owner, expiresIn(s.expiresAt)]),
+      ),
+    );
+    return;
+  }
+  const containers = (await namespaceContainers(docker, namespace)).sort((a, b) =>
+    (a.Labels[AGENT_LABELS.agent] ?? "").localeCompare(b.Labels[AGENT_LABELS.agent] ?? ""),
+  );
+  const agents = containers.map((c) => ({
+    name: c.Labels[AGENT_LABELS.agent] ?? "",
+    address: `127.0.0.1:${c.Labels[AGENT_LABELS.sshPort] ?? "?"}`,
+    portRange: c.Labels[AGENT_LABELS.portRange] ?? "",
+    state: c.State ?? "unknown",
+    expiresAt: expiresAtFromLabels(c.Labels)?.toISOString() ?? null,
+    containerId: c.Id.slice(0, 12),
+  }));
+  if (json) return writeJson(context.stdout, agents);
+  if (agents.length === 0) return void context.stdout.write(`no agents in namespace ${namespace}\n`);
+  context.stdout.write(
+    renderTable(
+      ["AGENT", "ADDRESS", "PORTS", "STATE", "EXPIRES IN", "CONTAINER"],
+      agents.map((a) => [a.name, a.address, a.portRange, a.state, expiresIn(a.expiresAt), a.containerId]),
+    ),
+  );
+}
+
+export async function inventoryCommand(context: CliContext, namespace: Namespace): Promise<void> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  const inventory = await localInventory(docker, namespace);
+  if (!inventory) throw new UsageError(`namespace ${namespace} has no running agents; create them with \`fieldtest up --localhost --namespace ${namespace}\``);
+  writeJson(context.stdout, inventory);
+}
+
+export async function destroyCommand(context: CliContext, namespace: Namespace, dryRun: boolean, json: boolean): Promise<void> {
+  const removed = await destroyNamespace(context, namespace, dryRun);
+  const names = removed.map((c) => c.Labels[AGENT_LABELS.agent] ?? c.Id.slice(0, 12)).sort();
+  if (json) return writeJson(context.stdout, { namespace, dryRun, agents: names });
+  const verb = dryRun ? "would remove" : "removed";
+  context.stdout.write(names.length ? `${verb} ${names.length} agent(s) of namespace ${namespace}: ${names.join(", ")}\n` : `no agents in namespace ${namespace}\n`);
+}
+
+export async function reapCommand(context: CliContext, dryRun: boolean, json: boolean): Promise<void> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  const reaped = await reapLocalhost(docker, new Date(), dryRun);
+  const entries = reaped.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: c.Labels[AGENT_LABELS.agent] ?? c.Id.slice(0, 12) }));
+  if (json) return writeJson(context.stdout, { dryRun, expired: entries });
+  const verb = dryRun ? "would remove" : "removed";
+  context.stdout.write(entries.length ? `${verb} ${entries.length} expired agent(s): ${entries.map((e) => `${e.namespace}/${e.agent}`).join(", ")}\n` : "nothing has expired\n");
+}

@@ -1,0 +1,195 @@
+import { Command, CommanderError } from "commander";
+import { InventoryError } from "../inventory.ts";
+import { NamespaceInUseError } from "../localhost/provisioner.ts";
+import { ScenarioError } from "../scenario.ts";
+import { type CliContext, UsageError } from "./context.ts";
+import { destroyCommand, inventoryCommand, listCommand, reapCommand, upCommand } from "./fleet.ts";
+import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
+import {
+  agentCountOption,
+  generatedNamespace,
+  imageOption,
+  namespaceOption,
+  ownerName,
+  portsPerAgentOption,
+  requireNamespace,
+  ttlOption,
+} from "./options.ts";
+import { runCommand, type FleetSource } from "./run.ts";
+
+const EXAMPLES = `
+Examples:
+  $ fieldtest run health --localhost --vms 3          deploy 3 agents, run, tear down
+  $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
+  $ fieldtest list --namespace alice --json
+  $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
+  $ fieldtest destroy --namespace alice --dry-run
+  $ fieldtest reap
+
+Namespaces are lowercase DNS labels of at most 20 characters (FIELDTEST_NAMESPACE sets a
+default). Everything fieldtest creates carries the labels fieldtest-namespace,
+fieldtest-expires-at and fieldtest-owner; destroy selects by the exact namespace label, so
+destroying alice never touches alice-test. Every agent removes itself when its TTL passes,
+even if fieldtest itself was killed.
+
+Exit status: 0 success, 1 failure (a failed scenario too), 2 bad input (nothing was
+created), 130 interrupted.`;
+
+interface FleetFlags {
+  namespace?: string;
+  vms?: string;
+  ttl?: string;
+  portsPerAgent?: string;
+  image?: string;
+  json?: boolean;
+}
+
+function fleetOptions(command: Command): Command {
+  return command
+    .option("--namespace <name>", "namespace of the fleet (default: $FIELDTEST_NAMESPACE)")
+    .option("--vms <count>", "number of agents to create")
+    .option("--ttl <duration>", "time to live of every agent, e.g. 90s, 30m, 2h, 1d", "2h")
+    .option("--ports-per-agent <count>", "size of each agent's port slice, sshd's port included", "100")
+    .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian");
+}
+
+export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never): Command {
+  const program = new Command("fieldtest")
+    .description("Run TypeScript experiment scenarios on fleets of machines, torn down by namespace with a TTL.")
+    .configureOutput({
+      writeOut: (text) => context.stdout.write(text),
+      writeErr: (text) => context.stderr.write(text),
+    })
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .addHelpText("after", EXAMPLES);
+
+  const withInterrupts = async (work: (interrupt: ReturnType<typeof handleInterrupts>) => Promise<void>) => {
+    const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+    try {
+      await work(interrupt);
+      if (interrupt.signal.aborted) setExitCode(INTERRUPTED_EXIT_CODE);
+    } finally {
+      interrupt.dispose();
+    }
+  };
+
+  fleetOptions(
+    program
+      .command("run")
+      .summary("run a scenario on a fleet")
+      .description(
+        "Runs a scenario (a name from scenarios/ or a path to a .ts file). With --localhost a fresh fleet is " +
+          "created for the run and removed afterwards (--keep keeps it). With --namespace alone the live agents " +
+          "of that namespace are used and left running. With --inventory, the agents of an inventory file.",
+      )
+      .argument("<scenario>", "scenario name (scenarios/<name>.ts) or path"),
+  )
+    .option("--localhost", "create the agents as Docker containers on this machine for this run")
+    .option("--inventory <file>", "run on the agents of an inventory JSON file (as `fieldtest inventory` prints)")
+    .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
+    .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
+    .option("--keep-alive", "after the scenario, wait for Ctrl+C before tearing down")
+    .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
+    .action(async (scenario: string, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
+      const source = fleetSource(context, flags);
+      await withInterrupts(async (interrupt) => {
+        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json) }, interrupt);
+        if (outcome.result === "failed") setExitCode(1);
+      });
+    });
+
+  fleetOptions(program.command("up").summary("create a fleet and leave it running"))
+    .option("--localhost", "create the agents as Docker containers on this machine")
+    .option("--json", "print the inventory as JSON")
+    .action(async (flags: FleetFlags & { localhost?: boolean }) => {
+      if (!flags.localhost) throw new UsageError("up needs a target: --localhost (cloud fleets are created with Pulumi, see the README)");
+      const request = { ...localFleet(context, flags, requireNamespace(flags.namespace, context.env, "up")), count: agentCountOption(flags.vms, 1) };
+      await withInterrupts((interrupt) => upCommand(context, request, Boolean(flags.json), interrupt));
+    });
+
+  program
+    .command("list")
+    .summary("list namespaces, or the agents of one")
+    .option("--namespace <name>", "list the agents of this namespace")
+    .option("--json", "print JSON")
+    .action(async (flags: { namespace?: string; json?: boolean }) => {
+      await listCommand(context, namespaceOption(flags.namespace, {}), Boolean(flags.json));
+    });
+
+  program
+    .command("inventory")
+    .summary("print a namespace's inventory JSON (input of `run --inventory`)")
+    .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
+    .action(async (flags: { namespace?: string }) => {
+      await inventoryCommand(context, requireNamespace(flags.namespace, context.env, "inventory"));
+    });
+
+  program
+    .command("destroy")
+    .summary("remove every agent of a namespace")
+    .option("--namespace <name>", "the namespace to remove, matched exactly (default: $FIELDTEST_NAMESPACE)")
+    .option("--dry-run", "only say what would be removed")
+    .option("--json", "print JSON")
+    .action(async (flags: { namespace?: string; dryRun?: boolean; json?: boolean }) => {
+      await destroyCommand(context, requireNamespace(flags.namespace, context.env, "destroy"), Boolean(flags.dryRun), Boolean(flags.json));
+    });
+
+  program
+    .command("reap")
+    .summary("remove every agent whose TTL has passed, in all namespaces")
+    .option("--dry-run", "only say what would be removed")
+    .option("--json", "print JSON")
+    .action(async (flags: { dryRun?: boolean; json?: boolean }) => {
+      await reapCommand(context, Boolean(flags.dryRun), Boolean(flags.json));
+    });
+
+  return program;
+}
+
+function localFleet(context: CliContext, flags: FleetFlags, namespace: string) {
+  return {
+    namespace,
+    ttlSeconds: ttlOption(flags.ttl),
+    portsPerAgent: portsPerAgentOption(flags.portsPerAgent),
+    image: imageOption(flags.image),
+    owner: ownerName(context.env),
+  };
+}
+
+function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean }): FleetSource {
+  if (flags.localhost && flags.inventory) throw new UsageError("--localhost and --inventory exclude each other: a run either makes its fleet or uses a given one");
+  if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
+  if (flags.localhost) {
+    const namespace = namespaceOption(flags.namespace, context.env) ?? generatedNamespace();
+    const count = flags.vms === undefined ? undefined : agentCountOption(flags.vms, 1);
+    return { kind: "localhost", request: localFleet(context, flags, namespace), count, keep: Boolean(flags.keep) };
+  }
+  if (flags.vms !== undefined) throw new UsageError("--vms only applies with --localhost: an existing fleet has the agents it has");
+  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey };
+  const namespace = namespaceOption(flags.namespace, context.env);
+  if (!namespace) throw new UsageError("run needs a fleet: --localhost to create one, --namespace <name> to use a live one, or --inventory <file>");
+  return { kind: "namespace", namespace, keyPath: flags.sshKey };
+}
+
+const USAGE_ERRORS = [UsageError, ScenarioError, InventoryError, NamespaceInUseError];
+
+/** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
+export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(context, (code) => (exitCode = code), exitNow);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof InterruptedError) return INTERRUPTED_EXIT_CODE;
+    const message = (error as Error).message;
+    context.stderr.write(`fieldtest: ${message}\n`);
+    return USAGE_ERRORS.some((type) => error instanceof type) ? 2 : 1;
+  }
+}
+
+

@@ -1,0 +1,127 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readInventoryFile, type Inventory } from "../inventory.ts";
+import { assertDockerAvailable } from "../localhost/docker.ts";
+import { localInventory } from "../localhost/provisioner.ts";
+import type { Namespace } from "../namespace.ts";
+import { Cloud } from "../runtime/cloud.ts";
+import { loadScenario, resolveScenarioPath, type Scenario } from "../scenario.ts";
+import type { CliContext } from "./context.ts";
+import { UsageError } from "./context.ts";
+import { destroyNamespace, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
+import { abortable, type Interrupt } from "./interrupt.ts";
+import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
+
+/** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
+export type FleetSource =
+  | { kind: "localhost"; request: Omit<LocalFleetRequest, "count">; count: number | undefined; keep: boolean }
+  | { kind: "namespace"; namespace: Namespace; keyPath: string | undefined }
+  | { kind: "inventory"; path: string; keyPath: string | undefined };
+
+export interface RunRequest {
+  scenario: string;
+  source: FleetSource;
+  keepAlive: boolean;
+  json: boolean;
+}
+
+export interface RunOutcome {
+  scenario: string;
+  namespace: string;
+  result: "passed" | "failed" | "interrupted";
+  error?: string;
+  durationMs: number;
+  agents: string[];
+}
+
+export async function resolveRunScenario(context: CliContext, reference: string): Promise<Scenario> {
+  const path = await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios"));
+  return loadScenario(path);
+}
+
+/** Loads an existing fleet's inventory and its client key, or provisions a new localhost fleet. */
+async function acquireFleet(context: CliContext, request: RunRequest, scenario: Scenario, interrupt: Interrupt): Promise<{ inventory: Inventory; privateKey: string; owned: boolean }> {
+  const { source } = request;
+  if (source.kind === "inventory") {
+    const inventory = await readInventoryFile(source.path).catch((error) => {
+      throw new UsageError((error as Error).message);
+    });
+    return { inventory, privateKey: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
+  }
+  if (source.kind === "namespace") {
+    const docker = context.docker();
+    await assertDockerAvailable(docker);
+    const inventory = await localInventory(docker, source.namespace);
+    if (!inventory) {
+      throw new UsageError(
+        `namespace ${source.namespace} has no running agents: create them with \`fieldtest up --localhost --namespace ${source.namespace}\`, or add --localhost to make a fleet for this run only`,
+      );
+    }
+    return { inventory, privateKey: await existingKey(context, source.namespace, source.keyPath), owned: false };
+  }
+  const count = source.count ?? scenario.agentCount;
+  const inventory = await provisionLocalhost(context, { ...source.request, count }, interrupt);
+  return { inventory, privateKey: (await namespaceState(context, source.request.namespace).clientKey()).privateKey, owned: !source.keep };
+}
+
+async function existingKey(context: CliContext, namespace: Namespace, keyPath: string | undefined): Promise<string> {
+  if (keyPath === undefined) return namespaceState(context, namespace).existingPrivateKey().catch((error) => {
+    throw new UsageError((error as Error).message);
+  });
+  return readFile(keyPath, "utf8").catch((error) => {
+    throw new UsageError(`--ssh-key ${keyPath} cannot be read: ${(error as Error).message}`);
+  });
+}
+
+export async function runCommand(context: CliContext, request: RunRequest, interrupt: Interrupt): Promise<RunOutcome> {
+  const progress = stderrProgress(context.stderr);
+  const scenario = await resolveRunScenario(context, request.scenario);
+  const fleet = await acquireFleet(context, request, scenario, interrupt);
+  const { inventory } = fleet;
+  const started = Date.now();
+  let outcome: RunOutcome | undefined;
+  let cloud: Cloud | undefined;
+  try {
+    cloud = await abortable(
+      Cloud.connect(inventory, { privateKey: fleet.privateKey, logSink: prefixedLogSink(request.json ? context.stderr : context.stdout) }),
+      interrupt.signal,
+    );
+    progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
+    const connected = cloud;
+    await abortable(Promise.resolve().then(() => scenario.run(connected)), interrupt.signal);
+    outcome = finish("passed");
+    progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
+    if (request.keepAlive && !interrupt.signal.aborted) {
+      progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.owned ? "tear down" : "exit"}`);
+      await interrupt.requested;
+    }
+  } catch (error) {
+    if (interrupt.signal.aborted) {
+      outcome ??= finish("interrupted", "interrupted by the user");
+    } else {
+      outcome = finish("failed", (error as Error).message);
+      progress.step(`scenario ${scenario.name} failed: ${(error as Error).message}`);
+    }
+  } finally {
+    await cloud?.close();
+    if (fleet.owned) {
+      progress.step(`tearing down namespace ${inventory.namespace}`);
+      await destroyNamespace(context, inventory.namespace, false);
+    } else {
+      progress.step(`agents of namespace ${inventory.namespace} are still running: \`fieldtest destroy --namespace ${inventory.namespace}\` removes them`);
+    }
+  }
+  if (request.json) writeJson(context.stdout, outcome);
+  return outcome;
+
+  function finish(result: RunOutcome["result"], error?: string): RunOutcome {
+    return {
+      scenario: scenario.name,
+      namespace: inventory.namespace,
+      result,
+      ...(error === undefined ? {} : { error }),
+      durationMs: Date.now() - started,
+      agents: inventory.agents.map((a) => a.name),
+    };
+  }
+}

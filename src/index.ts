@@ -1,0 +1,10 @@
+// The package's public surface: what scenario files and embedding programs import.
+export { defineScenario, type Scenario, type ScenarioDefinition } from "./scenario.ts";
+export type { Cloud } from "./runtime/cloud.ts";
+export type { Agent } from "./runtime/agent.ts";
+export type { Daemon, DaemonExit, LogLine, RestartPolicy, SpawnOptions, StopOptions } from "./runtime/daemon.ts";
+export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
+export type { CopyResult } from "./runtime/copy.ts";
+export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./inventory.ts";
+export { LABELS, parseTtl } from "./namespace.ts";
+export { HostKeyMismatchError } from "./runtime/ssh-connection.ts";

@@ -1,0 +1,61 @@
+import { expiresAtFromLabels, LABELS } from "../namespace.ts";
+import type { AgentSpec, Inventory } from "../inventory.ts";
+import { parseInventory } from "../inventory.ts";
+import { parseRange } from "./ports.ts";
+
+/**
+ * A localhost agent keeps everything the inventory needs in its container labels, so the
+ * Docker engine is the single source of truth: no state file can go stale.
+ */
+export const AGENT_LABELS = {
+  agent: "fieldtest-agent",
+  target: "fieldtest-target",
+  sshPort: "fieldtest-ssh-port",
+  portRange: "fieldtest-port-range",
+  hostKey: "fieldtest-host-key",
+  createdAt: "fieldtest-created-at",
+  image: "fieldtest-image",
+} as const;
+
+export const LOCALHOST_ADDRESS = "127.0.0.1";
+
+export interface LabelledContainer {
+  Id: string;
+  Labels: Record<string, string>;
+  State?: string;
+}
+
+export function agentFromLabels(labels: Record<string, string>): AgentSpec {
+  const range = parseRange(labels[AGENT_LABELS.portRange]);
+  return {
+    name: labels[AGENT_LABELS.agent] ?? "",
+    host: LOCALHOST_ADDRESS,
+    sshPort: Number(labels[AGENT_LABELS.sshPort]),
+    user: "root",
+    hostKey: labels[AGENT_LABELS.hostKey] ?? "",
+    portRange: range ? [range[0], range[1]] : [0, 0],
+    labels: {
+      [LABELS.namespace]: labels[LABELS.namespace] ?? "",
+      [LABELS.expiresAt]: labels[LABELS.expiresAt] ?? "",
+      [LABELS.owner]: labels[LABELS.owner] ?? "",
+      image: labels[AGENT_LABELS.image] ?? "",
+    },
+  };
+}
+
+/** The inventory of one namespace's localhost agents, validated like any other inventory. */
+export function inventoryFromContainers(namespace: string, containers: readonly LabelledContainer[]): Inventory {
+  const labels = containers.map((c) => c.Labels);
+  const created = labels.map((l) => l[AGENT_LABELS.createdAt]).filter((v): v is string => Boolean(v)).sort();
+  const expiries = labels.map((l) => expiresAtFromLabels(l)?.getTime()).filter((v): v is number => v !== undefined);
+  return parseInventory(
+    {
+      namespace,
+      target: "localhost",
+      createdAt: created[0] ?? new Date().toISOString(),
+      expiresAt: new Date(expiries.length ? Math.min(...expiries) : Date.now()).toISOString(),
+      agents: labels.map(agentFromLabels).sort((a, b) => a.name.localeCompare(b.name)),
+    },
+    `the Docker labels of namespace ${namespace}`,
+  );
+}

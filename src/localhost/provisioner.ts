@@ -1,0 +1,232 @@
+import { randomInt } from "node:crypto";
+import { buffer } from "node:stream/consumers";
+import type Docker from "dockerode";
+import { pack as tarPack } from "tar-stream";
+import type { Inventory } from "../inventory.ts";
+import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
+import { belongsToNamespace, expiresAtFromLabels, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
+import type { Progress } from "../progress.ts";
+import { isGoneOrGoing } from "./docker.ts";
+import { ensureAgentImage, type AgentImageSource } from "./image.ts";
+import { AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { allocateSlices, formatRange, overlaps, parseRange, type PortRange } from "./ports.ts";
+import { waitForSsh } from "./readiness.ts";
+
+export interface UpOptions {
+  namespace: Namespace;
+  count: number;
+  ttlSeconds: number;
+  portsPerAgent: number;
+  owner: string;
+  clientKey: SshKeyPair;
+  image: AgentImageSource;
+  progress: Progress;
+  /** Aborting removes whatever was created so far. */
+  signal?: AbortSignal;
+  /** How long agents may take to become SSH-ready (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export class NamespaceInUseError extends Error {}
+
+const ALLOCATION_ATTEMPTS = 6;
+
+export function agentName(index: number): string {
+  return `agent-${String(index + 1).padStart(3, "0")}`;
+}
+
+function containerName(namespace: Namespace, agent: string): string {
+  return `fieldtest-${namespace}-${agent}`;
+}
+
+/** Every fieldtest container on this engine; selection by namespace is done on exact labels. */
+export async function listFieldtestContainers(docker: Docker): Promise<LabelledContainer[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [LABELS.namespace] } });
+  return containers.map((c) => ({ Id: c.Id, Labels: c.Labels, State: c.State }));
+}
+
+export async function namespaceContainers(docker: Docker, namespace: Namespace): Promise<LabelledContainer[]> {
+  // The engine's label filter is exact too; the second check keeps that promise local and visible.
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.namespace}=${namespace}`] } });
+  return containers
+    .map((c) => ({ Id: c.Id, Labels: c.Labels, State: c.State }))
+    .filter((c) => belongsToNamespace(c.Labels, namespace));
+}
+
+export async function localInventory(docker: Docker, namespace: Namespace): Promise<Inventory | undefined> {
+  const containers = (await namespaceContainers(docker, namespace)).filter((c) => c.State === "running");
+  return containers.length ? inventoryFromContainers(namespace, containers) : undefined;
+}
+
+/**
+ * Creates `count` agents in parallel and returns their inventory once every one answers an
+ * authenticated SSH command. On any failure or abort, the agents created so far are removed.
+ */
+export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
+  const { namespace, progress } = options;
+  const existing = await namespaceContainers(docker, namespace);
+  if (existing.length > 0) {
+    throw new NamespaceInUseError(
+      `namespace ${namespace} already has ${existing.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
+    );
+  }
+  const image = await ensureAgentImage(docker, options.image, progress);
+  options.signal?.throwIfAborted();
+
+  const created: string[] = [];
+  try {
+    const slices = await createWithFreeSlices(docker, image, options, created);
+    progress.step(`starting ${options.count} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
+    await Promise.all(created.map((id) => docker.getContainer(id).start()));
+    const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+    const started = Date.now();
+    await Promise.all(
+      inventory.agents.map(async (agent, i) => {
+        await waitForSsh(agent, options.clientKey.privateKey, {
+          deadline,
+          signal: options.signal,
+          gone: () => containerGone(docker, created[i]!),
+        });
+        progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - started) / 1000).toFixed(2)}s)`);
+      }),
+    );
+    return inventory;
+  } catch (error) {
+    await removeContainers(docker, created);
+    throw error;
+  }
+}
+
+async function containerGone(docker: Docker, id: string): Promise<string | undefined> {
+  try {
+    const info = await docker.getContainer(id).inspect();
+    if (info.State.Running) return undefined;
+    const logs = await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.from(""));
+    return `its container stopped (exit ${info.State.ExitCode}): ${demuxedText(logs).trim() || "no output"}`;
+  } catch (error) {
+    if (isGoneOrGoing(error)) return "its container is gone";
+    throw error;
+  }
+}
+
+/** Docker multiplexes non-TTY logs in 8-byte-headed frames; keep only the payload. */
+function demuxedText(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/**
+ * Slices are chosen from the engine's labels, then checked again once our containers exist:
+ * if a concurrent `up` took an overlapping slice, the container created later yields and
+ * retries. No lock file, so two runners on different state directories are safe too.
+ */
+async function createWithFreeSlices(docker: Docker, image: string, options: UpOptions, created: string[]): Promise<PortRange[]> {
+  for (let attempt = 1; ; attempt++) {
+    const others = await listFieldtestContainers(docker);
+    const taken = others.map((c) => parseRange(c.Labels[AGENT_LABELS.portRange])).filter((r): r is PortRange => r !== undefined);
+    const slices = await allocateSlices(taken, options.count, options.portsPerAgent);
+    options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, agentName(i), slice)));
+    created.push(...ids);
+    if (!(await lostSliceRace(docker, ids))) return slices;
+    await removeContainers(docker, ids);
+    created.length = 0;
+    if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
+    options.signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, randomInt(20, 200)));
+  }
+}
+
+async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<boolean> {
+  const all = await listFieldtestContainers(docker);
+  const mineSet = new Set(mine);
+  const ranged = all.map((c) => ({ id: c.Id, range: parseRange(c.Labels[AGENT_LABELS.portRange]) }));
+  const clashes = ranged.filter(
+    (other) => !mineSet.has(other.id) && other.range && ranged.some((m) => mineSet.has(m.id) && m.range && overlaps(m.range, other.range!)),
+  );
+  if (clashes.length === 0) return false;
+  // Created timestamps from inspect have nanoseconds: the older container keeps its slice.
+  const createdAt = async (id: string) => (await docker.getContainer(id).inspect().catch(() => undefined))?.Created ?? "9999";
+  const myOldest = (await Promise.all(mine.map(createdAt))).sort()[0] ?? "9999";
+  const theirs = await Promise.all(clashes.map((c) => createdAt(c.id)));
+  return theirs.some((when) => when < myOldest);
+}
+
+async function createAgentContainer(docker: Docker, image: string, options: UpOptions, name: string, slice: PortRange): Promise<string> {
+  const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
+  const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
+  const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
+  const container = await docker.createContainer({
+    name: containerName(options.namespace, name),
+    Image: image,
+    Labels: {
+      ...labels,
+      [AGENT_LABELS.agent]: name,
+      [AGENT_LABELS.target]: "localhost",
+      [AGENT_LABELS.sshPort]: String(slice[0]),
+      [AGENT_LABELS.portRange]: formatRange(slice),
+      [AGENT_LABELS.hostKey]: hostKey.publicKey,
+      [AGENT_LABELS.createdAt]: new Date().toISOString(),
+      [AGENT_LABELS.image]: options.image.alias,
+    },
+    Env: [
+      `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
+      `FIELDTEST_SSH_PORT=${slice[0]}`,
+      `FIELDTEST_LISTEN=${LOCALHOST_ADDRESS}`,
+    ],
+    HostConfig: {
+      NetworkMode: "host",
+      // The container deletes itself when its main process ends at the TTL: no runner needed.
+      AutoRemove: true,
+      Init: true,
+    },
+  });
+  await container.putArchive(await keysArchive(hostKey, options.clientKey.publicKey), { path: "/" });
+  return container.id;
+}
+
+/** The agent's host key and the namespace's authorized key, placed before sshd first starts. */
+function keysArchive(hostKey: SshKeyPair, authorizedKey: string): Promise<Buffer> {
+  const archive = tarPack();
+  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key", mode: 0o600 }, hostKey.privateKey);
+  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key.pub", mode: 0o644 }, `${hostKey.publicKey}\n`);
+  archive.entry({ name: "root/.ssh/authorized_keys", mode: 0o600 }, `${authorizedKey}\n`);
+  archive.finalize();
+  return buffer(archive);
+}
+
+export async function removeContainers(docker: Docker, ids: readonly string[]): Promise<void> {
+  await Promise.all(
+    ids.map((id) =>
+      docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch((error) => {
+          if (!isGoneOrGoing(error)) throw error;
+        }),
+    ),
+  );
+}
+
+/** Removes exactly the containers labelled with this namespace; returns what it removed. */
+export async function destroyLocalhost(docker: Docker, namespace: Namespace, dryRun = false): Promise<LabelledContainer[]> {
+  const containers = await namespaceContainers(docker, namespace);
+  if (!dryRun) await removeContainers(docker, containers.map((c) => c.Id));
+  return containers;
+}
+
+/** Removes every fieldtest container whose expiry label is in the past. */
+export async function reapLocalhost(docker: Docker, now: Date, dryRun = false): Promise<LabelledContainer[]> {
+  const expired = (await listFieldtestContainers(docker)).filter((c) => {
+    const expiresAt = expiresAtFromLabels(c.Labels);
+    return expiresAt !== undefined && expiresAt <= now;
+  });
+  if (!dryRun) await removeContainers(docker, expired.map((c) => c.Id));
+  return expired;
+}

@@ -1,0 +1,44 @@
+import type { AgentSpec } from "../inventory.ts";
+import { execOnConnection } from "../runtime/exec.ts";
+import { HostKeyMismatchError, SshConnection } from "../runtime/ssh-connection.ts";
+
+export interface ReadinessOptions {
+  deadline: number;
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Asked between attempts: a reason means the agent can never become ready (its container died). */
+  gone?: () => Promise<string | undefined>;
+}
+
+/**
+ * Ready means an authenticated SSH round trip with the pinned host key, not an open port:
+ * sshd accepts TCP before it has loaded its keys. Polled every 25 ms, no fixed sleeps.
+ */
+export async function waitForSsh(spec: AgentSpec, privateKey: string, options: ReadinessOptions): Promise<void> {
+  const interval = options.intervalMs ?? 25;
+  let lastError: Error | undefined;
+  for (let attempt = 0; ; attempt++) {
+    options.signal?.throwIfAborted();
+    const connection = new SshConnection(
+      { label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey },
+      Math.max(1000, options.deadline - Date.now()),
+    );
+    try {
+      await execOnConnection(connection, spec.name, "true");
+      return;
+    } catch (error) {
+      if (error instanceof HostKeyMismatchError) throw error;
+      lastError = error as Error;
+    } finally {
+      connection.close();
+    }
+    if (attempt % 10 === 9) {
+      const reason = await options.gone?.();
+      if (reason) throw new Error(`${spec.name} will not become ready: ${reason}`);
+    }
+    if (Date.now() + interval > options.deadline) {
+      throw new Error(`${spec.name} was not SSH-ready at ${spec.host}:${spec.sshPort} in time: ${lastError?.message ?? "no attempt made"}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}

@@ -1,0 +1,122 @@
+import { basename } from "node:path";
+import type { AgentSpec } from "../inventory.ts";
+import { Copier, type CopyResult } from "./copy.ts";
+import { Daemon, type LogSink, type SpawnOptions } from "./daemon.ts";
+import { execOnConnection, type ExecOptions, type ExecResult } from "./exec.ts";
+import type { HashCache } from "./hash-cache.ts";
+import type { Command } from "./quote.ts";
+import { SshConnection } from "./ssh-connection.ts";
+
+export interface AgentContext {
+  privateKey: string;
+  hashes: HashCache;
+  logSink: LogSink;
+}
+
+/** A machine of the fleet as a scenario sees it: run, spawn, copy, and ports of its own. */
+export class Agent {
+  readonly name: string;
+  readonly host: string;
+  /** The address other agents use to reach this one. */
+  readonly internalHost: string;
+  readonly sshPort: number;
+  readonly user: string;
+  readonly portRange: readonly [number, number];
+  readonly labels: Readonly<Record<string, string>>;
+  private readonly connection: SshConnection;
+  private readonly copier: Copier;
+  private readonly daemons = new Map<string, Daemon>();
+  private nextFreePort: number;
+
+  constructor(readonly spec: AgentSpec, private readonly context: AgentContext) {
+    this.name = spec.name;
+    this.host = spec.host;
+    this.internalHost = spec.internalHost ?? spec.host;
+    this.sshPort = spec.sshPort;
+    this.user = spec.user;
+    this.portRange = spec.portRange;
+    this.labels = spec.labels;
+    this.connection = new SshConnection({
+      label: spec.name,
+      host: spec.host,
+      port: spec.sshPort,
+      user: spec.user,
+      hostKey: spec.hostKey,
+      privateKey: context.privateKey,
+    });
+    this.copier = new Copier(this.connection, spec.name, context.hashes);
+    // sshd may sit inside the range (localhost slices start with it): never hand its port out.
+    this.nextFreePort = spec.portRange[0] === spec.sshPort ? spec.portRange[0] + 1 : spec.portRange[0];
+  }
+
+  /** Opens the SSH connection now, so connection errors surface before the scenario starts. */
+  async connect(): Promise<void> {
+    await this.connection.get();
+  }
+
+  /**
+   * Runs a command and waits for it. An argv array is quoted so every argument arrives
+   * verbatim; a string is shell syntax. A non-zero exit throws unless `allowFailure`.
+   */
+  exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    return execOnConnection(this.connection, this.name, command, options);
+  }
+
+  /** Starts a long-running process whose output lines stream to the log sink, prefixed. */
+  async spawn(command: Command, options: SpawnOptions = {}): Promise<Daemon> {
+    const daemon = await Daemon.start(
+      {
+        name: this.name,
+        openChannel: (line) => this.connection.exec(line),
+        run: async (line) => {
+          await this.exec(line);
+        },
+      },
+      command,
+      { ...options, onLine: options.onLine ?? this.context.logSink, reservedNames: new Set(this.runningDaemonNames()) },
+    );
+    this.daemons.set(daemon.name, daemon);
+    void daemon.exited.then(() => {
+      if (this.daemons.get(daemon.name) === daemon) this.daemons.delete(daemon.name);
+    });
+    return daemon;
+  }
+
+  private runningDaemonNames(): string[] {
+    return [...this.daemons.keys()];
+  }
+
+  /** Daemons started by this runner and not ended yet. */
+  runningDaemons(): Daemon[] {
+    return [...this.daemons.values()];
+  }
+
+  /**
+   * Copies a file or directory to the agent (default: same base name in the login user's
+   * home). Content identical to the last copy to that path is not sent again.
+   */
+  copy(local: string, remote: string = basename(local)): Promise<CopyResult> {
+    return this.copier.copy(local, remote);
+  }
+
+  download(remote: string, local: string): Promise<void> {
+    return this.copier.download(remote, local);
+  }
+
+  /** The next unused port of this agent's slice; throws once the slice is used up. */
+  nextPort(): number {
+    const [first, last] = this.portRange;
+    if (this.nextFreePort > last) {
+      throw new Error(
+        `${this.name}: port range ${first}-${last} is exhausted; provision with more ports per agent (--ports-per-agent)`,
+      );
+    }
+    return this.nextFreePort++;
+  }
+
+  /** Stops this runner's daemons (TERM, then KILL) and closes the connection. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.runningDaemons().map((daemon) => daemon.stop({ graceMs: 2000 })));
+    this.connection.close();
+  }
+}

@@ -1,0 +1,134 @@
+import { createHash } from "node:crypto";
+import { mkdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { buffer } from "node:stream/consumers";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-fs";
+import type { HashCache } from "./hash-cache.ts";
+import { quoteArg } from "./quote.ts";
+import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
+import { execOnConnection } from "./exec.ts";
+
+export interface CopyResult {
+  remote: string;
+  /** False when the agent already had identical content and nothing was sent. */
+  transferred: boolean;
+  bytes: number;
+}
+
+/**
+ * After each copy the agent records (content hash, size, mtime, inode) of what it received
+ * in a manifest; a later copy of the same content to the same path is skipped when the
+ * manifest matches and the file on the agent was not touched since. One round trip.
+ */
+const MANIFEST_DIR = "$HOME/.fieldtest/copies";
+// Matches find's output below, so a directory tree's identity is one line to compare.
+const TREE_FINGERPRINT = `find "$f" -printf '%P %y %s %T@ %m\\n' | LC_ALL=C sort | sha256sum | cut -d' ' -f1`;
+
+function manifestPath(remote: string): string {
+  return `${MANIFEST_DIR}/${createHash("sha256").update(remote).digest("hex").slice(0, 32)}`;
+}
+
+function fileFingerprint(): string {
+  return `stat -c '%s %Y %i' -- "$f"`;
+}
+
+export class Copier {
+  constructor(
+    private readonly connection: SshConnection,
+    private readonly agentName: string,
+    private readonly hashes: HashCache,
+  ) {}
+
+  private run(command: string, input?: Buffer) {
+    return execOnConnection(this.connection, this.agentName, command, input ? { input } : {});
+  }
+
+  async copy(local: string, remote: string): Promise<CopyResult> {
+    const info = await stat(local).catch(() => {
+      throw new Error(`${this.agentName}: copy: local path ${local} does not exist`);
+    });
+    return info.isDirectory() ? this.copyTree(local, remote) : this.copyFile(local, remote, info.size, info.mode);
+  }
+
+  private async copyFile(local: string, remote: string, size: number, mode: number): Promise<CopyResult> {
+    const hash = await this.hashes.fileHash(local);
+    const m = manifestPath(remote);
+    const check = await this.run(
+      `f=${quoteArg(remote)}; m="${m}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
+        `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${fileFingerprint()})"; fi`,
+    );
+    const [seenHash, ...stamps] = check.stdout.trim().split(" ");
+    const unchanged = seenHash === hash && stamps.length === 6 && stamps.slice(0, 3).join(" ") === stamps.slice(3).join(" ");
+    if (unchanged) return { remote, transferred: false, bytes: 0 };
+
+    const partial = `${remote}.fieldtest-partial`;
+    const sftp = await this.connection.sftp();
+    await new Promise<void>((resolve, reject) =>
+      sftp.fastPut(local, partial, { concurrency: 64, chunkSize: 32768 }, (error) =>
+        error ? reject(new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${error.message}`)) : resolve(),
+      ),
+    );
+    await this.run(
+      `f=${quoteArg(remote)}; chmod ${(mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
+        `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
+    );
+    return { remote, transferred: true, bytes: size };
+  }
+
+  private async copyTree(local: string, remote: string): Promise<CopyResult> {
+    const hash = await this.hashes.treeHash(local);
+    const m = manifestPath(remote);
+    const check = await this.run(
+      `f=${quoteArg(remote)}; m="${m}"; mkdir -p "${MANIFEST_DIR}" && ` +
+        `if [ -f "$m" ] && [ -d "$f" ]; then echo "$(cat "$m") $(${TREE_FINGERPRINT})"; fi`,
+    );
+    const [seenHash, recorded, current] = check.stdout.trim().split(" ");
+    if (seenHash === hash && recorded !== undefined && recorded === current) return { remote, transferred: false, bytes: 0 };
+
+    // The tree is unpacked beside its destination and swapped in, so a failed copy leaves the old one.
+    const partial = `${remote}.fieldtest-partial`;
+    const remoteTar = await this.connection.exec(
+      `f=${quoteArg(remote)}; p=${quoteArg(partial)}; rm -rf -- "$p" && mkdir -p -- "$p" && tar -x -C "$p" && rm -rf -- "$f" && mv -- "$p" "$f" && ` +
+        `echo "${hash} $(${TREE_FINGERPRINT})" > "${m}"`,
+    );
+    let bytes = 0;
+    const done = waitForSuccess(remoteTar, `${this.agentName}: copy of directory ${local} to ${remote}`);
+    // ssh2 reports a channel closed only once its stdout was read to the end.
+    remoteTar.channel.resume();
+    const pack = tar.pack(local);
+    pack.on("data", (chunk) => {
+      bytes += (chunk as Buffer).length;
+    });
+    await pipeline(pack, remoteTar.channel);
+    await done;
+    return { remote, transferred: true, bytes };
+  }
+
+  async download(remote: string, local: string): Promise<void> {
+    const kind = (await this.run(`f=${quoteArg(remote)}; if [ -d "$f" ]; then echo dir; elif [ -e "$f" ]; then echo file; else echo missing; fi`)).stdout.trim();
+    if (kind === "missing") throw new Error(`${this.agentName}: download: ${remote} does not exist on the agent`);
+    if (kind === "file") {
+      await mkdir(dirname(local), { recursive: true });
+      const sftp = await this.connection.sftp();
+      await new Promise<void>((resolve, reject) =>
+        sftp.fastGet(remote, local, { concurrency: 64, chunkSize: 32768 }, (error) =>
+          error ? reject(new Error(`${this.agentName}: download of ${remote} failed: ${error.message}`)) : resolve(),
+        ),
+      );
+      return;
+    }
+    await mkdir(local, { recursive: true });
+    const remoteTar = await this.connection.exec(`tar -c -C ${quoteArg(remote)} .`);
+    const done = waitForSuccess(remoteTar, `${this.agentName}: download of directory ${remote}`);
+    remoteTar.channel.end();
+    await pipeline(remoteTar.channel, tar.extract(local));
+    await done;
+  }
+}
+
+async function waitForSuccess({ channel, exited }: RemoteProcess, what: string): Promise<void> {
+  const stderr = buffer(channel.stderr);
+  const { code } = await exited;
+  if (code !== 0) throw new Error(`${what} failed (exit ${code}): ${(await stderr).toString().trim()}`);
+}

@@ -1,0 +1,195 @@
+import type { ClientChannel } from "ssh2";
+import type { RemoteProcess } from "./ssh-connection.ts";
+import { quoteArg } from "./quote.ts";
+import { wrapCommand, type ExecOptions } from "./exec.ts";
+import { LineSplitter } from "./line-splitter.ts";
+
+export type RestartPolicy = "no" | "on-failure" | "always";
+
+export interface LogLine {
+  agent: string;
+  daemon: string;
+  stream: "stdout" | "stderr";
+  line: string;
+}
+
+export type LogSink = (line: LogLine) => void;
+
+export interface SpawnOptions extends Pick<ExecOptions, "cwd" | "env"> {
+  /** Names the daemon in log prefixes and pid files; defaults to the program's base name. */
+  name?: string;
+  restart?: RestartPolicy;
+  /** Gives up restarting after this many restarts (default 5). */
+  maxRestarts?: number;
+  /** Where each output line goes; defaults to the cloud's log sink. */
+  onLine?: LogSink;
+  /** How many recent lines `daemon.recentLines()` keeps (default 200). */
+  keepLines?: number;
+}
+
+export interface DaemonExit {
+  code: number | null;
+  signal: string | undefined;
+}
+
+export interface StopOptions {
+  /** Time between TERM and KILL, default 5000 ms. */
+  graceMs?: number;
+}
+
+/** What a daemon needs from its agent: a channel for the process, a command for signals. */
+export interface DaemonHost {
+  name: string;
+  openChannel(command: string): Promise<RemoteProcess>;
+  run(command: string): Promise<void>;
+}
+
+const PID_DIR = "/run/fieldtest/daemons";
+
+/**
+ * A long-running process on an agent. Its shell is a process-group leader (sshd calls
+ * setsid for every session), so its pid doubles as the group id: stop signals the whole
+ * group, children included, TERM first and KILL after the grace period.
+ */
+export class Daemon {
+  readonly name: string;
+  private channel: ClientChannel | undefined;
+  private readonly lines: string[] = [];
+  private stopping = false;
+  private restarts = 0;
+  private resolveExit!: (exit: DaemonExit) => void;
+  /** Settles when the daemon has ended for good (stopped, or exited with no restart left). */
+  readonly exited: Promise<DaemonExit>;
+  private readonly pidFile: string;
+  private lastExit: DaemonExit | undefined;
+
+  private constructor(
+    private readonly host: DaemonHost,
+    private readonly command: string,
+    private readonly options: SpawnOptions & { name: string; onLine: LogSink },
+  ) {
+    this.name = options.name;
+    this.pidFile = `${PID_DIR}/${options.name}.pid`;
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+  }
+
+  static async start(
+    host: DaemonHost,
+    argvOrShell: string | readonly string[],
+    options: SpawnOptions & { onLine: LogSink; reservedNames: ReadonlySet<string> },
+  ): Promise<Daemon> {
+    const name = options.name ?? uniqueName(defaultName(argvOrShell), options.reservedNames);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`spawn: name "${name}" may only hold letters, digits, '.', '_' and '-'`);
+    if (options.reservedNames.has(name)) {
+      throw new Error(`spawn: a daemon named "${name}" is already running on ${host.name}; pass another name`);
+    }
+    const daemon = new Daemon(host, wrapCommand(argvOrShell, options), { ...options, name });
+    await daemon.launch();
+    return daemon;
+  }
+
+  private async launch(): Promise<void> {
+    // `exec` keeps the pid: the pid file names the process group that stop() signals.
+    const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command)}`;
+    const { channel, exited } = await this.host.openChannel(line);
+    this.channel = channel;
+    const emit = (stream: "stdout" | "stderr") => (text: string) => this.record(stream, text);
+    const out = new LineSplitter(emit("stdout"));
+    const err = new LineSplitter(emit("stderr"));
+    const drained = (stream: NodeJS.ReadableStream, lines: LineSplitter) =>
+      new Promise<void>((resolve) => {
+        stream.on("data", (chunk: Buffer) => lines.push(chunk));
+        stream.once("end", () => {
+          lines.flush();
+          resolve();
+        });
+      });
+    channel.end();
+    void Promise.all([drained(channel, out), drained(channel.stderr, err), exited]).then(([, , exit]) => {
+      this.channel = undefined;
+      this.lastExit = exit;
+      void this.afterExit(exit);
+    });
+  }
+
+  /** A multi-word shell command runs in its own `sh -c` so `exec` applies to all of it. */
+  private shellFor(command: string): string {
+    return `sh -c ${quoteArg(command)}`;
+  }
+
+  private record(stream: "stdout" | "stderr", line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > (this.options.keepLines ?? 200)) this.lines.shift();
+    this.options.onLine({ agent: this.host.name, daemon: this.name, stream, line });
+  }
+
+  private async afterExit(exit: DaemonExit): Promise<void> {
+    const policy = this.options.restart ?? "no";
+    const failed = exit.code !== 0;
+    const wantsRestart = policy === "always" || (policy === "on-failure" && failed);
+    if (!this.stopping && wantsRestart && this.restarts < (this.options.maxRestarts ?? 5)) {
+      this.restarts += 1;
+      // Back off so a daemon that dies at once does not spin: 100 ms, 200 ms, … capped at 5 s.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (this.restarts - 1), 5000)));
+      if (!this.stopping) {
+        this.record("stderr", `fieldtest: restarting ${this.name} (restart ${this.restarts}, last exit ${describeExit(exit)})`);
+        try {
+          await this.launch();
+          return;
+        } catch (error) {
+          this.record("stderr", `fieldtest: restart failed: ${(error as Error).message}`);
+        }
+      }
+    }
+    this.resolveExit(exit);
+  }
+
+  get running(): boolean {
+    return this.channel !== undefined;
+  }
+
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  recentLines(): string[] {
+    return [...this.lines];
+  }
+
+  /** TERM to the daemon's process group, KILL after the grace period; resolves once it is gone. */
+  async stop(options: StopOptions = {}): Promise<DaemonExit> {
+    this.stopping = true;
+    if (!this.channel) return this.lastExit ?? (await this.exited);
+    const signalGroup = (signal: string) =>
+      this.host.run(`pid=$(cat ${quoteArg(this.pidFile)} 2>/dev/null) && kill -${signal} -- -"$pid" 2>/dev/null; true`);
+    await signalGroup("TERM");
+    const grace = options.graceMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      await signalGroup("KILL");
+    }
+    const exit = await this.exited;
+    await this.host.run(`rm -f ${quoteArg(this.pidFile)}`);
+    return exit;
+  }
+}
+
+function uniqueName(base: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+function defaultName(command: string | readonly string[]): string {
+  const program = typeof command === "string" ? command.trim().split(/\s+/)[0] ?? "daemon" : command[0] ?? "daemon";
+  const base = program.split("/").pop() || "daemon";
+  return base.replace(/[^A-Za-z0-9_.-]/g, "_");
+}
+
+export function describeExit(exit: DaemonExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+}

@@ -1,0 +1,95 @@
+import { buffer } from "node:stream/consumers";
+import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
+import { commandLine, type Command } from "./quote.ts";
+
+export interface ExecOptions {
+  /** Bytes written to the command's stdin, then EOF. Without it stdin is closed at once. */
+  input?: string | Buffer;
+  /** Kill the command (SIGKILL) and reject after this many milliseconds. */
+  timeoutMs?: number;
+  /** Resolve on a non-zero exit instead of throwing. */
+  allowFailure?: boolean;
+  /** Working directory on the agent. */
+  cwd?: string;
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
+}
+
+export interface ExecResult {
+  code: number;
+  signal: string | undefined;
+  /** Raw bytes, so binary output survives; `stdout`/`stderr` are their UTF-8 reading. */
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
+  stdout: string;
+  stderr: string;
+}
+
+export class ExecError extends Error {
+  constructor(message: string, readonly result: ExecResult) {
+    super(message);
+  }
+}
+
+export class ExecTimeoutError extends Error {}
+
+/** Prefixes `cd` and `env` so they apply to the user's command only, quoted like the argv. */
+export function wrapCommand(command: Command, options: Pick<ExecOptions, "cwd" | "env">): string {
+  let line = commandLine(command);
+  const env = Object.entries(options.env ?? {});
+  for (const [name] of env) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`env: "${name}" is not a valid variable name`);
+  }
+  if (env.length > 0) line = `export ${env.map(([k, v]) => commandLine([`${k}=${v}`])).join(" ")}; ${line}`;
+  if (options.cwd) line = `cd ${commandLine([options.cwd])} && ${line}`;
+  return line;
+}
+
+function abbreviate(command: Command): string {
+  const text = commandLine(command);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+/** Runs one command on its own channel of the persistent connection. */
+export async function execOnConnection(
+  connection: SshConnection,
+  agentName: string,
+  command: Command,
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  const remote = await connection.exec(wrapCommand(command, options));
+  const result = await collect(remote, agentName, command, options);
+  if (result.code !== 0 && !options.allowFailure) {
+    const detail = result.stderr.trim().split("\n").slice(-5).join("\n") || result.stdout.trim().split("\n").slice(-5).join("\n");
+    const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.code}`;
+    throw new ExecError(`${agentName}: \`${abbreviate(command)}\` ${how}${detail ? `:\n${detail}` : ""}`, result);
+  }
+  return result;
+}
+
+async function collect({ channel, exited }: RemoteProcess, agentName: string, command: Command, options: ExecOptions): Promise<ExecResult> {
+  let timedOut = false;
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          channel.signal("KILL");
+          channel.close();
+        }, options.timeoutMs);
+  channel.end(options.input);
+  const [stdoutBytes, stderrBytes, { code, signal }] = await Promise.all([buffer(channel), buffer(channel.stderr), exited]).finally(() =>
+    clearTimeout(timer),
+  );
+  if (timedOut) {
+    throw new ExecTimeoutError(`${agentName}: \`${abbreviate(command)}\` did not finish within ${options.timeoutMs} ms and was killed`);
+  }
+  return {
+    code: code ?? (signal ? 128 : 255),
+    signal,
+    stdoutBytes,
+    stderrBytes,
+    stdout: stdoutBytes.toString("utf8"),
+    stderr: stderrBytes.toString("utf8"),
+  };
+}

@@ -1,0 +1,151 @@
+import { connect as tcpConnect, type Socket } from "node:net";
+import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
+import { publicKeyBlob } from "../keys.ts";
+
+export interface SshTarget {
+  /** Used in error messages: the agent name. */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  /** The pinned host key: a server presenting any other key is refused. */
+  hostKey: string;
+  privateKey: string;
+}
+
+export interface RemoteExit {
+  /** null when the process was killed by a signal or the channel closed without a status. */
+  code: number | null;
+  signal: string | undefined;
+}
+
+export interface RemoteProcess {
+  channel: ClientChannel;
+  /** Settles when the channel closes, with the exit status the agent reported. */
+  exited: Promise<RemoteExit>;
+}
+
+export class HostKeyMismatchError extends Error {}
+
+// AES-GCM runs in OpenSSL; ssh2's pure-JS chacha20 is several times slower on bulk copies.
+const ALGORITHMS = {
+  cipher: ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"],
+} as const;
+
+/**
+ * One persistent SSH connection to an agent. Every exec, spawn and copy opens a channel on
+ * it, so a command costs one round trip instead of a TCP + key exchange + auth handshake.
+ * A dropped connection is re-established on the next use.
+ */
+export class SshConnection {
+  private client: Client | undefined;
+  private connecting: Promise<Client> | undefined;
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  private closed = false;
+
+  constructor(private readonly target: SshTarget, private readonly readyTimeoutMs = 10_000) {}
+
+  /** The live client, connecting (or reconnecting) first when needed. */
+  async get(): Promise<Client> {
+    if (this.closed) throw new Error(`${this.target.label}: the SSH connection was closed`);
+    if (this.client) return this.client;
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private open(): Promise<Client> {
+    const { host, port, user, privateKey, label } = this.target;
+    const pinned = publicKeyBlob(this.target.hostKey);
+    return new Promise((resolve, reject) => {
+      const socket: Socket = tcpConnect({ host, port, noDelay: true });
+      const client = new ssh2.Client();
+      let offered: Buffer | undefined;
+      const fail = (error: Error) => {
+        socket.destroy();
+        if (offered && !offered.equals(pinned)) {
+          reject(
+            new HostKeyMismatchError(
+              `${label}: host key of ${host}:${port} does not match the pinned key in the inventory; refusing to connect (was the agent replaced? destroy and re-create the namespace)`,
+            ),
+          );
+        } else {
+          reject(new Error(`${label}: SSH to ${user}@${host}:${port} failed: ${error.message}`));
+        }
+      };
+      socket.once("error", fail);
+      client.once("error", fail);
+      client.once("ready", () => {
+        socket.off("error", fail);
+        client.off("error", fail);
+        client.on("error", () => this.forget(client));
+        client.once("close", () => this.forget(client));
+        this.client = client;
+        resolve(client);
+      });
+      socket.once("connect", () => {
+        client.connect({
+          sock: socket,
+          username: user,
+          privateKey,
+          readyTimeout: this.readyTimeoutMs,
+          keepaliveInterval: 15_000,
+          algorithms: ALGORITHMS as never,
+          hostVerifier: (key: Buffer) => {
+            offered = key;
+            return key.equals(pinned);
+          },
+        });
+      });
+    });
+  }
+
+  private forget(client: Client): void {
+    if (this.client === client) {
+      this.client = undefined;
+      this.sftpSession = undefined;
+    }
+  }
+
+  /**
+   * Opens a channel running `command`. The exit status is captured inside ssh2's callback:
+   * a fast command's exit-status can arrive in the same read as the exec reply, before any
+   * listener attached after an `await` would exist.
+   */
+  async exec(command: string): Promise<RemoteProcess> {
+    const client = await this.get();
+    return new Promise((resolve, reject) => {
+      client.exec(command, (error, channel) => {
+        if (error) return reject(this.channelError(error));
+        let status: RemoteExit = { code: null, signal: undefined };
+        channel.once("exit", (code: number | null, signal?: string) => {
+          status = { code, signal: signal ?? undefined };
+        });
+        const exited = new Promise<RemoteExit>((done) => channel.once("close", () => done(status)));
+        resolve({ channel, exited });
+      });
+    });
+  }
+
+  async sftp(): Promise<SFTPWrapper> {
+    const client = await this.get();
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      client.sftp((error, sftp) => (error ? reject(this.channelError(error)) : resolve(sftp)));
+    }).catch((error) => {
+      this.sftpSession = undefined;
+      throw error;
+    });
+    return this.sftpSession;
+  }
+
+  private channelError(error: Error): Error {
+    return new Error(`${this.target.label}: cannot open an SSH channel: ${error.message}`);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.end();
+    this.client = undefined;
+  }
+}

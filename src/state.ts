@@ -1,0 +1,70 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { Inventory } from "./inventory.ts";
+import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "./keys.ts";
+import type { Namespace } from "./namespace.ts";
+
+/**
+ * Where fieldtest keeps what must outlive one command: per-namespace client keys and the
+ * known_hosts file of pinned agent keys. `FIELDTEST_HOME` wins (tests use a temp dir),
+ * then `$XDG_STATE_HOME/fieldtest`, then `~/.local/state/fieldtest`.
+ */
+export function stateHome(env: NodeJS.ProcessEnv): string {
+  if (env.FIELDTEST_HOME) return env.FIELDTEST_HOME;
+  const xdg = env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state");
+  return join(xdg, "fieldtest");
+}
+
+export class NamespaceState {
+  readonly dir: string;
+  readonly clientKeyPath: string;
+  readonly knownHostsPath: string;
+
+  constructor(home: string, readonly namespace: Namespace) {
+    this.dir = join(home, "namespaces", namespace);
+    this.clientKeyPath = join(this.dir, "id_ed25519");
+    this.knownHostsPath = join(this.dir, "known_hosts");
+  }
+
+  /** The namespace's client key pair, created on first use with 0600 permissions. */
+  async clientKey(): Promise<SshKeyPair> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const fresh = generateEd25519KeyPair(`fieldtest-${this.namespace}`);
+    try {
+      // "wx": when two commands of one namespace race, the first key written is everyone's key.
+      await writeFile(this.clientKeyPath, fresh.privateKey, { mode: 0o600, flag: "wx" });
+      await writeFile(`${this.clientKeyPath}.pub`, `${fresh.publicKey}\n`, { mode: 0o644 });
+      return fresh;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const privateKey = await readFile(this.clientKeyPath, "utf8");
+    return { privateKey, publicKey: publicKeyOf(privateKey, this.clientKeyPath) };
+  }
+
+  /** The key of a namespace some earlier command created; never makes a new one. */
+  async existingPrivateKey(): Promise<string> {
+    try {
+      return await readFile(this.clientKeyPath, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      throw new MissingClientKeyError(
+        `no client key for namespace ${this.namespace} at ${this.clientKeyPath}: the fleet was made elsewhere or with another FIELDTEST_HOME; pass --ssh-key <private key file>`,
+      );
+    }
+  }
+
+  /** Writes the agents' pinned host keys where `ssh -o UserKnownHostsFile=…` can use them. */
+  async writeKnownHosts(inventory: Inventory): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const lines = inventory.agents.map((a) => knownHostsLine(a.host, a.sshPort, a.hostKey));
+    await writeFile(this.knownHostsPath, lines.join("\n") + "\n", { mode: 0o600 });
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class MissingClientKeyError extends Error {}
