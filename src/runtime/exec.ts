@@ -1,11 +1,11 @@
 import { buffer } from "node:stream/consumers";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
-import { commandLine, type Command } from "./quote.ts";
+import { commandLine, quoteArg, type Command } from "./quote.ts";
 
 export interface ExecOptions {
   /** Bytes written to the command's stdin, then EOF. Without it stdin is closed at once. */
   input?: string | Buffer;
-  /** Kill the command (SIGKILL) and reject after this many milliseconds. */
+  /** Kill the command and everything it started (SIGKILL) and reject after this many milliseconds. */
   timeoutMs?: number;
   /** Resolve on a non-zero exit instead of throwing. */
   allowFailure?: boolean;
@@ -50,6 +50,24 @@ function abbreviate(command: Command): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
+/**
+ * The agent enforces timeouts itself with coreutils' `timeout`, which kills the command's
+ * whole process group: SSH "signal" requests are not delivered once stdin is closed, and
+ * a command must not outlive its deadline even if the connection drops.
+ */
+function withTimeout(line: string, timeoutMs: number | undefined): string {
+  if (timeoutMs === undefined) return line;
+  if (!(timeoutMs > 0)) throw new Error(`timeoutMs must be a positive number of milliseconds, not ${timeoutMs}`);
+  return `exec timeout -s KILL ${(timeoutMs / 1000).toFixed(3)} "\${SHELL:-sh}" -c ${quoteArg(line)}`;
+}
+
+/** `timeout -s KILL` kills its own process group, itself included: SIGKILL, or 128 + 9 through a shell. */
+function killedByTimeout(result: ExecResult): boolean {
+  return result.signal === "SIGKILL" || result.signal === "KILL" || result.code === 137;
+}
+// If the agent cannot answer at all, the runner gives up this long after the deadline.
+const CLIENT_GRACE_MS = 5000;
+
 /** Runs one command on its own channel of the persistent connection. */
 export async function execOnConnection(
   connection: SshConnection,
@@ -57,8 +75,15 @@ export async function execOnConnection(
   command: Command,
   options: ExecOptions = {},
 ): Promise<ExecResult> {
-  const remote = await connection.exec(wrapCommand(command, options));
-  const result = await collect(remote, agentName, command, options);
+  const started = Date.now();
+  const remote = await connection.exec(withTimeout(wrapCommand(command, options), options.timeoutMs));
+  const result = await collect(remote, options);
+  const timedOut =
+    result === "abandoned" ||
+    (options.timeoutMs !== undefined && killedByTimeout(result) && Date.now() - started >= options.timeoutMs);
+  if (timedOut) {
+    throw new ExecTimeoutError(`${agentName}: \`${abbreviate(command)}\` did not finish within ${options.timeoutMs} ms and was killed`);
+  }
   if (result.code !== 0 && !options.allowFailure) {
     const detail = result.stderr.trim().split("\n").slice(-5).join("\n") || result.stdout.trim().split("\n").slice(-5).join("\n");
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.code}`;
@@ -67,23 +92,20 @@ export async function execOnConnection(
   return result;
 }
 
-async function collect({ channel, exited }: RemoteProcess, agentName: string, command: Command, options: ExecOptions): Promise<ExecResult> {
-  let timedOut = false;
-  const timer =
+async function collect({ channel, exited }: RemoteProcess, options: ExecOptions): Promise<ExecResult | "abandoned"> {
+  let abandoned = false;
+  const backstop =
     options.timeoutMs === undefined
       ? undefined
       : setTimeout(() => {
-          timedOut = true;
-          channel.signal("KILL");
+          abandoned = true;
           channel.close();
-        }, options.timeoutMs);
+        }, options.timeoutMs + CLIENT_GRACE_MS);
   channel.end(options.input);
   const [stdoutBytes, stderrBytes, { code, signal }] = await Promise.all([buffer(channel), buffer(channel.stderr), exited]).finally(() =>
-    clearTimeout(timer),
+    clearTimeout(backstop),
   );
-  if (timedOut) {
-    throw new ExecTimeoutError(`${agentName}: \`${abbreviate(command)}\` did not finish within ${options.timeoutMs} ms and was killed`);
-  }
+  if (abandoned) return "abandoned";
   return {
     code: code ?? (signal ? 128 : 255),
     signal,

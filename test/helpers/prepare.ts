@@ -1,0 +1,16 @@
+// Runs once before the test files: builds the agent image so parallel test files don't
+// each build it. Needs a Docker engine; in CI its absence fails the run.
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
+import { ensureAgentImage } from "../../src/localhost/image.ts";
+
+const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+const docker = createDocker();
+try {
+  await assertDockerAvailable(docker);
+} catch (error) {
+  console.error(`prepare: ${(error as Error).message}`);
+  process.exit(process.env.CI ? 1 : 0);
+}
+await ensureAgentImage(docker, { dockerfilesDir: join(root, "dockerfiles"), alias: "debian" }, { step: (m) => console.error(`prepare: ${m}`) });
