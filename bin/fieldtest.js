@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Entry point of `npx fieldtest`: registers tsx so the CLI and the user's scenario files run
 // as TypeScript with no build step.
-import { register } from "tsx/esm/api";
+import { register as registerHooks } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { register } from "tsx/esm/api";
 
 register();
+registerHooks("./resolve-fieldtest.mjs", import.meta.url, { data: { entry: new URL("../src/index.ts", import.meta.url).href } });
 const { main } = await import("../src/cli/main.ts");
 const { processContext } = await import("../src/cli/context.ts");
 const packageRoot = dirname(dirname(fileURLToPath(import.meta.url)));

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
-import { describeIssues } from "../inventory.ts";
 import { DEFAULT_PORTS_PER_AGENT } from "../localhost/ports.ts";
 import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../namespace.ts";
 import { UsageError } from "./context.ts";
@@ -9,12 +8,13 @@ export const MAX_LOCALHOST_AGENTS = 200;
 
 /** `--namespace`, else FIELDTEST_NAMESPACE; every message names the flag to fix. */
 export function namespaceOption(value: string | undefined, env: NodeJS.ProcessEnv): Namespace | undefined {
-  const raw = value ?? env.FIELDTEST_NAMESPACE;
+  // An empty FIELDTEST_NAMESPACE counts as unset, as shells make it easy to export one.
+  const raw = value ?? (env.FIELDTEST_NAMESPACE || undefined);
   if (raw === undefined) return undefined;
   const parsed = namespaceSchema.safeParse(raw);
   if (!parsed.success) {
     const source = value !== undefined ? "--namespace" : "FIELDTEST_NAMESPACE";
-    throw new UsageError(`${source} "${raw}": ${describeIssues(parsed.error)}`.replace(": (root): ", ": "));
+    throw new UsageError(`${source} "${raw}": ${parsed.error.issues.map((issue) => issue.message).join("; ")}`);
   }
   return parsed.data;
 }

@@ -76,9 +76,17 @@ export class SshConnection {
       };
       socket.once("error", fail);
       client.once("error", fail);
+      // ssh2 may end a refused handshake (a host key the verifier rejected) with a close alone.
+      client.once("close", () => fail(new Error("connection closed during the handshake")));
       client.once("ready", () => {
         socket.off("error", fail);
         client.off("error", fail);
+        client.removeAllListeners("close");
+        if (this.closed) {
+          // close() was called while this connection was still being set up.
+          client.end();
+          return reject(new Error(`${label}: the SSH connection was closed`));
+        }
         client.on("error", () => this.forget(client));
         client.once("close", () => this.forget(client));
         this.client = client;

@@ -1,0 +1,49 @@
+import t from "tap";
+import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace } from "./helpers/fleet.ts";
+
+const docker = await requireDocker(t);
+if (docker) {
+  t.test("`fieldtest run health --localhost --vms 3` deploys, checks and tears down", async (t) => {
+    const home = await tempHome(t);
+    const namespace = uniqueNamespace("health");
+    cleanupNamespace(t, docker, namespace);
+    const run = await runCli(["run", "health", "--localhost", "--vms", "3", "--namespace", namespace, "--ttl", "10m"], { FIELDTEST_HOME: home });
+    t.equal(run.code, 0, run.stderr + run.stdout);
+    for (const agent of ["agent-001", "agent-002", "agent-003"]) {
+      t.match(run.stdout, new RegExp(`${agent}: exec ok, copy ok \\(\\w+\\), httpd on \\d+ reached from agent-\\d+ and stopped`));
+    }
+    t.match(run.stdout, /\[agent-00\d\/httpd!?\] .*response:200/, "daemon log lines stream with their prefix");
+    t.match(run.stderr, /tearing down namespace/);
+    t.equal(await containerCount(docker, namespace), 0, "nothing left after the run");
+  });
+
+  t.test("a failing scenario exits 1, says why, and still tears down", async (t) => {
+    const home = await tempHome(t);
+    const namespace = uniqueNamespace("fail");
+    cleanupNamespace(t, docker, namespace);
+    const { writeFile } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const scenario = join(home, "failing.mts");
+    await writeFile(scenario, `import { defineScenario } from "fieldtest";\nexport default defineScenario({ name: "failing", async run(cloud) { await cloud.agents[0]!.exec("exit 7"); } });\n`);
+    const run = await runCli(["run", scenario, "--localhost", "--namespace", namespace], { FIELDTEST_HOME: home });
+    t.equal(run.code, 1);
+    t.match(run.stderr, /scenario failing failed: agent-001: `exit 7` exited with code 7/);
+    t.equal(await containerCount(docker, namespace), 0);
+  });
+}
+
+if (docker) {
+  t.test("Ctrl+C tears the run's agents down and exits 130", async (t) => {
+    const { startCli, waitFor } = await import("./helpers/fleet.ts");
+    const home = await tempHome(t);
+    const namespace = uniqueNamespace("int");
+    cleanupNamespace(t, docker, namespace);
+    const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
+    await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+    runner.kill("SIGINT");
+    const code = await new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
+    t.equal(code, 130);
+    t.match(runner.output(), /interrupted, tearing down/);
+    t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
+  });
+}

@@ -1,0 +1,55 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import t from "tap";
+import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
+import { requireDocker, runCli, tempHome } from "./helpers/fleet.ts";
+
+const docker = await requireDocker(t);
+if (docker) {
+  const home = await tempHome(t);
+  const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" };
+  const badInventory = join(home, "bad.json");
+  await writeFile(badInventory, JSON.stringify({ namespace: "ok", target: "localhost", createdAt: "yesterday", expiresAt: new Date().toISOString(), agents: [{ name: "a", host: "h", sshPort: 70000, user: "root", hostKey: "nope", portRange: [1, 2] }] }));
+  const notJson = join(home, "not.json");
+  await writeFile(notJson, "{ agents: ");
+
+  const cases: Array<[string, string[], RegExp]> = [
+    ["uppercase namespace", ["up", "--localhost", "--namespace", "Alice"], /--namespace "Alice": namespace must be lowercase/],
+    ["namespace too long", ["run", "health", "--localhost", "--namespace", "a".repeat(21)], /--namespace "a{21}": namespace is longer than 20 characters/],
+    ["bad TTL", ["up", "--localhost", "--namespace", "ok", "--ttl", "forever"], /--ttl: ttl "forever" is not a duration/],
+    ["TTL too short", ["run", "health", "--localhost", "--ttl", "1s"], /--ttl: .*shorter than the minimum/],
+    ["zero agents", ["run", "health", "--localhost", "--vms", "0"], /--vms "0" must be a whole number of at least 1/],
+    ["too many agents", ["up", "--localhost", "--namespace", "ok", "--vms", "5000"], /--vms 5000 is more than the maximum/],
+    ["unknown scenario", ["run", "no-such-scenario", "--localhost"], /scenario "no-such-scenario" not found/],
+    ["malformed inventory", ["run", "health", "--inventory", badInventory], /inventory.createdAt: .*\n.*inventory.agents.0.sshPort/],
+    ["inventory not JSON", ["run", "health", "--inventory", notJson], /is not JSON/],
+    ["missing inventory", ["run", "health", "--inventory", join(home, "none.json")], /cannot be read/],
+    ["run without a fleet", ["run", "health"], /run needs a fleet: --localhost .* --namespace .* --inventory/],
+    ["up without target", ["up", "--namespace", "ok"], /up needs a target: --localhost/],
+    ["destroy without namespace", ["destroy"], /destroy needs --namespace/],
+    ["--keep without --localhost", ["run", "health", "--namespace", "ok", "--keep"], /--keep only applies with --localhost/],
+    ["unknown option", ["list", "--bogus"], /unknown option '--bogus'/],
+    ["bad image name", ["up", "--localhost", "--namespace", "ok", "--image", "../etc"], /--image "..\/etc" must name dockerfiles/],
+  ];
+
+  const before = (await listFieldtestContainers(docker)).length;
+  for (const [title, args, message] of cases) {
+    t.test(title, async (t) => {
+      const result = await runCli(args, env);
+      t.equal(result.code, 2, `exit code 2 for: fieldtest ${args.join(" ")}`);
+      t.match(result.stderr, message);
+    });
+  }
+
+  t.test("bad input created nothing", async (t) => {
+    t.equal((await listFieldtestContainers(docker)).length, before, "no container appeared");
+  });
+
+  t.test("--help reads well and exits 0", async (t) => {
+    const help = await runCli(["--help"], env);
+    t.equal(help.code, 0);
+    for (const command of ["run", "up", "list", "destroy", "reap"]) t.match(help.stdout, new RegExp(`^  ${command} `, "m"));
+    t.match(help.stdout, /Examples:/);
+    t.match((await runCli(["run", "--help"], env)).stdout, /--keep-alive/);
+  });
+}
