@@ -42,12 +42,13 @@ export type SshHost = z.infer<typeof sshHostSchema>;
  * stores objects, `pulumi config set k 3` stores "3"); plain objects from tests are already decoded.
  */
 function fromConfigText<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => {
+  return z.preprocess((value, ctx) => {
     if (typeof value !== "string") return value;
     try {
       return JSON.parse(value);
-    } catch {
-      return value;
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `is not a number, list or object (${(error as Error).message}): write it as YAML in the stack file` });
+      return z.NEVER;
     }
   }, schema);
 }
