@@ -51,7 +51,7 @@ export function agentBootScript(options: AgentBootOptions): string {
     writeFile(`${KEY_DIR}/ssh_host_ed25519_key`, options.hostPrivateKey, "FIELDTEST_HOST_KEY"),
     writeFile(`${KEY_DIR}/authorized_keys`, options.authorizedKey, "FIELDTEST_AUTHORIZED_KEY"),
     options.registryLogin,
-    "# Startup scripts run again at every boot: replace the container of a previous boot.",
+    "# GCP runs startup scripts at every boot: replace the container of a previous boot.",
     `docker rm -f ${CONTAINER} >/dev/null 2>&1 || true`,
     `docker create --name ${CONTAINER} --network host --rm \\`,
     `  -e FIELDTEST_EXPIRES_AT=${expiresAt} -e FIELDTEST_SSH_PORT=${options.sshPort} \\`,

@@ -22,10 +22,24 @@ export interface InventoryHeader {
 }
 
 /**
- * The stack's `inventory` output, checked against the runtime's own schema inside the program:
- * a provider returning something unexpected fails `pulumi up` naming the field, instead of
- * failing later in the runtime.
+ * The inventory checked against the runtime's own schema: a provider returning something
+ * unexpected fails `pulumi up` naming the field, instead of failing later in the runtime.
  */
+export function validatedInventory(header: InventoryHeader, agents: readonly unknown[]): Inventory {
+  const result = inventorySchema.safeParse({
+    target: header.target,
+    namespace: header.namespace,
+    createdAt: header.createdAt.toISOString(),
+    expiresAt: header.expiresAt.toISOString(),
+    agents,
+  });
+  if (!result.success) {
+    throw new InventoryError(`the ${header.target} stack produced an invalid inventory:\n${describeIssues(result.error, "inventory")}`);
+  }
+  return result.data;
+}
+
+/** The stack's `inventory` output, validated once every agent's address and host key are known. */
 export function inventoryOutput(header: InventoryHeader, agents: readonly ProvisionedAgent[]): pulumi.Output<Inventory> {
   const resolvedAgents = agents.map((agent) =>
     pulumi.all([agent.host, agent.internalHost, agent.hostKey]).apply(([host, internalHost, hostKey]) => ({
@@ -39,17 +53,5 @@ export function inventoryOutput(header: InventoryHeader, agents: readonly Provis
       labels: agent.labels,
     })),
   );
-  return pulumi.all(resolvedAgents).apply((resolved) => {
-    const result = inventorySchema.safeParse({
-      target: header.target,
-      namespace: header.namespace,
-      createdAt: header.createdAt.toISOString(),
-      expiresAt: header.expiresAt.toISOString(),
-      agents: resolved,
-    });
-    if (!result.success) {
-      throw new InventoryError(`the ${header.target} stack produced an invalid inventory:\n${describeIssues(result.error, "inventory")}`);
-    }
-    return result.data;
-  });
+  return pulumi.all(resolvedAgents).apply((resolved) => validatedInventory(header, resolved));
 }
