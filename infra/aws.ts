@@ -128,7 +128,8 @@ export interface AwsAgentArgs {
   instanceProfileName: pulumi.Input<string>;
   imageRef: pulumi.Input<string>;
   registryHost: pulumi.Input<string>;
-  clientPublicKey: pulumi.Input<string>;
+  /** The client's public key line, authorized as root in the agent. */
+  authorizedKey: pulumi.Output<string>;
   ttlSeconds: number;
   expiresAt: Date;
   portRange: [number, number];
@@ -146,12 +147,12 @@ export class AwsAgent extends pulumi.ComponentResource {
     super("fieldtest:aws:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
     const userData = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, args.clientPublicKey, args.registryHost])
-      .apply(([image, hostPrivateKey, clientKey, registryHost]) =>
+      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey, args.registryHost])
+      .apply(([image, hostPrivateKey, authorizedKey, registryHost]) =>
         agentBootScript({
           image,
           hostPrivateKey,
-          authorizedKey: openSshPublicKeyLine(clientKey),
+          authorizedKey,
           expiresAt: args.expiresAt,
           sshPort: AGENT_SSH_PORT,
           extraPackages: ["awscli"],
@@ -215,10 +216,11 @@ export class AwsFleet extends pulumi.ComponentResource {
     const plans = planAgents(config.agents, ns);
 
     const clientKey = ed25519Key(`${ns}-client-key`, this);
+    const authorizedKey = clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine);
     // The same client key opens the ops door (port 22, user admin on Debian AMIs).
     const keyPair = new aws.ec2.KeyPair(
       `${ns}-client`,
-      { keyName: `${ns}-client`, publicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine), tags: { ...tags, Name: `${ns}-client` } },
+      { keyName: `${ns}-client`, publicKey: authorizedKey, tags: { ...tags, Name: `${ns}-client` } },
       { parent: this, deleteBeforeReplace: true },
     );
     const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, sshSourceRanges: config.sshSourceRanges, tags }, { parent: this });
@@ -253,7 +255,7 @@ export class AwsFleet extends pulumi.ComponentResource {
             instanceProfileName: images.instanceProfileName,
             imageRef: images.refs.get(plan.image),
             registryHost: images.registryHost,
-            clientPublicKey: clientKey.publicKeyOpenssh,
+            authorizedKey,
             ttlSeconds: config.ttlSeconds,
             expiresAt: config.expiresAt,
             portRange,

@@ -161,7 +161,8 @@ export interface GcpAgentArgs {
   serviceAccountEmail: pulumi.Input<string>;
   imageRef: pulumi.Input<string>;
   registryHost: string;
-  clientPublicKey: pulumi.Input<string>;
+  /** The client's public key line, authorized as root in the agent and as the ops user on the VM. */
+  authorizedKey: pulumi.Output<string>;
   ttlSeconds: number;
   expiresAt: Date;
   portRange: [number, number];
@@ -178,10 +179,8 @@ export class GcpAgent extends pulumi.ComponentResource {
   constructor(name: string, args: GcpAgentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:gcp:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
-    const authorizedKey = pulumi.output(args.clientPublicKey).apply(openSshPublicKeyLine);
-
     const bootScript = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, authorizedKey])
+      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey])
       .apply(([image, hostPrivateKey, clientKey]) =>
         agentBootScript({
           image,
@@ -210,7 +209,7 @@ export class GcpAgent extends pulumi.ComponentResource {
         serviceAccount: { email: args.serviceAccountEmail, scopes: ["cloud-platform"] },
         metadata: {
           "startup-script": bootScript,
-          "ssh-keys": pulumi.interpolate`${OPS_USER}:${authorizedKey}`,
+          "ssh-keys": pulumi.interpolate`${OPS_USER}:${args.authorizedKey}`,
         },
         scheduling: {
           provisioningModel: "STANDARD",
@@ -221,11 +220,10 @@ export class GcpAgent extends pulumi.ComponentResource {
       { parent: this, ...replaceByDeleting },
     );
 
-    const networkInterface = instance.networkInterfaces.apply((interfaces) => interfaces[0]);
     this.provisioned = {
       name,
-      host: networkInterface.apply((nic) => nic?.accessConfigs?.[0]?.natIp ?? ""),
-      internalHost: networkInterface.apply((nic) => nic?.networkIp ?? ""),
+      host: instance.networkInterfaces.apply((nics) => nics[0]?.accessConfigs?.[0]?.natIp ?? ""),
+      internalHost: instance.networkInterfaces.apply((nics) => nics[0]?.networkIp ?? ""),
       hostKey: hostKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
       sshPort: AGENT_SSH_PORT,
       user: "root",
@@ -265,6 +263,7 @@ export class GcpFleet extends pulumi.ComponentResource {
     const plans = planAgents(config.agents, ns);
 
     const clientKey = ed25519Key(`${ns}-client-key`, this);
+    const authorizedKey = clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine);
     const network = new GcpAgentNetwork(
       `${ns}-network`,
       { namespace: ns, region: config.region, portRange, sshSourceRanges: config.sshSourceRanges },
@@ -295,7 +294,7 @@ export class GcpFleet extends pulumi.ComponentResource {
             serviceAccountEmail: images.serviceAccountEmail,
             imageRef: images.refs.get(plan.image),
             registryHost: images.registryHost,
-            clientPublicKey: clientKey.publicKeyOpenssh,
+            authorizedKey,
             ttlSeconds: config.ttlSeconds,
             expiresAt: config.expiresAt,
             portRange,
