@@ -98,7 +98,7 @@ export class AwsAgentImages extends pulumi.ComponentResource {
     );
 
     const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, { parent: this });
-    this.registryHost = repository.repositoryUrl.apply((url) => url.split("/")[0] ?? url);
+    this.registryHost = repository.repositoryUrl.apply((url) => url.replace(/\/.*$/, ""));
     this.refs = new ImageRefs();
     for (const alias of args.aliases) {
       const image = agentImage(

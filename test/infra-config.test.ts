@@ -106,6 +106,11 @@ t.test("target-specific requirements", async (t) => {
   t.match(problemsOf({ "fieldtest:target": "aws", "fieldtest:agents": gcpStack["fieldtest:agents"] }), /aws:region: required for target aws/);
   t.match(problemsOf({ "fieldtest:target": "aws", "aws:region": "eu-west-1" }), /fieldtest:agents: required/);
   t.match(problemsOf({ "fieldtest:target": "ssh" }), /fieldtest:sshHosts: required for target ssh/);
+  t.match(
+    problemsOf({ "fieldtest:target": "ssh", "fieldtest:sshHosts": [{ host: "h" }], "fieldtest:agents": gcpStack["fieldtest:agents"] }),
+    /fieldtest:agents: not used by target ssh/,
+  );
+  t.match(problemsOf({ ...gcpStack, "gcp:zone": undefined }), /gcp:zone: required for target gcp/);
   const ssh = parseStackConfig({ "fieldtest:target": "ssh", "fieldtest:sshHosts": JSON.stringify([{ host: "10.0.0.5" }]) }, context);
   t.same(ssh.target === "ssh" && ssh.sshHosts, [{ host: "10.0.0.5", port: 22, user: "root" }]);
 });
