@@ -217,7 +217,9 @@ export class GcpAgent extends pulumi.ComponentResource {
           instanceTerminationAction: "DELETE",
         },
       },
-      { parent: this, ...replaceByDeleting },
+      // The startup script carries the expiry and runs at boot: a new one (a new TTL at each
+      // `pulumi up`) needs a new VM, or the VM's labels and the inventory would outlive its agent.
+      { parent: this, ...replaceByDeleting, replaceOnChanges: ["metadata"] },
     );
 
     this.provisioned = {

@@ -2,6 +2,7 @@
  * The fieldtest Pulumi program: one stack per namespace, provisioning the agents of a GCP or AWS
  * fleet and exporting the inventory the runtime reads. See stacks/ for documented stack configs.
  */
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory } from "../src/inventory.ts";
@@ -9,7 +10,9 @@ import { dockerfileAliases } from "./agent-image.ts";
 import { parseStackConfig, StackConfigError, type StackConfig } from "./config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 
-const dockerfilesDir = fileURLToPath(new URL("../dockerfiles/", import.meta.url));
+// Relative to the project root, where Pulumi runs the program: the image build inputs recorded
+// in the stack state are then the same on every machine.
+const dockerfilesDir = path.relative(process.cwd(), fileURLToPath(new URL("../dockerfiles/", import.meta.url)));
 
 const config = parseStackConfig(pulumi.runtime.allConfig(), {
   stackName: pulumi.getStack(),

@@ -137,7 +137,8 @@ t.test("one image per alias, pushed to the namespace's repository", async (t) =>
   t.match(images[0]?.inputs, {
     push: true,
     tags: ["europe-west1-docker.pkg.dev/my-project/alice-images/debian:latest"],
-    dockerfile: { location: /dockerfiles\/debian\.Dockerfile$/ },
+    context: { location: "dockerfiles" },
+    dockerfile: { location: "dockerfiles/debian.Dockerfile" },
     registries: [{ address: "europe-west1-docker.pkg.dev", username: "oauth2accesstoken" }],
   });
   t.match(ofType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")[0]?.inputs, {
