@@ -4,6 +4,10 @@
  * contract as on localhost (host key and authorized key in place before start, expiry in
  * FIELDTEST_EXPIRES_AT, auto-remove). The container uses the host network, so its sshd and the
  * experiment's ports are the VM's own ports.
+ *
+ * The script carries the agent's host private key. Pulumi keeps it encrypted in the stack state,
+ * but the cloud shows it to whoever may read the VM's metadata or user data: acceptable for
+ * throwaway test fleets, whose host keys exist only to be pinned by the runtime.
  */
 export interface AgentBootOptions {
   /** Digest-pinned image reference, so every agent runs exactly the image that was built. */

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/inventory.ts";
@@ -58,6 +59,7 @@ t.test("every instance shuts itself down at the TTL and AWS then terminates it",
     t.equal(instance.inputs["instanceInitiatedShutdownBehavior"], "terminate");
     t.equal(instance.inputs["userDataReplaceOnChange"], true);
     const userData: string = instance.inputs["userData"];
+    t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: userData }), `${instance.name} user data is valid bash`);
     // 2h30s rounds up to 121 minutes; the shutdown is scheduled before anything that may fail.
     t.match(userData, /^#!\/bin\/bash\n[^]*set -euo pipefail\n[^]*shutdown -h \+121\n[^]*apt-get update/);
   }

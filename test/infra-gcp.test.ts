@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/inventory.ts";
@@ -104,6 +105,7 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.same(instance.inputs["tags"], ["alice-agent"]);
     t.notOk("gce-container-declaration" in instance.inputs["metadata"], "no deprecated container declaration");
     const script: string = instance.inputs["metadata"]["startup-script"];
+    t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: script }), `${instance.name} startup script is valid bash`);
     t.match(script, /apt-get install -y --no-install-recommends docker\.io/);
     t.match(script, /docker login --username oauth2accesstoken --password-stdin https:\/\/europe-west1-docker\.pkg\.dev/);
     t.match(script, /docker create --name fieldtest-agent --network host --rm/);
