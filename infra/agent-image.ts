@@ -1,0 +1,59 @@
+import { readdirSync } from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as dockerBuild from "@pulumi/docker-build";
+
+const DOCKERFILE_SUFFIX = ".Dockerfile";
+
+/** Image aliases a stack may name: `debian` for `dockerfiles/debian.Dockerfile`. */
+export function dockerfileAliases(dockerfilesDir: string): string[] {
+  return readdirSync(dockerfilesDir)
+    .filter((file) => file.endsWith(DOCKERFILE_SUFFIX))
+    .map((file) => file.slice(0, -DOCKERFILE_SUFFIX.length))
+    .sort();
+}
+
+export interface AgentImageArgs {
+  /** Builds `dockerfiles/<alias>.Dockerfile`, with `dockerfiles/` as the build context. */
+  alias: string;
+  dockerfilesDir: string;
+  tag: pulumi.Input<string>;
+  registry: dockerBuild.types.input.RegistryArgs;
+}
+
+/** An agent image built on the machine running Pulumi and pushed to the namespace's registry. */
+export function agentImage(name: string, args: AgentImageArgs, parent: pulumi.Resource): dockerBuild.Image {
+  return new dockerBuild.Image(
+    name,
+    {
+      context: { location: args.dockerfilesDir },
+      dockerfile: { location: path.join(args.dockerfilesDir, `${args.alias}.Dockerfile`) },
+      // The machine types fieldtest documents, and the AWS AMI it looks up, are x86-64.
+      platforms: [dockerBuild.Platform.Linux_amd64],
+      push: true,
+      buildOnPreview: false,
+      tags: [args.tag],
+      registries: [args.registry],
+    },
+    { parent },
+  );
+}
+
+/** Digest-pinned references of the images built for a namespace, by alias. */
+export class ImageRefs {
+  private readonly refs = new Map<string, pulumi.Output<string>>();
+
+  add(alias: string, image: dockerBuild.Image): void {
+    this.refs.set(alias, image.ref);
+  }
+
+  get(alias: string): pulumi.Output<string> {
+    const ref = this.refs.get(alias);
+    if (!ref) throw new Error(`no image was built for alias "${alias}": every agent group's image must be among the namespace's aliases`);
+    return ref;
+  }
+
+  toObject(): Record<string, pulumi.Output<string>> {
+    return Object.fromEntries(this.refs);
+  }
+}

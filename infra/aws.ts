@@ -1,0 +1,270 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { resourceLabels } from "../src/namespace.ts";
+import { agentImage, ImageRefs } from "./agent-image.ts";
+import { agentBootScript } from "./boot-script.ts";
+import { AGENT_SSH_PORT, agentPortRange, planAgents, type AgentPlan, type AwsStackConfig } from "./config.ts";
+import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
+import type { ProvisionedAgent } from "./inventory-output.ts";
+
+/** Debian's own account, which publishes the official Debian AMIs. */
+export const DEBIAN_AMI_OWNER = "136693071363";
+const ECR_READ_ONLY_POLICY = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
+
+type Tags = Record<string, string>;
+
+export interface AwsAgentNetworkArgs {
+  namespace: string;
+  portRange: [number, number];
+  sshSourceRanges: string[];
+  tags: Tags;
+}
+
+/**
+ * The agents' security group in the default VPC: ops ssh (22) and the agents' ports from the
+ * configured source ranges, the agents' ports from the group itself. Egress stays open: the
+ * VMs install Docker and pull their image at boot.
+ */
+export class AwsAgentNetwork extends pulumi.ComponentResource {
+  readonly securityGroupId: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsAgentNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fieldtest:aws:AgentNetwork", name, {}, opts);
+    const [firstPort, lastPort] = args.portRange;
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${args.namespace}-agents`,
+      {
+        name: `${args.namespace}-agents`,
+        description: `fieldtest agents of namespace ${args.namespace}`,
+        ingress: [
+          { description: "ops ssh", protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: args.sshSourceRanges },
+          { description: "agent sshd and ports", protocol: "tcp", fromPort: firstPort, toPort: lastPort, cidrBlocks: args.sshSourceRanges },
+          { description: "agent ports between agents", protocol: "tcp", fromPort: firstPort, toPort: lastPort, self: true },
+        ],
+        egress: [{ description: "package and image downloads", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+        tags: { ...args.tags, Name: `${args.namespace}-agents` },
+      },
+      { parent: this, deleteBeforeReplace: true },
+    );
+    this.securityGroupId = securityGroup.id;
+    this.registerOutputs({ securityGroupId: this.securityGroupId });
+  }
+}
+
+export interface AwsAgentImagesArgs {
+  namespace: string;
+  /** Image aliases to build, each from `dockerfiles/<alias>.Dockerfile`. */
+  aliases: string[];
+  dockerfilesDir: string;
+  tags: Tags;
+}
+
+/**
+ * The namespace's ECR repository (one tag per image alias), the images built and pushed into
+ * it, and the instance profile the VMs pull them with.
+ */
+export class AwsAgentImages extends pulumi.ComponentResource {
+  readonly registryHost: pulumi.Output<string>;
+  readonly instanceProfileName: pulumi.Output<string>;
+  /** Digest-pinned image references by alias. */
+  readonly refs: ImageRefs;
+
+  constructor(name: string, args: AwsAgentImagesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fieldtest:aws:AgentImages", name, {}, opts);
+    const ns = args.namespace;
+    const repository = new aws.ecr.Repository(
+      `${ns}-images`,
+      { name: `${ns}-images`, forceDelete: true, tags: { ...args.tags, Name: `${ns}-images` } },
+      { parent: this, deleteBeforeReplace: true },
+    );
+    const role = new aws.iam.Role(
+      `${ns}-agent`,
+      {
+        name: `${ns}-agent`,
+        description: `fieldtest agents of namespace ${ns}: pull agent images`,
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        tags: { ...args.tags, Name: `${ns}-agent` },
+      },
+      { parent: this, deleteBeforeReplace: true },
+    );
+    new aws.iam.RolePolicyAttachment(`${ns}-agent-pulls-images`, { role: role.name, policyArn: ECR_READ_ONLY_POLICY }, { parent: this });
+    const instanceProfile = new aws.iam.InstanceProfile(
+      `${ns}-agent`,
+      { name: `${ns}-agent`, role: role.name, tags: { ...args.tags, Name: `${ns}-agent` } },
+      { parent: this, deleteBeforeReplace: true },
+    );
+
+    const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, { parent: this });
+    this.registryHost = repository.repositoryUrl.apply((url) => url.replace(/\/.*$/, ""));
+    this.refs = new ImageRefs();
+    for (const alias of args.aliases) {
+      const image = agentImage(
+        `${ns}-image-${alias}`,
+        {
+          alias,
+          dockerfilesDir: args.dockerfilesDir,
+          tag: pulumi.interpolate`${repository.repositoryUrl}:${alias}`,
+          registry: { address: this.registryHost, username: credentials.userName, password: credentials.password },
+        },
+        this,
+      );
+      this.refs.add(alias, image);
+    }
+
+    this.instanceProfileName = instanceProfile.name;
+    this.registerOutputs({ registryHost: this.registryHost, instanceProfileName: this.instanceProfileName, refs: this.refs.toObject() });
+  }
+}
+
+export interface AwsAgentArgs {
+  plan: AgentPlan;
+  region: string;
+  amiId: pulumi.Input<string>;
+  securityGroupId: pulumi.Input<string>;
+  keyPairName: pulumi.Input<string>;
+  instanceProfileName: pulumi.Input<string>;
+  imageRef: pulumi.Input<string>;
+  registryHost: pulumi.Input<string>;
+  /** The client's public key line, authorized as root in the agent. */
+  authorizedKey: pulumi.Output<string>;
+  ttlSeconds: number;
+  expiresAt: Date;
+  portRange: [number, number];
+  tags: Tags;
+}
+
+/**
+ * One agent: an instance that powers itself off at the TTL and is then terminated by AWS
+ * (`instanceInitiatedShutdownBehavior: terminate`), running the agent container from boot.
+ */
+export class AwsAgent extends pulumi.ComponentResource {
+  readonly provisioned: ProvisionedAgent;
+
+  constructor(name: string, args: AwsAgentArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fieldtest:aws:Agent", name, {}, opts);
+    const hostKey = ed25519Key(`${name}-host-key`, this);
+    const userData = pulumi
+      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey, args.registryHost])
+      .apply(([image, hostPrivateKey, authorizedKey, registryHost]) =>
+        agentBootScript({
+          image,
+          hostPrivateKey,
+          authorizedKey,
+          expiresAt: args.expiresAt,
+          sshPort: AGENT_SSH_PORT,
+          extraPackages: ["awscli"],
+          registryLogin: `aws ecr get-login-password --region ${args.region} | docker login --username AWS --password-stdin ${registryHost}`,
+          shutdownAfterMinutes: Math.ceil(args.ttlSeconds / 60),
+        }),
+      );
+
+    const tags = { ...args.tags, Name: name };
+    const instance = new aws.ec2.Instance(
+      name,
+      {
+        ami: args.amiId,
+        instanceType: args.plan.machineType,
+        associatePublicIpAddress: true,
+        vpcSecurityGroupIds: [args.securityGroupId],
+        keyName: args.keyPairName,
+        iamInstanceProfile: args.instanceProfileName,
+        instanceInitiatedShutdownBehavior: "terminate",
+        userData,
+        // User data runs at first boot only: an instance kept across a user-data change would
+        // lose its scheduled shutdown, so a change (a new TTL) replaces the instance.
+        userDataReplaceOnChange: true,
+        metadataOptions: { httpTokens: "required" },
+        rootBlockDevice: { volumeSize: args.plan.diskGb, volumeType: "gp3", deleteOnTermination: true, tags },
+        tags,
+      },
+      { parent: this },
+    );
+
+    this.provisioned = {
+      name,
+      host: instance.publicIp,
+      internalHost: instance.privateIp,
+      hostKey: hostKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
+      sshPort: AGENT_SSH_PORT,
+      user: "root",
+      portRange: args.portRange,
+      labels: args.tags,
+    };
+    this.registerOutputs({ host: this.provisioned.host, internalHost: this.provisioned.internalHost, hostKey: this.provisioned.hostKey });
+  }
+}
+
+export interface AwsFleetArgs {
+  config: AwsStackConfig;
+  dockerfilesDir: string;
+}
+
+/** Everything an AWS namespace holds: security group, images, key pair and agents. */
+export class AwsFleet extends pulumi.ComponentResource {
+  readonly agents: ProvisionedAgent[];
+  readonly clientPrivateKey: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsFleetArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fieldtest:aws:Fleet", name, {}, opts);
+    const { config } = args;
+    const ns = config.namespace;
+    const tags = resourceLabels({ namespace: ns, expiresAt: config.expiresAt, owner: config.owner });
+    const portRange = agentPortRange(config.portsPerAgent);
+    const plans = planAgents(config.agents, ns);
+
+    const clientKey = ed25519Key(`${ns}-client-key`, this);
+    const authorizedKey = clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine);
+    // The same client key opens the ops door (port 22, user admin on Debian AMIs).
+    const keyPair = new aws.ec2.KeyPair(
+      `${ns}-client`,
+      { keyName: `${ns}-client`, publicKey: authorizedKey, tags: { ...tags, Name: `${ns}-client` } },
+      { parent: this, deleteBeforeReplace: true },
+    );
+    const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, sshSourceRanges: config.sshSourceRanges, tags }, { parent: this });
+    const images = new AwsAgentImages(
+      `${ns}-images`,
+      { namespace: ns, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
+      { parent: this },
+    );
+    const ami = aws.ec2.getAmiOutput(
+      {
+        owners: [DEBIAN_AMI_OWNER],
+        mostRecent: true,
+        filters: [
+          { name: "name", values: ["debian-12-amd64-*"] },
+          { name: "architecture", values: ["x86_64"] },
+          { name: "virtualization-type", values: ["hvm"] },
+        ],
+      },
+      { parent: this },
+    );
+
+    this.agents = plans.map(
+      (plan) =>
+        new AwsAgent(
+          plan.name,
+          {
+            plan,
+            region: config.region,
+            amiId: ami.id,
+            securityGroupId: network.securityGroupId,
+            keyPairName: keyPair.keyName,
+            instanceProfileName: images.instanceProfileName,
+            imageRef: images.refs.get(plan.image),
+            registryHost: images.registryHost,
+            authorizedKey,
+            ttlSeconds: config.ttlSeconds,
+            expiresAt: config.expiresAt,
+            portRange,
+            tags,
+          },
+          { parent: this },
+        ).provisioned,
+    );
+    this.clientPrivateKey = clientKey.privateKeyOpenssh;
+    this.registerOutputs({ agentNames: this.agents.map((agent) => agent.name) });
+  }
+}

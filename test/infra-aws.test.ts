@@ -1,0 +1,126 @@
+import { execFileSync } from "node:child_process";
+import t from "tap";
+import * as pulumi from "@pulumi/pulumi";
+import { inventorySchema } from "../src/inventory.ts";
+import { LABELS } from "../src/namespace.ts";
+import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+
+const { mocks, declared, invoked } = fieldtestMocks();
+pulumi.runtime.setAllConfig({
+  "fieldtest:target": "aws",
+  "fieldtest:namespace": "exp-42",
+  "fieldtest:ttl": "2h30s",
+  "fieldtest:owner": "bob",
+  "fieldtest:agents": JSON.stringify([{ name: "node", count: 3, machineType: "t3.medium", diskGb: 30 }]),
+  "aws:region": "eu-west-1",
+});
+await pulumi.runtime.setMocks(mocks, "fieldtest", "some-stack", false);
+const program = await import("../infra/index.ts");
+const inventory = await resolved(program.inventory);
+
+const custom = declared.filter((resource) => resource.custom);
+// Registration order follows output resolution, not declaration order: compare by name.
+const ofType = (type: string) => custom.filter((resource) => resource.type === type).sort((a, b) => a.name.localeCompare(b.name));
+const instances = ofType("aws:ec2/instance:Instance");
+
+t.test("inventory output is valid for the runtime", async (t) => {
+  const parsed = inventorySchema.parse(inventory);
+  t.match(parsed, { target: "aws", namespace: "exp-42" });
+  t.same(
+    parsed.agents.map((agent) => agent.name),
+    ["exp-42-node-000", "exp-42-node-001", "exp-42-node-002"],
+  );
+  for (const agent of parsed.agents) {
+    t.match(agent, { sshPort: 30000, user: "root", portRange: [30000, 30099], host: /^198\.51\./, internalHost: /^172\.31\./, hostKey: /^ssh-ed25519 \S+$/ });
+    t.match(agent.labels, { [LABELS.namespace]: "exp-42", [LABELS.owner]: "bob" });
+  }
+});
+
+t.test("every taggable resource carries the fieldtest labels as tags, and a Name", async (t) => {
+  // No tags field on these: a policy attachment, a generated key and an image build.
+  const untaggable = new Set(["aws:iam/rolePolicyAttachment:RolePolicyAttachment", "tls:index/privateKey:PrivateKey", "docker-build:index:Image"]);
+  const expected = { [LABELS.namespace]: "exp-42", [LABELS.owner]: "bob", [LABELS.expiresAt]: /^\d+$/, Name: /^exp-42-/ };
+  for (const resource of custom) {
+    if (untaggable.has(resource.type)) {
+      t.ok(resource.name.startsWith("exp-42-"), `${resource.type} ${resource.name} is named after the namespace`);
+      continue;
+    }
+    t.match(resource.inputs["tags"], expected, `${resource.type} ${resource.name} is tagged`);
+  }
+  for (const instance of instances) {
+    t.equal(instance.inputs["tags"].Name, instance.name);
+    t.match(instance.inputs["rootBlockDevice"], { volumeSize: 30, tags: expected }, `root volume of ${instance.name} is tagged`);
+  }
+});
+
+t.test("every instance shuts itself down at the TTL and AWS then terminates it", async (t) => {
+  t.equal(instances.length, 3);
+  for (const instance of instances) {
+    t.equal(instance.inputs["instanceInitiatedShutdownBehavior"], "terminate");
+    t.equal(instance.inputs["userDataReplaceOnChange"], true);
+    const userData: string = instance.inputs["userData"];
+    t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: userData }), `${instance.name} user data is valid bash`);
+    // 2h30s rounds up to 121 minutes; the shutdown is scheduled before anything that may fail.
+    t.match(userData, /^#!\/bin\/bash\n[^]*set -euo pipefail\n[^]*shutdown -h \+121\n[^]*apt-get update/);
+  }
+});
+
+t.test("instances boot the agent container from the namespace's ECR image", async (t) => {
+  for (const instance of instances) {
+    t.match(instance.inputs, { instanceType: "t3.medium", ami: "ami-0123456789abcdef0", associatePublicIpAddress: true, keyName: "exp-42-client" });
+    const userData: string = instance.inputs["userData"];
+    t.match(userData, /install -y --no-install-recommends docker\.io ca-certificates curl awscli/);
+    t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\n/);
+    t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian@sha256:/);
+    t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
+  }
+});
+
+t.test("the AMI is the latest official Debian 12 for x86-64", async (t) => {
+  const lookups = invoked.filter((call) => call.token === "aws:ec2/getAmi:getAmi");
+  t.equal(lookups.length, 1, "one lookup shared by all agents");
+  t.match(lookups[0]?.inputs, {
+    owners: ["136693071363"],
+    mostRecent: true,
+    filters: [
+      { name: "name", values: ["debian-12-amd64-*"] },
+      { name: "architecture", values: ["x86_64"] },
+    ],
+  });
+});
+
+t.test("the client key opens the agents and the ops door", async (t) => {
+  const keyPair = ofType("aws:ec2/keyPair:KeyPair")[0]?.inputs;
+  t.match(keyPair, { keyName: "exp-42-client", publicKey: /^ssh-ed25519 \S+$/ });
+  for (const instance of instances) {
+    const authorizedKeys = `<<'FIELDTEST_AUTHORIZED_KEY'\n${keyPair?.["publicKey"]}\nFIELDTEST_AUTHORIZED_KEY\n`;
+    t.ok((instance.inputs["userData"] as string).includes(authorizedKeys), `${instance.name} authorizes the client key`);
+  }
+  t.equal(await pulumi.isSecret(program.clientPrivateKey), true);
+});
+
+t.test("the security group opens ops ssh and the agents' ports, nothing else", async (t) => {
+  const groups = ofType("aws:ec2/securityGroup:SecurityGroup");
+  t.equal(groups.length, 1);
+  const ingress = (groups[0]?.inputs["ingress"] as Array<Record<string, unknown>>).map(({ protocol, fromPort, toPort, cidrBlocks, self }) => ({
+    protocol,
+    fromPort,
+    toPort,
+    cidrBlocks,
+    self,
+  }));
+  t.same(ingress, [
+    { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"], self: undefined },
+    { protocol: "tcp", fromPort: 30000, toPort: 30099, cidrBlocks: ["0.0.0.0/0"], self: undefined },
+    { protocol: "tcp", fromPort: 30000, toPort: 30099, cidrBlocks: undefined, self: true },
+  ]);
+});
+
+t.test("the agents pull images with a read-only instance profile", async (t) => {
+  t.match(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment")[0]?.inputs, {
+    role: "exp-42-agent",
+    policyArn: "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+  });
+  for (const instance of instances) t.equal(instance.inputs["iamInstanceProfile"], "exp-42-agent");
+  t.match(ofType("aws:ecr/repository:Repository")[0]?.inputs, { name: "exp-42-images", forceDelete: true });
+});

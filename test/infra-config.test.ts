@@ -1,0 +1,136 @@
+import t from "tap";
+import { agentName, agentPortRange, parseStackConfig, planAgents, StackConfigError, type StackContext } from "../infra/config.ts";
+
+const context: StackContext = {
+  stackName: "alice",
+  now: new Date("2030-01-01T00:00:00Z"),
+  defaultOwner: "Alice Smith",
+  imageAliases: ["debian"],
+};
+
+const gcpStack = {
+  "fieldtest:target": "gcp",
+  "fieldtest:agents": JSON.stringify([{ name: "node", count: 3, machineType: "e2-standard-2" }]),
+  "gcp:project": "my-project",
+  "gcp:zone": "europe-west1-b",
+};
+
+function problemsOf(raw: Record<string, unknown>): string {
+  try {
+    parseStackConfig(raw, context);
+  } catch (error) {
+    if (error instanceof StackConfigError) return error.message;
+    throw error;
+  }
+  throw new Error("expected the config to be rejected");
+}
+
+t.test("a minimal gcp stack gets the documented defaults", async (t) => {
+  const config = parseStackConfig(gcpStack, context);
+  t.equal(config.target, "gcp");
+  if (config.target !== "gcp") return;
+  t.equal(config.namespace, "alice", "namespace defaults to the stack name");
+  t.equal(config.owner, "Alice Smith");
+  t.equal(config.ttlSeconds, 7200, "ttl defaults to 2h");
+  t.equal(config.expiresAt.toISOString(), "2030-01-01T02:00:00.000Z");
+  t.equal(config.portsPerAgent, 100);
+  t.same(config.sshSourceRanges, ["0.0.0.0/0"]);
+  t.equal(config.region, "europe-west1", "region is the zone without its letter");
+  t.same(config.agents, [{ name: "node", count: 3, machineType: "e2-standard-2", diskGb: 20, image: "debian" }]);
+});
+
+t.test("values arrive as Pulumi's config text or already decoded", async (t) => {
+  const config = parseStackConfig(
+    {
+      "fieldtest:target": "aws",
+      "fieldtest:namespace": "exp-42",
+      "fieldtest:ttl": "1h30m",
+      "fieldtest:portsPerAgent": "10",
+      "fieldtest:maxVms": 20,
+      "fieldtest:sshSourceRanges": ["203.0.113.7/32"],
+      "fieldtest:agents": [{ name: "big", count: 12, machineType: "t3.large", diskGb: 50 }],
+      "aws:region": "eu-west-1",
+      "aws:profile": "left-to-the-provider",
+    },
+    context,
+  );
+  t.match(config, { target: "aws", namespace: "exp-42", ttlSeconds: 5400, portsPerAgent: 10, region: "eu-west-1", sshSourceRanges: ["203.0.113.7/32"] });
+});
+
+t.test("each wrong value is reported with its key", async (t) => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["count", { "fieldtest:agents": [{ name: "node", count: 0, machineType: "e2-small" }] }, /fieldtest:agents\[0\]\.count: /],
+    ["group key", { "fieldtest:agents": [{ name: "node", count: 1, machineType: "e2-small", cpus: 2 }] }, /fieldtest:agents\[0\]: .*cpus/],
+    ["group name", { "fieldtest:agents": [{ name: "Node_1", count: 1, machineType: "e2-small" }] }, /fieldtest:agents\[0\]\.name: must be lowercase/],
+    ["agents JSON", { "fieldtest:agents": "[{" }, /fieldtest:agents: is not a number, list or object/],
+    ["ttl", { "fieldtest:ttl": "two hours" }, /fieldtest:ttl: ttl "two hours" is not a duration/],
+    ["target", { "fieldtest:target": "azure" }, /fieldtest:target: must be one of gcp, aws, ssh/],
+    ["ports", { "fieldtest:portsPerAgent": "40000" }, /fieldtest:portsPerAgent: must leave the port range inside 30000\.\.65535/],
+    ["source range", { "fieldtest:sshSourceRanges": ["my laptop"] }, /fieldtest:sshSourceRanges\[0\]: must be an IPv4 CIDR/],
+    ["zone", { "gcp:zone": "europe-west1" }, /gcp:zone: must be a zone such as europe-west1-b/],
+    ["namespace", { "fieldtest:namespace": "Alice" }, /fieldtest:namespace: namespace must be lowercase/],
+    ["unknown key", { "fieldtest:agent": "[]" }, /fieldtest:agent: unknown key; known keys are .*fieldtest:agents/],
+    ["image", { "fieldtest:agents": [{ name: "node", count: 1, machineType: "e2-small", image: "alpine" }] }, /fieldtest:agents\[0\]\.image: no dockerfiles\/alpine\.Dockerfile; known images: debian/],
+    ["project", { "gcp:project": undefined }, /gcp:project: required for target gcp/],
+    ["duplicate group", { "fieldtest:agents": [{ name: "a", count: 1, machineType: "m" }, { name: "a", count: 1, machineType: "m" }] }, /fieldtest:agents\[1\]\.name: "a" is already/],
+    ["long group", { "fieldtest:agents": [{ name: "x".repeat(60), count: 1, machineType: "m" }] }, /fieldtest:agents\[0\]\.name: agent names such as .* exceed 63 characters/],
+    ["ssh hosts on gcp", { "fieldtest:sshHosts": [{ host: "h" }] }, /fieldtest:sshHosts: only used by target ssh/],
+  ];
+  for (const [what, change, expected] of cases) {
+    t.match(problemsOf({ ...gcpStack, ...change }), expected, what);
+  }
+});
+
+t.test("a stack name that is not a namespace asks for fieldtest:namespace", async (t) => {
+  t.throws(() => parseStackConfig(gcpStack, { ...context, stackName: "Dev_Stack" }), {
+    message: /fieldtest:namespace: defaults to the stack name "Dev_Stack", which is invalid: set fieldtest:namespace or rename the stack/,
+  });
+  const config = parseStackConfig({ ...gcpStack, "fieldtest:namespace": "dev" }, { ...context, stackName: "Dev_Stack" });
+  t.equal(config.namespace, "dev");
+});
+
+t.test("more agents than fieldtest:maxVms fails with the fix", async (t) => {
+  const message = problemsOf({ ...gcpStack, "fieldtest:agents": [{ name: "node", count: 11, machineType: "e2-small" }] });
+  t.match(message, /fieldtest:agents: 11 agents exceed fieldtest:maxVms \(10\).*raise fieldtest:maxVms/);
+  const raised = parseStackConfig({ ...gcpStack, "fieldtest:maxVms": "11", "fieldtest:agents": [{ name: "node", count: 11, machineType: "e2-small" }] }, context);
+  t.equal(raised.target === "gcp" && raised.agents[0]?.count, 11);
+});
+
+t.test("every problem is reported at once", async (t) => {
+  const message = problemsOf({ "fieldtest:target": "aws", "fieldtest:ttl": "1y", "fieldtest:maxVms": "0" });
+  t.match(message, /fieldtest:ttl: /);
+  t.match(message, /fieldtest:maxVms: /);
+});
+
+t.test("target-specific requirements", async (t) => {
+  t.match(problemsOf({ "fieldtest:target": "aws", "fieldtest:agents": gcpStack["fieldtest:agents"] }), /aws:region: required for target aws/);
+  t.match(problemsOf({ "fieldtest:target": "aws", "aws:region": "eu-west-1" }), /fieldtest:agents: required/);
+  t.match(problemsOf({ "fieldtest:target": "ssh" }), /fieldtest:sshHosts: required for target ssh/);
+  t.match(
+    problemsOf({ "fieldtest:target": "ssh", "fieldtest:sshHosts": [{ host: "h" }], "fieldtest:agents": gcpStack["fieldtest:agents"] }),
+    /fieldtest:agents: not used by target ssh/,
+  );
+  t.match(problemsOf({ ...gcpStack, "gcp:zone": undefined }), /gcp:zone: required for target gcp/);
+  const ssh = parseStackConfig({ "fieldtest:target": "ssh", "fieldtest:sshHosts": JSON.stringify([{ host: "10.0.0.5" }]) }, context);
+  t.same(ssh.target === "ssh" && ssh.sshHosts, [{ host: "10.0.0.5", port: 22, user: "root" }]);
+});
+
+t.test("agent names and ports", async (t) => {
+  t.equal(agentName("alice", "node", 7), "alice-node-007");
+  t.same(agentPortRange(100), [30000, 30099]);
+  const plans = planAgents(
+    [
+      { name: "a", count: 2, machineType: "m1", diskGb: 10, image: "debian" },
+      { name: "b", count: 1, machineType: "m2", diskGb: 30, image: "debian" },
+    ],
+    "ns",
+  );
+  t.same(
+    plans.map((plan) => [plan.name, plan.machineType, plan.diskGb]),
+    [
+      ["ns-a-000", "m1", 10],
+      ["ns-a-001", "m1", 10],
+      ["ns-b-000", "m2", 30],
+    ],
+  );
+});

@@ -1,0 +1,158 @@
+import { execFileSync } from "node:child_process";
+import t from "tap";
+import * as pulumi from "@pulumi/pulumi";
+import { inventorySchema } from "../src/inventory.ts";
+import { LABELS } from "../src/namespace.ts";
+import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+
+const { mocks, declared } = fieldtestMocks();
+pulumi.runtime.setAllConfig({
+  "fieldtest:target": "gcp",
+  "fieldtest:ttl": "90m",
+  "fieldtest:owner": "Alice",
+  "fieldtest:portsPerAgent": "50",
+  "fieldtest:sshSourceRanges": JSON.stringify(["203.0.113.0/24"]),
+  "fieldtest:agents": JSON.stringify([
+    { name: "node", count: 2, machineType: "e2-standard-2" },
+    { name: "baker", count: 1, machineType: "e2-standard-4", diskGb: 40 },
+  ]),
+  "gcp:project": "my-project",
+  "gcp:zone": "europe-west1-b",
+});
+await pulumi.runtime.setMocks(mocks, "fieldtest", "alice", false);
+const startedAt = Date.now();
+const program = await import("../infra/index.ts");
+const inventory = await resolved(program.inventory);
+
+const custom = declared.filter((resource) => resource.custom);
+// Registration order follows output resolution, not declaration order: compare by name.
+const ofType = (type: string) => custom.filter((resource) => resource.type === type).sort((a, b) => a.name.localeCompare(b.name));
+const instances = ofType("gcp:compute/instance:Instance");
+
+t.test("inventory output is valid for the runtime", async (t) => {
+  const parsed = inventorySchema.parse(inventory);
+  t.equal(parsed.target, "gcp");
+  t.equal(parsed.namespace, "alice");
+  const ttlMs = Date.parse(parsed.expiresAt) - Date.parse(parsed.createdAt);
+  t.equal(ttlMs, 90 * 60 * 1000);
+  t.ok(Date.parse(parsed.createdAt) >= startedAt - 1000, "createdAt is the time of the run");
+  t.same(
+    parsed.agents.map((agent) => agent.name),
+    ["alice-node-000", "alice-node-001", "alice-baker-000"],
+  );
+  for (const agent of parsed.agents) {
+    t.match(agent, { sshPort: 30000, user: "root", portRange: [30000, 30049], host: /^203\.0\./, internalHost: /^10\.42\./ });
+    t.match(agent.hostKey, /^ssh-ed25519 [A-Za-z0-9+/]+=*$/, "host key is a bare OpenSSH public key line");
+    t.equal(agent.labels[LABELS.namespace], "alice");
+    t.equal(agent.labels[LABELS.expiresAt], String(Math.floor(Date.parse(parsed.expiresAt) / 1000)));
+  }
+  t.equal(new Set(parsed.agents.map((agent) => agent.hostKey)).size, 3, "every agent has its own host key");
+});
+
+t.test("the client private key is a secret output", async (t) => {
+  t.equal(await pulumi.isSecret(program.clientPrivateKey), true);
+  t.match(await resolved(program.clientPrivateKey), /BEGIN OPENSSH PRIVATE KEY/);
+});
+
+t.test("every labelable resource carries the three fieldtest labels", async (t) => {
+  // These GCP resources have no labels field; their names carry the namespace instead.
+  const unlabelable = new Set([
+    "gcp:compute/network:Network",
+    "gcp:compute/subnetwork:Subnetwork",
+    "gcp:compute/firewall:Firewall",
+    "gcp:serviceaccount/account:Account",
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+    "tls:index/privateKey:PrivateKey",
+    // Image labels would be baked into the image and change its digest at every run.
+    "docker-build:index:Image",
+  ]);
+  const expected = { [LABELS.namespace]: "alice", [LABELS.owner]: "alice", [LABELS.expiresAt]: /^\d+$/ };
+  for (const resource of custom) {
+    if (unlabelable.has(resource.type)) {
+      t.ok(resource.name.startsWith("alice-"), `${resource.type} ${resource.name} is named after the namespace`);
+      continue;
+    }
+    t.match(resource.inputs["labels"], expected, `${resource.type} ${resource.name} is labelled`);
+  }
+  for (const instance of instances) {
+    t.match(instance.inputs["bootDisk"].initializeParams.labels, expected, `boot disk of ${instance.name} is labelled`);
+  }
+  t.equal(ofType("gcp:artifactregistry/repository:Repository").length, 1);
+});
+
+t.test("Google deletes every VM at its TTL", async (t) => {
+  t.equal(instances.length, 3);
+  for (const instance of instances) {
+    t.match(
+      instance.inputs["scheduling"],
+      { provisioningModel: "STANDARD", instanceTerminationAction: "DELETE", maxRunDuration: { seconds: 5400 } },
+      `${instance.name} scheduling`,
+    );
+  }
+});
+
+t.test("instances are named, shaped and booted as configured", async (t) => {
+  t.same(
+    instances.map((instance) => [instance.inputs["name"], instance.inputs["machineType"], instance.inputs["bootDisk"].initializeParams.size]),
+    [
+      ["alice-baker-000", "e2-standard-4", 40],
+      ["alice-node-000", "e2-standard-2", 20],
+      ["alice-node-001", "e2-standard-2", 20],
+    ],
+  );
+  for (const instance of instances) {
+    t.equal(instance.inputs["zone"], "europe-west1-b");
+    t.same(instance.inputs["tags"], ["alice-agent"]);
+    t.notOk("gce-container-declaration" in instance.inputs["metadata"], "no deprecated container declaration");
+    const script: string = instance.inputs["metadata"]["startup-script"];
+    t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: script }), `${instance.name} startup script is valid bash`);
+    t.match(script, /apt-get install -y --no-install-recommends docker\.io/);
+    t.match(script, /docker login --username oauth2accesstoken --password-stdin https:\/\/europe-west1-docker\.pkg\.dev/);
+    t.match(script, /docker create --name fieldtest-agent --network host --rm/);
+    t.match(script, /FIELDTEST_EXPIRES_AT=\d+ -e FIELDTEST_SSH_PORT=30000/);
+    t.match(script, /europe-west1-docker\.pkg\.dev\/my-project\/alice-images\/debian:latest@sha256:/, "runs the pushed image by digest");
+    t.match(script, /BEGIN OPENSSH PRIVATE KEY[\s\S]*docker cp \/etc\/fieldtest\/ssh_host_ed25519_key fieldtest-agent:\/etc\/ssh\/ssh_host_ed25519_key/);
+    t.match(script, /docker cp \/etc\/fieldtest\/authorized_keys fieldtest-agent:\/root\/\.ssh\/authorized_keys\ndocker start fieldtest-agent/);
+  }
+});
+
+t.test("the firewall opens ops ssh and the agents' ports, nothing else", async (t) => {
+  const rules = ofType("gcp:compute/firewall:Firewall").map((rule) => ({
+    name: rule.inputs["name"],
+    sourceRanges: rule.inputs["sourceRanges"],
+    allows: rule.inputs["allows"],
+    targetTags: rule.inputs["targetTags"],
+  }));
+  t.same(rules, [
+    { name: "alice-ingress", sourceRanges: ["203.0.113.0/24"], allows: [{ protocol: "tcp", ports: ["22", "30000-30049"] }], targetTags: ["alice-agent"] },
+    { name: "alice-internal", sourceRanges: ["10.42.0.0/16"], allows: [{ protocol: "tcp", ports: ["30000-30049"] }], targetTags: ["alice-agent"] },
+  ]);
+  t.same(
+    ofType("gcp:compute/network:Network").map((network) => [network.inputs["name"], network.inputs["autoCreateSubnetworks"]]),
+    [["alice-network", false]],
+  );
+});
+
+t.test("one image per alias, pushed to the namespace's repository", async (t) => {
+  const images = ofType("docker-build:index:Image");
+  t.equal(images.length, 1);
+  t.match(images[0]?.inputs, {
+    push: true,
+    tags: ["europe-west1-docker.pkg.dev/my-project/alice-images/debian:latest"],
+    context: { location: "dockerfiles" },
+    dockerfile: { location: "dockerfiles/debian.Dockerfile" },
+    registries: [{ address: "europe-west1-docker.pkg.dev", username: "oauth2accesstoken" }],
+  });
+  t.match(ofType("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")[0]?.inputs, {
+    role: "roles/artifactregistry.reader",
+    member: "serviceAccount:alice-agent@project.iam.gserviceaccount.com",
+  });
+});
+
+t.test("resources are grouped under one component per concept", async (t) => {
+  const components = declared.filter((resource) => !resource.custom).map((resource) => resource.type);
+  t.same(
+    [...new Set(components)].sort(),
+    ["fieldtest:gcp:Agent", "fieldtest:gcp:AgentImages", "fieldtest:gcp:AgentNetwork", "fieldtest:gcp:Fleet"],
+  );
+});

@@ -1,0 +1,20 @@
+import { readdirSync, readFileSync } from "node:fs";
+import t from "tap";
+import { parse } from "yaml";
+import { dockerfileAliases } from "../infra/agent-image.ts";
+import { parseStackConfig } from "../infra/config.ts";
+
+const stacksDir = new URL("../stacks/", import.meta.url);
+const dockerfilesDir = new URL("../dockerfiles/", import.meta.url).pathname;
+const stackFiles = readdirSync(stacksDir).filter((file) => /^Pulumi\..+\.yaml$/.test(file));
+
+t.test("the documented example stacks are valid stack configs", async (t) => {
+  t.same(stackFiles.sort(), ["Pulumi.example-aws.yaml", "Pulumi.example-gcp.yaml", "Pulumi.example-ssh.yaml"]);
+  for (const file of stackFiles) {
+    const stackName = file.replace(/^Pulumi\.(.+)\.yaml$/, "$1");
+    const { config } = parse(readFileSync(new URL(file, stacksDir), "utf8")) as { config: Record<string, unknown> };
+    const parsed = parseStackConfig(config, { stackName, now: new Date(), defaultOwner: "tester", imageAliases: dockerfileAliases(dockerfilesDir) });
+    t.equal(parsed.namespace, stackName, `${file}: the stack name is the namespace`);
+    t.equal(parsed.target, stackName.replace("example-", ""), `${file}: target`);
+  }
+});
