@@ -3,7 +3,7 @@
  * Goals: ≥ 100,000 pushes/s and a render ≤ 50 ms. Run: npx tsx bench/metrics.ts
  */
 import { performance } from "node:perf_hooks";
-import { MetricStore } from "../src/observe/metrics.ts";
+import { MetricStore, type MetricType } from "../src/observe/metrics.ts";
 
 const SERIES = 10_000;
 const PUSHES = 1_000_000;
@@ -14,7 +14,7 @@ const store = new MetricStore();
 // each reporting a handful of metrics per peer.
 const names = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? `bench_gauge_${i}` : `bench_ops_${i}_total`));
 const labelSets = Array.from({ length: SERIES / names.length }, (_, i) => ({ agent: `agent-${i % 100}`, peer: `peer-${Math.floor(i / 100)}` }));
-const typeOf = (name: string) => (name.endsWith("_total") ? "counter" : "gauge") as const;
+const typeOf = (name: string): MetricType => (name.endsWith("_total") ? "counter" : "gauge");
 
 for (const name of names) for (const labels of labelSets) store.push(name, 1, { labels, type: typeOf(name) });
 
