@@ -119,8 +119,10 @@ function seriesLabel(labels) {
   const parts = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
   return parts.length ? parts.join(", ") : "value";
 }
-function chartWidth() {
-  return Math.max(320, Math.min(640, $("charts").clientWidth - 24));
+/** uPlot stretches a single point's time axis over years: show a minute around it instead. */
+function timeRange(u, min, max) {
+  const xs = u.data[0];
+  return xs.length === 1 ? [xs[0] - 30, xs[0] + 30] : [min, max];
 }
 function renderSeries(list) {
   const byName = new Map();
@@ -145,9 +147,9 @@ function renderSeries(list) {
     $("charts").append(node);
     const plot = new uPlot(
       {
-        width: chartWidth(),
+        width: Math.max(300, node.clientWidth),
         height: 200,
-        scales: { x: { time: true } },
+        scales: { x: { time: true, range: timeRange } },
         series: [{}, ...series.map((s, i) => ({ label: seriesLabel(s.labels), stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
         axes: [{}, { size: 60 }],
       },
