@@ -27,12 +27,6 @@ export class Ring<T> {
     this.#next = (this.#next + 1) % this.capacity;
   }
 
-  /** The newest entry, if any. */
-  last(): T | undefined {
-    if (this.#items.length === 0) return undefined;
-    return this.#items[(this.#next - 1 + this.capacity) % this.capacity];
-  }
-
   /** Replaces the newest entry in place (used to coalesce several points into one). */
   replaceLast(item: T): void {
     if (this.#items.length === 0) throw new RangeError("ring is empty: push before replaceLast");
