@@ -1,0 +1,406 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { Inventory } from "../inventory.ts";
+import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
+import { Ring } from "./ring.ts";
+
+/** What a scenario passes to `cloud.addPrometheusSource`: an exporter on one agent. */
+export interface PrometheusSourceSpec {
+  name: string;
+  agent: string;
+  port: number;
+  /** Defaults to /metrics. */
+  path?: string;
+}
+
+/** A scrape job with its address resolved. */
+export interface PrometheusSource {
+  /** The job name; unique, and not `fieldtest` or `node` which fieldtest uses. */
+  name: string;
+  host: string;
+  port: number;
+  path?: string;
+  /** Added as the `agent` label so dashboards can group by agent. */
+  agent?: string;
+}
+
+export interface NodeExporterTarget {
+  agent: string;
+  host: string;
+  port: number;
+}
+
+/** How Prometheus reaches the fieldtest website's /metrics. */
+export interface WebsiteTarget {
+  host: string;
+  port: number;
+  scheme?: "http" | "https";
+  basicAuth?: { username: string; password: string };
+  /** For the website's self-signed certificate. */
+  insecureSkipVerify?: boolean;
+}
+
+export interface PrometheusConfigInput {
+  /** Default 15s; tests use 1s. */
+  scrapeInterval?: string;
+  evaluationInterval?: string;
+  website?: WebsiteTarget;
+  nodeExporters?: NodeExporterTarget[];
+  sources?: PrometheusSource[];
+  /**
+   * e.g. `{ namespace, run }`. Prometheus adds them to alerts, federation and remote write, not
+   * to stored samples: a snapshot's origin is recorded by the run directory it sits in.
+   */
+  externalLabels?: Record<string, string>;
+  /** Absolute path of the rules file, when there are alerts. */
+  rulesFile?: string;
+}
+
+export class PrometheusError extends Error {}
+
+const JOB_NAME = /^[a-zA-Z_][a-zA-Z0-9_-]*$/;
+const RESERVED_JOBS = new Set(["fieldtest", "node"]);
+
+/** Looks the agent up in the inventory; the error names the field and the known agents. */
+export function resolveSource(inventory: Inventory, spec: PrometheusSourceSpec): PrometheusSource {
+  const agent = inventory.agents.find((a) => a.name === spec.agent);
+  if (!agent) {
+    throw new PrometheusError(
+      `addPrometheusSource("${spec.name}"): agent "${spec.agent}" is not in the inventory (agents: ${inventory.agents.map((a) => a.name).join(", ") || "none"})`,
+    );
+  }
+  return { name: spec.name, host: agent.host, port: spec.port, agent: agent.name, ...(spec.path === undefined ? {} : { path: spec.path }) };
+}
+
+function checkSource(source: PrometheusSource): void {
+  const where = `Prometheus source ${JSON.stringify(source.name)}`;
+  if (typeof source.name !== "string" || !JOB_NAME.test(source.name)) {
+    throw new PrometheusError(`${where}: name must be letters, digits, '_' or '-', starting with a letter or '_' (it becomes the job name)`);
+  }
+  if (RESERVED_JOBS.has(source.name)) throw new PrometheusError(`${where}: name is reserved for fieldtest's own jobs; pick another name`);
+  if (!Number.isInteger(source.port) || source.port < 1 || source.port > 65535) {
+    throw new PrometheusError(`${where}: port must be an integer from 1 to 65535, got ${source.port}`);
+  }
+  if (source.path !== undefined && !source.path.startsWith("/")) {
+    throw new PrometheusError(`${where}: path must start with '/', e.g. /metrics`);
+  }
+}
+
+/** Brackets IPv6 literals for a `host:port` target. */
+function address(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The prometheus.yml for a run: the website, each agent's node exporter, every added source. */
+export function renderPrometheusConfig(input: PrometheusConfigInput): string {
+  for (const field of ["scrapeInterval", "evaluationInterval"] as const) {
+    const value = input[field];
+    if (value !== undefined && !isPrometheusDuration(value)) {
+      throw new PrometheusError(`Prometheus config: ${field} must be a Prometheus duration such as "15s", got ${JSON.stringify(value)}`);
+    }
+  }
+  const jobs: Record<string, unknown>[] = [];
+  const { website } = input;
+  if (website) {
+    jobs.push({
+      job_name: "fieldtest",
+      scheme: website.scheme ?? "http",
+      ...(website.basicAuth ? { basic_auth: website.basicAuth } : {}),
+      ...(website.insecureSkipVerify ? { tls_config: { insecure_skip_verify: true } } : {}),
+      static_configs: [{ targets: [address(website.host, website.port)] }],
+    });
+  }
+  if (input.nodeExporters?.length) {
+    jobs.push({
+      job_name: "node",
+      static_configs: input.nodeExporters.map((n) => ({ targets: [address(n.host, n.port)], labels: { agent: n.agent } })),
+    });
+  }
+  const seen = new Set<string>();
+  for (const source of input.sources ?? []) {
+    checkSource(source);
+    if (seen.has(source.name)) throw new PrometheusError(`Prometheus source "${source.name}": name appears twice; source names must be unique`);
+    seen.add(source.name);
+    jobs.push({
+      job_name: source.name,
+      metrics_path: source.path ?? "/metrics",
+      static_configs: [{ targets: [address(source.host, source.port)], ...(source.agent ? { labels: { agent: source.agent } } : {}) }],
+    });
+  }
+  return stringify({
+    global: {
+      scrape_interval: input.scrapeInterval ?? "15s",
+      evaluation_interval: input.evaluationInterval ?? input.scrapeInterval ?? "15s",
+      ...(input.externalLabels ? { external_labels: input.externalLabels } : {}),
+    },
+    ...(input.rulesFile ? { rule_files: [input.rulesFile] } : {}),
+    scrape_configs: jobs,
+  });
+}
+
+/** Writes via a temporary file and rename, so Prometheus never reloads a half-written file. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+export interface QueryResult {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export interface PrometheusStartOptions {
+  /** The run directory: Prometheus keeps its config, rules, log and TSDB in `<runDir>/prometheus/`. */
+  runDir: string;
+  config: Omit<PrometheusConfigInput, "rulesFile">;
+  alerts?: AlertRule[];
+  /** Default `prometheus` from PATH (Debian package `prometheus`). */
+  binary?: string;
+  host?: string;
+  /** Default 9090. */
+  port?: number;
+  /** How long to wait for /-/ready (default 30 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface ImportSnapshotOptions {
+  /** A directory written by `PrometheusServer.snapshot()`; it is copied, never modified. */
+  snapshotDir: string;
+  /** Where the working copy, config and log go. */
+  workDir: string;
+  binary?: string;
+  host?: string;
+  port?: number;
+  readyTimeoutMs?: number;
+}
+
+interface Launch {
+  /** The run (or import work) directory; the default snapshot destination is inside it. */
+  runDir: string;
+  dir: string;
+  storagePath: string;
+  binary: string;
+  host: string;
+  port: number;
+  readyTimeoutMs: number;
+  /** Extra flags: the imported mode keeps every block however old. */
+  extraArgs: string[];
+}
+
+/**
+ * A real Prometheus child process. Started with the admin API (snapshots) and lifecycle API
+ * (hot reload); stopped by its pid with TERM, then KILL if it does not exit in time.
+ */
+export class PrometheusServer {
+  readonly url: string;
+  readonly configPath: string;
+  readonly rulesPath: string;
+  readonly storagePath: string;
+  readonly #runDir: string;
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<void>;
+  readonly #stderrTail: Ring<string>;
+  #config: PrometheusConfigInput;
+  #alerts: AlertRule[];
+
+  private constructor(child: ChildProcess, exited: Promise<void>, stderrTail: Ring<string>, launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]) {
+    this.#child = child;
+    this.#exited = exited;
+    this.#stderrTail = stderrTail;
+    this.url = `http://${address(launch.host, launch.port)}`;
+    this.configPath = join(launch.dir, "prometheus.yml");
+    this.rulesPath = join(launch.dir, "rules.yml");
+    this.storagePath = launch.storagePath;
+    this.#runDir = launch.runDir;
+    this.#config = config;
+    this.#alerts = alerts;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Writes config and rules into `<runDir>/prometheus/`, starts Prometheus, waits until ready. */
+  static async start(options: PrometheusStartOptions): Promise<PrometheusServer> {
+    const dir = join(options.runDir, "prometheus");
+    await mkdir(dir, { recursive: true });
+    const launch: Launch = {
+      runDir: options.runDir,
+      dir,
+      storagePath: join(dir, "data"),
+      binary: options.binary ?? "prometheus",
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 9090,
+      readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+      extraArgs: [],
+    };
+    const alerts = options.alerts ?? [];
+    const config: PrometheusConfigInput = { ...options.config, rulesFile: join(dir, "rules.yml") };
+    // Render before launching so a bad source or alert fails fast with its own message.
+    await writeAtomically(join(dir, "rules.yml"), renderRulesFile(alerts));
+    await writeAtomically(join(dir, "prometheus.yml"), renderPrometheusConfig(config));
+    return PrometheusServer.#launch(launch, config, alerts);
+  }
+
+  /**
+   * Serves a saved snapshot again: a working copy of it becomes the TSDB of a new Prometheus
+   * that scrapes nothing, so its queries show exactly what the run recorded.
+   */
+  static async importSnapshot(options: ImportSnapshotOptions): Promise<PrometheusServer> {
+    const meta = await stat(options.snapshotDir).catch(() => undefined);
+    if (!meta?.isDirectory()) throw new PrometheusError(`importSnapshot: snapshotDir ${options.snapshotDir} is not a directory`);
+    const dir = join(options.workDir, "prometheus-import");
+    const storagePath = join(dir, "data");
+    await mkdir(dir, { recursive: true });
+    await cp(options.snapshotDir, storagePath, { recursive: true, errorOnExist: true, force: false });
+    const config: PrometheusConfigInput = {};
+    await writeAtomically(join(dir, "prometheus.yml"), renderPrometheusConfig(config));
+    const launch: Launch = {
+      runDir: options.workDir,
+      dir,
+      storagePath,
+      binary: options.binary ?? "prometheus",
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 9090,
+      readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+      // Retention counts back from the newest block, but make sure nothing recorded is dropped.
+      extraArgs: ["--storage.tsdb.retention.time=100y"],
+    };
+    return PrometheusServer.#launch(launch, config, []);
+  }
+
+  static async #launch(launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]): Promise<PrometheusServer> {
+    const args = [
+      `--config.file=${join(launch.dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${launch.storagePath}`,
+      `--web.listen-address=${address(launch.host, launch.port)}`,
+      "--web.enable-admin-api",
+      "--web.enable-lifecycle",
+      ...launch.extraArgs,
+    ];
+    const child = spawn(launch.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const tail = new Ring<string>(30);
+    const log = createWriteStream(join(launch.dir, "prometheus.log"), { flags: "a" });
+    let partial = "";
+    child.stderr!.on("data", (chunk: Buffer) => {
+      log.write(chunk);
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) tail.push(line);
+    });
+    let spawnError: Error | undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.once("error", (error) => {
+        spawnError = error;
+        resolve();
+      });
+      child.once("exit", () => resolve());
+    }).finally(() => log.end());
+    const server = new PrometheusServer(child, exited, tail, launch, config, alerts);
+    try {
+      await server.#waitReady(launch.readyTimeoutMs, () => spawnError);
+    } catch (error) {
+      await server.stop();
+      if ((spawnError as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+        throw new PrometheusError(`prometheus binary "${launch.binary}" not found: apt-get install prometheus, or pass its path as binary`);
+      }
+      throw error;
+    }
+    return server;
+  }
+
+  async #waitReady(timeoutMs: number, spawnError: () => Error | undefined): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.#exited.then(() => (exited = true));
+    while (Date.now() < deadline) {
+      if (exited || spawnError()) {
+        throw new PrometheusError(`prometheus exited before it was ready:\n${this.#stderrTail.toArray().join("\n")}`);
+      }
+      const ready = await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ready) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new PrometheusError(`prometheus at ${this.url} was not ready within ${timeoutMs} ms:\n${this.#stderrTail.toArray().join("\n")}`);
+  }
+
+  /** Adds a scrape job and hot-reloads; Prometheus keeps running and keeps its data. */
+  async addSource(source: PrometheusSource): Promise<void> {
+    const config = { ...this.#config, sources: [...(this.#config.sources ?? []), source] };
+    await this.#apply(this.configPath, renderPrometheusConfig(config), renderPrometheusConfig(this.#config));
+    this.#config = config;
+  }
+
+  /** Adds an alert rule (replacing one of the same name) and hot-reloads. */
+  async addAlert(rule: AlertRule): Promise<void> {
+    const alerts = [...this.#alerts.filter((a) => a.name !== rule.name), rule];
+    await this.#apply(this.rulesPath, renderRulesFile(alerts), renderRulesFile(this.#alerts));
+    this.#alerts = alerts;
+  }
+
+  /**
+   * Writes a file and reloads. When Prometheus rejects it (say, a PromQL error in an alert),
+   * the previous file is put back so later reloads are not poisoned by it.
+   */
+  async #apply(path: string, text: string, previous: string): Promise<void> {
+    await writeAtomically(path, text);
+    try {
+      await this.reload();
+    } catch (error) {
+      await writeAtomically(path, previous);
+      await this.reload();
+      throw error;
+    }
+  }
+
+  /** POST /-/reload; Prometheus answers 500 with the reason when the new files are invalid. */
+  async reload(): Promise<void> {
+    const response = await fetch(`${this.url}/-/reload`, { method: "POST", signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new PrometheusError(`prometheus reload failed (${response.status}): ${(await response.text()).trim()}`);
+  }
+
+  /** An instant query; `time` defaults to now. */
+  async query(expr: string, time?: Date): Promise<QueryResult[]> {
+    const url = new URL("/api/v1/query", this.url);
+    url.searchParams.set("query", expr);
+    if (time) url.searchParams.set("time", String(time.getTime() / 1000));
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: QueryResult[] } };
+    if (body.status !== "success" || !body.data) throw new PrometheusError(`query ${JSON.stringify(expr)} failed: ${body.error ?? response.statusText}`);
+    if (body.data.resultType !== "vector") throw new PrometheusError(`query ${JSON.stringify(expr)} returned a ${body.data.resultType}, expected an instant vector`);
+    return body.data.result;
+  }
+
+  /**
+   * Takes a TSDB snapshot (head included) through the admin API and moves it to `dest`,
+   * by default `<runDir>/prometheus-snapshot`. Returns `dest`.
+   */
+  async snapshot(dest: string = join(this.#runDir, "prometheus-snapshot")): Promise<string> {
+    if (await stat(dest).catch(() => undefined)) throw new PrometheusError(`snapshot destination ${dest} already exists: remove it or pick another path`);
+    const response = await fetch(`${this.url}/api/v1/admin/tsdb/snapshot`, { method: "POST", signal: AbortSignal.timeout(60_000) });
+    const body = (await response.json()) as { status: string; error?: string; data?: { name: string } };
+    if (body.status !== "success" || !body.data) throw new PrometheusError(`prometheus snapshot failed: ${body.error ?? response.statusText}`);
+    const source = join(this.storagePath, "snapshots", body.data.name);
+    await cp(source, dest, { recursive: true });
+    await rm(source, { recursive: true, force: true });
+    return dest;
+  }
+
+  /** TERM, then KILL after `graceMs`; resolves once the process is gone. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const child = this.#child;
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    await this.#exited;
+  }
+}

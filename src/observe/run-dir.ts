@@ -1,0 +1,111 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { namespaceSchema } from "../namespace.ts";
+import type { Inventory } from "../inventory.ts";
+import type { RunResult, RunState } from "./run-state.ts";
+
+/** A sortable, collision-resistant run id: `20250131-142501-3fa9`. */
+export function newRunId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${stamp}-${randomBytes(2).toString("hex")}`;
+}
+
+/** Agent and daemon names become file names: keep them from escaping the logs directory. */
+const FILE_PART = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function checkFilePart(field: string, value: string): void {
+  if (!FILE_PART.test(value) || value.includes("..")) {
+    throw new Error(`${field} ${JSON.stringify(value)} cannot name a log file: use letters, digits, '.', '_' and '-', starting with a letter or digit`);
+  }
+}
+
+/** Writes lines to one log file, appending, in order. */
+export interface LogAppender {
+  readonly path: string;
+  append(line: string): void;
+}
+
+/**
+ * `<baseDir>/<namespace>/<runId>/`: what a run leaves behind (config, inventory, daemon logs,
+ * result, Prometheus snapshot) so it can be inspected or replayed after the fleet is gone.
+ */
+export class RunDir {
+  readonly path: string;
+  readonly logsDir: string;
+  readonly namespace: string;
+  readonly runId: string;
+  readonly #streams = new Map<string, WriteStream>();
+
+  private constructor(path: string, namespace: string, runId: string) {
+    this.path = path;
+    this.logsDir = join(path, "logs");
+    this.namespace = namespace;
+    this.runId = runId;
+  }
+
+  /** Creates the directory; fails if that run id already exists rather than mixing two runs. */
+  static async create(options: { baseDir: string; namespace: string; runId?: string }): Promise<RunDir> {
+    const namespace = namespaceSchema.safeParse(options.namespace);
+    if (!namespace.success) throw new Error(`run directory: namespace ${JSON.stringify(options.namespace)}: ${namespace.error.issues[0]?.message}`);
+    const runId = options.runId ?? newRunId();
+    checkFilePart("run id", runId);
+    const nsDir = join(options.baseDir, namespace.data);
+    await mkdir(nsDir, { recursive: true });
+    const path = join(nsDir, runId);
+    try {
+      await mkdir(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`run directory ${path} already exists: pick another run id`);
+      throw error;
+    }
+    await mkdir(join(path, "logs"));
+    return new RunDir(path, namespace.data, runId);
+  }
+
+  /** The run's configuration as given (CLI flags, scenario options). */
+  writeConfig(config: unknown): Promise<void> {
+    return this.#writeJson("config.json", config);
+  }
+
+  writeInventory(inventory: Inventory): Promise<void> {
+    return this.#writeJson("inventory.json", inventory);
+  }
+
+  writeResult(result: RunResult & { phase?: string; finishedAt?: string }): Promise<void> {
+    return this.#writeJson("result.json", { finishedAt: new Date().toISOString(), ...result });
+  }
+
+  /** The appender for `logs/<agent>-<daemon>.log`; the same one for repeated calls. */
+  logAppender(agent: string, daemon: string): LogAppender {
+    checkFilePart("agent", agent);
+    checkFilePart("daemon", daemon);
+    const path = join(this.logsDir, `${agent}-${daemon}.log`);
+    let stream = this.#streams.get(path);
+    if (!stream) {
+      stream = createWriteStream(path, { flags: "a" });
+      this.#streams.set(path, stream);
+    }
+    const target = stream;
+    return { path, append: (line) => void target.write(line.endsWith("\n") ? line : `${line}\n`) };
+  }
+
+  /** Mirrors every log line the RunState receives into the log files; returns the unsubscribe. */
+  recordLogs(state: RunState): () => void {
+    return state.subscribe((event) => {
+      if (event.type === "log") this.logAppender(event.log.agent, event.log.daemon).append(`${event.log.time} ${event.log.line}`);
+    });
+  }
+
+  /** Flushes and closes the log files. */
+  async close(): Promise<void> {
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    await Promise.all(streams.map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))));
+  }
+
+  async #writeJson(name: string, value: unknown): Promise<void> {
+    await writeFile(join(this.path, name), `${JSON.stringify(value, null, 2)}\n`);
+  }
+}

@@ -1,0 +1,250 @@
+import { EventEmitter } from "node:events";
+import type { AgentSpec, Inventory } from "../inventory.ts";
+import { Ring } from "./ring.ts";
+import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
+
+export type RunStatus = "running" | "passed" | "failed";
+
+export interface RunResult {
+  status: RunStatus;
+  /** Set when status is `failed`. */
+  error?: string;
+}
+
+export interface LogLine {
+  /** ISO time the line was received. */
+  time: string;
+  agent: string;
+  daemon: string;
+  line: string;
+}
+
+export type RunEvent =
+  | { type: "inventory" }
+  | { type: "phase"; phase: string }
+  | { type: "result"; result: RunResult }
+  | { type: "service"; name: string; url: string }
+  | { type: "alerts" }
+  | { type: "log"; log: LogLine };
+
+export interface RunStateOptions {
+  inventory: Inventory;
+  scenario: string;
+  /** Private key the debug commands use; the caller owns the file. */
+  clientKeyPath: string;
+  /** known_hosts holding the agents' host keys, so debug commands verify them. */
+  knownHostsPath: string;
+  /** Lines kept per agent+daemon; older lines live only in the run directory's log files. */
+  logLinesPerDaemon?: number;
+}
+
+export interface AgentView {
+  name: string;
+  host: string;
+  sshPort: number;
+  user: string;
+  portRange: [number, number];
+  /** The `image` label when the provisioner set one. */
+  image?: string;
+  labels: Record<string, string>;
+  ssh: string;
+}
+
+/** What /api/state serves: plain JSON, computed on demand. */
+export interface RunStateSnapshot {
+  namespace: string;
+  target: string;
+  scenario: string;
+  createdAt: string;
+  expiresAt: string;
+  /** Seconds until the namespace's TTL runs out (negative once expired). */
+  ttlRemainingSeconds: number;
+  phase: string;
+  result: RunResult;
+  agents: AgentView[];
+  services: { name: string; url: string }[];
+  alertRules: ValidAlertRule[];
+  activeAlerts: ActiveAlert[];
+  logStreams: { agent: string; daemon: string; lines: number }[];
+}
+
+const DEFAULT_LOG_LINES = 200;
+
+/** POSIX shell quoting, so a debug command survives paths with spaces when pasted. */
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:@=-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Everything the website shows about one run. One instance per run, passed explicitly to
+ * whoever needs it; `subscribe` is how the website learns of changes without polling.
+ */
+export class RunState {
+  readonly scenario: string;
+  readonly #clientKeyPath: string;
+  readonly #knownHostsPath: string;
+  readonly #logLines: number;
+  readonly #events = new EventEmitter();
+  #inventory: Inventory;
+  #phase = "starting";
+  #result: RunResult = { status: "running" };
+  readonly #services = new Map<string, string>();
+  readonly #logs = new Map<string, { agent: string; daemon: string; ring: Ring<LogLine> }>();
+  readonly #alertRules = new Map<string, ValidAlertRule>();
+  #activeAlerts: ActiveAlert[] = [];
+
+  constructor(options: RunStateOptions) {
+    this.#inventory = options.inventory;
+    this.scenario = options.scenario;
+    this.#clientKeyPath = options.clientKeyPath;
+    this.#knownHostsPath = options.knownHostsPath;
+    this.#logLines = options.logLinesPerDaemon ?? DEFAULT_LOG_LINES;
+    // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
+    this.#events.setMaxListeners(0);
+  }
+
+  get inventory(): Inventory {
+    return this.#inventory;
+  }
+
+  /** Agents were added or removed: the website's agent table follows. */
+  setInventory(inventory: Inventory): void {
+    this.#inventory = inventory;
+    this.#emit({ type: "inventory" });
+  }
+
+  get phase(): string {
+    return this.#phase;
+  }
+
+  setPhase(phase: string): void {
+    this.#phase = phase;
+    this.#emit({ type: "phase", phase });
+  }
+
+  get result(): RunResult {
+    return this.#result;
+  }
+
+  pass(): void {
+    this.#result = { status: "passed" };
+    this.#emit({ type: "result", result: this.#result });
+  }
+
+  fail(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#result = { status: "failed", error: message };
+    this.#emit({ type: "result", result: this.#result });
+  }
+
+  /** A link shown on the website, e.g. a service a scenario started, Prometheus or Grafana. */
+  addService(name: string, url: string): void {
+    if (typeof name !== "string" || name.trim() === "") throw new Error("addService: name must be a non-empty string");
+    if (!URL.canParse(url)) throw new Error(`addService("${name}"): url ${JSON.stringify(url)} is not an absolute URL such as http://127.0.0.1:8000/`);
+    this.#services.set(name, url);
+    this.#emit({ type: "service", name, url });
+  }
+
+  get services(): ReadonlyMap<string, string> {
+    return this.#services;
+  }
+
+  /** Keeps the newest lines per agent+daemon; a trailing newline is dropped. */
+  appendLog(agent: string, daemon: string, line: string): void {
+    const key = `${agent}\u0000${daemon}`;
+    let stream = this.#logs.get(key);
+    if (!stream) {
+      stream = { agent, daemon, ring: new Ring<LogLine>(this.#logLines) };
+      this.#logs.set(key, stream);
+    }
+    const log = { time: new Date().toISOString(), agent, daemon, line: line.replace(/\r?\n$/, "") };
+    stream.ring.push(log);
+    this.#emit({ type: "log", log });
+  }
+
+  /** Recent lines, oldest first; filtered by agent and/or daemon when given. */
+  logs(filter: { agent?: string; daemon?: string } = {}): LogLine[] {
+    const out: LogLine[] = [];
+    for (const { agent, daemon, ring } of this.#logs.values()) {
+      if (filter.agent !== undefined && filter.agent !== agent) continue;
+      if (filter.daemon !== undefined && filter.daemon !== daemon) continue;
+      out.push(...ring.toArray());
+    }
+    return out;
+  }
+
+  /** Validates and records an alert rule; a rule with the same name replaces the old one. */
+  addAlert(rule: AlertRule): ValidAlertRule {
+    const valid = validateAlertRule(rule);
+    this.#alertRules.set(valid.name, valid);
+    this.#emit({ type: "alerts" });
+    return valid;
+  }
+
+  get alertRules(): ValidAlertRule[] {
+    return [...this.#alertRules.values()];
+  }
+
+  /** Set by the AlertWatcher from Prometheus' view; only emits when something changed. */
+  setActiveAlerts(alerts: ActiveAlert[]): void {
+    const changed = JSON.stringify(alerts) !== JSON.stringify(this.#activeAlerts);
+    this.#activeAlerts = alerts;
+    if (changed) this.#emit({ type: "alerts" });
+  }
+
+  get activeAlerts(): ActiveAlert[] {
+    return this.#activeAlerts;
+  }
+
+  /** The command a person pastes to get a shell on the agent. */
+  debugCommand(agent: AgentSpec): string {
+    return [
+      "ssh",
+      "-i",
+      shellQuote(this.#clientKeyPath),
+      "-o",
+      shellQuote(`UserKnownHostsFile=${this.#knownHostsPath}`),
+      "-p",
+      String(agent.sshPort),
+      shellQuote(`${agent.user}@${agent.host}`),
+    ].join(" ");
+  }
+
+  /** Listens to every change; returns the function that stops listening. */
+  subscribe(listener: (event: RunEvent) => void): () => void {
+    this.#events.on("event", listener);
+    return () => this.#events.off("event", listener);
+  }
+
+  snapshot(now: Date = new Date()): RunStateSnapshot {
+    const inv = this.#inventory;
+    return {
+      namespace: inv.namespace,
+      target: inv.target,
+      scenario: this.scenario,
+      createdAt: inv.createdAt,
+      expiresAt: inv.expiresAt,
+      ttlRemainingSeconds: Math.round((Date.parse(inv.expiresAt) - now.getTime()) / 1000),
+      phase: this.#phase,
+      result: this.#result,
+      agents: inv.agents.map((agent) => ({
+        name: agent.name,
+        host: agent.host,
+        sshPort: agent.sshPort,
+        user: agent.user,
+        portRange: agent.portRange,
+        ...(agent.labels.image === undefined ? {} : { image: agent.labels.image }),
+        labels: agent.labels,
+        ssh: this.debugCommand(agent),
+      })),
+      services: [...this.#services].map(([name, url]) => ({ name, url })),
+      alertRules: this.alertRules,
+      activeAlerts: this.#activeAlerts,
+      logStreams: [...this.#logs.values()].map(({ agent, daemon, ring }) => ({ agent, daemon, lines: ring.size })),
+    };
+  }
+
+  #emit(event: RunEvent): void {
+    this.#events.emit("event", event);
+  }
+}

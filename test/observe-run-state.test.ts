@@ -1,0 +1,84 @@
+import t from "tap";
+import { Ring } from "../src/observe/ring.ts";
+import { RunState, type RunEvent } from "../src/observe/run-state.ts";
+import { testInventory } from "./fixtures/inventory.ts";
+
+const options = () => ({ inventory: testInventory(3), scenario: "health", clientKeyPath: "/keys/id ed25519", knownHostsPath: "/keys/known_hosts" });
+
+t.test("Ring keeps the newest entries, oldest first", async (t) => {
+  const ring = new Ring<number>(3);
+  t.same(ring.toArray(), []);
+  for (let i = 1; i <= 5; i++) ring.push(i);
+  t.same(ring.toArray(), [3, 4, 5]);
+  ring.replaceLast(50);
+  t.same(ring.toArray(), [3, 4, 50]);
+  t.throws(() => new Ring(0), /positive integer/);
+  t.throws(() => new Ring<number>(2).replaceLast(1), /empty/);
+});
+
+t.test("phase, result, services and inventory changes are emitted", async (t) => {
+  const state = new RunState(options());
+  const events: RunEvent[] = [];
+  const unsubscribe = state.subscribe((e) => events.push(e));
+  state.setPhase("deploy");
+  state.addService("web", "http://127.0.0.1:8000/");
+  state.fail(new Error("agent-2 unreachable"));
+  state.setInventory(testInventory(2));
+  unsubscribe();
+  state.pass();
+  t.same(
+    events.map((e) => e.type),
+    ["phase", "service", "result", "inventory"],
+  );
+  t.equal(state.phase, "deploy");
+  t.same(state.result, { status: "passed" });
+  t.equal(state.inventory.agents.length, 2);
+  t.throws(() => state.addService("web", "not a url"), /addService\("web"\): url "not a url" is not an absolute URL/);
+  t.throws(() => state.addService("", "http://x/"), /name must be a non-empty string/);
+});
+
+t.test("log rings are bounded per agent+daemon", async (t) => {
+  const state = new RunState({ ...options(), logLinesPerDaemon: 5 });
+  for (let i = 0; i < 12; i++) state.appendLog("agent-1", "server", `line ${i}\n`);
+  state.appendLog("agent-1", "client", "hello");
+  state.appendLog("agent-2", "server", "other");
+  const server = state.logs({ agent: "agent-1", daemon: "server" });
+  t.same(
+    server.map((l) => l.line),
+    ["line 7", "line 8", "line 9", "line 10", "line 11"],
+  );
+  t.equal(state.logs({ agent: "agent-1" }).length, 6);
+  t.equal(state.logs({ daemon: "server" }).length, 6);
+  t.equal(state.logs().length, 7);
+  t.same(state.snapshot().logStreams, [
+    { agent: "agent-1", daemon: "server", lines: 5 },
+    { agent: "agent-1", daemon: "client", lines: 1 },
+    { agent: "agent-2", daemon: "server", lines: 1 },
+  ]);
+});
+
+t.test("snapshot: TTL, agents, debug commands, alerts", async (t) => {
+  const state = new RunState(options());
+  const expiresAt = Date.parse(state.inventory.expiresAt);
+  const snap = state.snapshot(new Date(expiresAt - 90_000));
+  t.equal(snap.ttlRemainingSeconds, 90);
+  t.equal(snap.scenario, "health");
+  t.equal(snap.phase, "starting");
+  t.same(snap.result, { status: "running" });
+  t.equal(snap.agents.length, 3);
+  t.equal(snap.agents[0]!.image, "fieldtest-agent:latest");
+  t.notOk("image" in snap.agents[1]!);
+  t.equal(snap.agents[1]!.ssh, "ssh -i '/keys/id ed25519' -o UserKnownHostsFile=/keys/known_hosts -p 30001 fieldtest@127.0.0.1");
+
+  state.addAlert({ name: "AgentDown", expr: "up == 0", for: "30s", severity: "critical", summary: "an agent stopped answering" });
+  t.same(state.snapshot().alertRules, [{ name: "AgentDown", expr: "up == 0", for: "30s", severity: "critical", summary: "an agent stopped answering" }]);
+  t.throws(() => state.addAlert({ name: "Bad", expr: "up", for: "soon" }), /alert "Bad": for must be a Prometheus duration/);
+
+  let alertEvents = 0;
+  state.subscribe((e) => e.type === "alerts" && alertEvents++);
+  const active = [{ name: "AgentDown", state: "firing" as const, labels: { alertname: "AgentDown" }, annotations: {}, activeAt: "2025-01-01T00:00:00Z", value: "0" }];
+  state.setActiveAlerts(active);
+  state.setActiveAlerts(structuredClone(active));
+  t.equal(alertEvents, 1, "an unchanged alert list is not re-announced");
+  t.same(state.snapshot().activeAlerts, active);
+});
