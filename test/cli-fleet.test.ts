@@ -14,8 +14,8 @@ if (docker) {
 
   t.test("up creates a namespace's agents and prints their inventory", async (t) => {
     const [up1, up2] = await Promise.all([
-      runCli(["up", "--localhost", "--namespace", alice, "--vms", "2", "--ttl", "30m", "--json"], env),
-      runCli(["up", "--localhost", "--namespace", aliceTest, "--vms", "1", "--ttl", "30m"], env),
+      runCli(["up", "--localhost", "--namespace", alice, "--vms", "2", "--ttl", "10m", "--json"], env),
+      runCli(["up", "--localhost", "--namespace", aliceTest, "--vms", "1", "--ttl", "10m"], env),
     ]);
     t.equal(up1.code, 0, up1.stderr);
     t.equal(up2.code, 0, up2.stderr);

@@ -50,3 +50,11 @@ t.test("defineScenario validates its definition", async (t) => {
   t.throws(() => defineScenario({ name: "x", agents: 2, vms: 2, run() {} }), /give agents or vms, not both/);
   t.throws(() => defineScenario({ name: "x", agents: 0, run() {} }), /agents: /);
 });
+
+t.test("Docker creation times sort by time, whatever their fraction's length", async (t) => {
+  const { sortableTimestamp } = await import("../src/localhost/provisioner.ts");
+  const earlier = sortableTimestamp("2026-11-23T20:27:20.1234567Z");
+  const later = sortableTimestamp("2026-11-23T20:27:20.12345678Z");
+  t.ok(earlier < later);
+  t.ok(sortableTimestamp("2026-11-23T20:27:20Z") < sortableTimestamp("2026-11-23T20:27:20.000000001Z"));
+});

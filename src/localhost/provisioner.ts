@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { Writable, type Duplex } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import type Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
@@ -74,9 +75,11 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
   options.signal?.throwIfAborted();
 
   const created: string[] = [];
+  const outputs: CapturedOutput[] = [];
   try {
     const slices = await createWithFreeSlices(docker, image, options, created);
     progress.step(`starting ${options.count} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
+    outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
     const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
@@ -86,7 +89,7 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
         await waitForSsh(agent, options.clientKey.privateKey, {
           deadline,
           signal: options.signal,
-          gone: () => containerGone(docker, created[i]!),
+          gone: () => containerGone(docker, created[i]!, outputs[i]!),
         });
         progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - started) / 1000).toFixed(2)}s)`);
       }),
@@ -95,30 +98,41 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
   } catch (error) {
     await removeContainers(docker, created);
     throw error;
+  } finally {
+    for (const output of outputs) output.stop();
   }
 }
 
-async function containerGone(docker: Docker, id: string): Promise<string | undefined> {
+interface CapturedOutput {
+  text(): string;
+  stop(): void;
+}
+
+/**
+ * The agent's own output from its first line: an agent that dies during bring-up is
+ * auto-removed, and its logs with it, so they are read live while it starts.
+ */
+async function captureOutput(docker: Docker, id: string): Promise<CapturedOutput> {
+  const stream = await docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true });
+  let text = "";
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text = (text + chunk.toString()).slice(-4000);
+      done();
+    },
+  });
+  docker.modem.demuxStream(stream, sink, sink);
+  return { text: () => text, stop: () => (stream as unknown as Duplex).destroy() };
+}
+
+async function containerGone(docker: Docker, id: string, output: CapturedOutput): Promise<string | undefined> {
   try {
     const info = await docker.getContainer(id).inspect();
     if (info.State.Running) return undefined;
-    const logs = await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.from(""));
-    return `its container stopped (exit ${info.State.ExitCode}): ${demuxedText(logs).trim() || "no output"}`;
   } catch (error) {
-    if (isGoneOrGoing(error)) return "its container is gone";
-    throw error;
+    if (!isGoneOrGoing(error)) throw error;
   }
-}
-
-/** Docker multiplexes non-TTY logs in 8-byte-headed frames; keep only the payload. */
-function demuxedText(buffer: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(parts).toString("utf8");
+  return `its container exited: ${output.text().trim().split("\n").slice(-10).join("\n") || "no output"}`;
 }
 
 /**
@@ -152,10 +166,20 @@ async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<b
   );
   if (clashes.length === 0) return false;
   // Created timestamps from inspect have nanoseconds: the older container keeps its slice.
-  const createdAt = async (id: string) => (await docker.getContainer(id).inspect().catch(() => undefined))?.Created ?? "9999";
+  const createdAt = async (id: string) => sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created);
   const myOldest = (await Promise.all(mine.map(createdAt))).sort()[0] ?? "9999";
   const theirs = await Promise.all(clashes.map((c) => createdAt(c.id)));
   return theirs.some((when) => when < myOldest);
+}
+
+/**
+ * Docker prints RFC 3339 times with trailing zeros of the fraction dropped ("…:20.12Z"), which
+ * do not sort as strings; padding the fraction to nine digits makes them sort by time.
+ */
+export function sortableTimestamp(created: string | undefined): string {
+  const match = /^(.*?)(?:\.(\d+))?Z$/.exec(created ?? "");
+  if (!match) return "9999";
+  return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
 async function createAgentContainer(docker: Docker, image: string, options: UpOptions, name: string, slice: PortRange): Promise<string> {
