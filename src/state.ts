@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Inventory } from "./inventory.ts";
 import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "./keys.ts";
 import type { Namespace } from "./namespace.ts";
+import { sshFleetRecordSchema, type SshFleetRecord } from "./ssh-hosts/fleet.ts";
 
 /**
  * Where fieldtest keeps what must outlive one command: per-namespace client keys and the
@@ -20,11 +21,14 @@ export class NamespaceState {
   readonly dir: string;
   readonly clientKeyPath: string;
   readonly knownHostsPath: string;
+  /** Present for fleets on SSH hosts: which hosts, with their pinned keys. */
+  readonly sshFleetPath: string;
 
   constructor(home: string, readonly namespace: Namespace) {
     this.dir = join(home, "namespaces", namespace);
     this.clientKeyPath = join(this.dir, "id_ed25519");
     this.knownHostsPath = join(this.dir, "known_hosts");
+    this.sshFleetPath = join(this.dir, "ssh-fleet.json");
   }
 
   /** The namespace's client key pair, created on first use with 0600 permissions. */
@@ -60,6 +64,19 @@ export class NamespaceState {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const lines = inventory.agents.map((a) => knownHostsLine(a.host, a.sshPort, a.hostKey));
     await writeFile(this.knownHostsPath, lines.join("\n") + "\n", { mode: 0o600 });
+  }
+
+  async writeSshFleet(record: SshFleetRecord): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(this.sshFleetPath, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+  }
+
+  async readSshFleet(): Promise<SshFleetRecord | undefined> {
+    const text = await readFile(this.sshFleetPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    return text === undefined ? undefined : sshFleetRecordSchema.parse(JSON.parse(text));
   }
 
   async remove(): Promise<void> {

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatDuration, expiresAtFromLabels, LABELS, type Namespace } from "../namespace.ts";
 import type { Inventory } from "../inventory.ts";
@@ -5,6 +6,9 @@ import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, type LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost } from "../localhost/provisioner.ts";
 import { NamespaceState, stateHome } from "../state.ts";
+import { destroySshFleet, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
+import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
+import type { HostAccess } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
@@ -52,16 +56,90 @@ export async function provisionLocalhost(context: CliContext, request: LocalFlee
   return inventory;
 }
 
-export async function destroyNamespace(context: CliContext, namespace: Namespace, dryRun: boolean): Promise<LabelledContainer[]> {
+export interface SshHostsRequest {
+  hosts: readonly SshHost[];
+  /** The operator's private key, which the hosts accept. */
+  operatorKeyPath: string;
+  /** OpenSSH known_hosts file holding the hosts' keys. */
+  knownHostsPath: string;
+}
+
+async function readOperatorKey(path: string): Promise<string> {
+  return readFile(path, "utf8").catch((error: Error) => {
+    throw new UsageError(`--ssh-key ${path} cannot be read: ${error.message}`);
+  });
+}
+
+async function accessFromRecord(record: SshFleetRecord): Promise<HostAccess[]> {
+  const privateKey = await readOperatorKey(record.operatorKeyPath);
+  return record.hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
+}
+
+/** The SSH hosts of a namespace made with `up --ssh-host`, or undefined for a localhost one. */
+async function sshHostsOf(context: CliContext, namespace: Namespace): Promise<HostAccess[] | undefined> {
+  const record = await namespaceState(context, namespace).readSshFleet();
+  return record ? accessFromRecord(record) : undefined;
+}
+
+/** Provisions agents on SSH hosts, whose keys must already be in the known_hosts file. */
+export async function provisionSshHosts(context: CliContext, request: LocalFleetRequest, hosts: SshHostsRequest, interrupt: Interrupt): Promise<Inventory> {
+  const privateKey = await readOperatorKey(hosts.operatorKeyPath);
+  const access = await Promise.all(
+    hosts.hosts.map(async (host) => ({
+      host,
+      privateKey,
+      hostKey: await knownHostKey(hosts.knownHostsPath, host).catch((error: Error) => {
+        throw new UsageError(error.message);
+      }),
+    })),
+  );
+  const state = namespaceState(context, request.namespace);
+  const progress = stderrProgress(context.stderr);
+  progress.step(`namespace ${request.namespace}: ${request.count} agent(s) on ${hosts.hosts.map(formatSshHost).join(", ")}, ttl ${formatDuration(request.ttlSeconds)}`);
+  const inventory = await abortable(
+    upSshHosts({
+      ...request,
+      hosts: access,
+      clientKey: await state.clientKey(),
+      image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
+      progress,
+      signal: interrupt.signal,
+    }),
+    interrupt.signal,
+  ).catch(async (error) => {
+    if (interrupt.signal.aborted) await destroySshFleet(access, request.namespace, false);
+    throw error;
+  });
+  await state.writeSshFleet({ target: "ssh", hosts: access.map(({ host, hostKey }) => ({ ...host, hostKey })), operatorKeyPath: hosts.operatorKeyPath });
+  await state.writeKnownHosts(inventory);
+  return inventory;
+}
+
+/** The live agents of a namespace, on this machine's engine or on its SSH hosts. */
+export async function liveInventory(context: CliContext, namespace: Namespace): Promise<Inventory | undefined> {
+  const hosts = await sshHostsOf(context, namespace);
+  if (hosts) return sshFleetInventory(hosts, namespace);
   const docker = context.docker();
   await assertDockerAvailable(docker);
-  const removed = await destroyLocalhost(docker, namespace, dryRun);
+  return localInventory(docker, namespace);
+}
+
+export async function destroyNamespace(context: CliContext, namespace: Namespace, dryRun: boolean): Promise<LabelledContainer[]> {
+  const hosts = await sshHostsOf(context, namespace);
+  let removed: LabelledContainer[];
+  if (hosts) {
+    removed = await destroySshFleet(hosts, namespace, dryRun);
+  } else {
+    const docker = context.docker();
+    await assertDockerAvailable(docker);
+    removed = await destroyLocalhost(docker, namespace, dryRun);
+  }
   if (!dryRun) await namespaceState(context, namespace).remove();
   return removed;
 }
 
-export async function upCommand(context: CliContext, request: LocalFleetRequest, json: boolean, interrupt: Interrupt): Promise<void> {
-  const inventory = await provisionLocalhost(context, request, interrupt);
+export async function upCommand(context: CliContext, request: LocalFleetRequest, sshHosts: SshHostsRequest | undefined, json: boolean, interrupt: Interrupt): Promise<void> {
+  const inventory = sshHosts ? await provisionSshHosts(context, request, sshHosts, interrupt) : await provisionLocalhost(context, request, interrupt);
   if (json) return writeJson(context.stdout, inventory);
   context.stdout.write(agentTable(inventory));
   const state = namespaceState(context, request.namespace);
@@ -133,6 +211,23 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
+  if (await sshHostsOf(context, namespace)) {
+    const inventory = await liveInventory(context, namespace);
+    const agents = (inventory?.agents ?? []).map((a) => ({
+      name: a.name,
+      address: `${a.host}:${a.sshPort}`,
+      portRange: `${a.portRange[0]}-${a.portRange[1]}`,
+      state: "running",
+      expiresAt: expiresAtFromLabels(a.labels)?.toISOString() ?? null,
+    }));
+    if (json) return writeJson(context.stdout, agents);
+    context.stdout.write(
+      agents.length
+        ? renderTable(["AGENT", "ADDRESS", "PORTS", "STATE", "EXPIRES IN"], agents.map((a) => [a.name, a.address, a.portRange, a.state, expiresIn(a.expiresAt)]))
+        : `no agents in namespace ${namespace}\n`,
+    );
+    return;
+  }
   const containers = (await namespaceContainers(docker, namespace)).sort((a, b) =>
     (a.Labels[AGENT_LABELS.agent] ?? "").localeCompare(b.Labels[AGENT_LABELS.agent] ?? ""),
   );
@@ -155,9 +250,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
 }
 
 export async function inventoryCommand(context: CliContext, namespace: Namespace): Promise<void> {
-  const docker = context.docker();
-  await assertDockerAvailable(docker);
-  const inventory = await localInventory(docker, namespace);
+  const inventory = await liveInventory(context, namespace);
   if (!inventory) throw new UsageError(`namespace ${namespace} has no running agents; create them with \`fieldtest up --localhost --namespace ${namespace}\``);
   writeJson(context.stdout, inventory);
 }

@@ -1,4 +1,7 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { Command, CommanderError } from "commander";
+import { parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
 import { InventoryError } from "../inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
@@ -21,6 +24,7 @@ const EXAMPLES = `
 Examples:
   $ fieldtest run health --localhost --vms 3          deploy 3 agents, run, tear down
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
+  $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
@@ -101,11 +105,21 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
 
   fleetOptions(program.command("up").summary("create a fleet and leave it running"))
     .option("--localhost", "create the agents as Docker containers on this machine")
+    .option("--ssh-host <[user@]host[:port]>", "create the agents on this SSH host's Docker engine (repeat for more hosts)", collect, [])
+    .option("--ssh-key <file>", "with --ssh-host: private key the hosts accept", defaultSshKey(context.env))
+    .option("--ssh-known-hosts <file>", "with --ssh-host: known_hosts file holding the hosts' keys", defaultKnownHosts(context.env))
     .option("--json", "print the inventory as JSON")
-    .action(async (flags: FleetFlags & { localhost?: boolean }) => {
-      if (!flags.localhost) throw new UsageError("up needs a target: --localhost (cloud fleets are created with Pulumi, see the README)");
-      const request = { ...localFleet(context, flags, requireNamespace(flags.namespace, context.env, "up")), count: agentCountOption(flags.vms, 1) };
-      await withInterrupts((interrupt) => upCommand(context, request, Boolean(flags.json), interrupt));
+    .action(async (flags: FleetFlags & { localhost?: boolean; sshHost: string[]; sshKey: string; sshKnownHosts: string }) => {
+      if (flags.localhost && flags.sshHost.length > 0) throw new UsageError("--localhost and --ssh-host exclude each other: agents go to one kind of place");
+      if (!flags.localhost && flags.sshHost.length === 0) {
+        throw new UsageError("up needs a target: --localhost, or --ssh-host user@host:port (cloud fleets are created with Pulumi, see the README)");
+      }
+      const namespace = requireNamespace(flags.namespace, context.env, "up");
+      const sshHosts = flags.sshHost.length
+        ? { hosts: flags.sshHost.map(sshHostOption), operatorKeyPath: flags.sshKey, knownHostsPath: flags.sshKnownHosts }
+        : undefined;
+      const request = { ...localFleet(context, flags, namespace), count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1) };
+      await withInterrupts((interrupt) => upCommand(context, request, sshHosts, Boolean(flags.json), interrupt));
     });
 
   program
@@ -145,6 +159,26 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     });
 
   return program;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function sshHostOption(text: string): SshHost {
+  try {
+    return parseSshHost(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function defaultSshKey(env: NodeJS.ProcessEnv): string {
+  return join(env.HOME || homedir(), ".ssh", "id_ed25519");
+}
+
+function defaultKnownHosts(env: NodeJS.ProcessEnv): string {
+  return join(env.HOME || homedir(), ".ssh", "known_hosts");
 }
 
 function localFleet(context: CliContext, flags: FleetFlags, namespace: string) {

@@ -1,14 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readInventoryFile, type Inventory } from "../inventory.ts";
-import { assertDockerAvailable } from "../localhost/docker.ts";
-import { localInventory } from "../localhost/provisioner.ts";
 import type { Namespace } from "../namespace.ts";
 import { Cloud } from "../runtime/cloud.ts";
 import { loadScenario, resolveScenarioPath, type Scenario } from "../scenario.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
-import { destroyNamespace, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
+import { destroyNamespace, liveInventory, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
 
@@ -49,9 +47,7 @@ async function acquireFleet(context: CliContext, request: RunRequest, scenario: 
     return { inventory, privateKey: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
   }
   if (source.kind === "namespace") {
-    const docker = context.docker();
-    await assertDockerAvailable(docker);
-    const inventory = await localInventory(docker, source.namespace);
+    const inventory = await liveInventory(context, source.namespace);
     if (!inventory) {
       throw new UsageError(
         `namespace ${source.namespace} has no running agents: create them with \`fieldtest up --localhost --namespace ${source.namespace}\`, or add --localhost to make a fleet for this run only`,

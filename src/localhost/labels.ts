@@ -15,6 +15,8 @@ export const AGENT_LABELS = {
   hostKey: "fieldtest-host-key",
   createdAt: "fieldtest-created-at",
   image: "fieldtest-image",
+  /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
+  address: "fieldtest-address",
 } as const;
 
 export const LOCALHOST_ADDRESS = "127.0.0.1";
@@ -29,7 +31,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   const range = parseRange(labels[AGENT_LABELS.portRange]);
   return {
     name: labels[AGENT_LABELS.agent] ?? "",
-    host: LOCALHOST_ADDRESS,
+    host: labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS,
     sshPort: Number(labels[AGENT_LABELS.sshPort]),
     user: "root",
     hostKey: labels[AGENT_LABELS.hostKey] ?? "",
@@ -51,7 +53,7 @@ export function inventoryFromContainers(namespace: string, containers: readonly 
   return parseInventory(
     {
       namespace,
-      target: "localhost",
+      target: labels[0]?.[AGENT_LABELS.target] === "ssh" ? "ssh" : "localhost",
       createdAt: created[0] ?? new Date().toISOString(),
       expiresAt: new Date(expiries.length ? Math.min(...expiries) : Date.now()).toISOString(),
       agents: labels.map(agentFromLabels).sort((a, b) => a.name.localeCompare(b.name)),

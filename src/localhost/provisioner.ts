@@ -10,8 +10,23 @@ import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
 import { AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
-import { allocateSlices, formatRange, overlaps, parseRange, type PortRange } from "./ports.ts";
+import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
+
+/** The Docker engine agents are created on, and how they are reached there. */
+export interface Engine {
+  target: "localhost" | "ssh";
+  /** Address the runner and other agents use to reach agents on this engine. */
+  address: string;
+  /** Address sshd listens on inside the agent (host network). */
+  listen: string;
+  /** Agent numbering starts after this many, so names stay unique across several engines. */
+  firstAgentIndex: number;
+  /** Whether a port is free on the engine's host, checked before a slice is chosen. */
+  portIsFree: (port: number) => Promise<boolean>;
+}
+
+export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, firstAgentIndex: 0, portIsFree };
 
 export interface UpOptions {
   namespace: Namespace;
@@ -26,6 +41,8 @@ export interface UpOptions {
   signal?: AbortSignal;
   /** How long agents may take to become SSH-ready (default 60 s). */
   readyTimeoutMs?: number;
+  /** Default: this machine's engine, agents on 127.0.0.1. */
+  engine?: Engine;
 }
 
 export class NamespaceInUseError extends Error {}
@@ -144,9 +161,10 @@ async function createWithFreeSlices(docker: Docker, image: string, options: UpOp
   for (let attempt = 1; ; attempt++) {
     const others = await listFieldtestContainers(docker);
     const taken = others.map((c) => parseRange(c.Labels[AGENT_LABELS.portRange])).filter((r): r is PortRange => r !== undefined);
-    const slices = await allocateSlices(taken, options.count, options.portsPerAgent);
+    const engine = options.engine ?? LOCAL_ENGINE;
+    const slices = await allocateSlices(taken, options.count, options.portsPerAgent, engine.portIsFree);
     options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, agentName(i), slice)));
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(engine.firstAgentIndex + i), slice)));
     created.push(...ids);
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);
@@ -182,7 +200,7 @@ export function sortableTimestamp(created: string | undefined): string {
   return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
-async function createAgentContainer(docker: Docker, image: string, options: UpOptions, name: string, slice: PortRange): Promise<string> {
+async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, slice: PortRange): Promise<string> {
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
   const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
@@ -192,7 +210,8 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
     Labels: {
       ...labels,
       [AGENT_LABELS.agent]: name,
-      [AGENT_LABELS.target]: "localhost",
+      [AGENT_LABELS.target]: engine.target,
+      [AGENT_LABELS.address]: engine.address,
       [AGENT_LABELS.sshPort]: String(slice[0]),
       [AGENT_LABELS.portRange]: formatRange(slice),
       [AGENT_LABELS.hostKey]: hostKey.publicKey,
@@ -202,7 +221,7 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
     Env: [
       `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
       `FIELDTEST_SSH_PORT=${slice[0]}`,
-      `FIELDTEST_LISTEN=${LOCALHOST_ADDRESS}`,
+      `FIELDTEST_LISTEN=${engine.listen}`,
     ],
     HostConfig: {
       NetworkMode: "host",

@@ -1,0 +1,98 @@
+import { z } from "zod";
+import { parseInventory, type Inventory } from "../inventory.ts";
+import type { SshKeyPair } from "../keys.ts";
+import type { AgentImageSource } from "../localhost/image.ts";
+import type { LabelledContainer } from "../localhost/labels.ts";
+import { destroyLocalhost, localInventory, upLocalhost } from "../localhost/provisioner.ts";
+import type { Namespace } from "../namespace.ts";
+import type { Progress } from "../progress.ts";
+import { formatSshHost } from "./host-spec.ts";
+import { ensureDockerOnHost, remoteDocker, type HostAccess } from "./remote-engine.ts";
+
+/** What a namespace on SSH hosts keeps locally: where its agents are, never the agents themselves. */
+export const sshFleetRecordSchema = z.object({
+  target: z.literal("ssh"),
+  hosts: z.array(z.object({ user: z.string(), host: z.string(), port: z.number().int(), hostKey: z.string() })).min(1),
+  operatorKeyPath: z.string(),
+});
+export type SshFleetRecord = z.infer<typeof sshFleetRecordSchema>;
+
+export interface UpSshOptions {
+  namespace: Namespace;
+  hosts: readonly HostAccess[];
+  /** Agents in all, spread over the hosts in turn. */
+  count: number;
+  ttlSeconds: number;
+  portsPerAgent: number;
+  owner: string;
+  /** The namespace's key, which the agents accept (not the key that logs in to the hosts). */
+  clientKey: SshKeyPair;
+  image: AgentImageSource;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+export function agentsPerHost(count: number, hosts: number): number[] {
+  return Array.from({ length: hosts }, (_, i) => Math.floor(count / hosts) + (i < count % hosts ? 1 : 0));
+}
+
+/**
+ * Runs agent containers on each host's own Docker engine, through the same provisioner as
+ * localhost (the Engine API tunnelled over SSH), with sshd on the host's address. Every
+ * agent keeps its container-level TTL. If one host fails, the others are cleaned up.
+ */
+export async function upSshHosts(options: UpSshOptions): Promise<Inventory> {
+  const counts = agentsPerHost(options.count, options.hosts.length);
+  const offsets = counts.map((_, i) => counts.slice(0, i).reduce((a, b) => a + b, 0));
+  await Promise.all(options.hosts.map((access) => ensureDockerOnHost(access, options.progress)));
+  const results = await Promise.allSettled(
+    options.hosts.map((access, i) =>
+      counts[i] === 0
+        ? Promise.resolve(undefined)
+        : upLocalhost(remoteDocker(access), {
+            ...options,
+            count: counts[i]!,
+            progress: { step: (message) => options.progress.step(`${formatSshHost(access.host)}: ${message}`) },
+            engine: {
+              target: "ssh",
+              address: access.host.host,
+              listen: "0.0.0.0",
+              firstAgentIndex: offsets[i]!,
+              // Another machine's ports cannot be probed from here; fieldtest's own slices are still disjoint.
+              portIsFree: async () => true,
+            },
+          }),
+    ),
+  );
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) {
+    await destroySshFleet(options.hosts, options.namespace, false);
+    throw failure.reason;
+  }
+  const parts = results.map((r) => (r as PromiseFulfilledResult<Inventory | undefined>).value).filter((v): v is Inventory => v !== undefined);
+  return mergeInventories(options.namespace, parts);
+}
+
+function mergeInventories(namespace: Namespace, parts: readonly Inventory[]): Inventory {
+  return parseInventory(
+    {
+      namespace,
+      target: "ssh",
+      createdAt: parts.map((p) => p.createdAt).sort()[0] ?? new Date().toISOString(),
+      expiresAt: parts.map((p) => p.expiresAt).sort()[0] ?? new Date().toISOString(),
+      agents: parts.flatMap((p) => p.agents).sort((a, b) => a.name.localeCompare(b.name)),
+    },
+    `the agents of namespace ${namespace} on its SSH hosts`,
+  );
+}
+
+/** The live agents of a namespace, read from the labels on every host's engine. */
+export async function sshFleetInventory(hosts: readonly HostAccess[], namespace: Namespace): Promise<Inventory | undefined> {
+  const parts = (await Promise.all(hosts.map((access) => localInventory(remoteDocker(access), namespace)))).filter((v): v is Inventory => v !== undefined);
+  return parts.length ? mergeInventories(namespace, parts) : undefined;
+}
+
+export async function destroySshFleet(hosts: readonly HostAccess[], namespace: Namespace, dryRun: boolean): Promise<LabelledContainer[]> {
+  const removed = await Promise.all(hosts.map((access) => destroyLocalhost(remoteDocker(access), namespace, dryRun)));
+  return removed.flat();
+}
