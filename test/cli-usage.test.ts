@@ -1,13 +1,18 @@
+import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
+import { LABELS } from "../src/namespace.ts";
 import { requireDocker, runCli, tempHome } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
   const home = await tempHome(t);
-  const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" };
+  // A unique owner label tells this test's containers apart from those of tests running beside it.
+  const owner = `usage-${randomBytes(4).toString("hex")}`;
+  const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "", FIELDTEST_OWNER: owner };
+  const ownedContainers = async () => (await listFieldtestContainers(docker)).filter((c) => c.Labels[LABELS.owner] === owner).length;
   const badInventory = join(home, "bad.json");
   await writeFile(badInventory, JSON.stringify({ namespace: "ok", target: "localhost", createdAt: "yesterday", expiresAt: new Date().toISOString(), agents: [{ name: "a", host: "h", sshPort: 70000, user: "root", hostKey: "nope", portRange: [1, 2] }] }));
   const notJson = join(home, "not.json");
@@ -32,7 +37,6 @@ if (docker) {
     ["bad image name", ["up", "--localhost", "--namespace", "ok", "--image", "../etc"], /--image "..\/etc" must name dockerfiles/],
   ];
 
-  const before = (await listFieldtestContainers(docker)).length;
   for (const [title, args, message] of cases) {
     t.test(title, async (t) => {
       const result = await runCli(args, env);
@@ -42,7 +46,7 @@ if (docker) {
   }
 
   t.test("bad input created nothing", async (t) => {
-    t.equal((await listFieldtestContainers(docker)).length, before, "no container appeared");
+    t.equal(await ownedContainers(), 0, "no container appeared");
   });
 
   t.test("--help reads well and exits 0", async (t) => {

@@ -4,7 +4,7 @@ import { formatDuration, expiresAtFromLabels, LABELS, type Namespace } from "../
 import type { Inventory } from "../inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, type LabelledContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost } from "../localhost/provisioner.ts";
+import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
 import { NamespaceState, stateHome } from "../state.ts";
 import { destroySshFleet, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
@@ -27,33 +27,42 @@ export function namespaceState(context: CliContext, namespace: Namespace): Names
   return new NamespaceState(stateHome(context.env), namespace);
 }
 
-/** Provisions localhost agents; a Ctrl+C during it removes what was created. */
-export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
-  const docker = context.docker();
-  await assertDockerAvailable(docker);
+/**
+ * What every kind of provisioning shares: progress lines, the namespace's client key, a
+ * Ctrl+C that sweeps by label what was made, and the pinned known_hosts file afterwards.
+ */
+async function provision(
+  context: CliContext,
+  request: LocalFleetRequest,
+  interrupt: Interrupt,
+  where: string,
+  up: (options: Omit<UpOptions, "engine">) => Promise<Inventory>,
+  sweep: () => Promise<unknown>,
+): Promise<Inventory> {
   const state = namespaceState(context, request.namespace);
   const progress = stderrProgress(context.stderr);
-  progress.step(`namespace ${request.namespace}: ${request.count} localhost agent(s), image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
-  const inventory = await abortable(
-    upLocalhost(docker, {
-      namespace: request.namespace,
-      count: request.count,
-      ttlSeconds: request.ttlSeconds,
-      portsPerAgent: request.portsPerAgent,
-      owner: request.owner,
-      clientKey: await state.clientKey(),
-      image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
-      progress,
-      signal: interrupt.signal,
-    }),
-    interrupt.signal,
-  ).catch(async (error) => {
-    // upLocalhost removes its partial fleet itself; an abort may outrun it, so sweep by label.
-    if (interrupt.signal.aborted) await destroyLocalhost(docker, request.namespace);
+  progress.step(`namespace ${request.namespace}: ${request.count} agent(s) ${where}, image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
+  const options = {
+    ...request,
+    clientKey: await state.clientKey(),
+    image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
+    progress,
+    signal: interrupt.signal,
+  };
+  const inventory = await abortable(up(options), interrupt.signal).catch(async (error) => {
+    // The provisioner removes its partial fleet itself; an abort may outrun it.
+    if (interrupt.signal.aborted) await sweep();
     throw error;
   });
   await state.writeKnownHosts(inventory);
   return inventory;
+}
+
+/** Provisions localhost agents; a Ctrl+C during it removes what was created. */
+export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
+  const docker = context.docker();
+  await assertDockerAvailable(docker);
+  return provision(context, request, interrupt, "on localhost", (options) => upLocalhost(docker, options), () => destroyLocalhost(docker, request.namespace));
 }
 
 export interface SshHostsRequest {
@@ -93,25 +102,16 @@ export async function provisionSshHosts(context: CliContext, request: LocalFleet
       }),
     })),
   );
-  const state = namespaceState(context, request.namespace);
-  const progress = stderrProgress(context.stderr);
-  progress.step(`namespace ${request.namespace}: ${request.count} agent(s) on ${hosts.hosts.map(formatSshHost).join(", ")}, ttl ${formatDuration(request.ttlSeconds)}`);
-  const inventory = await abortable(
-    upSshHosts({
-      ...request,
-      hosts: access,
-      clientKey: await state.clientKey(),
-      image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
-      progress,
-      signal: interrupt.signal,
-    }),
-    interrupt.signal,
-  ).catch(async (error) => {
-    if (interrupt.signal.aborted) await destroySshFleet(access, request.namespace, false);
-    throw error;
-  });
-  await state.writeSshFleet({ target: "ssh", hosts: access.map(({ host, hostKey }) => ({ ...host, hostKey })), operatorKeyPath: hosts.operatorKeyPath });
-  await state.writeKnownHosts(inventory);
+  const inventory = await provision(
+    context,
+    request,
+    interrupt,
+    `on ${hosts.hosts.map(formatSshHost).join(", ")}`,
+    (options) => upSshHosts({ ...options, hosts: access }),
+    () => destroySshFleet(access, request.namespace, false),
+  );
+  const record = { target: "ssh" as const, hosts: access.map(({ host, hostKey }) => ({ ...host, hostKey })), operatorKeyPath: hosts.operatorKeyPath };
+  await namespaceState(context, request.namespace).writeSshFleet(record);
   return inventory;
 }
 

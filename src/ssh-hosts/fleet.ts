@@ -1,11 +1,8 @@
 import { z } from "zod";
 import { parseInventory, type Inventory } from "../inventory.ts";
-import type { SshKeyPair } from "../keys.ts";
-import type { AgentImageSource } from "../localhost/image.ts";
 import type { LabelledContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, localInventory, upLocalhost } from "../localhost/provisioner.ts";
+import { destroyLocalhost, localInventory, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
 import type { Namespace } from "../namespace.ts";
-import type { Progress } from "../progress.ts";
 import { formatSshHost } from "./host-spec.ts";
 import { ensureDockerOnHost, remoteDocker, type HostAccess } from "./remote-engine.ts";
 
@@ -17,20 +14,8 @@ export const sshFleetRecordSchema = z.object({
 });
 export type SshFleetRecord = z.infer<typeof sshFleetRecordSchema>;
 
-export interface UpSshOptions {
-  namespace: Namespace;
-  hosts: readonly HostAccess[];
-  /** Agents in all, spread over the hosts in turn. */
-  count: number;
-  ttlSeconds: number;
-  portsPerAgent: number;
-  owner: string;
-  /** The namespace's key, which the agents accept (not the key that logs in to the hosts). */
-  clientKey: SshKeyPair;
-  image: AgentImageSource;
-  progress: Progress;
-  signal?: AbortSignal;
-}
+/** Like a localhost fleet, `count` agents in all, spread over `hosts` in turn. */
+export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[] };
 
 export function agentsPerHost(count: number, hosts: number): number[] {
   return Array.from({ length: hosts }, (_, i) => Math.floor(count / hosts) + (i < count % hosts ? 1 : 0));
