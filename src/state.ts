@@ -62,8 +62,7 @@ export class NamespaceState {
   /** Writes the agents' pinned host keys where `ssh -o UserKnownHostsFile=…` can use them. */
   async writeKnownHosts(inventory: Inventory): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const lines = inventory.agents.map((a) => knownHostsLine(a.host, a.sshPort, a.hostKey));
-    await writeFile(this.knownHostsPath, lines.join("\n") + "\n", { mode: 0o600 });
+    await writeFile(this.knownHostsPath, knownHostsText(inventory), { mode: 0o600 });
   }
 
   async writeSshFleet(record: SshFleetRecord): Promise<void> {
@@ -82,6 +81,11 @@ export class NamespaceState {
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** An OpenSSH known_hosts file pinning every agent's host key. */
+export function knownHostsText(inventory: Inventory): string {
+  return inventory.agents.map((a) => knownHostsLine(a.host, a.sshPort, a.hostKey)).join("\n") + "\n";
 }
 
 export class MissingClientKeyError extends Error {}

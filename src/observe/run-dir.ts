@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { namespaceSchema } from "../namespace.ts";
 import type { Inventory } from "../inventory.ts";
+import { knownHostsText } from "../state.ts";
 import type { RunResult, RunState } from "./run-state.ts";
 
 /** A sortable, collision-resistant run id: `20250131-142501-3fa9`. */
@@ -36,6 +37,8 @@ export class RunDir {
   readonly logsDir: string;
   readonly namespace: string;
   readonly runId: string;
+  /** The agents' pinned host keys, for the debug commands the website shows. */
+  readonly knownHostsPath: string;
   readonly #streams = new Map<string, WriteStream>();
 
   private constructor(path: string, namespace: string, runId: string) {
@@ -43,6 +46,7 @@ export class RunDir {
     this.logsDir = join(path, "logs");
     this.namespace = namespace;
     this.runId = runId;
+    this.knownHostsPath = join(path, "known_hosts");
   }
 
   /** Creates the directory; fails if that run id already exists rather than mixing two runs. */
@@ -69,12 +73,19 @@ export class RunDir {
     return this.#writeJson("config.json", config);
   }
 
-  writeInventory(inventory: Inventory): Promise<void> {
-    return this.#writeJson("inventory.json", inventory);
+  /** inventory.json, and known_hosts beside it so `ssh -o UserKnownHostsFile=…` verifies the agents. */
+  async writeInventory(inventory: Inventory): Promise<void> {
+    await this.#writeJson("inventory.json", inventory);
+    await writeFile(this.knownHostsPath, knownHostsText(inventory));
   }
 
   writeResult(result: RunResult & { phase?: string; finishedAt?: string }): Promise<void> {
     return this.#writeJson("result.json", { finishedAt: new Date().toISOString(), ...result });
+  }
+
+  /** The last exposition of the run's pushed metrics, as /metrics served it. */
+  writeMetrics(exposition: string): Promise<void> {
+    return writeFile(join(this.path, "metrics.prom"), exposition);
   }
 
   /** The appender for `logs/<agent>-<daemon>.log`; the same one for repeated calls. */

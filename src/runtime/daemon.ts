@@ -79,7 +79,10 @@ export class Daemon {
     options: SpawnOptions & { onLine: LogSink; reservedNames: ReadonlySet<string> },
   ): Promise<Daemon> {
     const name = options.name ?? uniqueName(defaultName(argvOrShell), options.reservedNames);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`spawn: name "${name}" may only hold letters, digits, '.', '_' and '-'`);
+    // The name also names the daemon's log file in the run directory.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.includes("..")) {
+      throw new Error(`spawn: name "${name}" may only hold letters, digits, '.', '_' and '-', starting with a letter or digit`);
+    }
     if (options.reservedNames.has(name)) {
       throw new Error(`spawn: a daemon named "${name}" is already running on ${host.name}; pass another name`);
     }
@@ -187,7 +190,8 @@ function uniqueName(base: string, taken: ReadonlySet<string>): string {
 function defaultName(command: string | readonly string[]): string {
   const program = typeof command === "string" ? command.trim().split(/\s+/)[0] ?? "daemon" : command[0] ?? "daemon";
   const base = program.split("/").pop() || "daemon";
-  return base.replace(/[^A-Za-z0-9_.-]/g, "_");
+  const name = base.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/\.{2,}/g, ".").replace(/^[^A-Za-z0-9]+/, "");
+  return name || "daemon";
 }
 
 export function describeExit(exit: DaemonExit): string {
