@@ -1,12 +1,13 @@
 # fieldtest agent: a Debian box whose only door is sshd on the port fieldtest gives it
 # (30000 for the first agent). fieldtest installs the host key and the authorized key into
 # each container before it starts, so no key is baked into the image and every agent's
-# host key can be pinned by the runtime.
+# host key can be pinned by the runtime. The node exporter is there for `--monitoring`, which
+# starts it on a port of the agent's slice; nothing runs it otherwise.
 FROM debian:bookworm
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      openssh-server ca-certificates procps busybox tar coreutils \
+      openssh-server ca-certificates procps busybox tar coreutils prometheus-node-exporter \
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_* \
  && mkdir -p /run/sshd /root/.ssh /var/lib/fieldtest \
  && chmod 700 /root/.ssh

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
@@ -35,6 +36,15 @@ if (docker) {
     ["--keep without --localhost", ["run", "health", "--namespace", "ok", "--keep"], /--keep only applies with --localhost/],
     ["unknown option", ["list", "--bogus"], /unknown option '--bogus'/],
     ["bad image name", ["up", "--localhost", "--namespace", "ok", "--image", "../etc"], /--image "..\/etc" must name dockerfiles/],
+    ["open website without auth", ["run", "health", "--localhost", "--website", "--website-host", "0.0.0.0"], /--website-host 0\.0\.0\.0 is reachable from other machines: add --website-user/],
+    ["website user without password", ["run", "health", "--localhost", "--website", "--website-user", "me"], /--website-user needs .* FIELDTEST_WEBSITE_PASSWORD/],
+    ["half of the TLS pair", ["run", "health", "--localhost", "--website", "--website-tls-cert", "cert.pem"], /--website-tls-cert and --website-tls-key go together/],
+    ["unreadable TLS file", ["run", "health", "--localhost", "--website", "--website-tls-cert", join(home, "none.pem"), "--website-tls-key", join(home, "none.key")], /--website-tls-cert .*none\.pem cannot be read/],
+    ["website option without --website", ["run", "health", "--localhost", "--website-port", "8081"], /--website-port only applies with --website/],
+    ["--monitoring without --prometheus", ["run", "health", "--localhost", "--monitoring"], /--monitoring only applies with --prometheus/],
+    ["bad scrape interval", ["run", "health", "--localhost", "--prometheus", "--scrape-interval", "soon"], /--scrape-interval "soon" must be a Prometheus duration/],
+    ["bad website port", ["run", "health", "--localhost", "--website", "--website-port", "80000"], /--website-port "80000" must be a port number/],
+    ["prometheus import of nothing", ["prometheus", "import", join(home, "no-run")], /no-run is not a directory: give a run directory/],
   ];
 
   for (const [title, args, message] of cases) {
@@ -45,6 +55,22 @@ if (docker) {
     });
   }
 
+  t.test("a busy website port is refused before any agent is made", async (t) => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = String((server.address() as AddressInfo).port);
+    const result = await runCli(["run", "health", "--localhost", "--website", "--website-port", port], env);
+    t.equal(result.code, 2);
+    t.match(result.stderr, new RegExp(`--website-port ${port} is already in use`));
+  });
+
+  t.test("--prometheus without a prometheus binary says what to install and creates nothing", async (t) => {
+    const result = await runCli(["run", "health", "--localhost", "--prometheus", "--prometheus-port", "19090"], { ...env, PATH: join(home, "empty-path") });
+    t.equal(result.code, 1);
+    t.match(result.stderr, /--prometheus needs the prometheus server binary on PATH: apt-get install prometheus/);
+  });
+
   t.test("bad input created nothing", async (t) => {
     t.equal(await ownedContainers(), 0, "no container appeared");
   });
@@ -54,6 +80,8 @@ if (docker) {
     t.equal(help.code, 0);
     for (const command of ["run", "up", "list", "destroy", "reap"]) t.match(help.stdout, new RegExp(`^  ${command} `, "m"));
     t.match(help.stdout, /Examples:/);
-    t.match((await runCli(["run", "--help"], env)).stdout, /--keep-alive/);
+    const runHelp = (await runCli(["run", "--help"], env)).stdout;
+    for (const flag of ["--keep-alive", "--website", "--prometheus", "--monitoring", "--runs-dir"]) t.match(runHelp, flag);
+    t.match((await runCli(["prometheus", "import", "--help"], env)).stdout, /serve a saved Prometheus snapshot|Starts a Prometheus that serves/);
   });
 }

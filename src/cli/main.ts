@@ -18,17 +18,21 @@ import {
   requireNamespace,
   ttlOption,
 } from "./options.ts";
+import { observeRequest, type ObserveFlags } from "./observe-options.ts";
+import { prometheusImportCommand } from "./prometheus-import.ts";
 import { runCommand, type FleetSource } from "./run.ts";
 
 const EXAMPLES = `
 Examples:
   $ fieldtest run health --localhost --vms 3          deploy 3 agents, run, tear down
+  $ fieldtest run health --localhost --website --prometheus --monitoring --keep-alive
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
   $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
   $ fieldtest reap
+  $ fieldtest prometheus import runs/alice/<run-id>    browse an old run's metrics
 
 Namespaces are lowercase DNS labels of at most 20 characters (FIELDTEST_NAMESPACE sets a
 default). Everything fieldtest creates carries the labels fieldtest-namespace,
@@ -95,10 +99,23 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
     .option("--keep-alive", "after the scenario, wait for Ctrl+C before tearing down")
     .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
-    .action(async (scenario: string, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
+    .option("--runs-dir <dir>", "keep the run's config, inventory, logs, metrics and result in <dir>/<namespace>/<run-id>/ (default: $FIELDTEST_RUNS_DIR or ./runs)")
+    .option("--website", "serve the run's website: agents, TTL, phase, live charts, logs, /metrics")
+    .option("--website-host <address>", "address the website listens on; other than loopback it needs --website-user (default 127.0.0.1)")
+    .option("--website-port <port>", "website port, 0 for any free one (default 8080)")
+    .option("--website-user <name>", "require HTTP basic auth with this user; the password is read from $FIELDTEST_WEBSITE_PASSWORD")
+    .option("--website-tls-cert <pem>", "serve the website over HTTPS with this certificate (and --website-tls-key)")
+    .option("--website-tls-key <pem>", "private key of --website-tls-cert")
+    .option("--prometheus", "run a Prometheus server scraping the website, node exporters and the scenario's sources; snapshot it into the run directory (implies --website)")
+    .option("--prometheus-port <port>", "Prometheus port (default 9090)")
+    .option("--scrape-interval <duration>", "how often Prometheus scrapes (default 5s)")
+    .option("--monitoring", "with --prometheus: run a node exporter in every agent (takes the first free port of its slice)")
+    .option("--alert-webhook <url>", "with --prometheus: POST each alert that starts firing to this URL")
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
       const source = fleetSource(context, flags);
+      const observe = observeRequest(flags, context.env, context.cwd);
       await withInterrupts(async (interrupt) => {
-        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json) }, interrupt);
+        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe }, interrupt);
         if (outcome.result === "failed") setExitCode(1);
       });
     });
@@ -156,6 +173,25 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--json", "print JSON")
     .action(async (flags: { dryRun?: boolean; json?: boolean }) => {
       await reapCommand(context, Boolean(flags.dryRun), Boolean(flags.json));
+    });
+
+  program
+    .command("prometheus")
+    .summary("work with a run's saved Prometheus data")
+    .command("import")
+    .summary("serve a saved Prometheus snapshot again, until Ctrl+C")
+    .description("Starts a Prometheus that serves a run's snapshot (a run directory, or its prometheus-snapshot folder) and scrapes nothing. The snapshot itself is never modified.")
+    .argument("<dir>", "runs/<namespace>/<run-id> or its prometheus-snapshot folder")
+    .option("--port <port>", "port to serve on", "9090")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .action(async (dir: string, flags: { port: string; host: string }) => {
+      // Ctrl+C is how serving ends, so it is a success here, not an interruption.
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        await prometheusImportCommand(context, { dir, port: flags.port, host: flags.host }, interrupt);
+      } finally {
+        interrupt.dispose();
+      }
     });
 
   return program;

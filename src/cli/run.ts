@@ -2,12 +2,16 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readInventoryFile, type Inventory } from "../inventory.ts";
 import type { Namespace } from "../namespace.ts";
+import { startNodeExporters } from "../observe/node-exporter.ts";
+import { Observation } from "../observe/observation.ts";
+import type { NodeExporterTarget } from "../observe/prometheus.ts";
 import { Cloud } from "../runtime/cloud.ts";
 import { loadScenario, resolveScenarioPath, type Scenario } from "../scenario.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import { destroyNamespace, liveInventory, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
+import { preflightObserve, type ObserveRequest } from "./observe-options.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
 
 /** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
@@ -21,6 +25,7 @@ export interface RunRequest {
   source: FleetSource;
   keepAlive: boolean;
   json: boolean;
+  observe: ObserveRequest;
 }
 
 export interface RunOutcome {
@@ -30,6 +35,10 @@ export interface RunOutcome {
   error?: string;
   durationMs: number;
   agents: string[];
+  /** Where the run's config, inventory, logs, metrics and result were written. */
+  runDir?: string;
+  website?: string;
+  prometheus?: string;
 }
 
 export async function resolveRunScenario(context: CliContext, reference: string): Promise<Scenario> {
@@ -72,22 +81,42 @@ async function existingKey(context: CliContext, namespace: Namespace, keyPath: s
 export async function runCommand(context: CliContext, request: RunRequest, interrupt: Interrupt): Promise<RunOutcome> {
   const progress = stderrProgress(context.stderr);
   const scenario = await resolveRunScenario(context, request.scenario);
+  const observe = await preflightObserve(request.observe, context.env);
   const fleet = await acquireFleet(context, request, scenario, interrupt);
   const { inventory } = fleet;
   const started = Date.now();
   let outcome: RunOutcome | undefined;
+  let observation: Observation | undefined;
   let cloud: Cloud | undefined;
   try {
-    cloud = await abortable(
-      Cloud.connect(inventory, { privateKey: fleet.privateKey, logSink: prefixedLogSink(request.json ? context.stderr : context.stdout) }),
-      interrupt.signal,
-    );
+    observation = await Observation.start({
+      inventory,
+      scenario: scenario.name,
+      runsDir: observe.runsDir,
+      config: runConfig(request, scenario.name),
+      clientKeyPath: request.source.kind !== "localhost" && request.source.keyPath !== undefined ? request.source.keyPath : namespaceState(context, inventory.namespace).clientKeyPath,
+      ...(observe.website ? { website: observe.website } : {}),
+      progress,
+    });
+    progress.step(`run directory ${observation.runDir.path}`);
+    const logSink = observation.logSink(prefixedLogSink(request.json ? context.stderr : context.stdout));
+    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.privateKey, logSink, observer: observation }), interrupt.signal);
+    let nodeExporters: NodeExporterTarget[] = [];
+    if (observe.monitoring) {
+      // Exporter chatter belongs on the website and in the run directory, not in the scenario's output.
+      nodeExporters = await abortable(startNodeExporters(cloud.agents, observation.logSink(() => {})), interrupt.signal);
+      progress.step(`node exporters running on ${nodeExporters.length} agent(s)`);
+    }
+    if (observe.prometheus) await abortable(observation.startPrometheus(observe.prometheus, nodeExporters), interrupt.signal);
     progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
+    observation.setPhase("running");
     const connected = cloud;
     await abortable(Promise.resolve().then(() => scenario.run(connected)), interrupt.signal);
     outcome = finish("passed");
+    observation.setPhase("done");
     progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
     if (request.keepAlive && !interrupt.signal.aborted) {
+      observation.setPhase("keep-alive");
       progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.owned ? "tear down" : "exit"}`);
       await interrupt.requested;
     }
@@ -100,6 +129,10 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
     }
   } finally {
     await cloud?.close();
+    const recorded = outcome ?? finish("failed", "the run ended without an outcome");
+    await observation?.finish(recorded.result === "passed" ? { status: "passed" } : { status: "failed", error: recorded.error ?? recorded.result }).catch((error: Error) => {
+      progress.step(`recording the run failed: ${error.message}`);
+    });
     if (fleet.owned) {
       progress.step(`tearing down namespace ${inventory.namespace}`);
       await destroyNamespace(context, inventory.namespace, false);
@@ -118,6 +151,23 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       ...(error === undefined ? {} : { error }),
       durationMs: Date.now() - started,
       agents: inventory.agents.map((a) => a.name),
+      ...(observation ? { runDir: observation.runDir.path } : {}),
+      ...(observation?.website ? { website: observation.website.url } : {}),
+      ...(observation?.prometheus ? { prometheus: observation.prometheus.url } : {}),
     };
   }
+}
+
+/** config.json of the run directory: what was asked for, never a secret. */
+function runConfig(request: RunRequest, scenario: string) {
+  const { source, observe } = request;
+  return {
+    scenario,
+    reference: request.scenario,
+    source: source.kind === "localhost" ? { kind: source.kind, ...source.request, count: source.count, keep: source.keep } : source,
+    keepAlive: request.keepAlive,
+    website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,
+    prometheus: observe.prometheus ? { port: observe.prometheus.port, scrapeInterval: observe.prometheus.scrapeInterval, alertWebhook: observe.prometheus.alertWebhook ?? null } : null,
+    monitoring: observe.monitoring,
+  };
 }

@@ -1,13 +1,26 @@
 import type { Inventory } from "../inventory.ts";
+import type { AlertRule } from "../observe/alerts.ts";
+import type { PushOptions } from "../observe/metrics.ts";
+import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
 import { Agent } from "./agent.ts";
 import type { LogSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
+
+/** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
+export interface CloudObserver {
+  pushMetric(name: string, value: number, options?: PushOptions): void;
+  addPrometheusSource(spec: PrometheusSourceSpec): Promise<void>;
+  addService(name: string, url: string): void;
+  addAlert(rule: AlertRule): Promise<void>;
+}
 
 export interface CloudOptions {
   /** The namespace's client private key, which every agent accepts. */
   privateKey: string;
   /** Where daemon output lines and scenario log messages go. */
   logSink: LogSink;
+  /** Receives pushMetric and the other observability calls; without it they throw. */
+  observer?: CloudObserver;
 }
 
 /** The fleet handed to a scenario's `run`: its agents, by name or all together. */
@@ -44,6 +57,31 @@ export class Cloud {
   /** A line in the run's log, attributed to the scenario. */
   log(message: string): void {
     this.options.logSink({ agent: "scenario", daemon: "log", stream: "stdout", line: message });
+  }
+
+  /** Sets a gauge (or adds to a counter) shown on the run's website and scraped by Prometheus. */
+  pushMetric(name: string, value: number, options?: PushOptions): void {
+    this.observer("pushMetric").pushMetric(name, value, options);
+  }
+
+  /** Has the run's Prometheus scrape an exporter on an agent: `{ name, agent, port, path? }`. */
+  addPrometheusSource(spec: PrometheusSourceSpec): Promise<void> {
+    return this.observer("addPrometheusSource").addPrometheusSource(spec);
+  }
+
+  /** A link on the run's website, e.g. a dashboard the scenario started. */
+  addService(name: string, url: string): void {
+    this.observer("addService").addService(name, url);
+  }
+
+  /** An alert rule evaluated by the run's Prometheus and shown on the website when firing. */
+  addAlert(rule: AlertRule): Promise<void> {
+    return this.observer("addAlert").addAlert(rule);
+  }
+
+  private observer(call: string): CloudObserver {
+    if (!this.options.observer) throw new Error(`cloud.${call}: this Cloud was connected without an observer (the fieldtest CLI always gives one)`);
+    return this.options.observer;
   }
 
   /** Stops the daemons this run started and closes every connection. */

@@ -1,0 +1,127 @@
+import { access, constants } from "node:fs/promises";
+import { delimiter, join, resolve } from "node:path";
+import { portIsFree } from "../localhost/ports.ts";
+import { isPrometheusDuration } from "../observe/alerts.ts";
+import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
+import { isLoopbackHost } from "../observe/website.ts";
+import { UsageError } from "./context.ts";
+
+export interface ObserveFlags {
+  runsDir?: string;
+  website?: boolean;
+  websiteHost?: string;
+  websitePort?: string;
+  websiteUser?: string;
+  websiteTlsCert?: string;
+  websiteTlsKey?: string;
+  prometheus?: boolean;
+  prometheusPort?: string;
+  scrapeInterval?: string;
+  monitoring?: boolean;
+  alertWebhook?: string;
+}
+
+/** What a run records and serves; every run has a run directory, the rest is opt-in. */
+export interface ObserveRequest {
+  runsDir: string;
+  website?: WebsiteSettings;
+  prometheus?: PrometheusSettings;
+  /** A node exporter in every agent, scraped by the run's Prometheus. */
+  monitoring: boolean;
+}
+
+export const WEBSITE_PASSWORD_VARIABLE = "FIELDTEST_WEBSITE_PASSWORD";
+
+function portFlag(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} "${value}" must be a port number from 0 to 65535 (0 picks a free one)`);
+  return Number(value);
+}
+
+function websiteSettings(flags: ObserveFlags, env: NodeJS.ProcessEnv): WebsiteSettings {
+  const host = flags.websiteHost ?? "127.0.0.1";
+  const settings: WebsiteSettings = { host, port: portFlag("--website-port", flags.websitePort, 8080) };
+  if (flags.websiteUser !== undefined) {
+    const password = env[WEBSITE_PASSWORD_VARIABLE];
+    if (!flags.websiteUser || !password) {
+      throw new UsageError(`--website-user needs a non-empty user name and the password in ${WEBSITE_PASSWORD_VARIABLE} (kept off the command line)`);
+    }
+    settings.auth = { username: flags.websiteUser, password };
+  }
+  if (!isLoopbackHost(host) && !settings.auth) {
+    throw new UsageError(`--website-host ${host} is reachable from other machines: add --website-user (and --website-tls-cert/--website-tls-key) so strangers cannot read the run`);
+  }
+  if ((flags.websiteTlsCert === undefined) !== (flags.websiteTlsKey === undefined)) {
+    throw new UsageError("--website-tls-cert and --website-tls-key go together: give both PEM files");
+  }
+  if (flags.websiteTlsCert !== undefined && flags.websiteTlsKey !== undefined) {
+    settings.tls = { certPath: flags.websiteTlsCert, keyPath: flags.websiteTlsKey };
+  }
+  return settings;
+}
+
+/** Reads the observability flags; throws UsageError naming the flag. */
+export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd: string): ObserveRequest {
+  const runsDir = resolve(cwd, flags.runsDir ?? (env.FIELDTEST_RUNS_DIR || "runs"));
+  const websiteOnly = ["websiteHost", "websitePort", "websiteUser", "websiteTlsCert", "websiteTlsKey"] as const;
+  const wantsWebsite = Boolean(flags.website || flags.prometheus);
+  const stray = websiteOnly.find((key) => flags[key] !== undefined);
+  if (stray && !wantsWebsite) throw new UsageError(`--${kebab(stray)} only applies with --website (or --prometheus, which serves /metrics through it)`);
+  const prometheusOnly = ["prometheusPort", "scrapeInterval", "alertWebhook", "monitoring"] as const;
+  const strayPrometheus = prometheusOnly.find((key) => flags[key] !== undefined);
+  if (strayPrometheus && !flags.prometheus) throw new UsageError(`--${kebab(strayPrometheus)} only applies with --prometheus`);
+  const request: ObserveRequest = { runsDir, monitoring: Boolean(flags.monitoring) };
+  if (wantsWebsite) request.website = websiteSettings(flags, env);
+  if (flags.prometheus) {
+    const scrapeInterval = flags.scrapeInterval ?? "5s";
+    if (!isPrometheusDuration(scrapeInterval)) throw new UsageError(`--scrape-interval "${scrapeInterval}" must be a Prometheus duration such as 1s, 5s or 1m`);
+    if (flags.alertWebhook !== undefined && !/^https?:\/\//.test(flags.alertWebhook)) {
+      throw new UsageError(`--alert-webhook "${flags.alertWebhook}" must be an http:// or https:// URL`);
+    }
+    request.prometheus = {
+      port: portFlag("--prometheus-port", flags.prometheusPort, 9090),
+      scrapeInterval,
+      ...(flags.alertWebhook ? { alertWebhook: flags.alertWebhook } : {}),
+    };
+  }
+  return request;
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The first executable `name` on PATH, or undefined. */
+export async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, name);
+    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * What would make the run fail after its agents exist, checked before they are created:
+ * busy ports, unreadable TLS files, no Prometheus binary. Returns the request with the
+ * binary's path filled in.
+ */
+export async function preflightObserve(request: ObserveRequest, env: NodeJS.ProcessEnv): Promise<ObserveRequest> {
+  const { website, prometheus } = request;
+  if (website?.port && !(await portIsFree(website.port, website.host))) {
+    throw new UsageError(`--website-port ${website.port} is already in use on ${website.host}: pick another port (0 picks a free one)`);
+  }
+  for (const [flag, path] of [
+    ["--website-tls-cert", website?.tls?.certPath],
+    ["--website-tls-key", website?.tls?.keyPath],
+  ] as const) {
+    if (path !== undefined && !(await access(path, constants.R_OK).then(() => true, () => false))) {
+      throw new UsageError(`${flag} ${path} cannot be read`);
+    }
+  }
+  if (!prometheus) return request;
+  if (prometheus.port === 0) throw new UsageError("--prometheus-port must name a port (Prometheus cannot pick a free one itself)");
+  if (!(await portIsFree(prometheus.port))) throw new UsageError(`--prometheus-port ${prometheus.port} is already in use: pick another port`);
+  const binary = await findOnPath("prometheus", env);
+  if (!binary) throw new Error("--prometheus needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created");
+  return { ...request, prometheus: { ...prometheus, binary } };
+}

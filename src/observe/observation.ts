@@ -1,0 +1,199 @@
+import type { Inventory } from "../inventory.ts";
+import type { Progress } from "../progress.ts";
+import type { CloudObserver } from "../runtime/cloud.ts";
+import type { LogSink } from "../runtime/daemon.ts";
+import { AlertWatcher, type AlertRule } from "./alerts.ts";
+import { MetricStore, type PushOptions } from "./metrics.ts";
+import { PrometheusServer, resolveSource, type NodeExporterTarget, type PrometheusSource, type PrometheusSourceSpec, type WebsiteTarget } from "./prometheus.ts";
+import { RunDir } from "./run-dir.ts";
+import { RunState, type RunResult } from "./run-state.ts";
+import { startWebsite, type Website, type WebsiteOptions } from "./website.ts";
+
+export type WebsiteSettings = Pick<WebsiteOptions, "host" | "port" | "auth" | "tls" | "allowUnauthenticatedRemote">;
+
+export interface PrometheusSettings {
+  host?: string;
+  port: number;
+  /** How often Prometheus scrapes the website, node exporters and sources, e.g. "5s". */
+  scrapeInterval: string;
+  /** Receives a POST when an alert starts firing. */
+  alertWebhook?: string;
+  binary?: string;
+}
+
+export interface ObservationOptions {
+  inventory: Inventory;
+  scenario: string;
+  /** Runs are kept in `<runsDir>/<namespace>/<run-id>/`. */
+  runsDir: string;
+  /** Written as config.json: what the run was asked to do. */
+  config: unknown;
+  /** The private key the website's debug commands name. */
+  clientKeyPath: string;
+  website?: WebsiteSettings;
+  progress: Progress;
+}
+
+/**
+ * Everything one run records and shows: its run directory, state, metrics, and optionally
+ * the website and a Prometheus. The scenario reaches it through `cloud.pushMetric` and
+ * friends (it is the Cloud's observer); the CLI starts it after provisioning and finishes
+ * it after the scenario, whatever the outcome.
+ */
+export class Observation implements CloudObserver {
+  readonly runDir: RunDir;
+  readonly state: RunState;
+  readonly metrics = new MetricStore();
+  #website: Website | undefined;
+  #prometheus: PrometheusServer | undefined;
+  #watcher: AlertWatcher | undefined;
+  readonly #sources: PrometheusSource[] = [];
+  readonly #stopLogFiles: () => void;
+  readonly #progress: Progress;
+  #websiteAuth: WebsiteSettings["auth"];
+
+  private constructor(runDir: RunDir, state: RunState, stopLogFiles: () => void, progress: Progress) {
+    this.runDir = runDir;
+    this.state = state;
+    this.#stopLogFiles = stopLogFiles;
+    this.#progress = progress;
+  }
+
+  static async start(options: ObservationOptions): Promise<Observation> {
+    const { inventory } = options;
+    const runDir = await RunDir.create({ baseDir: options.runsDir, namespace: inventory.namespace });
+    await runDir.writeConfig(options.config);
+    await runDir.writeInventory(inventory);
+    const state = new RunState({ inventory, scenario: options.scenario, clientKeyPath: options.clientKeyPath, knownHostsPath: runDir.knownHostsPath });
+    const observation = new Observation(runDir, state, runDir.recordLogs(state), options.progress);
+    if (options.website) {
+      try {
+        observation.#website = await startWebsite({ state, metrics: observation.metrics, ...options.website });
+      } catch (error) {
+        await observation.finish({ status: "failed", error: (error as Error).message });
+        throw error;
+      }
+      observation.#websiteAuth = options.website.auth;
+      options.progress.step(`website ${observation.#website.url}  (metrics: ${observation.#website.url}/metrics)`);
+    }
+    return observation;
+  }
+
+  get website(): Website | undefined {
+    return this.#website;
+  }
+
+  get prometheus(): PrometheusServer | undefined {
+    return this.#prometheus;
+  }
+
+  /** Every line also goes to the run's state: the website's log panes and the run directory. */
+  logSink(next: LogSink): LogSink {
+    return (line) => {
+      this.state.appendLog(line.agent, line.daemon, line.line);
+      next(line);
+    };
+  }
+
+  /**
+   * Starts Prometheus scraping the website, the agents' node exporters and every source
+   * added so far, with the alerts added so far; later ones are hot-reloaded.
+   */
+  async startPrometheus(settings: PrometheusSettings, nodeExporters: NodeExporterTarget[]): Promise<void> {
+    const website = this.#website;
+    const prometheus = await PrometheusServer.start({
+      runDir: this.runDir.path,
+      config: {
+        scrapeInterval: settings.scrapeInterval,
+        ...(website ? { website: websiteTarget(website.url, this.#websiteAuth) } : {}),
+        nodeExporters,
+        sources: this.#sources,
+        externalLabels: { namespace: this.runDir.namespace, run: this.runDir.runId },
+      },
+      alerts: this.state.alertRules,
+      host: settings.host ?? "127.0.0.1",
+      port: settings.port,
+      ...(settings.binary ? { binary: settings.binary } : {}),
+    });
+    this.#prometheus = prometheus;
+    this.state.addService("Prometheus", prometheus.url);
+    this.#watcher = new AlertWatcher({
+      prometheusUrl: prometheus.url,
+      state: this.state,
+      ...(settings.alertWebhook ? { webhookUrl: settings.alertWebhook } : {}),
+      onError: (error) => this.#progress.step(`alerts: ${error.message}`),
+    });
+    this.#watcher.start();
+    this.#progress.step(`prometheus ${prometheus.url}  (${nodeExporters.length} node exporter(s), scrape every ${settings.scrapeInterval})`);
+  }
+
+  setPhase(phase: string): void {
+    this.state.setPhase(phase);
+  }
+
+  pushMetric(name: string, value: number, options?: PushOptions): void {
+    this.metrics.push(name, value, options);
+  }
+
+  async addPrometheusSource(spec: PrometheusSourceSpec): Promise<void> {
+    const source = resolveSource(this.state.inventory, spec);
+    if (this.#sources.some((s) => s.name === source.name)) {
+      throw new Error(`addPrometheusSource: a source named "${source.name}" was already added; source names must be unique`);
+    }
+    await this.#prometheus?.addSource(source);
+    this.#sources.push(source);
+  }
+
+  addService(name: string, url: string): void {
+    this.state.addService(name, url);
+  }
+
+  async addAlert(rule: AlertRule): Promise<void> {
+    // Validates first, so a bad rule fails the same way with or without Prometheus.
+    this.state.addAlert(rule);
+    await this.#prometheus?.addAlert(rule);
+  }
+
+  /**
+   * Records the outcome (result.json, metrics.prom, the Prometheus snapshot) and stops
+   * what was started. Each step runs even when an earlier one failed; the first error is thrown.
+   */
+  async finish(result: RunResult): Promise<void> {
+    if (result.status === "passed") this.state.pass();
+    else if (result.status === "failed") this.state.fail(new Error(result.error ?? "failed"));
+    const errors: unknown[] = [];
+    const step = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+      } catch (error) {
+        errors.push(error);
+      }
+    };
+    await step(() => this.runDir.writeResult({ ...result, phase: this.state.phase }));
+    await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
+    await step(async () => this.#watcher?.stop());
+    const prometheus = this.#prometheus;
+    if (prometheus) {
+      await step(async () => this.#progress.step(`prometheus snapshot saved in ${await prometheus.snapshot()}`));
+      await step(() => prometheus.stop());
+    }
+    this.#stopLogFiles();
+    await step(() => this.runDir.close());
+    await step(async () => this.#website?.close());
+    if (errors.length) throw errors[0];
+  }
+}
+
+/** Prometheus scrapes the website with the same scheme and credentials a browser would use. */
+function websiteTarget(url: string, auth: WebsiteSettings["auth"]): WebsiteTarget {
+  const parsed = new URL(url);
+  const https = parsed.protocol === "https:";
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(parsed.port),
+    scheme: https ? "https" : "http",
+    // The website's certificate is the user's own, often self-signed; Prometheus runs beside it.
+    ...(https ? { insecureSkipVerify: true } : {}),
+    ...(auth ? { basicAuth: auth } : {}),
+  };
+}
