@@ -18,8 +18,6 @@ import type { LogLine } from "../../src/runtime/daemon.ts";
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 export const BIN = join(ROOT, "bin", "fieldtest.js");
 
-
-
 /**
  * Docker tests fail in CI when no engine answers (CI must provide one) and are skipped,
  * saying why, on a developer machine without Docker.
@@ -90,10 +88,16 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The bin's environment: run directories go inside the test's state directory, not the repo. */
+function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const runsDir = env.FIELDTEST_HOME ? { FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME, "runs") } : {};
+  return { ...process.env, ...runsDir, ...env };
+}
+
 /** Runs the real `fieldtest` bin as a user would, with its own state directory. */
 export function runCli(args: readonly string[], env: Record<string, string>, cwd = ROOT): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: cliEnv(env), maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       const code = error ? ((error as { code?: number }).code ?? null) : 0;
       resolve({ code: typeof code === "number" ? code : null, stdout, stderr });
     });
@@ -102,7 +106,7 @@ export function runCli(args: readonly string[], env: Record<string, string>, cwd
 
 /** Starts the bin without waiting, for tests that interrupt or kill it. */
 export function startCli(args: readonly string[], env: Record<string, string>): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
