@@ -47,3 +47,21 @@ if (docker) {
     t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
   });
 }
+
+if (docker) {
+  t.test("Ctrl+C twice exits at once and leaves the agents to their TTL", async (t) => {
+    const { startCli, waitFor } = await import("./helpers/fleet.ts");
+    const home = await tempHome(t);
+    const namespace = uniqueNamespace("int2");
+    cleanupNamespace(t, docker, namespace);
+    const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
+    await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+    // The second signal comes before the graceful teardown can finish removing the agent.
+    runner.kill("SIGINT");
+    await waitFor("the first interrupt to be taken", () => (/interrupted, tearing down/.test(runner.output()) ? true : undefined), 10_000, 10);
+    runner.kill("SIGINT");
+    const code = await new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
+    t.equal(code, 130);
+    t.match(runner.output(), /second interrupt, exiting now; agents are removed by their TTL/);
+  });
+}
