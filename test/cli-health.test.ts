@@ -1,5 +1,6 @@
-import t from "tap";
-import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace } from "./helpers/fleet.ts";
+import t, { type Test } from "tap";
+import type Docker from "dockerode";
+import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
@@ -32,36 +33,33 @@ if (docker) {
   });
 }
 
-if (docker) {
-  t.test("Ctrl+C tears the run's agents down and exits 130", async (t) => {
-    const { startCli, waitFor } = await import("./helpers/fleet.ts");
-    const home = await tempHome(t);
-    const namespace = uniqueNamespace("int");
-    cleanupNamespace(t, docker, namespace);
-    const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
-    await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
-    runner.kill("SIGINT");
-    const code = await new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
-    t.equal(code, 130);
-    t.match(runner.output(), /interrupted, tearing down/);
-    t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
-  });
+/** A run of the health scenario that has reached --keep-alive, and is waiting for Ctrl+C. */
+async function keptAliveRun(t: Test, docker: Docker, prefix: string) {
+  const home = await tempHome(t);
+  const namespace = uniqueNamespace(prefix);
+  cleanupNamespace(t, docker, namespace);
+  const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
+  await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+  const exited = new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
+  return { namespace, runner, exited };
 }
 
 if (docker) {
+  t.test("Ctrl+C tears the run's agents down and exits 130", async (t) => {
+    const { namespace, runner, exited } = await keptAliveRun(t, docker, "int");
+    runner.kill("SIGINT");
+    t.equal(await exited, 130);
+    t.match(runner.output(), /interrupted, tearing down/);
+    t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
+  });
+
   t.test("Ctrl+C twice exits at once and leaves the agents to their TTL", async (t) => {
-    const { startCli, waitFor } = await import("./helpers/fleet.ts");
-    const home = await tempHome(t);
-    const namespace = uniqueNamespace("int2");
-    cleanupNamespace(t, docker, namespace);
-    const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
-    await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+    const { runner, exited } = await keptAliveRun(t, docker, "int2");
     // The second signal comes before the graceful teardown can finish removing the agent.
     runner.kill("SIGINT");
     await waitFor("the first interrupt to be taken", () => (/interrupted, tearing down/.test(runner.output()) ? true : undefined), 10_000, 10);
     runner.kill("SIGINT");
-    const code = await new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
-    t.equal(code, 130);
+    t.equal(await exited, 130);
     t.match(runner.output(), /second interrupt, exiting now; agents are removed by their TTL/);
   });
 }
