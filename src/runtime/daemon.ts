@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { ClientChannel } from "ssh2";
 import type { RemoteProcess } from "./ssh-connection.ts";
 import { quoteArg } from "./quote.ts";
@@ -45,6 +46,8 @@ export interface DaemonHost {
 }
 
 const PID_DIR = "/run/fieldtest/daemons";
+// 0.05 s ticks: up to 5 s for a just-opened channel's shell to write its pid file.
+const PID_FILE_WAIT_TICKS = 100;
 
 /**
  * A long-running process on an agent. Its shell is a process-group leader (sshd calls
@@ -60,7 +63,8 @@ export class Daemon {
   private resolveExit!: (exit: DaemonExit) => void;
   /** Settles when the daemon has ended for good (stopped, or exited with no restart left). */
   readonly exited: Promise<DaemonExit>;
-  private readonly pidFile: string;
+  /** Unique per launch, so a stop never reads the pid of an earlier incarnation. */
+  private pidFile = "";
   private lastExit: DaemonExit | undefined;
 
   private constructor(
@@ -69,7 +73,6 @@ export class Daemon {
     private readonly options: SpawnOptions & { name: string; onLine: LogSink },
   ) {
     this.name = options.name;
-    this.pidFile = `${PID_DIR}/${options.name}.pid`;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
 
@@ -92,6 +95,7 @@ export class Daemon {
   }
 
   private async launch(): Promise<void> {
+    this.pidFile = `${PID_DIR}/${this.name}.${randomBytes(4).toString("hex")}.pid`;
     // `exec` keeps the pid: the pid file names the process group that stop() signals.
     const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command)}`;
     const { channel, exited } = await this.host.openChannel(line);
@@ -108,8 +112,11 @@ export class Daemon {
         });
       });
     channel.end();
+    const pidFile = this.pidFile;
     void Promise.all([drained(channel, out), drained(channel.stderr, err), exited]).then(([, , exit]) => {
       this.channel = undefined;
+      // Tidy, not essential: on an unreachable agent the small file just stays.
+      this.host.run(`rm -f ${quoteArg(pidFile)}`).catch(() => {});
       this.lastExit = exit;
       void this.afterExit(exit);
     });
@@ -163,8 +170,13 @@ export class Daemon {
   async stop(options: StopOptions = {}): Promise<DaemonExit> {
     this.stopping = true;
     if (!this.channel) return this.lastExit ?? (await this.exited);
+    // The channel opens before the agent's shell has written the pid file: wait for it (bounded).
+    const pidFile = quoteArg(this.pidFile);
     const signalGroup = (signal: string) =>
-      this.host.run(`pid=$(cat ${quoteArg(this.pidFile)} 2>/dev/null) && kill -${signal} -- -"$pid" 2>/dev/null; true`);
+      this.host.run(
+        `i=0; while [ ! -s ${pidFile} ] && [ $i -lt ${PID_FILE_WAIT_TICKS} ]; do sleep 0.05; i=$((i+1)); done; ` +
+          `pid=$(cat ${pidFile} 2>/dev/null) && kill -${signal} -- -"$pid" 2>/dev/null; true`,
+      );
     await signalGroup("TERM");
     const grace = options.graceMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
@@ -176,9 +188,7 @@ export class Daemon {
     if (timedOut) {
       await signalGroup("KILL");
     }
-    const exit = await this.exited;
-    await this.host.run(`rm -f ${quoteArg(this.pidFile)}`);
-    return exit;
+    return this.exited;
   }
 }
 
