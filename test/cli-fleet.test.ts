@@ -1,6 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
+import { agentImageTag } from "../src/localhost/image.ts";
+import { resourceLabels } from "../src/namespace.ts";
+import { ROLE_LABEL } from "../src/observe/grafana.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, ROOT } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
@@ -78,14 +81,31 @@ if (docker) {
     t.match(run.stderr, /host key of 127\.0\.0\.1:\d+ does not match the pinned key/);
   });
 
+  t.test("a container serving the namespace's runs (Grafana) is not listed as an agent", async (t) => {
+    const image = await agentImageTag({ dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" });
+    const expiresAt = new Date(Date.now() + 600_000);
+    const service = await docker.createContainer({
+      Image: image,
+      Entrypoint: ["sleep", "600"],
+      Labels: { ...resourceLabels({ namespace: alice, expiresAt, owner: "tap" }), [ROLE_LABEL]: "grafana" },
+    });
+    await service.start();
+    const agents = JSON.parse((await runCli(["list", "--namespace", alice, "--json"], env)).stdout) as { name: string }[];
+    t.same(agents.map((a) => a.name), ["agent-001", "agent-002"]);
+    const inventory = JSON.parse((await runCli(["inventory", "--namespace", alice], env)).stdout) as { agents: unknown[] };
+    t.equal(inventory.agents.length, 2);
+    const summary = JSON.parse((await runCli(["list", "--json"], env)).stdout) as { namespace: string; agents: number }[];
+    t.equal(summary.find((s) => s.namespace === alice)?.agents, 2);
+  });
+
   t.test("destroy is exact: alice goes, alice-test stays", async (t) => {
     const dry = await runCli(["destroy", "--namespace", alice, "--dry-run", "--json"], env);
-    t.same(JSON.parse(dry.stdout), { namespace: alice, dryRun: true, agents: ["agent-001", "agent-002"] });
-    t.equal(await containerCount(docker, alice), 2, "dry run removed nothing");
+    t.same(JSON.parse(dry.stdout), { namespace: alice, dryRun: true, agents: ["agent-001", "agent-002", "grafana"] });
+    t.equal(await containerCount(docker, alice), 3, "dry run removed nothing");
 
     const destroy = await runCli(["destroy", "--namespace", alice], env);
     t.equal(destroy.code, 0, destroy.stderr);
-    t.match(destroy.stdout, /removed 2 agent\(s\) of namespace/);
+    t.match(destroy.stdout, /removed 3 container\(s\) of namespace .*: agent-001, agent-002, grafana/);
     await waitFor("alice's containers to be gone", async () => ((await containerCount(docker, alice)) === 0 ? true : undefined), 10_000);
     t.equal(await containerCount(docker, aliceTest), 1, `${aliceTest} is untouched`);
 

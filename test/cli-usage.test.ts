@@ -44,6 +44,8 @@ if (docker) {
     ["--monitoring without --prometheus", ["run", "health", "--localhost", "--monitoring"], /--monitoring only applies with --prometheus/],
     ["bad scrape interval", ["run", "health", "--localhost", "--prometheus", "--scrape-interval", "soon"], /--scrape-interval "soon" must be a Prometheus duration/],
     ["bad website port", ["run", "health", "--localhost", "--website", "--website-port", "80000"], /--website-port "80000" must be a port number/],
+    ["--grafana without --prometheus", ["run", "health", "--localhost", "--grafana"], /--grafana only applies with --prometheus/],
+    ["--grafana-port without --grafana", ["run", "health", "--localhost", "--prometheus", "--grafana-port", "3001"], /--grafana-port only applies with --grafana/],
     ["prometheus import of nothing", ["prometheus", "import", join(home, "no-run")], /no-run is not a directory: give a run directory/],
   ];
 
@@ -69,6 +71,12 @@ if (docker) {
     const result = await runCli(["run", "health", "--localhost", "--prometheus", "--prometheus-port", "19090"], { ...env, PATH: join(home, "empty-path") });
     t.equal(result.code, 1);
     t.match(result.stderr, /--prometheus needs the prometheus server binary on PATH: apt-get install prometheus/);
+  });
+
+  t.test("--grafana with an image this engine cannot get says how to get one and creates nothing", async (t) => {
+    const result = await runCli(["run", "health", "--localhost", "--prometheus", "--prometheus-port", "19091", "--grafana", "--grafana-image", "fieldtest-test/no-such-grafana:none"], env);
+    t.equal(result.code, 1);
+    t.match(result.stderr, /--grafana: image fieldtest-test\/no-such-grafana:none is not on this Docker engine and could not be pulled .*docker load.*--grafana-image; nothing was created/);
   });
 
   t.test("bad input created nothing", async (t) => {

@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { formatDuration, expiresAtFromLabels, LABELS, type Namespace } from "../namespace.ts";
 import type { Inventory } from "../inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
-import { AGENT_LABELS, type LabelledContainer } from "../localhost/labels.ts";
+import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
+import { ROLE_LABEL } from "../observe/grafana.ts";
 import { NamespaceState, stateHome } from "../state.ts";
 import { destroySshFleet, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
@@ -200,7 +201,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
   const now = Date.now();
   const expiresIn = (iso: string | null) => (iso ? formatDuration((Date.parse(iso) - now) / 1000) : "?");
   if (namespace === undefined) {
-    const summaries = summarize(await listFieldtestContainers(docker));
+    const summaries = summarize((await listFieldtestContainers(docker)).filter(isAgentContainer));
     if (json) return writeJson(context.stdout, summaries);
     if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine\n");
     context.stdout.write(
@@ -228,7 +229,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
-  const containers = (await namespaceContainers(docker, namespace)).sort((a, b) =>
+  const containers = (await namespaceContainers(docker, namespace)).filter(isAgentContainer).sort((a, b) =>
     (a.Labels[AGENT_LABELS.agent] ?? "").localeCompare(b.Labels[AGENT_LABELS.agent] ?? ""),
   );
   const agents = containers.map((c) => ({
@@ -257,17 +258,18 @@ export async function inventoryCommand(context: CliContext, namespace: Namespace
 
 export async function destroyCommand(context: CliContext, namespace: Namespace, dryRun: boolean, json: boolean): Promise<void> {
   const removed = await destroyNamespace(context, namespace, dryRun);
-  const names = removed.map((c) => c.Labels[AGENT_LABELS.agent] ?? c.Id.slice(0, 12)).sort();
+  const names = removed.map((c) => c.Labels[AGENT_LABELS.agent] ?? c.Labels[ROLE_LABEL] ?? c.Id.slice(0, 12)).sort();
   if (json) return writeJson(context.stdout, { namespace, dryRun, agents: names });
   const verb = dryRun ? "would remove" : "removed";
-  context.stdout.write(names.length ? `${verb} ${names.length} agent(s) of namespace ${namespace}: ${names.join(", ")}\n` : `no agents in namespace ${namespace}\n`);
+  const what = removed.every(isAgentContainer) ? "agent(s)" : "container(s)";
+  context.stdout.write(names.length ? `${verb} ${names.length} ${what} of namespace ${namespace}: ${names.join(", ")}\n` : `no agents in namespace ${namespace}\n`);
 }
 
 export async function reapCommand(context: CliContext, dryRun: boolean, json: boolean): Promise<void> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
   const reaped = await reapLocalhost(docker, new Date(), dryRun);
-  const entries = reaped.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: c.Labels[AGENT_LABELS.agent] ?? c.Id.slice(0, 12) }));
+  const entries = reaped.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: c.Labels[AGENT_LABELS.agent] ?? c.Labels[ROLE_LABEL] ?? c.Id.slice(0, 12) }));
   if (json) return writeJson(context.stdout, { dryRun, expired: entries });
   const verb = dryRun ? "would remove" : "removed";
   context.stdout.write(entries.length ? `${verb} ${entries.length} expired agent(s): ${entries.map((e) => `${e.namespace}/${e.agent}`).join(", ")}\n` : "nothing has expired\n");

@@ -111,6 +111,9 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--scrape-interval <duration>", "how often Prometheus scrapes (default 5s)")
     .option("--monitoring", "with --prometheus: run a node exporter in every agent (takes the first free port of its slice)")
     .option("--alert-webhook <url>", "with --prometheus: POST each alert that starts firing to this URL")
+    .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
+    .option("--grafana-port <port>", "Grafana port (default 3000)")
+    .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)")
     .action(async (scenario: string, flags: FleetFlags & ObserveFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
       const source = fleetSource(context, flags);
       const observe = observeRequest(flags, context.env, context.cwd);

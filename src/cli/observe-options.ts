@@ -2,6 +2,9 @@ import { access, constants } from "node:fs/promises";
 import { delimiter, join, resolve } from "node:path";
 import { portIsFree } from "../localhost/ports.ts";
 import { isPrometheusDuration } from "../observe/alerts.ts";
+import type Docker from "dockerode";
+import { assertDockerAvailable } from "../localhost/docker.ts";
+import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts";
 import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
 import { isLoopbackHost } from "../observe/website.ts";
 import { UsageError } from "./context.ts";
@@ -19,6 +22,9 @@ export interface ObserveFlags {
   scrapeInterval?: string;
   monitoring?: boolean;
   alertWebhook?: string;
+  grafana?: boolean;
+  grafanaPort?: string;
+  grafanaImage?: string;
 }
 
 /** What a run records and serves; every run has a run directory, the rest is opt-in. */
@@ -28,6 +34,8 @@ export interface ObserveRequest {
   prometheus?: PrometheusSettings;
   /** A node exporter in every agent, scraped by the run's Prometheus. */
   monitoring: boolean;
+  /** A Grafana container showing the run's Prometheus. */
+  grafana?: { image: string; port: number };
 }
 
 export const WEBSITE_PASSWORD_VARIABLE = "FIELDTEST_WEBSITE_PASSWORD";
@@ -67,7 +75,7 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
   const wantsWebsite = Boolean(flags.website || flags.prometheus);
   const stray = websiteOnly.find((key) => flags[key] !== undefined);
   if (stray && !wantsWebsite) throw new UsageError(`--${kebab(stray)} only applies with --website (or --prometheus, which serves /metrics through it)`);
-  const prometheusOnly = ["prometheusPort", "scrapeInterval", "alertWebhook", "monitoring"] as const;
+  const prometheusOnly = ["prometheusPort", "scrapeInterval", "alertWebhook", "monitoring", "grafana", "grafanaPort", "grafanaImage"] as const;
   const strayPrometheus = prometheusOnly.find((key) => flags[key] !== undefined);
   if (strayPrometheus && !flags.prometheus) throw new UsageError(`--${kebab(strayPrometheus)} only applies with --prometheus`);
   const request: ObserveRequest = { runsDir, monitoring: Boolean(flags.monitoring) };
@@ -84,6 +92,10 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
       ...(flags.alertWebhook ? { alertWebhook: flags.alertWebhook } : {}),
     };
   }
+  if ((flags.grafanaPort !== undefined || flags.grafanaImage !== undefined) && !flags.grafana) {
+    throw new UsageError(`--${flags.grafanaPort !== undefined ? "grafana-port" : "grafana-image"} only applies with --grafana`);
+  }
+  if (flags.grafana) request.grafana = { image: flags.grafanaImage ?? DEFAULT_GRAFANA_IMAGE, port: portFlag("--grafana-port", flags.grafanaPort, 3000) };
   return request;
 }
 
@@ -102,10 +114,10 @@ export async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<
 
 /**
  * What would make the run fail after its agents exist, checked before they are created:
- * busy ports, unreadable TLS files, no Prometheus binary. Returns the request with the
- * binary's path filled in.
+ * busy ports, unreadable TLS files, no Prometheus binary, no Grafana image. Returns the
+ * request with the Prometheus binary's path filled in.
  */
-export async function preflightObserve(request: ObserveRequest, env: NodeJS.ProcessEnv): Promise<ObserveRequest> {
+export async function preflightObserve(request: ObserveRequest, env: NodeJS.ProcessEnv, docker: () => Docker): Promise<ObserveRequest> {
   const { website, prometheus } = request;
   if (website?.port && !(await portIsFree(website.port, website.host))) {
     throw new UsageError(`--website-port ${website.port} is already in use on ${website.host}: pick another port (0 picks a free one)`);
@@ -123,5 +135,12 @@ export async function preflightObserve(request: ObserveRequest, env: NodeJS.Proc
   if (!(await portIsFree(prometheus.port))) throw new UsageError(`--prometheus-port ${prometheus.port} is already in use: pick another port`);
   const binary = await findOnPath("prometheus", env);
   if (!binary) throw new Error("--prometheus needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created");
+  const { grafana } = request;
+  if (grafana) {
+    if (grafana.port === 0) throw new UsageError("--grafana-port must name a port (Grafana cannot report one it picked)");
+    if (!(await portIsFree(grafana.port))) throw new UsageError(`--grafana-port ${grafana.port} is already in use: pick another port`);
+    await assertDockerAvailable(docker());
+    await ensureGrafanaImage(docker(), grafana.image);
+  }
   return { ...request, prometheus: { ...prometheus, binary } };
 }

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readInventoryFile, type Inventory } from "../inventory.ts";
-import type { Namespace } from "../namespace.ts";
+import { resourceLabels, type Namespace } from "../namespace.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";
@@ -12,6 +12,7 @@ import { UsageError } from "./context.ts";
 import { destroyNamespace, liveInventory, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
 import { preflightObserve, type ObserveRequest } from "./observe-options.ts";
+import { ownerName } from "./options.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
 
 /** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
@@ -81,7 +82,7 @@ async function existingKey(context: CliContext, namespace: Namespace, keyPath: s
 export async function runCommand(context: CliContext, request: RunRequest, interrupt: Interrupt): Promise<RunOutcome> {
   const progress = stderrProgress(context.stderr);
   const scenario = await resolveRunScenario(context, request.scenario);
-  const observe = await preflightObserve(request.observe, context.env);
+  const observe = await preflightObserve(request.observe, context.env, context.docker);
   const fleet = await acquireFleet(context, request, scenario, interrupt);
   const { inventory } = fleet;
   const started = Date.now();
@@ -108,6 +109,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       progress.step(`node exporters running on ${nodeExporters.length} agent(s)`);
     }
     if (observe.prometheus) await abortable(observation.startPrometheus(observe.prometheus, nodeExporters), interrupt.signal);
+    if (observe.grafana) await abortable(startRunGrafana(context, observation, observe.grafana, inventory), interrupt.signal);
     progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
     observation.setPhase("running");
     const connected = cloud;
@@ -158,6 +160,19 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
   }
 }
 
+/** Grafana lives as long as the fleet: labelled with its namespace and ended at its expiry. */
+function startRunGrafana(context: CliContext, observation: Observation, grafana: { image: string; port: number }, inventory: Inventory): Promise<void> {
+  const expiresAt = new Date(inventory.expiresAt);
+  const grafanaDir = join(context.packageRoot, "observe", "grafana");
+  return observation.startGrafana(context.docker(), {
+    ...grafana,
+    provisioningDir: join(grafanaDir, "provisioning"),
+    dashboardsDir: join(grafanaDir, "dashboards"),
+    labels: resourceLabels({ namespace: inventory.namespace, expiresAt, owner: ownerName(context.env) }),
+    ttlSeconds: Math.max(1, Math.floor((expiresAt.getTime() - Date.now()) / 1000)),
+  });
+}
+
 /** config.json of the run directory: what was asked for, never a secret. */
 function runConfig(request: RunRequest, scenario: string) {
   const { source, observe } = request;
@@ -169,5 +184,6 @@ function runConfig(request: RunRequest, scenario: string) {
     website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,
     prometheus: observe.prometheus ? { port: observe.prometheus.port, scrapeInterval: observe.prometheus.scrapeInterval, alertWebhook: observe.prometheus.alertWebhook ?? null } : null,
     monitoring: observe.monitoring,
+    grafana: observe.grafana ?? null,
   };
 }

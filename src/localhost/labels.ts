@@ -45,9 +45,14 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   };
 }
 
+/** A namespace also labels the containers that serve its runs (Grafana); only agents have a name label. */
+export function isAgentContainer(container: LabelledContainer): boolean {
+  return container.Labels[AGENT_LABELS.agent] !== undefined;
+}
+
 /** The inventory of one namespace's localhost agents, validated like any other inventory. */
 export function inventoryFromContainers(namespace: string, containers: readonly LabelledContainer[]): Inventory {
-  const labels = containers.map((c) => c.Labels);
+  const labels = containers.filter(isAgentContainer).map((c) => c.Labels);
   const created = labels.map((l) => l[AGENT_LABELS.createdAt]).filter((v): v is string => Boolean(v)).sort();
   const expiries = labels.map((l) => expiresAtFromLabels(l)?.getTime()).filter((v): v is number => v !== undefined);
   return parseInventory(

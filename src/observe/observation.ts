@@ -2,7 +2,9 @@ import type { Inventory } from "../inventory.ts";
 import type { Progress } from "../progress.ts";
 import type { CloudObserver } from "../runtime/cloud.ts";
 import type { LogSink } from "../runtime/daemon.ts";
+import type Docker from "dockerode";
 import { AlertWatcher, type AlertRule } from "./alerts.ts";
+import { startGrafana, type Grafana, type GrafanaOptions } from "./grafana.ts";
 import { MetricStore, type PushOptions } from "./metrics.ts";
 import { PrometheusServer, resolveSource, type NodeExporterTarget, type PrometheusSource, type PrometheusSourceSpec, type WebsiteTarget } from "./prometheus.ts";
 import { RunDir } from "./run-dir.ts";
@@ -47,6 +49,7 @@ export class Observation implements CloudObserver {
   #website: Website | undefined;
   #prometheus: PrometheusServer | undefined;
   #watcher: AlertWatcher | undefined;
+  #grafana: Grafana | undefined;
   readonly #sources: PrometheusSource[] = [];
   readonly #stopLogFiles: () => void;
   readonly #progress: Progress;
@@ -127,6 +130,14 @@ export class Observation implements CloudObserver {
     this.#progress.step(`prometheus ${prometheus.url}  (${nodeExporters.length} node exporter(s), scrape every ${settings.scrapeInterval})`);
   }
 
+  /** Grafana over the run's Prometheus (start that first); a link on the website. */
+  async startGrafana(docker: Docker, options: Omit<GrafanaOptions, "prometheusUrl">): Promise<void> {
+    if (!this.#prometheus) throw new Error("Grafana shows the run's Prometheus: start Prometheus first");
+    this.#grafana = await startGrafana(docker, { ...options, prometheusUrl: this.#prometheus.url });
+    this.state.addService("Grafana", this.#grafana.url);
+    this.#progress.step(`grafana ${this.#grafana.url}  (image ${options.image})`);
+  }
+
   setPhase(phase: string): void {
     this.state.setPhase(phase);
   }
@@ -172,6 +183,7 @@ export class Observation implements CloudObserver {
     await step(() => this.runDir.writeResult({ ...result, phase: this.state.phase }));
     await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
     await step(async () => this.#watcher?.stop());
+    await step(async () => this.#grafana?.stop());
     const prometheus = this.#prometheus;
     if (prometheus) {
       await step(async () => this.#progress.step(`prometheus snapshot saved in ${await prometheus.snapshot()}`));
