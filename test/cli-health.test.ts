@@ -1,6 +1,6 @@
 import t, { type Test } from "tap";
 import type Docker from "dockerode";
-import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor } from "./helpers/fleet.ts";
+import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
@@ -39,7 +39,7 @@ async function keptAliveRun(t: Test, docker: Docker, prefix: string) {
   const namespace = uniqueNamespace(prefix);
   cleanupNamespace(t, docker, namespace);
   const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
-  await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+  await waitForOutput(runner, /keeping the agents alive/, "the run to reach keep-alive", 60_000);
   const exited = new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
   return { namespace, runner, exited };
 }
@@ -57,7 +57,7 @@ if (docker) {
     const { runner, exited } = await keptAliveRun(t, docker, "int2");
     // The second signal comes before the graceful teardown can finish removing the agent.
     runner.kill("SIGINT");
-    await waitFor("the first interrupt to be taken", () => (/interrupted, tearing down/.test(runner.output()) ? true : undefined), 10_000, 10);
+    await waitForOutput(runner, /interrupted, tearing down/, "the first interrupt to be taken", 10_000, 10);
     runner.kill("SIGINT");
     t.equal(await exited, 130);
     t.match(runner.output(), /second interrupt, exiting now; agents are removed by their TTL/);

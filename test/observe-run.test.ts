@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { BINARIES, eventually, freePort, haveBinary } from "./fixtures/binaries.ts";
-import { cleanupNamespace, containerCount, ROOT, requireDocker, startCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, ROOT, requireDocker, startCli, tempHome, uniqueNamespace, waitForOutput } from "./helpers/fleet.ts";
 
 t.setTimeout(240_000);
 
@@ -57,7 +57,7 @@ if (docker && haveBinary(t, "prometheus") && haveBinary(t, "chromium")) {
       await writeFile(stopFile, "");
       if (runner.exitCode === null) await once(runner, "exit");
     });
-    await waitFor("the scenario to start", () => (/running scenario observed/.test(runner.output()) ? true : undefined), 120_000);
+    await waitForOutput(runner, /running scenario observed/, "the scenario to start", 120_000);
     const website = `http://127.0.0.1:${websitePort}`;
     const prometheus = `http://127.0.0.1:${prometheusPort}`;
     t.match(runner.output(), `website ${website}`);
@@ -126,7 +126,7 @@ if (docker && haveBinary(t, "prometheus") && haveBinary(t, "chromium")) {
       t.teardown(() => {
         if (importer.exitCode === null) importer.kill("SIGKILL");
       });
-      await waitFor("the import to serve", () => (/serving the snapshot/.test(importer.output()) ? true : undefined), 60_000);
+      await waitForOutput(importer, /serving the snapshot/, "the import to serve", 60_000);
       t.match(importer.output(), new RegExp(`prometheus http://127\\.0\\.0\\.1:${importPort}  \\(the run recorded `));
       const recorded = await samples(`http://127.0.0.1:${importPort}`, 'max_over_time(test_value{source="loop"}[1h])');
       t.ok(Number(recorded[0]!.value[1]) > 0, `the imported run's test_value reached ${recorded[0]!.value[1]}`);

@@ -1,7 +1,7 @@
 import t from "tap";
 import { LABELS } from "../src/namespace.ts";
 import { agentImageTag } from "../src/localhost/image.ts";
-import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, ROOT } from "./helpers/fleet.ts";
+import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 import { join } from "node:path";
 
 const docker = await requireDocker(t);
@@ -11,7 +11,7 @@ if (docker) {
     const namespace = uniqueNamespace("ttl");
     cleanupNamespace(t, docker, namespace);
     const runner = startCli(["run", "health", "--localhost", "--vms", "2", "--namespace", namespace, "--ttl", "12s", "--keep-alive"], { FIELDTEST_HOME: home });
-    await waitFor("the run to reach keep-alive", () => (/keeping the agents alive/.test(runner.output()) ? true : undefined), 60_000);
+    await waitForOutput(runner, /keeping the agents alive/, "the run to reach keep-alive", 60_000);
     t.equal(await containerCount(docker, namespace), 2, "agents are up");
     runner.kill("SIGKILL");
     await new Promise((resolve) => runner.once("exit", resolve));

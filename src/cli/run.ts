@@ -89,6 +89,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
   let outcome: RunOutcome | undefined;
   let observation: Observation | undefined;
   let cloud: Cloud | undefined;
+  let scenarioStarted = false;
   try {
     observation = await Observation.start({
       inventory,
@@ -112,6 +113,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
     if (observe.grafana) await abortable(startRunGrafana(context, observation, observe.grafana, inventory), interrupt.signal);
     progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
     observation.setPhase("running");
+    scenarioStarted = true;
     const connected = cloud;
     await abortable(Promise.resolve().then(() => scenario.run(connected)), interrupt.signal);
     outcome = finish("passed");
@@ -127,14 +129,14 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       outcome ??= finish("interrupted", "interrupted by the user");
     } else {
       outcome = finish("failed", (error as Error).message);
-      progress.step(`scenario ${scenario.name} failed: ${(error as Error).message}`);
+      progress.step(`${scenarioStarted ? `scenario ${scenario.name}` : "setting up the run"} failed: ${(error as Error).message}`);
     }
   } finally {
     await cloud?.close();
-    const recorded = outcome ?? finish("failed", "the run ended without an outcome");
-    await observation?.finish(recorded.result === "passed" ? { status: "passed" } : { status: "failed", error: recorded.error ?? recorded.result }).catch((error: Error) => {
-      progress.step(`recording the run failed: ${error.message}`);
-    });
+    if (observation && outcome) {
+      const result = outcome.result === "passed" ? ({ status: "passed" } as const) : ({ status: "failed", error: outcome.error ?? outcome.result } as const);
+      await observation.finish(result).catch((error: Error) => progress.step(`recording the run failed: ${error.message}`));
+    }
     if (fleet.owned) {
       progress.step(`tearing down namespace ${inventory.namespace}`);
       await destroyNamespace(context, inventory.namespace, false);

@@ -123,6 +123,13 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** Waits until the CLI's output matches; a timeout error carries the output, which says why. */
+export async function waitForOutput(cli: { output: () => string }, pattern: RegExp, what: string, timeoutMs: number, intervalMs = 100): Promise<void> {
+  await waitFor(what, () => (pattern.test(cli.output()) ? true : undefined), timeoutMs, intervalMs).catch((error: Error) => {
+    throw new Error(`${error.message}; the command printed:\n${cli.output()}`);
+  });
+}
+
 export async function containerCount(docker: Docker, namespace: string): Promise<number> {
   return (await namespaceContainers(docker, namespace)).length;
 }
