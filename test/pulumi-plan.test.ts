@@ -13,6 +13,7 @@ import {
   stackConfigMap,
   stackTags,
   type CloudFleetRequest,
+  type StackSummary,
 } from "../src/pulumi/plan.ts";
 
 const now = new Date("2030-01-01T12:00:00Z");
@@ -110,7 +111,7 @@ t.test("the plan says agents × machine type × TTL × target", async (t) => {
 
 t.test("reap picks the fieldtest stacks whose expiry tag has passed", async (t) => {
   const at = (iso: string) => String(Date.parse(iso) / 1000);
-  const stacks = [
+  const stacks: StackSummary[] = [
     { name: "old", tags: { "fieldtest-namespace": "old", "fieldtest-expires-at": at("2030-01-01T11:59:59Z") } },
     { name: "edge", tags: { "fieldtest-namespace": "edge", "fieldtest-expires-at": at("2030-01-01T12:00:00Z") } },
     { name: "young", tags: { "fieldtest-namespace": "young", "fieldtest-expires-at": at("2030-01-01T12:00:01Z") } },
