@@ -1,7 +1,7 @@
 // `up --cloud`, the --max-vms guard and `reap` on a machine without the Pulumi CLI, which is
 // every machine this project is tested on: the CLI runs with a PATH and HOME that hold no `pulumi`.
 import { randomBytes } from "node:crypto";
-import { access } from "node:fs/promises";
+import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
@@ -62,6 +62,28 @@ for (const [title, args, message] of refusals) {
     t.equal(await exists(stateDir(namespace)), false, "no state directory");
   });
 }
+
+t.test("a namespace that is a Pulumi stack is read and destroyed through the CLI, and says so when it is missing", async (t) => {
+  const namespace = uniqueNamespace("stack");
+  // What `up --cloud` records before its `pulumi up`.
+  await mkdir(stateDir(namespace), { recursive: true });
+  const record = join(stateDir(namespace), "pulumi-stack.json");
+  await writeFile(record, JSON.stringify({ target: "pulumi", cloud: "gcp", stack: namespace, projectDir: join(home, "project") }));
+  const cases: Array<[string[], RegExp]> = [
+    [["run", "health", "--namespace", namespace], new RegExp(`namespace ${namespace}, a Pulumi stack, needs the Pulumi CLI[^]*Nothing was read or changed\\.\\n$`)],
+    [["inventory", "--namespace", namespace], /a Pulumi stack, needs the Pulumi CLI[^]*Nothing was read or changed\.\n$/],
+    [["destroy", "--namespace", namespace], new RegExp(`destroying namespace ${namespace}, a Pulumi stack, needs the Pulumi CLI[^]*Nothing was removed\\.\\n$`)],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runCli(args, env);
+    t.equal(result.code, 1, args.join(" "));
+    t.match(result.stderr, message, args.join(" "));
+  }
+  const local = await runCli(["up", "--localhost", "--namespace", namespace], env);
+  t.equal(local.code, 2);
+  t.match(local.stderr, new RegExp(`namespace ${namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${namespace}\` first`));
+  t.equal(await exists(record), true, "the record stays until the stack is destroyed");
+});
 
 const docker = await requireDocker(t);
 if (docker) {

@@ -115,6 +115,9 @@ export async function cloudUpCommand(context: CliContext, request: CloudFleetReq
   }
   if (options.dryRun) return void context.stderr.write("dry run: nothing was created\n");
 
+  if (await namespaceState(context, request.namespace).readSshFleet()) {
+    throw new UsageError(`namespace ${request.namespace} holds agents on SSH hosts: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
+  }
   const { openWorkspace, upStack } = await stacks();
   const workspace = await openWorkspace(context.packageRoot, context.env, `\`up --cloud ${request.target}\``);
   const progress = stderrProgress(context.stderr);
@@ -148,7 +151,7 @@ export async function pulumiStackOf(context: CliContext, namespace: Namespace): 
 /** The stack's inventory output, read through the Automation API; refreshes the local keys too. */
 export async function stackInventory(context: CliContext, record: PulumiStackRecord): Promise<Inventory> {
   const { openWorkspace, readStackFleet } = await stacks();
-  const workspace = await openWorkspace(record.projectDir, context.env, `namespace ${record.stack}, a Pulumi stack,`);
+  const workspace = await openWorkspace(record.projectDir, context.env, `namespace ${record.stack}, a Pulumi stack,`, "Nothing was read or changed.");
   const fleet = await readStackFleet(workspace, record.stack);
   await keepLocally(context, record.stack, fleet);
   return fleet.inventory;
@@ -157,7 +160,7 @@ export async function stackInventory(context: CliContext, record: PulumiStackRec
 /** `pulumi destroy` of the namespace's stack, then its local state; returns the agents it had. */
 export async function destroyStackNamespace(context: CliContext, record: PulumiStackRecord, dryRun: boolean): Promise<string[]> {
   const { destroyStack, openWorkspace, readStackFleet } = await stacks();
-  const workspace = await openWorkspace(record.projectDir, context.env, `destroying namespace ${record.stack}, a Pulumi stack,`);
+  const workspace = await openWorkspace(record.projectDir, context.env, `destroying namespace ${record.stack}, a Pulumi stack,`, "Nothing was removed.");
   const agents = await readStackFleet(workspace, record.stack).then(
     (fleet) => fleet.inventory.agents.map((agent) => agent.name),
     // A stack whose first update failed has no outputs, and may still hold resources.
@@ -182,7 +185,7 @@ export async function reapStacks(context: CliContext, now: Date, dryRun: boolean
     return { skipped: "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/), so its stacks could not be listed", expired: [], failed: [] };
   }
   const { destroyStack, listFieldtestStacks, openWorkspace } = await stacks();
-  const workspace = await openWorkspace(context.packageRoot, context.env, "`reap`");
+  const workspace = await openWorkspace(context.packageRoot, context.env, "`reap`", "Nothing was removed.");
   const expired = expiredStacks(await listFieldtestStacks(workspace), now);
   const failed: StackReap["failed"] = [];
   if (!dryRun) {

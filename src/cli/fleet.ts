@@ -142,6 +142,9 @@ export async function destroyNamespace(context: CliContext, namespace: Namespace
 }
 
 export async function upCommand(context: CliContext, request: LocalFleetRequest, sshHosts: SshHostsRequest | undefined, json: boolean, interrupt: Interrupt): Promise<void> {
+  if (await pulumiStackOf(context, request.namespace)) {
+    throw new UsageError(`namespace ${request.namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
+  }
   const inventory = sshHosts ? await provisionSshHosts(context, request, sshHosts, interrupt) : await provisionLocalhost(context, request, interrupt);
   printUpResult(context, request.namespace, inventory, json);
 }

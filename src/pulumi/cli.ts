@@ -40,20 +40,20 @@ export function findPulumiCli(env: NodeJS.ProcessEnv): PulumiCliLocation | undef
 
 export class PulumiCliMissingError extends Error {}
 
-/** What is missing, how to install it, and that nothing happened. */
-export function missingCliMessage(what: string): string {
+/** What is missing, how to install it, and that nothing happened (`outcome`). */
+export function missingCliMessage(what: string, outcome = "Nothing was created."): string {
   return [
     `${what} needs the Pulumi CLI, which is not installed: there is no \`pulumi\` on PATH, in $PULUMI_HOME/bin or in ~/.pulumi/bin.`,
     "fieldtest drives Pulumi through its Automation API, which runs the CLI. Install it (https://www.pulumi.com/docs/install/):",
     "  curl -fsSL https://get.pulumi.com | sh",
     "then open a new shell so that ~/.pulumi/bin is on PATH (or set PULUMI_HOME to the installation).",
-    "Nothing was created.",
+    outcome,
   ].join("\n");
 }
 
 /** The CLI's location, or a {@link PulumiCliMissingError} saying how to install it. */
-export function requirePulumiCli(env: NodeJS.ProcessEnv, what: string): PulumiCliLocation {
+export function requirePulumiCli(env: NodeJS.ProcessEnv, what: string, outcome?: string): PulumiCliLocation {
   const location = findPulumiCli(env);
-  if (!location) throw new PulumiCliMissingError(missingCliMessage(what));
+  if (!location) throw new PulumiCliMissingError(missingCliMessage(what, outcome));
   return location;
 }

@@ -13,10 +13,10 @@ import { fieldtestStacks, type StackConfigMap, type StackSummary } from "./plan.
 export class PulumiOperationError extends Error {}
 
 /** A workspace on the fieldtest project, after checking that the CLI exists and is recent enough. */
-export async function openWorkspace(projectDir: string, env: NodeJS.ProcessEnv, what: string): Promise<LocalWorkspace> {
-  const location = requirePulumiCli(env, what);
+export async function openWorkspace(projectDir: string, env: NodeJS.ProcessEnv, what: string, outcome = "Nothing was created."): Promise<LocalWorkspace> {
+  const location = requirePulumiCli(env, what, outcome);
   const pulumiCommand = await PulumiCommand.get(location.root ? { root: location.root } : {}).catch((error: Error) => {
-    throw new PulumiOperationError(`${location.path} cannot be used by fieldtest (${error.message.trim()}): install a current Pulumi CLI (https://www.pulumi.com/docs/install/). Nothing was created.`);
+    throw new PulumiOperationError(`${location.path} cannot be used by fieldtest (${error.message.trim()}): install a current Pulumi CLI (https://www.pulumi.com/docs/install/). ${outcome}`);
   });
   return LocalWorkspace.create({ workDir: projectDir, pulumiCommand, envVars: { PULUMI_SKIP_UPDATE_CHECK: "true" } });
 }
