@@ -105,6 +105,7 @@ if (docker) {
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, new RegExp(`would remove \\d+ expired agent\\(s\\): .*${namespace}/agent-001`));
     t.match(text.stdout, /skipped the Pulumi stacks: the Pulumi CLI is not installed \(https:\/\/www\.pulumi\.com\/docs\/install\/\)/);
+    t.match(text.stdout, /did not look for leftover VMs: without the stacks, fieldtest cannot tell which labelled VMs they track/);
 
     const json = await runCli(["reap", "--dry-run", "--json"], env);
     t.equal(json.code, 0, json.stderr);
@@ -113,6 +114,7 @@ if (docker) {
     t.ok(report.expired.some((e: { namespace: string }) => e.namespace === namespace));
     t.same(report.stacks.expired, []);
     t.match(report.stacks.skipped, /Pulumi CLI is not installed/);
+    t.same(report.stacks.leftovers, []);
     t.equal((await listFieldtestContainers(docker)).filter((c) => c.Labels[LABELS.namespace] === namespace).length, 1, "the dry run removed nothing");
   });
 }

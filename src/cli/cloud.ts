@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Inventory } from "../inventory.ts";
 import { LABELS, type Namespace } from "../namespace.ts";
 import { findPulumiCli } from "../pulumi/cli.ts";
+import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { MAX_AGENTS_PER_GROUP } from "../../infra/config.ts";
 import {
   checkStackConfig,
@@ -177,16 +178,32 @@ export interface StackReap {
   skipped?: string;
   expired: string[];
   failed: Array<{ stack: string; error: string }>;
+  /** VMs labelled with a namespace that no stack tracks: listed, never removed. */
+  leftovers: LabelledInstance[];
+  /** Clouds where leftovers could not be looked for, and why. */
+  leftoversSkipped: string[];
 }
 
-/** Destroys (or, dry, lists) the stacks whose `fieldtest-expires-at` tag has passed. */
+/**
+ * Destroys (or, dry, lists) the stacks whose `fieldtest-expires-at` tag has passed, and lists
+ * the labelled VMs no stack tracks (looked for before any stack is destroyed).
+ */
 export async function reapStacks(context: CliContext, now: Date, dryRun: boolean): Promise<StackReap> {
   if (!findPulumiCli(context.env)) {
-    return { skipped: "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/), so its stacks could not be listed", expired: [], failed: [] };
+    return {
+      skipped: "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/), so its stacks could not be listed",
+      expired: [],
+      failed: [],
+      leftovers: [],
+      leftoversSkipped: ["without the stacks, fieldtest cannot tell which labelled VMs they track"],
+    };
   }
-  const { destroyStack, listFieldtestStacks, openWorkspace } = await stacks();
+  const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
   const workspace = await openWorkspace(context.packageRoot, context.env, "`reap`", "Nothing was removed.");
-  const expired = expiredStacks(await listFieldtestStacks(workspace), now);
+  const all = await listStacksWithTags(workspace);
+  const labelled = await listLabelledInstances(scopesOfStackFiles(join(context.packageRoot, "stacks")), context.env);
+  const leftovers = labelled.instances.length ? untrackedInstances(labelled.instances, await stackResourceKeys(workspace, all.map((s) => s.name))) : [];
+  const expired = expiredStacks(all, now);
   const failed: StackReap["failed"] = [];
   if (!dryRun) {
     for (const stack of expired) {
@@ -200,5 +217,5 @@ export async function reapStacks(context: CliContext, now: Date, dryRun: boolean
       );
     }
   }
-  return { expired: expired.map((stack) => stack.name), failed };
+  return { expired: expired.map((stack) => stack.name), failed, leftovers, leftoversSkipped: labelled.skipped };
 }

@@ -293,6 +293,10 @@ export async function reapCommand(context: CliContext, dryRun: boolean, json: bo
     const destroyed = stacks.expired.filter((name) => !stacks.failed.some((f) => f.stack === name));
     context.stdout.write(destroyed.length ? `${dryRun ? "would destroy" : "destroyed"} ${destroyed.length} expired Pulumi stack(s): ${destroyed.join(", ")}\n` : "no Pulumi stack has expired\n");
   }
+  for (const vm of stacks.leftovers) {
+    context.stdout.write(`leftover, tracked by no stack (not removed): ${vm.cloud} ${vm.where} ${vm.name} (namespace ${vm.namespace}, ${vm.state})\n`);
+  }
+  for (const reason of stacks.leftoversSkipped) context.stdout.write(`did not look for leftover VMs: ${reason}\n`);
   for (const failure of stacks.failed) context.stderr.write(`fieldtest: could not destroy expired stack ${failure.stack}: ${failure.error}\n`);
   if (stacks.failed.length) throw new Error(`${stacks.failed.length} expired stack(s) could not be destroyed`);
 }

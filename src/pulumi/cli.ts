@@ -31,6 +31,11 @@ export function pulumiCliCandidates(env: NodeJS.ProcessEnv): string[] {
   return [...onPath, ...installed.filter((path): path is string => Boolean(path))];
 }
 
+/** An executable named `command` in one of PATH's directories. */
+export function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
+  return (env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, command)).find(isExecutable);
+}
+
 export function findPulumiCli(env: NodeJS.ProcessEnv): PulumiCliLocation | undefined {
   const path = pulumiCliCandidates(env).find(isExecutable);
   if (!path) return undefined;

@@ -2,7 +2,8 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/
 import { parseInventory, type Inventory } from "../inventory.ts";
 import type { Namespace } from "../namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
-import { fieldtestStacks, type StackConfigMap, type StackSummary } from "./plan.ts";
+import { trackedKeys } from "./leftovers.ts";
+import type { StackConfigMap, StackSummary } from "./plan.ts";
 
 /**
  * fieldtest's Automation API layer: one stack per namespace (stack name = namespace) of the
@@ -81,17 +82,26 @@ export async function destroyStack(workspace: LocalWorkspace, namespace: Namespa
   await operation(`removing stack ${namespace}`, () => workspace.removeStack(namespace));
 }
 
-/** The project's stacks that fieldtest made, with their tags. */
-export async function listFieldtestStacks(workspace: LocalWorkspace): Promise<StackSummary[]> {
+/** The project's stacks with their tags; those fieldtest made carry `fieldtest-namespace`. */
+export async function listStacksWithTags(workspace: LocalWorkspace): Promise<StackSummary[]> {
   return operation("listing the stacks", async () => {
     const summaries = await workspace.listStacks();
-    const stacks = await Promise.all(
+    return Promise.all(
       summaries.map(async (summary) => ({
         name: summary.name,
         tags: await workspace.listTags(summary.name),
         ...(summary.resourceCount === undefined ? {} : { resourceCount: summary.resourceCount }),
       })),
     );
-    return fieldtestStacks(stacks);
   });
+}
+
+/** Everything the stacks' states hold, by id, name and self link (`pulumi stack export`). */
+export async function stackResourceKeys(workspace: LocalWorkspace, stackNames: readonly string[]): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const name of stackNames) {
+    const exported = await operation(`exporting stack ${name}`, () => workspace.exportStack(name));
+    for (const key of trackedKeys(exported.deployment)) keys.add(key);
+  }
+  return keys;
 }
