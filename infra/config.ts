@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { publicKeySchema } from "../src/inventory.ts";
 import { namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/namespace.ts";
 
 /**
@@ -34,6 +35,8 @@ const sshHostSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(HIGHEST_PORT).default(22),
   user: z.string().min(1).default("root"),
+  /** The host's own SSH key, pinned; without it, the key is looked up in fieldtest:sshKnownHosts. */
+  hostKey: publicKeySchema.optional(),
 });
 export type SshHost = z.infer<typeof sshHostSchema>;
 
@@ -73,6 +76,10 @@ const rawConfigSchema = z.object({
   ).default(100),
   "fieldtest:sshSourceRanges": fromConfigText(z.array(z.cidrv4("must be an IPv4 CIDR such as 203.0.113.7/32")).min(1)).default(["0.0.0.0/0"]),
   "fieldtest:sshHosts": fromConfigText(z.array(sshHostSchema)).optional(),
+  "fieldtest:sshKnownHosts": z.string().min(1).optional(),
+  "fieldtest:sshKeyPath": z.string().min(1).optional(),
+  "fieldtest:sshPrivateKey": z.string().includes("PRIVATE KEY", { message: "must be an OpenSSH private key: pulumi config set --secret fieldtest:sshPrivateKey < ~/.ssh/id_ed25519" }).optional(),
+  "fieldtest:image": z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must name a dockerfiles/<image>.Dockerfile").optional(),
   "fieldtest:maxVms": fromConfigText(z.number().int().min(1)).default(10),
   "gcp:project": z.string().min(1).optional(),
   "gcp:zone": z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, "must be a zone such as europe-west1-b").optional(),
@@ -111,6 +118,12 @@ export interface AwsStackConfig extends FleetConfig {
 export interface SshStackConfig extends CommonConfig {
   target: "ssh";
   sshHosts: SshHost[];
+  portsPerAgent: number;
+  image: string;
+  /** OpenSSH known_hosts file for the hosts without a hostKey. */
+  sshKnownHosts: string;
+  /** The operator's key, which the hosts accept: the secret's value, else the file's. */
+  sshPrivateKey: { secret: string } | { path: string };
 }
 
 export type StackConfig = GcpStackConfig | AwsStackConfig | SshStackConfig;
@@ -123,6 +136,8 @@ export interface StackContext {
   defaultOwner: string;
   /** Image aliases with a `dockerfiles/<alias>.Dockerfile`. */
   imageAliases: readonly string[];
+  /** For the ssh target's defaults, `~/.ssh/known_hosts` and `~/.ssh/id_ed25519`. */
+  homeDir?: string;
 }
 
 export class StackConfigError extends Error {}
@@ -177,11 +192,32 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
     const sshHosts = config["fieldtest:sshHosts"];
     if (!sshHosts || sshHosts.length === 0) problems.push("fieldtest:sshHosts: required for target ssh: list the hosts as [{host, port, user}]");
     if (config["fieldtest:agents"]) problems.push("fieldtest:agents: not used by target ssh: each of fieldtest:sshHosts is one agent");
+    if (sshHosts && sshHosts.length > config["fieldtest:maxVms"]) {
+      problems.push(`fieldtest:sshHosts: ${sshHosts.length} agents exceed fieldtest:maxVms (${config["fieldtest:maxVms"]}), the guard against costly typos: list fewer hosts or raise fieldtest:maxVms`);
+    }
+    const image = config["fieldtest:image"] ?? "debian";
+    if (!context.imageAliases.includes(image)) problems.push(`fieldtest:image: no dockerfiles/${image}.Dockerfile; known images: ${context.imageAliases.join(", ")}`);
+    if (config["fieldtest:sshPrivateKey"] !== undefined && config["fieldtest:sshKeyPath"] !== undefined) {
+      problems.push("fieldtest:sshKeyPath: set either fieldtest:sshKeyPath or the secret fieldtest:sshPrivateKey, not both");
+    }
     if (problems.length > 0) fail(problems);
-    return { target, ...common(), sshHosts: sshHosts ?? [] };
+    const home = context.homeDir ?? "~";
+    const secretKey = config["fieldtest:sshPrivateKey"];
+    return {
+      target,
+      ...common(),
+      sshHosts: sshHosts ?? [],
+      portsPerAgent: config["fieldtest:portsPerAgent"],
+      image,
+      sshKnownHosts: config["fieldtest:sshKnownHosts"] ?? `${home}/.ssh/known_hosts`,
+      sshPrivateKey: secretKey !== undefined ? { secret: secretKey } : { path: config["fieldtest:sshKeyPath"] ?? `${home}/.ssh/id_ed25519` },
+    };
   }
 
   if (config["fieldtest:sshHosts"]) problems.push(`fieldtest:sshHosts: only used by target ssh, not ${target}`);
+  for (const key of ["fieldtest:sshKnownHosts", "fieldtest:sshKeyPath", "fieldtest:sshPrivateKey", "fieldtest:image"] as const) {
+    if (config[key] !== undefined) problems.push(`${key}: only used by target ssh; ${target} agents take their image from fieldtest:agents[].image`);
+  }
   problems.push(...agentGroupProblems(config["fieldtest:agents"], config["fieldtest:maxVms"], namespace.data, context.imageAliases));
   const project = config["gcp:project"];
   const zone = config["gcp:zone"];

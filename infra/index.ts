@@ -1,13 +1,15 @@
 /**
  * The fieldtest Pulumi program: one stack per namespace, provisioning the agents of a GCP or AWS
- * fleet and exporting the inventory the runtime reads. See stacks/ for documented stack configs.
+ * fleet, or of existing SSH hosts, and exporting the inventory the runtime reads. See stacks/ for
+ * documented stack configs.
  */
+import { homedir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory } from "../src/inventory.ts";
 import { dockerfileAliases } from "./agent-image.ts";
-import { parseStackConfig, StackConfigError, type StackConfig } from "./config.ts";
+import { parseStackConfig, type StackConfig } from "./config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 
 // Relative to the project root, where Pulumi runs the program: the image build inputs recorded
@@ -19,11 +21,16 @@ const config = parseStackConfig(pulumi.runtime.allConfig(), {
   now: new Date(),
   defaultOwner: process.env["USER"] || process.env["LOGNAME"] || "unknown",
   imageAliases: dockerfileAliases(dockerfilesDir),
+  homeDir: homedir(),
 });
 
 interface Fleet {
-  agents: ProvisionedAgent[];
+  inventory: pulumi.Output<Inventory>;
   clientPrivateKey: pulumi.Output<string>;
+}
+
+function cloudFleet(config: StackConfig, fleet: { agents: ProvisionedAgent[]; clientPrivateKey: pulumi.Output<string> }): Fleet {
+  return { inventory: inventoryOutput(config, fleet.agents), clientPrivateKey: fleet.clientPrivateKey };
 }
 
 /**
@@ -47,22 +54,22 @@ async function provisionFleet(config: StackConfig): Promise<Fleet> {
   switch (config.target) {
     case "gcp": {
       const { GcpFleet } = await import("./gcp.ts");
-      return withoutStackTraces(() => new GcpFleet(config.namespace, { config, dockerfilesDir }));
+      return cloudFleet(config, withoutStackTraces(() => new GcpFleet(config.namespace, { config, dockerfilesDir })));
     }
     case "aws": {
       const { AwsFleet } = await import("./aws.ts");
-      return withoutStackTraces(() => new AwsFleet(config.namespace, { config, dockerfilesDir }));
+      return cloudFleet(config, withoutStackTraces(() => new AwsFleet(config.namespace, { config, dockerfilesDir })));
     }
-    case "ssh":
-      throw new StackConfigError(
-        "fieldtest:target: ssh hosts are not provisioned by this Pulumi program: use `fieldtest up --ssh-host ...`, or set fieldtest:target to gcp or aws",
-      );
+    case "ssh": {
+      const { SshFleet } = await import("./ssh.ts");
+      return SshFleet.create(config.namespace, { config, dockerfilesDir });
+    }
   }
 }
 
 const fleet = await provisionFleet(config);
 
 /** What the runtime needs to reach every agent; validated against src/inventory.ts. */
-export const inventory: pulumi.Output<Inventory> = inventoryOutput(config, fleet.agents);
+export const inventory: pulumi.Output<Inventory> = fleet.inventory;
 /** The namespace's client key: `pulumi stack output --show-secrets clientPrivateKey`. */
 export const clientPrivateKey: pulumi.Output<string> = pulumi.secret(fleet.clientPrivateKey);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Inventory } from "./inventory.ts";
 import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "./keys.ts";
 import type { Namespace } from "./namespace.ts";
+import { pulumiStackRecordSchema, type PulumiStackRecord } from "./pulumi/record.ts";
 import { sshFleetRecordSchema, type SshFleetRecord } from "./ssh-hosts/fleet.ts";
 
 /**
@@ -23,12 +24,15 @@ export class NamespaceState {
   readonly knownHostsPath: string;
   /** Present for fleets on SSH hosts: which hosts, with their pinned keys. */
   readonly sshFleetPath: string;
+  /** Present for fleets made by `up --cloud`: the namespace is a Pulumi stack. */
+  readonly pulumiStackPath: string;
 
   constructor(home: string, readonly namespace: Namespace) {
     this.dir = join(home, "namespaces", namespace);
     this.clientKeyPath = join(this.dir, "id_ed25519");
     this.knownHostsPath = join(this.dir, "known_hosts");
     this.sshFleetPath = join(this.dir, "ssh-fleet.json");
+    this.pulumiStackPath = join(this.dir, "pulumi-stack.json");
   }
 
   /** The namespace's client key pair, created on first use with 0600 permissions. */
@@ -66,16 +70,41 @@ export class NamespaceState {
   }
 
   async writeSshFleet(record: SshFleetRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFile(this.sshFleetPath, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+    await this.writeRecord(this.sshFleetPath, record);
   }
 
   async readSshFleet(): Promise<SshFleetRecord | undefined> {
-    const text = await readFile(this.sshFleetPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+    const json = await this.readRecord(this.sshFleetPath);
+    return json === undefined ? undefined : sshFleetRecordSchema.parse(json);
+  }
+
+  async writePulumiStack(record: PulumiStackRecord): Promise<void> {
+    await this.writeRecord(this.pulumiStackPath, record);
+  }
+
+  async readPulumiStack(): Promise<PulumiStackRecord | undefined> {
+    const json = await this.readRecord(this.pulumiStackPath);
+    return json === undefined ? undefined : pulumiStackRecordSchema.parse(json);
+  }
+
+  /** Replaces the client key with the one a Pulumi stack generated and exports. */
+  async writeClientKey(privateKey: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(this.clientKeyPath, privateKey, { mode: 0o600 });
+    await writeFile(`${this.clientKeyPath}.pub`, `${publicKeyOf(privateKey, "the stack's clientPrivateKey")}\n`, { mode: 0o644 });
+  }
+
+  private async writeRecord(path: string, record: unknown): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(path, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+  }
+
+  private async readRecord(path: string): Promise<unknown> {
+    const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined;
       throw error;
     });
-    return text === undefined ? undefined : sshFleetRecordSchema.parse(JSON.parse(text));
+    return text === undefined ? undefined : JSON.parse(text);
   }
 
   async remove(): Promise<void> {

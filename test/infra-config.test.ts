@@ -111,8 +111,22 @@ t.test("target-specific requirements", async (t) => {
     /fieldtest:agents: not used by target ssh/,
   );
   t.match(problemsOf({ ...gcpStack, "gcp:zone": undefined }), /gcp:zone: required for target gcp/);
-  const ssh = parseStackConfig({ "fieldtest:target": "ssh", "fieldtest:sshHosts": JSON.stringify([{ host: "10.0.0.5" }]) }, context);
-  t.same(ssh.target === "ssh" && ssh.sshHosts, [{ host: "10.0.0.5", port: 22, user: "root" }]);
+  const ssh = parseStackConfig({ "fieldtest:target": "ssh", "fieldtest:sshHosts": JSON.stringify([{ host: "10.0.0.5" }]) }, { ...context, homeDir: "/home/ops" });
+  t.match(ssh, {
+    target: "ssh",
+    sshHosts: [{ host: "10.0.0.5", port: 22, user: "root" }],
+    image: "debian",
+    portsPerAgent: 100,
+    sshKnownHosts: "/home/ops/.ssh/known_hosts",
+    sshPrivateKey: { path: "/home/ops/.ssh/id_ed25519" },
+  });
+  const sshStack = { "fieldtest:target": "ssh", "fieldtest:sshHosts": [{ host: "h" }] };
+  t.match(problemsOf({ ...sshStack, "fieldtest:sshKeyPath": "k", "fieldtest:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----" }), /fieldtest:sshKeyPath: set either/);
+  t.match(problemsOf({ ...sshStack, "fieldtest:sshPrivateKey": "hunter2" }), /fieldtest:sshPrivateKey: must be an OpenSSH private key/);
+  t.match(problemsOf({ ...sshStack, "fieldtest:sshHosts": [{ host: "h", hostKey: "nope" }] }), /fieldtest:sshHosts\[0\]\.hostKey: /);
+  t.match(problemsOf({ ...sshStack, "fieldtest:maxVms": 1, "fieldtest:sshHosts": [{ host: "a" }, { host: "b" }] }), /fieldtest:sshHosts: 2 agents exceed fieldtest:maxVms \(1\)/);
+  t.match(problemsOf({ ...sshStack, "fieldtest:image": "alpine" }), /fieldtest:image: no dockerfiles\/alpine\.Dockerfile/);
+  t.match(problemsOf({ ...gcpStack, "fieldtest:sshKeyPath": "k" }), /fieldtest:sshKeyPath: only used by target ssh/);
 });
 
 t.test("agent names and ports", async (t) => {

@@ -1,18 +1,65 @@
+// The ssh target under mocks: the dynamic resource's inputs and the inventory output. Its provider
+// (src/ssh-hosts/fleet.ts) is not run here; test/ssh-hosts.test.ts runs those functions end to end.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
-import { fieldtestMocks } from "./fixtures/pulumi-mocks.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
+import { inventorySchema } from "../src/inventory.ts";
+import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
-// The ssh target is valid stack config, but its hosts exist already: the CLI enrols them over ssh.
+const dir = await mkdtemp(join(tmpdir(), "fieldtest-ssh-target-"));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const operator = generateEd25519KeyPair("operator");
+const pinned = generateEd25519KeyPair("h2").publicKey;
+const known = generateEd25519KeyPair("h1").publicKey.split(" ").slice(0, 2).join(" ");
+await writeFile(join(dir, "known_hosts"), `${knownHostsLine("192.0.2.10", 22, known)}\n`);
+
 const { mocks, declared } = fieldtestMocks();
-pulumi.runtime.setAllConfig({
-  "fieldtest:target": "ssh",
-  "fieldtest:sshHosts": JSON.stringify([{ host: "192.0.2.10", port: 2222, user: "ops" }]),
-});
+pulumi.runtime.setAllConfig(
+  {
+    "fieldtest:target": "ssh",
+    "fieldtest:ttl": "45m",
+    "fieldtest:owner": "Ops",
+    "fieldtest:portsPerAgent": "20",
+    "fieldtest:sshHosts": JSON.stringify([{ host: "192.0.2.10" }, { host: "192.0.2.11", port: 2222, user: "ops", hostKey: pinned }]),
+    "fieldtest:sshKnownHosts": join(dir, "known_hosts"),
+    "fieldtest:sshPrivateKey": operator.privateKey,
+  },
+  ["fieldtest:sshPrivateKey"],
+);
 await pulumi.runtime.setMocks(mocks, "fieldtest", "lab", false);
+const startedAt = Date.now();
+const program = await import("../infra/index.ts");
+const inventory = await resolved(program.inventory);
+const agents = declared.filter((resource) => resource.type === "pulumi-nodejs:dynamic:Resource");
 
-t.test("target ssh is refused with the command that provisions it, before any resource", async (t) => {
-  await t.rejects(import("../infra/index.ts"), {
-    message: /^fieldtest:target: ssh hosts are not provisioned by this Pulumi program: use `fieldtest up --ssh-host \.\.\.`/,
-  });
-  t.same(declared, []);
+t.test("one dynamic resource holds the agents, with pinned host keys and the operator's key", async (t) => {
+  t.equal(agents.length, 1);
+  const inputs = agents[0]!.inputs;
+  t.equal(agents[0]!.name, "lab-agents");
+  t.match(inputs, { namespace: "lab", owner: "Ops", ttlSeconds: 2700, portsPerAgent: 20, count: 2, image: { alias: "debian", dockerfilesDir: /\/dockerfiles$/ } });
+  t.same(inputs["hosts"], [
+    { user: "root", host: "192.0.2.10", port: 22, hostKey: known },
+    { user: "ops", host: "192.0.2.11", port: 2222, hostKey: pinned },
+  ]);
+  t.same(inputs["operatorPrivateKey"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: operator.privateKey }, "the operator's key is passed as a secret");
+  t.match(inputs["clientPrivateKey"], /BEGIN OPENSSH PRIVATE KEY/);
+  t.match(inputs["clientPublicKey"], /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+  t.ok(Date.parse(inputs["requestedAt"]) >= startedAt - 1000, "each update asks for a fresh TTL");
+  t.match(inputs["__provider"], /upSshHosts/, "the provider calls the plain functions");
+  t.match(inputs["__provider"], /destroySshFleet/);
+});
+
+t.test("the inventory output is the agents' inventory, valid for the runtime", async (t) => {
+  const parsed = inventorySchema.parse(inventory);
+  t.equal(parsed.target, "ssh");
+  t.equal(parsed.namespace, "lab");
+  t.same(parsed.agents.map((agent) => [agent.name, agent.host]), [["agent-001", "192.0.2.10"], ["agent-002", "192.0.2.11"]]);
+});
+
+t.test("the client key is a secret output; no resource besides the key, the agents and the component", async (t) => {
+  t.equal(await pulumi.isSecret(program.clientPrivateKey), true);
+  t.same(declared.map((resource) => resource.type).sort(), ["fieldtest:ssh:Fleet", "pulumi-nodejs:dynamic:Resource", "tls:index/privateKey:PrivateKey"]);
 });

@@ -12,6 +12,7 @@ import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spe
 import type { HostAccess } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
+import { destroyStackNamespace, pulumiStackOf, reapStacks, stackInventory } from "./cloud.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
 import { renderTable, stderrProgress, writeJson } from "./output.ts";
 
@@ -116,8 +117,10 @@ export async function provisionSshHosts(context: CliContext, request: LocalFleet
   return inventory;
 }
 
-/** The live agents of a namespace, on this machine's engine or on its SSH hosts. */
+/** The live agents of a namespace: on this machine's engine, on its SSH hosts, or in its Pulumi stack. */
 export async function liveInventory(context: CliContext, namespace: Namespace): Promise<Inventory | undefined> {
+  const stack = await pulumiStackOf(context, namespace);
+  if (stack) return stackInventory(context, stack);
   const hosts = await sshHostsOf(context, namespace);
   if (hosts) return sshFleetInventory(hosts, namespace);
   const docker = context.docker();
@@ -140,16 +143,24 @@ export async function destroyNamespace(context: CliContext, namespace: Namespace
 }
 
 export async function upCommand(context: CliContext, request: LocalFleetRequest, sshHosts: SshHostsRequest | undefined, json: boolean, interrupt: Interrupt): Promise<void> {
+  if (await pulumiStackOf(context, request.namespace)) {
+    throw new UsageError(`namespace ${request.namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
+  }
   const inventory = sshHosts ? await provisionSshHosts(context, request, sshHosts, interrupt) : await provisionLocalhost(context, request, interrupt);
+  printUpResult(context, request.namespace, inventory, json);
+}
+
+/** The new fleet: its inventory as JSON, or a table with the commands that use it. */
+export function printUpResult(context: CliContext, namespace: Namespace, inventory: Inventory, json: boolean): void {
   if (json) return writeJson(context.stdout, inventory);
   context.stdout.write(agentTable(inventory));
-  const state = namespaceState(context, request.namespace);
+  const state = namespaceState(context, namespace);
   const first = inventory.agents[0];
   if (first) {
     context.stdout.write(
       `\nssh into an agent:  ssh -i ${state.clientKeyPath} -o UserKnownHostsFile=${state.knownHostsPath} -p ${first.sshPort} ${first.user}@${first.host}\n` +
-        `run a scenario:     npx fieldtest run <scenario> --namespace ${request.namespace}\n` +
-        `tear down:          npx fieldtest destroy --namespace ${request.namespace}   (or wait for the TTL)\n`,
+        `run a scenario:     npx fieldtest run <scenario> --namespace ${namespace}\n` +
+        `tear down:          npx fieldtest destroy --namespace ${namespace}   (or wait for the TTL)\n`,
     );
   }
 }
@@ -212,7 +223,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
-  if (await sshHostsOf(context, namespace)) {
+  if ((await sshHostsOf(context, namespace)) || (await pulumiStackOf(context, namespace))) {
     const inventory = await liveInventory(context, namespace);
     const agents = (inventory?.agents ?? []).map((a) => ({
       name: a.name,
@@ -256,21 +267,48 @@ export async function inventoryCommand(context: CliContext, namespace: Namespace
   writeJson(context.stdout, inventory);
 }
 
+/** An agent's name, or the role of a container that serves the namespace's runs (grafana). */
+function containerName(container: LabelledContainer): string {
+  return container.Labels[AGENT_LABELS.agent] ?? container.Labels[ROLE_LABEL] ?? container.Id.slice(0, 12);
+}
+
 export async function destroyCommand(context: CliContext, namespace: Namespace, dryRun: boolean, json: boolean): Promise<void> {
-  const removed = await destroyNamespace(context, namespace, dryRun);
-  const names = removed.map((c) => c.Labels[AGENT_LABELS.agent] ?? c.Labels[ROLE_LABEL] ?? c.Id.slice(0, 12)).sort();
-  if (json) return writeJson(context.stdout, { namespace, dryRun, agents: names });
+  const stack = await pulumiStackOf(context, namespace);
+  let names: string[];
+  let what = "agent(s)";
+  if (stack) {
+    names = (await destroyStackNamespace(context, stack, dryRun)).sort();
+  } else {
+    const removed = await destroyNamespace(context, namespace, dryRun);
+    names = removed.map(containerName).sort();
+    if (!removed.every(isAgentContainer)) what = "container(s)";
+  }
+  if (json) return writeJson(context.stdout, { namespace, dryRun, agents: names, ...(stack ? { stack: stack.stack } : {}) });
+  if (stack) context.stdout.write(`${dryRun ? "would destroy" : "destroyed"} Pulumi stack ${stack.stack} (${stack.cloud}) and everything it holds\n`);
   const verb = dryRun ? "would remove" : "removed";
-  const what = removed.every(isAgentContainer) ? "agent(s)" : "container(s)";
   context.stdout.write(names.length ? `${verb} ${names.length} ${what} of namespace ${namespace}: ${names.join(", ")}\n` : `no agents in namespace ${namespace}\n`);
 }
 
 export async function reapCommand(context: CliContext, dryRun: boolean, json: boolean): Promise<void> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
-  const reaped = await reapLocalhost(docker, new Date(), dryRun);
-  const entries = reaped.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: c.Labels[AGENT_LABELS.agent] ?? c.Labels[ROLE_LABEL] ?? c.Id.slice(0, 12) }));
-  if (json) return writeJson(context.stdout, { dryRun, expired: entries });
+  const now = new Date();
+  const reaped = await reapLocalhost(docker, now, dryRun);
+  const stacks = await reapStacks(context, now, dryRun);
+  const entries = reaped.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: containerName(c) }));
+  if (json) return writeJson(context.stdout, { dryRun, expired: entries, stacks });
   const verb = dryRun ? "would remove" : "removed";
-  context.stdout.write(entries.length ? `${verb} ${entries.length} expired agent(s): ${entries.map((e) => `${e.namespace}/${e.agent}`).join(", ")}\n` : "nothing has expired\n");
+  context.stdout.write(entries.length ? `${verb} ${entries.length} expired agent(s): ${entries.map((e) => `${e.namespace}/${e.agent}`).join(", ")}\n` : "no agent on this machine has expired\n");
+  if (stacks.skipped) {
+    context.stdout.write(`skipped the Pulumi stacks: ${stacks.skipped}\n`);
+  } else {
+    const destroyed = stacks.expired.filter((name) => !stacks.failed.some((f) => f.stack === name));
+    context.stdout.write(destroyed.length ? `${dryRun ? "would destroy" : "destroyed"} ${destroyed.length} expired Pulumi stack(s): ${destroyed.join(", ")}\n` : "no Pulumi stack has expired\n");
+  }
+  for (const vm of stacks.leftovers) {
+    context.stdout.write(`leftover, tracked by no stack (not removed): ${vm.cloud} ${vm.where} ${vm.name} (namespace ${vm.namespace}, ${vm.state})\n`);
+  }
+  for (const reason of stacks.leftoversSkipped) context.stdout.write(`did not look for leftover VMs: ${reason}\n`);
+  for (const failure of stacks.failed) context.stderr.write(`fieldtest: could not destroy expired stack ${failure.stack}: ${failure.error}\n`);
+  if (stacks.failed.length) throw new Error(`${stacks.failed.length} expired stack(s) could not be destroyed`);
 }

@@ -1,10 +1,12 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
+import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
+import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
 import { InventoryError } from "../inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
+import { announcePlan, cloudFleetRequest, cloudUpCommand, maxVmsOption, type CloudFlags } from "./cloud.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { destroyCommand, inventoryCommand, listCommand, reapCommand, upCommand } from "./fleet.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
@@ -28,6 +30,7 @@ Examples:
   $ fieldtest run health --localhost --website --prometheus --monitoring --keep-alive
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
   $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
+  $ fieldtest up --cloud gcp --project my-project --zone europe-west1-b --namespace carol --vms 3
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
@@ -42,6 +45,17 @@ even if fieldtest itself was killed.
 
 Exit status: 0 success, 1 failure (a failed scenario too), 2 bad input (nothing was
 created), 130 interrupted.`;
+
+interface UpFlags extends CloudFlagsInput {
+  localhost?: boolean;
+  sshHost: string[];
+  sshKey: string;
+  sshKnownHosts: string;
+  cloud?: string;
+  dryRun?: boolean;
+}
+
+type CloudFlagsInput = Omit<CloudFlags, "cloud" | "vms">;
 
 interface FleetFlags {
   namespace?: string;
@@ -128,17 +142,34 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--ssh-host <[user@]host[:port]>", "create the agents on this SSH host's Docker engine (repeat for more hosts)", collect, [])
     .option("--ssh-key <file>", "with --ssh-host: private key the hosts accept", defaultSshKey(context.env))
     .option("--ssh-known-hosts <file>", "with --ssh-host: known_hosts file holding the hosts' keys", defaultKnownHosts(context.env))
+    .option("--cloud <gcp|aws>", "create the agents as VMs with Pulumi (stack = namespace; needs the pulumi CLI)")
+    .option("--machine-type <type>", "with --cloud: machine type of the --vms agents (default e2-standard-2 on gcp, t3.medium on aws)")
+    .option("--group <name:count:type>", "with --cloud: a group of agents instead of --vms, e.g. node:3:e2-standard-2 (repeat for more)", collect, [])
+    .option("--project <id>", "with --cloud gcp: the project (default: $GOOGLE_CLOUD_PROJECT)")
+    .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
+    .option("--region <region>", "with --cloud aws: the region, e.g. eu-west-1 (default: $AWS_REGION)")
+    .option("--max-vms <count>", "refuse to create more agents than this, a guard against costly typos", String(DEFAULT_MAX_VMS))
+    .option("--dry-run", "print the plan and check it, create nothing")
     .option("--json", "print the inventory as JSON")
-    .action(async (flags: FleetFlags & { localhost?: boolean; sshHost: string[]; sshKey: string; sshKnownHosts: string }) => {
-      if (flags.localhost && flags.sshHost.length > 0) throw new UsageError("--localhost and --ssh-host exclude each other: agents go to one kind of place");
-      if (!flags.localhost && flags.sshHost.length === 0) {
-        throw new UsageError("up needs a target: --localhost, or --ssh-host user@host:port (cloud fleets are created with Pulumi, see the README)");
-      }
+    .action(async (flags: FleetFlags & UpFlags) => {
+      const targets = [flags.localhost, flags.sshHost.length > 0, flags.cloud !== undefined].filter(Boolean).length;
+      if (targets > 1) throw new UsageError("--localhost, --ssh-host and --cloud exclude each other: agents go to one kind of place");
+      if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
+      if (flags.cloud !== undefined) {
+        const request = cloudFleetRequest(context.env, { ...flags, cloud: flags.cloud }, localFleet(context, flags, namespace), flags.ttl ?? "2h");
+        await withInterrupts((interrupt) => cloudUpCommand(context, request, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
+        return;
+      }
+      const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
+      if (cloudOnly || flags.group.length) throw new UsageError(`--${cloudOnly ? cloudOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) : "group"} only applies with --cloud`);
       const sshHosts = flags.sshHost.length
         ? { hosts: flags.sshHost.map(sshHostOption), operatorKeyPath: flags.sshKey, knownHostsPath: flags.sshKnownHosts }
         : undefined;
       const request = { ...localFleet(context, flags, namespace), count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1) };
+      const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
+      announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, maxVmsOption(flags.maxVms), new Date()));
+      if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");
       await withInterrupts((interrupt) => upCommand(context, request, sshHosts, Boolean(flags.json), interrupt));
     });
 
