@@ -193,7 +193,7 @@ export class BenchContext {
     }
     const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
     const created: string[] = [];
-    const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS, portsPerAgent: PORTS_PER_AGENT };
+    const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
     return rawUp(this.docker, slices, options, created).catch(async (error) => {
       await rawDown(this.docker, { ids: created, ports: [] });
       throw error;

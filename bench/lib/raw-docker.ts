@@ -23,7 +23,6 @@ export interface RawOptions {
   /** A host private key file (mode 0600), mounted as sshd's host key. */
   hostKeyPath: string;
   ttlSeconds: number;
-  portsPerAgent: number;
 }
 
 export async function rawSlices(docker: Docker, count: number, portsPerAgent: number): Promise<PortRange[]> {

@@ -5,7 +5,7 @@ type Row = Omit<MeasureResult, "ratio" | "met"> & { met?: boolean | null };
 
 /** A result row: the ratio is fieldtest's median over the baseline's, in the row's unit. */
 export function row(input: Row): MeasureResult {
-  return { ...input, ratio: input.fieldtest.median / input.baseline.median, met: input.met ?? null };
+  return { ...input, ratio: ratioOf(input.fieldtest, input.baseline), met: input.met ?? null };
 }
 
 export function ratioOf(fieldtest: Stats, baseline: Stats): number {

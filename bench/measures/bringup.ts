@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Measure, MeasureResult } from "../lib/context.ts";
-import { row } from "../lib/result.ts";
+import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
 
 const GOAL_VS_FLOOR = 2;
@@ -36,7 +36,7 @@ export const bringup: Measure = {
       }
       const ft = overRounds(fieldtest);
       const floor = overRounds(baseline);
-      const ratio = ft.median / floor.median;
+      const ratio = ratioOf(ft, floor);
       const goal = size === 10 ? `≤ ${GOAL_VS_FLOOR}× floor and ≤ ${GOAL_10_AGENTS_S} s` : `≤ ${GOAL_VS_FLOOR}× floor`;
       const met = ratio <= GOAL_VS_FLOOR && (size !== 10 || ft.median <= GOAL_10_AGENTS_S);
       results.push(

@@ -3,7 +3,7 @@ import { open, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Measure } from "../lib/context.ts";
-import { row } from "../lib/result.ts";
+import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
 
 const GOAL_VS_SCP = 3;
@@ -73,7 +73,7 @@ export const copy: Measure = {
         baselineName: "scp via ControlMaster",
         baseline: base,
         goal: `≥ ${GOAL_VS_SCP}× scp`,
-        met: ft.median / base.median >= GOAL_VS_SCP,
+        met: ratioOf(ft, base) >= GOAL_VS_SCP,
       }),
       row({
         measure: "copy",

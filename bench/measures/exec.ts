@@ -50,7 +50,7 @@ export const exec: Measure = {
     return [
       row({
         measure: "exec",
-        name: "exec `true`, p50 (p90 in JSON)",
+        name: "exec `true` p50, vs ControlMaster",
         unit: "ms",
         better: "lower",
         fieldtest: ft,
@@ -62,7 +62,7 @@ export const exec: Measure = {
       }),
       row({
         measure: "exec",
-        name: "exec `true`, p50 (p90 in JSON)",
+        name: "exec `true` p50, vs new connection",
         unit: "ms",
         better: "lower",
         fieldtest: ft,
