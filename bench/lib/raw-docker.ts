@@ -2,7 +2,7 @@ import { connect } from "node:net";
 import type Docker from "dockerode";
 import { LABELS, resourceLabels } from "../../src/namespace.ts";
 import { AGENT_LABELS } from "../../src/localhost/labels.ts";
-import { allocateSlices, formatRange, parseRange, type PortRange } from "../../src/localhost/ports.ts";
+import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/localhost/ports.ts";
 import { listFieldtestContainers, removeContainers } from "../../src/localhost/provisioner.ts";
 
 /**
@@ -25,11 +25,22 @@ export interface RawOptions {
   ttlSeconds: number;
 }
 
+/**
+ * Slices for raw containers, from the top of the port space down: fieldtest allocates from
+ * the bottom and checks for races only among its own containers, so staying at the other end
+ * keeps the baseline out of the way of concurrent `fieldtest up` commands.
+ */
 export async function rawSlices(docker: Docker, count: number, portsPerAgent: number): Promise<PortRange[]> {
   const taken = (await listFieldtestContainers(docker))
     .map((c) => parseRange(c.Labels[AGENT_LABELS.portRange]))
     .filter((r): r is PortRange => r !== undefined);
-  return allocateSlices(taken, count, portsPerAgent);
+  const chosen: PortRange[] = [];
+  for (let first = LAST_USABLE_PORT - portsPerAgent + 1; chosen.length < count; first -= portsPerAgent) {
+    if (first < FIRST_AGENT_PORT) throw new Error(`no free port slices left for ${count} raw containers`);
+    const slice: PortRange = [first, first + portsPerAgent - 1];
+    if (![...taken, ...chosen].some((other) => overlaps(slice, other)) && (await portIsFree(first))) chosen.push(slice);
+  }
+  return chosen;
 }
 
 /** Creates and starts one container per slice, in parallel; resolves once every sshd port accepts TCP. */
