@@ -71,7 +71,7 @@ let failure: unknown;
 try {
   for (const measure of selected) {
     if (!ON_SHARED_FLEET.has(measure.id)) await context.releaseSharedFleet();
-    stepWithPrefix.step(`${measure.title}`);
+    stepWithPrefix.step(measure.title);
     results.push(...(await measure.run(context)));
   }
 } catch (error) {
