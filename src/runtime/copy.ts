@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { buffer } from "node:stream/consumers";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { HashCache } from "./hash-cache.ts";
@@ -48,32 +50,44 @@ export class Copier {
     const info = await stat(local).catch(() => {
       throw new Error(`${this.agentName}: copy: local path ${local} does not exist`);
     });
-    return info.isDirectory() ? this.copyTree(local, remote) : this.copyFile(local, remote, info.size, info.mode);
+    return info.isDirectory() ? this.copyTree(local, remote) : this.copyFile(local, remote, info);
   }
 
-  private async copyFile(local: string, remote: string, size: number, mode: number): Promise<CopyResult> {
-    const hash = await this.hashes.fileHash(local);
+  private async copyFile(local: string, remote: string, info: Stats): Promise<CopyResult> {
     const m = manifestPath(remote);
     const check = await this.run(
       `f=${quoteArg(remote)}; m="${m}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
         `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${fileFingerprint()})"; fi`,
     );
     const [seenHash, ...stamps] = check.stdout.trim().split(" ");
-    const unchanged = seenHash === hash && stamps.length === 6 && stamps.slice(0, 3).join(" ") === stamps.slice(3).join(" ");
-    if (unchanged) return { remote, transferred: false, bytes: 0 };
+    const untouched = stamps.length === 6 && stamps.slice(0, 3).join(" ") === stamps.slice(3).join(" ");
+    // Only a copy the agent kept untouched can be skipped, so only then is the hash needed up front.
+    if (untouched && seenHash === (await this.hashes.fileHash(local))) return { remote, transferred: false, bytes: 0 };
 
+    // Streamed to `cat` on a channel of its own and hashed on the way: the file is read once, and
+    // the transfer needs no SFTP request and reply per 32 KiB.
     const partial = `${remote}.fieldtest-partial`;
-    const sftp = await this.connection.sftp();
-    await new Promise<void>((resolve, reject) =>
-      sftp.fastPut(local, partial, { concurrency: 64, chunkSize: 32768 }, (error) =>
-        error ? reject(new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${error.message}`)) : resolve(),
-      ),
-    );
+    const receiver = await this.connection.exec(`cat > ${quoteArg(partial)}`);
+    const done = waitForSuccess(receiver, `${this.agentName}: copy of ${local} to ${remote}`);
+    receiver.channel.resume();
+    const digest = createHash("sha256");
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, next) {
+        digest.update(chunk);
+        next(null, chunk);
+      },
+    });
+    await Promise.all([pipeline(createReadStream(local, { highWaterMark: 1 << 20 }), hashing, receiver.channel), done]).catch(async (error) => {
+      await done;
+      throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${(error as Error).message}`);
+    });
+    const hash = digest.digest("hex");
+    this.hashes.remember(local, info, hash);
     await this.run(
-      `f=${quoteArg(remote)}; chmod ${(mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
+      `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
         `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
     );
-    return { remote, transferred: true, bytes: size };
+    return { remote, transferred: true, bytes: info.size };
   }
 
   private async copyTree(local: string, remote: string): Promise<CopyResult> {

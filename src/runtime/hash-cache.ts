@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, type Stats } from "node:fs";
 import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 
@@ -12,12 +12,16 @@ export class HashCache {
 
   async fileHash(path: string): Promise<string> {
     const info = await stat(path);
-    const fingerprint = `${info.size}:${info.mtimeMs}:${info.ino}`;
     const cached = this.hashes.get(path);
-    if (cached?.fingerprint === fingerprint) return cached.hash;
+    if (cached?.fingerprint === fingerprintOf(info)) return cached.hash;
     const hash = await sha256File(path);
-    this.hashes.set(path, { fingerprint, hash });
+    this.remember(path, info, hash);
     return hash;
+  }
+
+  /** Records a hash computed elsewhere (during a copy), for the file as `info` describes it before it was read. */
+  remember(path: string, info: Stats, hash: string): void {
+    this.hashes.set(path, { fingerprint: fingerprintOf(info), hash });
   }
 
   /** A hash of a directory tree: relative paths, modes and file contents, in sorted order. */
@@ -32,6 +36,10 @@ export class HashCache {
     }
     return digest.digest("hex");
   }
+}
+
+function fingerprintOf(info: Stats): string {
+  return `${info.size}:${info.mtimeMs}:${info.ino}`;
 }
 
 export function sha256File(path: string): Promise<string> {

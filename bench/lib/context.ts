@@ -1,0 +1,243 @@
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type Docker from "dockerode";
+import type { Inventory } from "../../src/inventory.ts";
+import { generateEd25519KeyPair } from "../../src/keys.ts";
+import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
+import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";
+import { destroyLocalhost, upLocalhost } from "../../src/localhost/provisioner.ts";
+import type { Progress } from "../../src/progress.ts";
+import { Cloud } from "../../src/runtime/cloud.ts";
+import { NamespaceState } from "../../src/state.ts";
+import { OpenSsh } from "./openssh.ts";
+import { rawDown, rawSlices, rawUp, type RawFleet } from "./raw-docker.ts";
+import type { Stats } from "./stats.ts";
+
+export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+
+export interface MeasureResult {
+  /** The measure (module) that produced this row: exec, fanout, … */
+  measure: string;
+  name: string;
+  /** Unit of `fieldtest` and `baseline`; `better` says which direction wins. */
+  unit: string;
+  better: "lower" | "higher";
+  fieldtest: Stats;
+  baselineName: string;
+  baseline: Stats;
+  /** fieldtest median / baseline median, in `unit`. */
+  ratio: number;
+  goal: string | null;
+  /** null when the row has no goal of its own. */
+  met: boolean | null;
+  note?: string;
+}
+
+export interface Measure {
+  id: string;
+  title: string;
+  run(context: BenchContext): Promise<MeasureResult[]>;
+}
+
+export interface Sizes {
+  /** Agents of the shared fleet that exec, fan-out, copy, logs and memory run on. */
+  fleet: number;
+  execRounds: number;
+  execCalls: number;
+  fanoutSizes: number[];
+  fanoutRounds: number;
+  bringupSizes: number[];
+  bringupRounds: number;
+  teardownAgents: number;
+  teardownRounds: number;
+  copyBytes: number;
+  copyRounds: number;
+  logLines: number;
+  logRounds: number;
+  memoryRounds: number;
+}
+
+export const FULL: Sizes = {
+  fleet: 50,
+  execRounds: 5,
+  execCalls: 200,
+  fanoutSizes: [10, 50],
+  fanoutRounds: 10,
+  bringupSizes: [10, 50],
+  bringupRounds: 3,
+  teardownAgents: 10,
+  teardownRounds: 5,
+  copyBytes: 200_000_000,
+  copyRounds: 3,
+  logLines: 1_000_000,
+  logRounds: 3,
+  memoryRounds: 3,
+};
+
+export const SMOKE: Sizes = {
+  fleet: 2,
+  execRounds: 2,
+  execCalls: 20,
+  fanoutSizes: [2],
+  fanoutRounds: 3,
+  bringupSizes: [2],
+  bringupRounds: 2,
+  teardownAgents: 2,
+  teardownRounds: 2,
+  copyBytes: 5_000_000,
+  copyRounds: 2,
+  logLines: 20_000,
+  logRounds: 2,
+  memoryRounds: 2,
+};
+
+// Bench agents expire on their own if the bench is killed before it cleans up.
+const TTL_SECONDS = 20 * 60;
+// Slices are only as wide as the bench needs, to leave ports to other namespaces.
+const PORTS_PER_AGENT = 10;
+
+export interface Fleet {
+  namespace: string;
+  state: NamespaceState;
+  inventory: Inventory;
+  privateKey: string;
+}
+
+export interface SharedFleet extends Fleet {
+  cloud: Cloud;
+  ssh: OpenSsh;
+}
+
+/**
+ * What the measures share: the Docker engine, a private temp directory (state home, keys,
+ * files to copy), the shared fleet, and a record of every namespace the bench made so
+ * `cleanup` removes exactly those, on success, failure or Ctrl+C.
+ */
+export class BenchContext {
+  private readonly controller = new AbortController();
+  private readonly namespaces = new Set<string>();
+  private shared: Promise<SharedFleet> | undefined;
+  private rawHostKeyPath: string | undefined;
+  private rawNamespace: string | undefined;
+  readonly home: string;
+
+  private constructor(
+    readonly docker: Docker,
+    readonly dir: string,
+    readonly image: string,
+    readonly imageSource: AgentImageSource,
+    readonly sizes: Sizes,
+    readonly progress: Progress,
+  ) {
+    this.home = join(dir, "home");
+  }
+
+  static async create(sizes: Sizes, progress: Progress): Promise<BenchContext> {
+    const docker = createDocker();
+    await assertDockerAvailable(docker);
+    const imageSource = { dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" };
+    const image = await ensureAgentImage(docker, imageSource, progress);
+    const dir = await mkdtemp(join(tmpdir(), "fieldtest-bench-"));
+    return new BenchContext(docker, dir, image, imageSource, sizes, progress);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    this.controller.abort(new Error("interrupted"));
+  }
+
+  private newNamespace(): string {
+    const namespace = `bench-${randomBytes(3).toString("hex")}`;
+    this.namespaces.add(namespace);
+    return namespace;
+  }
+
+  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner. */
+  async up(count: number): Promise<Fleet> {
+    const namespace = this.newNamespace();
+    const state = new NamespaceState(this.home, namespace);
+    const clientKey = await state.clientKey();
+    const inventory = await upLocalhost(this.docker, {
+      namespace,
+      count,
+      ttlSeconds: TTL_SECONDS,
+      portsPerAgent: PORTS_PER_AGENT,
+      owner: "bench",
+      clientKey,
+      image: this.imageSource,
+      progress: { step() {} },
+      signal: this.signal,
+    });
+    await state.writeKnownHosts(inventory);
+    return { namespace, state, inventory, privateKey: clientKey.privateKey };
+  }
+
+  async down(namespace: string): Promise<void> {
+    await destroyLocalhost(this.docker, namespace);
+    this.namespaces.delete(namespace);
+  }
+
+  /** Raw containers of the same image, in the bench's raw namespace; see raw-docker.ts. */
+  async rawUp(count: number): Promise<RawFleet> {
+    this.rawNamespace ??= this.newNamespace();
+    if (!this.rawHostKeyPath) {
+      this.rawHostKeyPath = join(this.dir, "raw_host_ed25519_key");
+      await writeFile(this.rawHostKeyPath, generateEd25519KeyPair("bench-raw").privateKey, { mode: 0o600 });
+    }
+    const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
+    const created: string[] = [];
+    const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
+    return rawUp(this.docker, slices, options, created).catch(async (error) => {
+      await rawDown(this.docker, { ids: created, ports: [] });
+      throw error;
+    });
+  }
+
+  rawDown(fleet: RawFleet): Promise<void> {
+    return rawDown(this.docker, fleet);
+  }
+
+  /** The fleet the runtime measures share, connected, with an OpenSSH client for the baselines. */
+  sharedFleet(): Promise<SharedFleet> {
+    this.shared ??= (async () => {
+      this.progress.step(`bringing up the shared fleet of ${this.sizes.fleet} agent(s)`);
+      const fleet = await this.up(this.sizes.fleet);
+      const cloud = await Cloud.connect(fleet.inventory, { privateKey: fleet.privateKey, logSink: () => {} });
+      const ssh = new OpenSsh(fleet.state.clientKeyPath, fleet.state.knownHostsPath, this.dir);
+      return { ...fleet, cloud, ssh };
+    })();
+    return this.shared;
+  }
+
+  /** Closes the shared fleet's connections and ControlMasters and removes its agents. */
+  async releaseSharedFleet(): Promise<void> {
+    const shared = this.shared;
+    this.shared = undefined;
+    if (!shared) return;
+    const fleet = await shared.catch(() => undefined);
+    if (!fleet) return;
+    await fleet.cloud.close();
+    await fleet.ssh.stopMasters();
+    await this.down(fleet.namespace);
+  }
+
+  /** Removes everything the bench made: its namespaces' containers, ControlMasters, temp files. */
+  async cleanup(): Promise<void> {
+    await this.releaseSharedFleet().catch(() => {});
+    for (const namespace of this.namespaces) await destroyLocalhost(this.docker, namespace).catch(() => {});
+    this.namespaces.clear();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** For an immediate exit: the temp files at least; the containers expire with their TTL. */
+  removeTempFilesNow(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

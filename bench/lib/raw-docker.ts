@@ -1,0 +1,86 @@
+import { connect } from "node:net";
+import type Docker from "dockerode";
+import { LABELS, resourceLabels } from "../../src/namespace.ts";
+import { AGENT_LABELS } from "../../src/localhost/labels.ts";
+import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/localhost/ports.ts";
+import { listFieldtestContainers, removeContainers } from "../../src/localhost/provisioner.ts";
+
+/**
+ * The raw Docker floor: the agent image started through the Engine API (what `docker run`
+ * does: create, then start) with an equivalent configuration, host network and a host key
+ * mounted in, and nothing else: no key generation, no readiness over SSH. The containers
+ * carry the bench's own namespace and port-range labels, so concurrent `fieldtest up`
+ * commands keep off their ports and the bench removes exactly them.
+ */
+export interface RawFleet {
+  ids: string[];
+  ports: number[];
+}
+
+export interface RawOptions {
+  image: string;
+  namespace: string;
+  /** A host private key file (mode 0600), mounted as sshd's host key. */
+  hostKeyPath: string;
+  ttlSeconds: number;
+}
+
+/**
+ * Slices for raw containers, from the top of the port space down: fieldtest allocates from
+ * the bottom and checks for races only among its own containers, so staying at the other end
+ * keeps the baseline out of the way of concurrent `fieldtest up` commands.
+ */
+export async function rawSlices(docker: Docker, count: number, portsPerAgent: number): Promise<PortRange[]> {
+  const taken = (await listFieldtestContainers(docker))
+    .map((c) => parseRange(c.Labels[AGENT_LABELS.portRange]))
+    .filter((r): r is PortRange => r !== undefined);
+  const chosen: PortRange[] = [];
+  for (let first = LAST_USABLE_PORT - portsPerAgent + 1; chosen.length < count; first -= portsPerAgent) {
+    if (first < FIRST_AGENT_PORT) throw new Error(`no free port slices left for ${count} raw containers`);
+    const slice: PortRange = [first, first + portsPerAgent - 1];
+    if (![...taken, ...chosen].some((other) => overlaps(slice, other)) && (await portIsFree(first))) chosen.push(slice);
+  }
+  return chosen;
+}
+
+/** Creates and starts one container per slice, in parallel; resolves once every sshd port accepts TCP. */
+export async function rawUp(docker: Docker, slices: readonly PortRange[], options: RawOptions, created: string[]): Promise<RawFleet> {
+  const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
+  const labels: Record<string, string> = { ...resourceLabels({ namespace: options.namespace, expiresAt, owner: "bench" }), "fieldtest-bench": "raw-docker-baseline" };
+  const ids = await Promise.all(
+    slices.map(async (slice) => {
+      const container = await docker.createContainer({
+        Image: options.image,
+        Labels: { ...labels, [AGENT_LABELS.portRange]: formatRange(slice) },
+        Env: [`FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`, `FIELDTEST_SSH_PORT=${slice[0]}`, "FIELDTEST_LISTEN=127.0.0.1"],
+        HostConfig: { NetworkMode: "host", AutoRemove: true, Init: true, Binds: [`${options.hostKeyPath}:/etc/ssh/ssh_host_ed25519_key:ro`] },
+      });
+      created.push(container.id);
+      await container.start();
+      await waitForPort(slice[0], Date.now() + 60_000);
+      return container.id;
+    }),
+  );
+  return { ids, ports: slices.map((s) => s[0]) };
+}
+
+export function rawDown(docker: Docker, fleet: RawFleet): Promise<void> {
+  return removeContainers(docker, fleet.ids);
+}
+
+/** Polls until 127.0.0.1:port accepts a TCP connection. */
+export async function waitForPort(port: number, deadline: number): Promise<void> {
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not open in time`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

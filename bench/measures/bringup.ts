@@ -1,0 +1,58 @@
+import { performance } from "node:perf_hooks";
+import type { Measure, MeasureResult } from "../lib/context.ts";
+import { ratioOf, row } from "../lib/result.ts";
+import { overRounds } from "../lib/stats.ts";
+
+const GOAL_VS_FLOOR = 2;
+const GOAL_10_AGENTS_S = 1.5;
+
+/**
+ * From nothing to every agent answering an authenticated SSH command (fieldtest's
+ * `upLocalhost`, key generation included), vs the raw floor: the same image started through
+ * the Engine API until each sshd port accepts TCP. Rounds alternate the two.
+ */
+export const bringup: Measure = {
+  id: "bringup",
+  title: "bring-up",
+  async run(context) {
+    const { bringupSizes, bringupRounds } = context.sizes;
+    const results: MeasureResult[] = [];
+    for (const size of bringupSizes) {
+      const fieldtest: number[] = [];
+      const baseline: number[] = [];
+      for (let round = 0; round < bringupRounds; round++) {
+        context.progress.step(`bringup: ${size} agents, round ${round + 1}/${bringupRounds}`);
+        context.signal.throwIfAborted();
+        let started = performance.now();
+        const fleet = await context.up(size);
+        fieldtest.push((performance.now() - started) / 1000);
+        await context.down(fleet.namespace);
+
+        context.signal.throwIfAborted();
+        started = performance.now();
+        const raw = await context.rawUp(size);
+        baseline.push((performance.now() - started) / 1000);
+        await context.rawDown(raw);
+      }
+      const ft = overRounds(fieldtest);
+      const floor = overRounds(baseline);
+      const ratio = ratioOf(ft, floor);
+      const goal = size === 10 ? `≤ ${GOAL_VS_FLOOR}× floor and ≤ ${GOAL_10_AGENTS_S} s` : `≤ ${GOAL_VS_FLOOR}× floor`;
+      const met = ratio <= GOAL_VS_FLOOR && (size !== 10 || ft.median <= GOAL_10_AGENTS_S);
+      results.push(
+        row({
+          measure: "bringup",
+          name: `bring-up of ${size} agents, to SSH-ready`,
+          unit: "s",
+          better: "lower",
+          fieldtest: ft,
+          baselineName: "Engine API create+start until the port opens",
+          baseline: floor,
+          goal,
+          met,
+        }),
+      );
+    }
+    return results;
+  },
+};

@@ -1,0 +1,53 @@
+import { performance } from "node:perf_hooks";
+import { destroyLocalhost } from "../../src/localhost/provisioner.ts";
+import { Cloud } from "../../src/runtime/cloud.ts";
+import type { Measure } from "../lib/context.ts";
+import { row } from "../lib/result.ts";
+import { overRounds } from "../lib/stats.ts";
+
+const GOAL_S = 1;
+
+/**
+ * A connected fleet to nothing: fieldtest closes its connections and removes the namespace
+ * by label; the baseline force-removes the raw containers by id (`docker rm -f`).
+ */
+export const teardown: Measure = {
+  id: "teardown",
+  title: "teardown",
+  async run(context) {
+    const { teardownAgents, teardownRounds } = context.sizes;
+    const fieldtest: number[] = [];
+    const baseline: number[] = [];
+    for (let round = 0; round < teardownRounds; round++) {
+      context.progress.step(`teardown: ${teardownAgents} agents, round ${round + 1}/${teardownRounds}`);
+      context.signal.throwIfAborted();
+      const fleet = await context.up(teardownAgents);
+      const cloud = await Cloud.connect(fleet.inventory, { privateKey: fleet.privateKey, logSink: () => {} });
+      let started = performance.now();
+      await cloud.close();
+      await destroyLocalhost(context.docker, fleet.namespace);
+      fieldtest.push((performance.now() - started) / 1000);
+      await context.down(fleet.namespace);
+
+      context.signal.throwIfAborted();
+      const raw = await context.rawUp(teardownAgents);
+      started = performance.now();
+      await context.rawDown(raw);
+      baseline.push((performance.now() - started) / 1000);
+    }
+    const ft = overRounds(fieldtest);
+    return [
+      row({
+        measure: "teardown",
+        name: `teardown of ${teardownAgents} agents`,
+        unit: "s",
+        better: "lower",
+        fieldtest: ft,
+        baselineName: "Engine API remove --force by id",
+        baseline: overRounds(baseline),
+        goal: `≤ ${GOAL_S} s`,
+        met: ft.median <= GOAL_S,
+      }),
+    ];
+  },
+};
