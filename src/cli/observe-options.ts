@@ -1,5 +1,6 @@
 import { access, constants } from "node:fs/promises";
-import { delimiter, join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { findExecutable } from "../executables.ts";
 import { portIsFree } from "../localhost/ports.ts";
 import { isPrometheusDuration } from "../observe/alerts.ts";
 import type Docker from "dockerode";
@@ -103,15 +104,6 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** The first executable `name` on PATH, or undefined. */
-export async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, name);
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
-  }
-  return undefined;
-}
-
 /**
  * What would make the run fail after its agents exist, checked before they are created:
  * busy ports, unreadable TLS files, no Prometheus binary, no Grafana image. Returns the
@@ -133,7 +125,7 @@ export async function preflightObserve(request: ObserveRequest, env: NodeJS.Proc
   if (!prometheus) return request;
   if (prometheus.port === 0) throw new UsageError("--prometheus-port must name a port (Prometheus cannot pick a free one itself)");
   if (!(await portIsFree(prometheus.port))) throw new UsageError(`--prometheus-port ${prometheus.port} is already in use: pick another port`);
-  const binary = await findOnPath("prometheus", env);
+  const binary = await findExecutable("prometheus", env);
   if (!binary) throw new Error("--prometheus needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created");
   const { grafana } = request;
   if (grafana) {
