@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { findExecutable } from "../executables.ts";
 import type { Inventory } from "../inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { Ring } from "./ring.ts";
+import { spawnTied, type TiedProcess } from "./tied-process.ts";
 
 /** What a scenario passes to `cloud.addPrometheusSource`: an exporter on one agent. */
 export interface PrometheusSourceSpec {
@@ -192,7 +193,8 @@ interface Launch {
 
 /**
  * A real Prometheus child process. Started with the admin API (snapshots) and lifecycle API
- * (hot reload); stopped by its pid with TERM, then KILL if it does not exit in time.
+ * (hot reload), tied to this process so it never outlives it; stopped with TERM, then KILL
+ * if it does not exit in time.
  */
 export class PrometheusServer {
   readonly url: string;
@@ -200,15 +202,13 @@ export class PrometheusServer {
   readonly rulesPath: string;
   readonly storagePath: string;
   readonly #runDir: string;
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<void>;
+  readonly #process: TiedProcess;
   readonly #stderrTail: Ring<string>;
   #config: PrometheusConfigInput;
   #alerts: AlertRule[];
 
-  private constructor(child: ChildProcess, exited: Promise<void>, stderrTail: Ring<string>, launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]) {
-    this.#child = child;
-    this.#exited = exited;
+  private constructor(process_: TiedProcess, stderrTail: Ring<string>, launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]) {
+    this.#process = process_;
     this.#stderrTail = stderrTail;
     this.url = `http://${address(launch.host, launch.port)}`;
     this.configPath = join(launch.dir, "prometheus.yml");
@@ -220,7 +220,7 @@ export class PrometheusServer {
   }
 
   get pid(): number | undefined {
-    return this.#child.pid;
+    return this.#process.child.pid;
   }
 
   /** Writes config and rules into `<runDir>/prometheus/`, starts Prometheus, waits until ready. */
@@ -281,43 +281,36 @@ export class PrometheusServer {
       "--web.enable-lifecycle",
       ...launch.extraArgs,
     ];
-    const child = spawn(launch.binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    // Resolved first: the tie's shell would turn a missing binary into a vague early exit.
+    const binary = await findExecutable(launch.binary, process.env);
+    if (!binary) throw new PrometheusError(`prometheus binary "${launch.binary}" not found: apt-get install prometheus, or pass its path as binary`);
+    const process_ = spawnTied(binary, args);
     const tail = new Ring<string>(30);
     const log = createWriteStream(join(launch.dir, "prometheus.log"), { flags: "a" });
     let partial = "";
-    child.stderr!.on("data", (chunk: Buffer) => {
+    process_.child.stderr!.on("data", (chunk: Buffer) => {
       log.write(chunk);
       const lines = (partial + chunk.toString()).split("\n");
       partial = lines.pop() ?? "";
       for (const line of lines) tail.push(line);
     });
-    let spawnError: Error | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once("error", (error) => {
-        spawnError = error;
-        resolve();
-      });
-      child.once("exit", () => resolve());
-    }).finally(() => log.end());
-    const server = new PrometheusServer(child, exited, tail, launch, config, alerts);
+    void process_.exited.finally(() => log.end());
+    const server = new PrometheusServer(process_, tail, launch, config, alerts);
     try {
-      await server.#waitReady(launch.readyTimeoutMs, () => spawnError);
+      await server.#waitReady(launch.readyTimeoutMs);
     } catch (error) {
       await server.stop();
-      if ((spawnError as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
-        throw new PrometheusError(`prometheus binary "${launch.binary}" not found: apt-get install prometheus, or pass its path as binary`);
-      }
       throw error;
     }
     return server;
   }
 
-  async #waitReady(timeoutMs: number, spawnError: () => Error | undefined): Promise<void> {
+  async #waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
-    void this.#exited.then(() => (exited = true));
+    void this.#process.exited.then(() => (exited = true));
     while (Date.now() < deadline) {
-      if (exited || spawnError()) {
+      if (exited) {
         throw new PrometheusError(`prometheus exited before it was ready:\n${this.#stderrTail.toArray().join("\n")}`);
       }
       const ready = await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
@@ -393,14 +386,8 @@ export class PrometheusServer {
   }
 
   /** TERM, then KILL after `graceMs`; resolves once the process is gone. */
-  async stop(graceMs = 10_000): Promise<void> {
-    const child = this.#child;
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-      await this.#exited;
-      clearTimeout(timer);
-    }
-    await this.#exited;
+  stop(graceMs = 10_000): Promise<void> {
+    return this.#process.stop(graceMs);
   }
+
 }
