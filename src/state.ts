@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Inventory } from "./inventory.ts";
@@ -16,6 +16,12 @@ export function stateHome(env: NodeJS.ProcessEnv): string {
   if (env.FIELDTEST_HOME) return env.FIELDTEST_HOME;
   const xdg = env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state");
   return join(xdg, "fieldtest");
+}
+
+/** Names of the namespaces that have a state directory under `home`, sorted. */
+export async function namespacesInState(home: string): Promise<string[]> {
+  const entries = await readdir(join(home, "namespaces"), { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
 }
 
 export class NamespaceState {

@@ -87,6 +87,17 @@ t.test("a namespace that is a Pulumi stack is read and destroyed through the CLI
 
 const docker = await requireDocker(t);
 if (docker) {
+  t.test("list shows a recorded stack namespace without running Pulumi", async (t) => {
+    const namespace = uniqueNamespace("listed");
+    await mkdir(stateDir(namespace), { recursive: true });
+    await writeFile(join(stateDir(namespace), "pulumi-stack.json"), JSON.stringify({ target: "pulumi", cloud: "aws", stack: namespace, projectDir: join(home, "project") }));
+    const json = await runCli(["list", "--json"], env);
+    t.equal(json.code, 0, json.stderr);
+    t.match((JSON.parse(json.stdout) as { namespace: string }[]).find((s) => s.namespace === namespace), { target: "aws", agents: null });
+    const table = await runCli(["list"], env);
+    t.match(table.stdout, new RegExp(`${namespace}\\s+aws\\s+\\?.*Pulumi stack ${namespace}: list --namespace ${namespace} reads it`));
+  });
+
   t.test("refused localhost plans started no container", async (t) => {
     t.equal((await listFieldtestContainers(docker)).filter((c) => c.Labels[LABELS.owner] === owner).length, 0);
   });

@@ -42,6 +42,8 @@ if (docker && haveSshd) {
 
     const list = await runCli(["list", "--namespace", namespace, "--json"], env);
     t.equal(JSON.parse(list.stdout).length, 2);
+    const all = JSON.parse((await runCli(["list", "--json"], env)).stdout) as { namespace: string; target: string; agents: number }[];
+    t.match(all.find((s) => s.namespace === namespace), { target: "ssh", agents: 2 }, "list without --namespace counts the SSH-host fleet on its hosts");
 
     const destroy = await runCli(["destroy", "--namespace", namespace], env);
     t.equal(destroy.code, 0, destroy.stderr);

@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { formatDuration, expiresAtFromLabels, LABELS, type Namespace } from "../namespace.ts";
+import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Namespace } from "../namespace.ts";
 import type { Inventory } from "../inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
-import { NamespaceState, stateHome } from "../state.ts";
+import { namespacesInState, NamespaceState, stateHome } from "../state.ts";
 import { destroySshFleet, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
 import type { HostAccess } from "../ssh-hosts/remote-engine.ts";
@@ -178,11 +178,13 @@ function agentTable(inventory: Inventory): string {
 
 interface NamespaceSummary {
   namespace: string;
-  target: "localhost";
-  agents: number;
-  running: number;
+  target: "localhost" | "ssh" | "gcp" | "aws";
+  /** null where counting them would need the Pulumi CLI or an unreachable host. */
+  agents: number | null;
+  running: number | null;
   owner: string;
   expiresAt: string | null;
+  note?: string;
 }
 
 function summarize(containers: readonly LabelledContainer[]): NamespaceSummary[] {
@@ -206,19 +208,50 @@ function summarize(containers: readonly LabelledContainer[]): NamespaceSummary[]
     });
 }
 
+/**
+ * Namespaces whose agents are not containers of this engine: SSH-host fleets, counted on their
+ * hosts, and Pulumi stacks, shown as recorded (reading a stack needs the Pulumi CLI).
+ */
+async function recordedSummaries(context: CliContext): Promise<NamespaceSummary[]> {
+  const rows = await Promise.all(
+    (await namespacesInState(stateHome(context.env))).map(async (name): Promise<NamespaceSummary | undefined> => {
+      const parsed = namespaceSchema.safeParse(name);
+      if (!parsed.success) return undefined;
+      const namespace = parsed.data;
+      const state = namespaceState(context, namespace);
+      const stack = await state.readPulumiStack();
+      if (stack) {
+        return { namespace, target: stack.cloud, agents: null, running: null, owner: "", expiresAt: null, note: `Pulumi stack ${stack.stack}: list --namespace ${namespace} reads it` };
+      }
+      if (!(await state.readSshFleet())) return undefined;
+      try {
+        const inventory = await liveInventory(context, namespace);
+        const agents = inventory?.agents.length ?? 0;
+        return { namespace, target: "ssh", agents, running: agents, owner: inventory?.agents[0]?.labels[LABELS.owner] ?? "", expiresAt: inventory?.expiresAt ?? null };
+      } catch (error) {
+        return { namespace, target: "ssh", agents: null, running: null, owner: "", expiresAt: null, note: `hosts not reachable: ${(error as Error).message}` };
+      }
+    }),
+  );
+  return rows.filter((row): row is NamespaceSummary => row !== undefined);
+}
+
 export async function listCommand(context: CliContext, namespace: Namespace | undefined, json: boolean): Promise<void> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
   const now = Date.now();
   const expiresIn = (iso: string | null) => (iso ? formatDuration((Date.parse(iso) - now) / 1000) : "?");
   if (namespace === undefined) {
-    const summaries = summarize((await listFieldtestContainers(docker)).filter(isAgentContainer));
+    const recorded = await recordedSummaries(context);
+    // An SSH host may be this machine: its agents then show here too, and the record says what they are.
+    const local = summarize((await listFieldtestContainers(docker)).filter(isAgentContainer)).filter((s) => !recorded.some((r) => r.namespace === s.namespace));
+    const summaries = [...local, ...recorded].sort((a, b) => a.namespace.localeCompare(b.namespace));
     if (json) return writeJson(context.stdout, summaries);
-    if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine\n");
+    if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine or in its state directory\n");
     context.stdout.write(
       renderTable(
-        ["NAMESPACE", "TARGET", "AGENTS", "OWNER", "EXPIRES IN"],
-        summaries.map((s) => [s.namespace, s.target, `${s.running}/${s.agents}`, s.owner, expiresIn(s.expiresAt)]),
+        ["NAMESPACE", "TARGET", "AGENTS", "OWNER", "EXPIRES IN", "NOTE"],
+        summaries.map((s) => [s.namespace, s.target, s.agents === null ? "?" : `${s.running}/${s.agents}`, s.owner, expiresIn(s.expiresAt), s.note ?? ""]),
       ),
     );
     return;
