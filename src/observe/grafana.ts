@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { isGoneOrGoing } from "../localhost/docker.ts";
+import { waitForHttp } from "./http-ready.ts";
 
 /** Marks a container that serves a run rather than being an agent of it. */
 export const ROLE_LABEL = "fieldtest-role";
@@ -91,13 +92,8 @@ export async function startGrafana(docker: Docker, options: GrafanaOptions): Pro
 }
 
 async function waitForHealth(docker: Docker, id: string, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const healthy = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-    if (healthy) return;
-    const running = await docker.getContainer(id).inspect().then((info) => info.State.Running, () => false);
-    if (!running) throw new GrafanaError(`--grafana: the Grafana container exited before it answered on ${url}/api/health`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new GrafanaError(`--grafana: Grafana did not answer on ${url}/api/health within ${timeoutMs} ms`);
+  const stopped = () => docker.getContainer(id).inspect().then((info) => !info.State.Running, () => true);
+  const outcome = await waitForHttp(`${url}/api/health`, timeoutMs, stopped);
+  if (outcome === "ended") throw new GrafanaError(`--grafana: the Grafana container exited before it answered on ${url}/api/health`);
+  if (outcome === "timeout") throw new GrafanaError(`--grafana: Grafana did not answer on ${url}/api/health within ${timeoutMs} ms`);
 }

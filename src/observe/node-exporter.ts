@@ -1,5 +1,6 @@
 import type { Agent } from "../runtime/agent.ts";
 import type { LogSink } from "../runtime/daemon.ts";
+import { waitForHttp } from "./http-ready.ts";
 import type { NodeExporterTarget } from "./prometheus.ts";
 import { isLoopbackHost } from "./website.ts";
 
@@ -19,23 +20,16 @@ export async function startNodeExporters(agents: readonly Agent[], onLine: LogSi
       const argv = [BINARY, `--web.listen-address=${listen}:${port}`, "--no-collector.systemd"];
       const daemon = await agent.spawn(argv, { name: "node-exporter", onLine });
       const url = `http://${agent.host}:${port}/metrics`;
-      const deadline = Date.now() + timeoutMs;
       let exited = false;
       void daemon.exited.then(() => (exited = true));
-      for (;;) {
-        if (exited) {
-          throw new Error(
-            `${agent.name}: ${BINARY} exited at start (is the agent image older than --monitoring? rebuild it): ${daemon.recentLines().slice(-3).join(" | ")}`,
-          );
-        }
-        const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
-          (response) => response.ok,
-          () => false,
+      const outcome = await waitForHttp(url, timeoutMs, () => exited);
+      if (outcome === "ended") {
+        throw new Error(
+          `${agent.name}: ${BINARY} exited at start (is the agent image older than --monitoring? rebuild it): ${daemon.recentLines().slice(-3).join(" | ")}`,
         );
-        if (ok) return { agent: agent.name, host: agent.host, port };
-        if (Date.now() > deadline) throw new Error(`${agent.name}: node exporter at ${url} did not answer within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      if (outcome === "timeout") throw new Error(`${agent.name}: node exporter at ${url} did not answer within ${timeoutMs} ms`);
+      return { agent: agent.name, host: agent.host, port };
     }),
   );
 }

@@ -5,6 +5,7 @@ import { stringify } from "yaml";
 import { findExecutable } from "../executables.ts";
 import type { Inventory } from "../inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
+import { waitForHttp } from "./http-ready.ts";
 import { Ring } from "./ring.ts";
 import { spawnTied, type TiedProcess } from "./tied-process.ts";
 
@@ -306,22 +307,15 @@ export class PrometheusServer {
   }
 
   async #waitReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.#process.exited.then(() => (exited = true));
-    while (Date.now() < deadline) {
-      if (exited) {
-        throw new PrometheusError(`prometheus exited before it was ready:\n${this.#stderrTail.toArray().join("\n")}`);
-      }
-      const ready = await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) return;
-      await new Promise((r) => setTimeout(r, 100));
+    const outcome = await waitForHttp(`${this.url}/-/ready`, timeoutMs, () => exited);
+    if (outcome === "ended") throw new PrometheusError(`prometheus exited before it was ready:\n${this.#stderrTail.toArray().join("\n")}`);
+    if (outcome === "timeout") {
+      throw new PrometheusError(`prometheus at ${this.url} was not ready within ${timeoutMs} ms:\n${this.#stderrTail.toArray().join("\n")}`);
     }
-    throw new PrometheusError(`prometheus at ${this.url} was not ready within ${timeoutMs} ms:\n${this.#stderrTail.toArray().join("\n")}`);
   }
+
 
   /** Adds a scrape job and hot-reloads; Prometheus keeps running and keeps its data. */
   async addSource(source: PrometheusSource): Promise<void> {
