@@ -12,6 +12,7 @@ import { destroyCommand, inventoryCommand, listCommand, reapCommand, upCommand }
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
 import {
   agentCountOption,
+  flagOf,
   generatedNamespace,
   imageOption,
   namespaceOption,
@@ -162,7 +163,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
-      if (cloudOnly || flags.group.length) throw new UsageError(`--${cloudOnly ? cloudOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) : "group"} only applies with --cloud`);
+      if (cloudOnly || flags.group.length) throw new UsageError(`${flagOf(cloudOnly ?? "group")} only applies with --cloud`);
       const sshHosts = flags.sshHost.length
         ? { hosts: flags.sshHost.map(sshHostOption), operatorKeyPath: flags.sshKey, knownHostsPath: flags.sshKnownHosts }
         : undefined;

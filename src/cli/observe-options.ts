@@ -9,6 +9,7 @@ import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts
 import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
 import { isLoopbackHost } from "../observe/website.ts";
 import { UsageError } from "./context.ts";
+import { flagOf } from "./options.ts";
 
 export interface ObserveFlags {
   runsDir?: string;
@@ -75,10 +76,10 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
   const websiteOnly = ["websiteHost", "websitePort", "websiteUser", "websiteTlsCert", "websiteTlsKey"] as const;
   const wantsWebsite = Boolean(flags.website || flags.prometheus);
   const stray = websiteOnly.find((key) => flags[key] !== undefined);
-  if (stray && !wantsWebsite) throw new UsageError(`--${kebab(stray)} only applies with --website (or --prometheus, which serves /metrics through it)`);
+  if (stray && !wantsWebsite) throw new UsageError(`${flagOf(stray)} only applies with --website (or --prometheus, which serves /metrics through it)`);
   const prometheusOnly = ["prometheusPort", "scrapeInterval", "alertWebhook", "monitoring", "grafana", "grafanaPort", "grafanaImage"] as const;
   const strayPrometheus = prometheusOnly.find((key) => flags[key] !== undefined);
-  if (strayPrometheus && !flags.prometheus) throw new UsageError(`--${kebab(strayPrometheus)} only applies with --prometheus`);
+  if (strayPrometheus && !flags.prometheus) throw new UsageError(`${flagOf(strayPrometheus)} only applies with --prometheus`);
   const request: ObserveRequest = { runsDir, monitoring: Boolean(flags.monitoring) };
   if (wantsWebsite) request.website = websiteSettings(flags, env);
   if (flags.prometheus) {
@@ -93,15 +94,17 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
       ...(flags.alertWebhook ? { alertWebhook: flags.alertWebhook } : {}),
     };
   }
-  if ((flags.grafanaPort !== undefined || flags.grafanaImage !== undefined) && !flags.grafana) {
-    throw new UsageError(`--${flags.grafanaPort !== undefined ? "grafana-port" : "grafana-image"} only applies with --grafana`);
-  }
+  const strayGrafana = (["grafanaPort", "grafanaImage"] as const).find((key) => flags[key] !== undefined);
+  if (strayGrafana && !flags.grafana) throw new UsageError(`${flagOf(strayGrafana)} only applies with --grafana`);
   if (flags.grafana) request.grafana = { image: flags.grafanaImage ?? DEFAULT_GRAFANA_IMAGE, port: portFlag("--grafana-port", flags.grafanaPort, 3000) };
   return request;
 }
 
-function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** The Prometheus server on PATH, looked for before anything is made; `what` needs it. */
+export async function requirePrometheusBinary(env: NodeJS.ProcessEnv, what: string): Promise<string> {
+  const binary = await findExecutable("prometheus", env);
+  if (!binary) throw new Error(`${what} needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created`);
+  return binary;
 }
 
 /**
@@ -125,8 +128,7 @@ export async function preflightObserve(request: ObserveRequest, env: NodeJS.Proc
   if (!prometheus) return request;
   if (prometheus.port === 0) throw new UsageError("--prometheus-port must name a port (Prometheus cannot pick a free one itself)");
   if (!(await portIsFree(prometheus.port))) throw new UsageError(`--prometheus-port ${prometheus.port} is already in use: pick another port`);
-  const binary = await findExecutable("prometheus", env);
-  if (!binary) throw new Error("--prometheus needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created");
+  const binary = await requirePrometheusBinary(env, "--prometheus");
   const { grafana } = request;
   if (grafana) {
     if (grafana.port === 0) throw new UsageError("--grafana-port must name a port (Grafana cannot report one it picked)");

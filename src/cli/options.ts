@@ -62,6 +62,11 @@ export function imageOption(value: string | undefined): string {
   return alias;
 }
 
+/** A commander option key as the flag a user typed: `websiteTlsCert` → `--website-tls-cert`. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 export function ownerName(env: NodeJS.ProcessEnv): string {
   return env.FIELDTEST_OWNER || env.USER || userInfo().username;
 }

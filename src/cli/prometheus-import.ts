@@ -1,12 +1,12 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { findExecutable } from "../executables.ts";
 import { portIsFree } from "../localhost/ports.ts";
 import { PrometheusServer } from "../observe/prometheus.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
+import { requirePrometheusBinary } from "./observe-options.ts";
 import { stderrProgress } from "./output.ts";
 
 const SNAPSHOT_DIR = "prometheus-snapshot";
@@ -36,8 +36,7 @@ export async function prometheusImportCommand(context: CliContext, request: { di
   }
   const port = Number(request.port);
   const snapshot = await snapshotDir(resolve(context.cwd, request.dir));
-  const binary = await findExecutable("prometheus", context.env);
-  if (!binary) throw new Error("prometheus import needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download");
+  const binary = await requirePrometheusBinary(context.env, "prometheus import");
   if (!(await portIsFree(port, request.host))) throw new UsageError(`--port ${port} is already in use on ${request.host}: pick another port`);
 
   const progress = stderrProgress(context.stderr);
