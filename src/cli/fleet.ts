@@ -223,9 +223,10 @@ async function recordedSummaries(context: CliContext): Promise<NamespaceSummary[
       if (stack) {
         return { namespace, target: stack.cloud, agents: null, running: null, owner: "", expiresAt: null, note: `Pulumi stack ${stack.stack}: list --namespace ${namespace} reads it` };
       }
-      if (!(await state.readSshFleet())) return undefined;
       try {
-        const inventory = await liveInventory(context, namespace);
+        const hosts = await sshHostsOf(context, namespace);
+        if (!hosts) return undefined;
+        const inventory = await sshFleetInventory(hosts, namespace);
         const agents = inventory?.agents.length ?? 0;
         return { namespace, target: "ssh", agents, running: agents, owner: inventory?.agents[0]?.labels[LABELS.owner] ?? "", expiresAt: inventory?.expiresAt ?? null };
       } catch (error) {
