@@ -1,16 +1,17 @@
-import { access, constants } from "node:fs/promises";
+import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
-async function isExecutable(path: string): Promise<boolean> {
-  return access(path, constants.X_OK).then(() => true, () => false);
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A path is taken as it is; a bare name is looked up on PATH. Undefined when not executable. */
-export async function findExecutable(nameOrPath: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (nameOrPath.includes("/")) return (await isExecutable(nameOrPath)) ? nameOrPath : undefined;
-  for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, nameOrPath);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+export function findExecutable(nameOrPath: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (nameOrPath.includes("/")) return isExecutable(nameOrPath) ? nameOrPath : undefined;
+  return (env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, nameOrPath)).find(isExecutable);
 }

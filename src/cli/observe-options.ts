@@ -101,8 +101,8 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
 }
 
 /** The Prometheus server on PATH, looked for before anything is made; `what` needs it. */
-export async function requirePrometheusBinary(env: NodeJS.ProcessEnv, what: string): Promise<string> {
-  const binary = await findExecutable("prometheus", env);
+export function requirePrometheusBinary(env: NodeJS.ProcessEnv, what: string): string {
+  const binary = findExecutable("prometheus", env);
   if (!binary) throw new Error(`${what} needs the prometheus server binary on PATH: apt-get install prometheus (Debian), or see prometheus.io/download; nothing was created`);
   return binary;
 }
@@ -128,7 +128,7 @@ export async function preflightObserve(request: ObserveRequest, env: NodeJS.Proc
   if (!prometheus) return request;
   if (prometheus.port === 0) throw new UsageError("--prometheus-port must name a port (Prometheus cannot pick a free one itself)");
   if (!(await portIsFree(prometheus.port))) throw new UsageError(`--prometheus-port ${prometheus.port} is already in use: pick another port`);
-  const binary = await requirePrometheusBinary(env, "--prometheus");
+  const binary = requirePrometheusBinary(env, "--prometheus");
   const { grafana } = request;
   if (grafana) {
     if (grafana.port === 0) throw new UsageError("--grafana-port must name a port (Grafana cannot report one it picked)");

@@ -36,7 +36,7 @@ export async function prometheusImportCommand(context: CliContext, request: { di
   }
   const port = Number(request.port);
   const snapshot = await snapshotDir(resolve(context.cwd, request.dir));
-  const binary = await requirePrometheusBinary(context.env, "prometheus import");
+  const binary = requirePrometheusBinary(context.env, "prometheus import");
   if (!(await portIsFree(port, request.host))) throw new UsageError(`--port ${port} is already in use on ${request.host}: pick another port`);
 
   const progress = stderrProgress(context.stderr);

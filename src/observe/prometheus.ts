@@ -283,7 +283,7 @@ export class PrometheusServer {
       ...launch.extraArgs,
     ];
     // Resolved first: the tie's shell would turn a missing binary into a vague early exit.
-    const binary = await findExecutable(launch.binary, process.env);
+    const binary = findExecutable(launch.binary, process.env);
     if (!binary) throw new PrometheusError(`prometheus binary "${launch.binary}" not found: apt-get install prometheus, or pass its path as binary`);
     const process_ = spawnTied(binary, args);
     const tail = new Ring<string>(30);

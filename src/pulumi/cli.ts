@@ -1,5 +1,5 @@
-import { accessSync, constants } from "node:fs";
 import { homedir } from "node:os";
+import { isExecutable } from "../executables.ts";
 import { basename, delimiter, dirname, join } from "node:path";
 
 /**
@@ -15,25 +15,11 @@ export interface PulumiCliLocation {
   root: string | undefined;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Where fieldtest looks, in order: each directory of PATH, `$PULUMI_HOME/bin`, `~/.pulumi/bin` (the installer's default). */
 export function pulumiCliCandidates(env: NodeJS.ProcessEnv): string[] {
   const onPath = (env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "pulumi"));
   const installed = [env.PULUMI_HOME && join(env.PULUMI_HOME, "bin", "pulumi"), join(env.HOME || homedir(), ".pulumi", "bin", "pulumi")];
   return [...onPath, ...installed.filter((path): path is string => Boolean(path))];
-}
-
-/** An executable named `command` in one of PATH's directories. */
-export function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  return (env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, command)).find(isExecutable);
 }
 
 export function findPulumiCli(env: NodeJS.ProcessEnv): PulumiCliLocation | undefined {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { LABELS } from "../namespace.ts";
-import { findOnPath } from "./cli.ts";
+import { findExecutable } from "../executables.ts";
 
 /**
  * Leftovers: VMs labelled with a fieldtest namespace that no stack tracks any more (a stack
@@ -106,9 +106,9 @@ export interface LabelledListing {
 export async function listLabelledInstances(scopes: CloudScopes, env: NodeJS.ProcessEnv): Promise<LabelledListing> {
   const instances: LabelledInstance[] = [];
   const skipped: string[] = [];
-  const gcloud = scopes.gcpProjects.length ? findOnPath("gcloud", env) : undefined;
+  const gcloud = scopes.gcpProjects.length ? findExecutable("gcloud", env) : undefined;
   if (scopes.gcpProjects.length && !gcloud) skipped.push(`GCP projects ${scopes.gcpProjects.join(", ")}: gcloud is not installed`);
-  const aws = scopes.awsRegions.length ? findOnPath("aws", env) : undefined;
+  const aws = scopes.awsRegions.length ? findExecutable("aws", env) : undefined;
   if (scopes.awsRegions.length && !aws) skipped.push(`AWS regions ${scopes.awsRegions.join(", ")}: the aws CLI is not installed`);
   const listings = [
     ...(gcloud ? scopes.gcpProjects : []).map((project) =>
