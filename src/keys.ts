@@ -10,9 +10,20 @@ export interface SshKeyPair {
   publicKey: string;
 }
 
+// ssh2's keygen strips leading zero bytes from the 32-byte public key, so about one
+// key in 256 comes out malformed and neither ssh2 nor sshd can load it
+// (https://github.com/mscdex/ssh2/issues/1513). Drawing again until both halves parse
+// sidesteps that; sixteen bad draws in a row would take a chance of 2^-128.
+const KEYGEN_ATTEMPTS = 16;
+
 export function generateEd25519KeyPair(comment: string): SshKeyPair {
-  const pair = utils.generateKeyPairSync("ed25519", { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  for (let attempt = 0; attempt < KEYGEN_ATTEMPTS; attempt++) {
+    const pair = utils.generateKeyPairSync("ed25519", { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) {
+      return { privateKey: pair.private, publicKey: pair.public.trim() };
+    }
+  }
+  throw new Error(`ssh2 produced ${KEYGEN_ATTEMPTS} unparsable ed25519 keys in a row`);
 }
 
 /** The base64 blob of an OpenSSH public key line, as the SSH wire protocol carries it. */

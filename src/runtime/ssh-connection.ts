@@ -93,18 +93,23 @@ export class SshConnection {
         resolve(client);
       });
       socket.once("connect", () => {
-        client.connect({
-          sock: socket,
-          username: user,
-          privateKey,
-          readyTimeout: this.readyTimeoutMs,
-          keepaliveInterval: 15_000,
-          algorithms: ALGORITHMS as never,
-          hostVerifier: (key: Buffer) => {
-            offered = key;
-            return key.equals(pinned);
-          },
-        });
+        // connect() throws on a key it cannot parse; in this callback that would end the process.
+        try {
+          client.connect({
+            sock: socket,
+            username: user,
+            privateKey,
+            readyTimeout: this.readyTimeoutMs,
+            keepaliveInterval: 15_000,
+            algorithms: ALGORITHMS as never,
+            hostVerifier: (key: Buffer) => {
+              offered = key;
+              return key.equals(pinned);
+            },
+          });
+        } catch (error) {
+          fail(error as Error);
+        }
       });
     });
   }
