@@ -27,11 +27,12 @@ export interface CloudOptions {
 export class Cloud {
   readonly namespace: string;
   readonly agents: readonly Agent[];
+  /** One cache and one hashing pool for all agents: a file copied to fifty is hashed once. */
+  private readonly hashes = new HashCache();
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
-    const hashes = new HashCache();
-    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes, logSink: options.logSink }));
+    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes: this.hashes, logSink: options.logSink }));
   }
 
   /** Connects to every agent in parallel; the first failure closes the rest and throws. */
@@ -86,6 +87,6 @@ export class Cloud {
 
   /** Stops the daemons this run started and closes every connection. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.agents.map((agent) => agent.close()));
+    await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
   }
 }

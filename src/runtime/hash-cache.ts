@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { createReadStream, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { HashWorkers } from "./content-hash.ts";
 
 /**
  * Content hashes of local files, remembered by (path, size, mtime, inode) so a re-copy of an
@@ -9,14 +10,31 @@ import { join, relative, sep } from "node:path";
  */
 export class HashCache {
   private readonly hashes = new Map<string, { fingerprint: string; hash: string }>();
+  private readonly workers = new HashWorkers();
 
+  /** Hashes being computed, so a file copied to many agents at once is read once. */
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  /** The file's content hash (see content-hash.ts). */
   async fileHash(path: string): Promise<string> {
     const info = await stat(path);
+    const fingerprint = fingerprintOf(info);
     const cached = this.hashes.get(path);
-    if (cached?.fingerprint === fingerprintOf(info)) return cached.hash;
-    const hash = await sha256File(path);
+    if (cached?.fingerprint === fingerprint) return cached.hash;
+    const key = `${path}\0${fingerprint}`;
+    let hashing = this.inFlight.get(key);
+    if (!hashing) {
+      hashing = this.workers.hashFile(path).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, hashing);
+    }
+    const hash = await hashing;
     this.remember(path, info, hash);
     return hash;
+  }
+
+  /** Ends the hashing threads; a later hash starts them again. */
+  close(): Promise<void> {
+    return this.workers.close();
   }
 
   /** Records a hash computed elsewhere (during a copy), for the file as `info` describes it before it was read. */
@@ -40,16 +58,6 @@ export class HashCache {
 
 function fingerprintOf(info: Stats): string {
   return `${info.size}:${info.mtimeMs}:${info.ino}`;
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const digest = createHash("sha256");
-    createReadStream(path, { highWaterMark: 1 << 20 })
-      .on("data", (chunk) => digest.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolve(digest.digest("hex")));
-  });
 }
 
 async function listTree(root: string): Promise<string[]> {
