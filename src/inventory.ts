@@ -28,6 +28,11 @@ export const agentSchema = z
     hostKey: publicKeySchema,
     portRange: z.tuple([port, port]),
     labels: z.record(z.string(), z.string()).default({}),
+    /**
+     * A directory of the runner's machine that the agent mounts read-only (localhost agents):
+     * copies pass through it instead of SSH. Unusable from another machine; copies then use SSH.
+     */
+    inbox: z.object({ hostPath: z.string().min(1), agentPath: z.string().min(1) }).optional(),
   })
   .refine((a) => a.portRange[0] <= a.portRange[1], { message: "portRange must be [first, last] with first ≤ last", path: ["portRange"] });
 

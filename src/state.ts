@@ -32,6 +32,8 @@ export class NamespaceState {
   readonly sshFleetPath: string;
   /** Present for fleets made by `up --cloud`: the namespace is a Pulumi stack. */
   readonly pulumiStackPath: string;
+  /** Localhost agents mount it read-only: copies to them are staged here. */
+  readonly inboxPath: string;
 
   constructor(home: string, readonly namespace: Namespace) {
     this.dir = join(home, "namespaces", namespace);
@@ -39,6 +41,13 @@ export class NamespaceState {
     this.knownHostsPath = join(this.dir, "known_hosts");
     this.sshFleetPath = join(this.dir, "ssh-fleet.json");
     this.pulumiStackPath = join(this.dir, "pulumi-stack.json");
+    this.inboxPath = join(this.dir, "inbox");
+  }
+
+  /** The inbox directory, made (private to this user) before agents mount it. */
+  async inbox(): Promise<string> {
+    await mkdir(this.inboxPath, { recursive: true, mode: 0o700 });
+    return this.inboxPath;
   }
 
   /** The namespace's client key pair, created on first use with 0600 permissions. */

@@ -25,6 +25,7 @@ if (docker) {
     const inventory = JSON.parse(up1.stdout);
     t.equal(inventory.namespace, alice);
     t.same(inventory.agents.map((a: { name: string }) => a.name), ["agent-001", "agent-002"]);
+    t.same(inventory.agents[0].inbox, { hostPath: join(home, "namespaces", alice, "inbox"), agentPath: "/run/fieldtest-inbox" }, "agents mount the namespace's inbox");
     t.match(up1.stderr, /agent-001 ready at 127\.0\.0\.1:\d+/, "progress lines on stderr");
     t.match(up2.stdout, /ssh -i .*known_hosts/, "a copy-paste ssh command with the pinned known_hosts");
   });

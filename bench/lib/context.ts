@@ -174,6 +174,7 @@ export class BenchContext {
       image: this.imageSource,
       progress: { step() {} },
       signal: this.signal,
+      inboxDir: await state.inbox(),
     });
     await state.writeKnownHosts(inventory);
     return { namespace, state, inventory, privateKey: clientKey.privateKey };

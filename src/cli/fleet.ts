@@ -64,7 +64,8 @@ async function provision(
 export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
-  return provision(context, request, interrupt, "on localhost", (options) => upLocalhost(docker, options), () => destroyLocalhost(docker, request.namespace));
+  const inboxDir = await namespaceState(context, request.namespace).inbox();
+  return provision(context, request, interrupt, "on localhost", (options) => upLocalhost(docker, { ...options, inboxDir }), () => destroyLocalhost(docker, request.namespace));
 }
 
 export interface SshHostsRequest {

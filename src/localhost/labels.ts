@@ -17,9 +17,12 @@ export const AGENT_LABELS = {
   image: "fieldtest-image",
   /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
   address: "fieldtest-address",
+  /** The runner's directory mounted read-only at AGENT_INBOX, when the agent has one. */
+  inbox: "fieldtest-inbox",
 } as const;
 
 export const LOCALHOST_ADDRESS = "127.0.0.1";
+export const AGENT_INBOX = "/run/fieldtest-inbox";
 
 export interface LabelledContainer {
   Id: string;
@@ -29,6 +32,7 @@ export interface LabelledContainer {
 
 export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   const range = parseRange(labels[AGENT_LABELS.portRange]);
+  const inbox = labels[AGENT_LABELS.inbox];
   return {
     name: labels[AGENT_LABELS.agent] ?? "",
     host: labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS,
@@ -42,6 +46,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
       [LABELS.owner]: labels[LABELS.owner] ?? "",
       image: labels[AGENT_LABELS.image] ?? "",
     },
+    ...(inbox ? { inbox: { hostPath: inbox, agentPath: AGENT_INBOX } } : {}),
   };
 }
 

@@ -9,7 +9,7 @@ import { belongsToNamespace, expiresAtFromLabels, LABELS, resourceLabels, type N
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
-import { AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
 
@@ -43,6 +43,11 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** Default: this machine's engine, agents on 127.0.0.1. */
   engine?: Engine;
+  /**
+   * An existing directory of this machine for agents to mount read-only at AGENT_INBOX, so
+   * copies skip SSH's encryption. Only for agents on this machine's engine.
+   */
+  inboxDir?: string;
 }
 
 export class NamespaceInUseError extends Error {}
@@ -217,6 +222,7 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       [AGENT_LABELS.hostKey]: hostKey.publicKey,
       [AGENT_LABELS.createdAt]: new Date().toISOString(),
       [AGENT_LABELS.image]: options.image.alias,
+      ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
     },
     Env: [
       `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
@@ -228,6 +234,7 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       // The container deletes itself when its main process ends at the TTL: no runner needed.
       AutoRemove: true,
       Init: true,
+      ...(options.inboxDir ? { Binds: [`${options.inboxDir}:${AGENT_INBOX}:ro`] } : {}),
     },
   });
   await container.putArchive(await keysArchive(hostKey, options.clientKey.publicKey), { path: "/" });

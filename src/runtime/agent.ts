@@ -44,7 +44,7 @@ export class Agent {
       hostKey: spec.hostKey,
       privateKey: context.privateKey,
     });
-    this.copier = new Copier(this.connection, spec.name, context.hashes);
+    this.copier = new Copier(this.connection, spec.name, context.hashes, spec.inbox);
     // sshd may sit inside the range (localhost slices start with it): never hand its port out.
     this.nextFreePort = spec.portRange[0] === spec.sshPort ? spec.portRange[0] + 1 : spec.portRange[0];
   }

@@ -1,21 +1,25 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { copyFile, link, mkdir, realpath, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
+import type { AgentSpec } from "../inventory.ts";
+import { ChunkedDigest } from "./content-hash.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
-import { execOnConnection } from "./exec.ts";
+import { execOnConnection, type ExecOptions } from "./exec.ts";
 
 export interface CopyResult {
   remote: string;
   /** False when the agent already had identical content and nothing was sent. */
   transferred: boolean;
   bytes: number;
+  /** How the bytes went when any were sent: the runner's inbox (localhost agents) or SSH. */
+  via?: "inbox" | "ssh";
 }
 
 /**
@@ -35,15 +39,20 @@ function fileFingerprint(): string {
   return `stat -c '%s %Y %i' -- "$f"`;
 }
 
+/** The agent's exit code when the staged file is not in its view of the inbox. */
+const INBOX_UNSEEN = 97;
+
 export class Copier {
   constructor(
     private readonly connection: SshConnection,
     private readonly agentName: string,
     private readonly hashes: HashCache,
+    /** Cleared after the first sign the agent cannot use it, so later copies go straight to SSH. */
+    private inbox?: AgentSpec["inbox"],
   ) {}
 
-  private run(command: string, input?: Buffer) {
-    return execOnConnection(this.connection, this.agentName, command, input ? { input } : {});
+  private run(command: string, options: ExecOptions = {}) {
+    return execOnConnection(this.connection, this.agentName, command, options);
   }
 
   async copy(local: string, remote: string): Promise<CopyResult> {
@@ -64,13 +73,60 @@ export class Copier {
     // Only a copy the agent kept untouched can be skipped, so only then is the hash needed up front.
     if (untouched && seenHash === (await this.hashes.fileHash(local))) return { remote, transferred: false, bytes: 0 };
 
-    // Streamed to `cat` on a channel of its own and hashed on the way: the file is read once, and
-    // the transfer needs no SFTP request and reply per 32 KiB.
     const partial = `${remote}.fieldtest-partial`;
+    const throughInbox = await this.sendThroughInbox(local, remote, partial);
+    const hash = throughInbox ?? (await this.sendOverSsh(local, info, remote, partial));
+    await this.run(
+      `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
+        `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
+    );
+    return { remote, transferred: true, bytes: info.size, via: throughInbox ? "inbox" : "ssh" };
+  }
+
+  /**
+   * For an agent that mounts the runner's inbox (localhost): the file is hard-linked there, or
+   * copied when a link is refused, and the agent copies it locally, so no byte goes through
+   * SSH's encryption. Returns the content hash, or undefined when the agent cannot see the
+   * inbox (an inventory used from another machine, a remapped user): SSH carries it then.
+   */
+  private async sendThroughInbox(local: string, remote: string, partial: string): Promise<string | undefined> {
+    const inbox = this.inbox;
+    if (!inbox) return undefined;
+    const name = `${randomUUID()}.copy`;
+    const staged = join(inbox.hostPath, name);
+    try {
+      // The link's target, not a symlink the agent could not follow out of its mount.
+      const source = await realpath(local);
+      await link(source, staged).catch(() => copyFile(source, staged));
+    } catch {
+      this.inbox = undefined;
+      return undefined;
+    }
+    try {
+      const [hash, received] = await Promise.all([
+        this.hashes.fileHash(local),
+        this.run(`s=${quoteArg(`${inbox.agentPath}/${name}`)}; [ -f "$s" ] || exit ${INBOX_UNSEEN}; cp -- "$s" ${quoteArg(partial)}`, { allowFailure: true }),
+      ]);
+      if (received.code === INBOX_UNSEEN) {
+        this.inbox = undefined;
+        return undefined;
+      }
+      if (received.code !== 0) throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed (exit ${received.code}): ${received.stderr.trim()}`);
+      return hash;
+    } finally {
+      await rm(staged, { force: true });
+    }
+  }
+
+  /**
+   * Streamed to `cat` on a channel of its own and hashed on the way: the file is read once, and
+   * the transfer needs no SFTP request and reply per 32 KiB.
+   */
+  private async sendOverSsh(local: string, info: Stats, remote: string, partial: string): Promise<string> {
     const receiver = await this.connection.exec(`cat > ${quoteArg(partial)}`);
     const done = waitForSuccess(receiver, `${this.agentName}: copy of ${local} to ${remote}`);
     receiver.channel.resume();
-    const digest = createHash("sha256");
+    const digest = new ChunkedDigest();
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, next) {
         digest.update(chunk);
@@ -81,13 +137,9 @@ export class Copier {
       await done;
       throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${(error as Error).message}`);
     });
-    const hash = digest.digest("hex");
+    const hash = digest.digest();
     this.hashes.remember(local, info, hash);
-    await this.run(
-      `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
-        `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
-    );
-    return { remote, transferred: true, bytes: info.size };
+    return hash;
   }
 
   private async copyTree(local: string, remote: string): Promise<CopyResult> {
@@ -116,7 +168,7 @@ export class Copier {
     });
     await pipeline(pack, remoteTar.channel);
     await done;
-    return { remote, transferred: true, bytes };
+    return { remote, transferred: true, bytes, via: "ssh" };
   }
 
   async download(remote: string, local: string): Promise<void> {

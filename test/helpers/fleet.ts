@@ -60,7 +60,12 @@ export interface TestFleet {
 }
 
 /** A live localhost fleet made through the library, connected, and removed at teardown. */
-export async function testFleet(t: Test, docker: Docker, count: number, options: { ttlSeconds?: number; portsPerAgent?: number } = {}): Promise<TestFleet> {
+export async function testFleet(
+  t: Test,
+  docker: Docker,
+  count: number,
+  options: { ttlSeconds?: number; portsPerAgent?: number; inbox?: boolean } = {},
+): Promise<TestFleet> {
   const home = await tempHome(t);
   const namespace = uniqueNamespace();
   cleanupNamespace(t, docker, namespace);
@@ -75,6 +80,7 @@ export async function testFleet(t: Test, docker: Docker, count: number, options:
     clientKey,
     image: { dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" },
     progress: { step() {} },
+    ...(options.inbox ? { inboxDir: await state.inbox() } : {}),
   });
   const lines: LogLine[] = [];
   const cloud = await Cloud.connect(inventory, { privateKey: clientKey.privateKey, logSink: (line) => lines.push(line) });
