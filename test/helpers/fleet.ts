@@ -2,7 +2,8 @@
 // unique namespace per test, and removal of everything the test made, even when it fails.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +42,8 @@ export function uniqueNamespace(prefix = "t"): string {
 
 export async function tempHome(t: Test): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), "fieldtest-test-"));
-  t.teardown(() => rm(home, { recursive: true, force: true }));
+  // Synchronous: a file's top-level teardowns run as the process exits, where a pending promise never settles.
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
   return home;
 }
 
