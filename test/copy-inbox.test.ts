@@ -37,6 +37,45 @@ if (docker) {
     t.equal(await remoteSha256(agent, "inbox/linked"), await sha256(local));
   });
 
+  t.test("a directory goes through the inbox and arrives as tar would make it", async (t) => {
+    const dir = await tempHome(t);
+    const tree = join(dir, "tree");
+    await mkdir(join(tree, "bin"), { recursive: true });
+    await mkdir(join(tree, "empty"));
+    await mkdir(join(tree, "sealed"));
+    await writeFile(join(tree, "bin", "tool"), randomBytes(100_000));
+    await chmod(join(tree, "bin", "tool"), 0o750);
+    await writeFile(join(tree, "config.toml"), "port = 1\n");
+    await chmod(join(tree, "config.toml"), 0o640);
+    await writeFile(join(tree, "sealed", "key"), "secret\n");
+    await symlink("bin/tool", join(tree, "tool"));
+    await chmod(join(tree, "bin"), 0o750);
+    await chmod(join(tree, "sealed"), 0o555);
+    t.teardown(() => chmod(join(tree, "sealed"), 0o755));
+
+    const first = await agent!.copy(tree, "trees/inbox");
+    t.same({ transferred: first.transferred, via: first.via, bytes: first.bytes }, { transferred: true, via: "inbox", bytes: 100_000 + 9 + 7 });
+    t.same(await readdir(fleet.state.inboxPath), [], "nothing is left staged, read-only directory included");
+    t.equal((await agent!.copy(tree, "trees/inbox")).transferred, false, "unchanged tree: skipped");
+
+    // The same tree over SSH (tar), from a runner that cannot share the inbox.
+    const { inbox: _none, ...plain } = spec;
+    const remote = await Cloud.connect({ ...fleet.inventory, agents: [plain] }, { privateKey: (await fleet.state.clientKey()).privateKey, logSink: () => {} });
+    t.teardown(() => remote.close());
+    t.equal((await remote.agents[0]!.copy(tree, "trees/ssh")).via, "ssh");
+    const listing = async (root: string) =>
+      (await agent!.exec(`cd ${root} && find . -printf '%P %y %s %m %l\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort`)).stdout;
+    const viaInbox = await listing("trees/inbox");
+    t.equal(viaInbox, await listing("trees/ssh"), "names, types, sizes, modes, link targets and contents match the tar copy");
+    t.match(viaInbox, /^sealed d \d+ 555 $/m, "a read-only directory keeps its mode");
+    t.match(viaInbox, /^tool l \d+ 777 bin\/tool$/m, "a symlink stays a symlink");
+
+    await writeFile(join(tree, "config.toml"), "port = 2\n");
+    const again = await agent!.copy(tree, "trees/inbox");
+    t.same({ transferred: again.transferred, via: again.via }, { transferred: true, via: "inbox" }, "a changed tree is sent again");
+    t.equal((await agent!.exec(["cat", "trees/inbox/config.toml"])).stdout, "port = 2\n");
+  });
+
   t.test("an agent that cannot see the inbox gets the file over SSH", async (t) => {
     // The inventory as another machine would read it: the path exists there, but is not what the agent mounts.
     const elsewhere = await tempHome(t);

@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
-import { copyFile, link, mkdir, realpath, rm, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chmod, copyFile, link, lstat, mkdir, readlink, realpath, rm, stat, symlink, utimes } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { AgentSpec } from "../inventory.ts";
 import { ChunkedDigest } from "./content-hash.ts";
-import type { HashCache } from "./hash-cache.ts";
+import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
 import { execOnConnection, type ExecOptions } from "./exec.ts";
@@ -74,47 +74,50 @@ export class Copier {
     if (untouched && seenHash === (await this.hashes.fileHash(local))) return { remote, transferred: false, bytes: 0 };
 
     const partial = `${remote}.fieldtest-partial`;
-    const throughInbox = await this.sendThroughInbox(local, remote, partial);
-    const hash = throughInbox ?? (await this.sendOverSsh(local, info, remote, partial));
+    let inboxHash: string | undefined;
+    if (this.inbox) {
+      // Hashed while the agent copies: the two take about as long on a large file.
+      const hashing = this.hashes.fileHash(local);
+      hashing.catch(() => {}); // awaited below, unless the inbox turns out unusable
+      const received = await this.throughInbox(local, remote, (staged) => linkOrCopy(local, staged), (s) => `cp -- ${s} ${quoteArg(partial)}`);
+      if (received) inboxHash = await hashing;
+    }
+    const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
     await this.run(
       `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
         `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
     );
-    return { remote, transferred: true, bytes: info.size, via: throughInbox ? "inbox" : "ssh" };
+    return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
   }
 
   /**
-   * For an agent that mounts the runner's inbox (localhost): the file is hard-linked there, or
-   * copied when a link is refused, and the agent copies it locally, so no byte goes through
-   * SSH's encryption. Returns the content hash, or undefined when the agent cannot see the
-   * inbox (an inventory used from another machine, a remapped user): SSH carries it then.
+   * For an agent that mounts the runner's inbox (localhost): `stage` hard-links what is sent
+   * into it, and the agent runs `receive` (given the quoted path it sees) to copy it onto its own
+   * disk, so no byte goes through SSH's encryption. False when the agent cannot see the inbox
+   * (an inventory used from another machine, a remapped user): SSH carries it from then on.
    */
-  private async sendThroughInbox(local: string, remote: string, partial: string): Promise<string | undefined> {
+  private async throughInbox(local: string, remote: string, stage: (staged: string) => Promise<void>, receive: (agentPath: string) => string): Promise<boolean> {
     const inbox = this.inbox;
-    if (!inbox) return undefined;
+    if (!inbox) return false;
     const name = `${randomUUID()}.copy`;
     const staged = join(inbox.hostPath, name);
     try {
-      // The link's target, not a symlink the agent could not follow out of its mount.
-      const source = await realpath(local);
-      await link(source, staged).catch(() => copyFile(source, staged));
-    } catch {
-      this.inbox = undefined;
-      return undefined;
-    }
-    try {
-      const [hash, received] = await Promise.all([
-        this.hashes.fileHash(local),
-        this.run(`s=${quoteArg(`${inbox.agentPath}/${name}`)}; [ -f "$s" ] || exit ${INBOX_UNSEEN}; cp -- "$s" ${quoteArg(partial)}`, { allowFailure: true }),
-      ]);
+      try {
+        await stage(staged);
+      } catch {
+        this.inbox = undefined;
+        return false;
+      }
+      const seen = `${inbox.agentPath}/${name}`;
+      const received = await this.run(`[ -e ${quoteArg(seen)} ] || exit ${INBOX_UNSEEN}; ${receive(quoteArg(seen))}`, { allowFailure: true });
       if (received.code === INBOX_UNSEEN) {
         this.inbox = undefined;
-        return undefined;
+        return false;
       }
       if (received.code !== 0) throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed (exit ${received.code}): ${received.stderr.trim()}`);
-      return hash;
+      return true;
     } finally {
-      await rm(staged, { force: true });
+      await removeStaged(staged);
     }
   }
 
@@ -154,10 +157,16 @@ export class Copier {
 
     // The tree is unpacked beside its destination and swapped in, so a failed copy leaves the old one.
     const partial = `${remote}.fieldtest-partial`;
-    const remoteTar = await this.connection.exec(
-      `f=${quoteArg(remote)}; p=${quoteArg(partial)}; rm -rf -- "$p" && mkdir -p -- "$p" && tar -x -C "$p" && rm -rf -- "$f" && mv -- "$p" "$f" && ` +
-        `echo "${hash} $(${TREE_FINGERPRINT})" > "${m}"`,
-    );
+    const swapIn = `rm -rf -- "$f" && mv -- "$p" "$f" && echo "${hash} $(${TREE_FINGERPRINT})" > "${m}"`;
+    const paths = `f=${quoteArg(remote)}; p=${quoteArg(partial)}; rm -rf -- "$p" && mkdir -p -- "$(dirname -- "$p")"`;
+    let staged = 0;
+    const stage = async (at: string) => {
+      staged = await linkTree(local, at);
+    };
+    if (await this.throughInbox(local, remote, stage, (s) => `${paths} && cp -a -- ${s} "$p" && ${swapIn}`)) {
+      return { remote, transferred: true, bytes: staged, via: "inbox" };
+    }
+    const remoteTar = await this.connection.exec(`${paths} && mkdir -- "$p" && tar -x -C "$p" && ${swapIn}`);
     let bytes = 0;
     const done = waitForSuccess(remoteTar, `${this.agentName}: copy of directory ${local} to ${remote}`);
     // ssh2 reports a channel closed only once its stdout was read to the end.
@@ -197,4 +206,53 @@ async function waitForSuccess({ channel, exited }: RemoteProcess, what: string):
   const stderr = buffer(channel.stderr);
   const { code } = await exited;
   if (code !== 0) throw new Error(`${what} failed (exit ${code}): ${(await stderr).toString().trim()}`);
+}
+
+/** A hard link to the file a path names (following symlinks), or a copy where links are refused. */
+async function linkOrCopy(local: string, at: string): Promise<void> {
+  const source = await realpath(local);
+  await link(source, at).catch(() => copyFile(source, at));
+}
+
+/**
+ * The tree rebuilt at `at` from hard links, with its directories' modes and times, so `cp -a`
+ * on the agent makes what tar would have. Returns the bytes of its files.
+ */
+async function linkTree(root: string, at: string): Promise<number> {
+  let bytes = 0;
+  const directories: Array<[string, string]> = [[root, at]];
+  await mkdir(at);
+  for (const path of await listTree(root)) {
+    const target = join(at, relative(root, path));
+    const info = await lstat(path);
+    if (info.isDirectory()) {
+      await mkdir(target);
+      directories.push([path, target]);
+    } else if (info.isSymbolicLink()) {
+      await symlink(await readlink(path), target);
+    } else if (info.isFile()) {
+      await link(path, target).catch(() => copyFile(path, target));
+      bytes += info.size;
+    }
+  }
+  // Last, and deepest first: a read-only directory must be filled before it takes its mode.
+  for (const [source, target] of directories.reverse()) {
+    const info = await stat(source);
+    await chmod(target, info.mode & 0o7777);
+    await utimes(target, info.atime, info.mtime);
+  }
+  return bytes;
+}
+
+/** Removes a staged file or tree, including directories staged read-only like their sources. */
+async function removeStaged(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EACCES") throw error;
+    for (const entry of [path, ...(await listTree(path))]) {
+      if ((await lstat(entry)).isDirectory()) await chmod(entry, 0o700);
+    }
+    await rm(path, { recursive: true, force: true });
+  }
 }

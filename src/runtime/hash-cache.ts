@@ -60,7 +60,8 @@ function fingerprintOf(info: Stats): string {
   return `${info.size}:${info.mtimeMs}:${info.ino}`;
 }
 
-async function listTree(root: string): Promise<string[]> {
+/** Every path under `root`, sorted, so a directory comes before what it holds. */
+export async function listTree(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
   return entries.map((e) => join(e.parentPath, e.name)).sort();
 }
