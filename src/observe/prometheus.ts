@@ -316,7 +316,6 @@ export class PrometheusServer {
     }
   }
 
-
   /** Adds a scrape job and hot-reloads; Prometheus keeps running and keeps its data. */
   async addSource(source: PrometheusSource): Promise<void> {
     const config = { ...this.#config, sources: [...(this.#config.sources ?? []), source] };
@@ -383,5 +382,4 @@ export class PrometheusServer {
   stop(graceMs = 10_000): Promise<void> {
     return this.#process.stop(graceMs);
   }
-
 }

@@ -79,7 +79,9 @@ export class Copier {
       // Hashed while the agent copies: the two take about as long on a large file.
       const hashing = this.hashes.fileHash(local);
       hashing.catch(() => {}); // awaited below, unless the inbox turns out unusable
-      const received = await this.throughInbox(local, remote, (staged) => linkOrCopy(local, staged), (s) => `cp -- ${s} ${quoteArg(partial)}`);
+      // A symlink's target is staged: the agent could not follow the link out of its mount.
+      const stage = async (staged: string) => linkOrCopy(await realpath(local), staged);
+      const received = await this.throughInbox(local, remote, stage, (s) => `cp -- ${s} ${quoteArg(partial)}`);
       if (received) inboxHash = await hashing;
     }
     const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
@@ -208,9 +210,8 @@ async function waitForSuccess({ channel, exited }: RemoteProcess, what: string):
   if (code !== 0) throw new Error(`${what} failed (exit ${code}): ${(await stderr).toString().trim()}`);
 }
 
-/** A hard link to the file a path names (following symlinks), or a copy where links are refused. */
-async function linkOrCopy(local: string, at: string): Promise<void> {
-  const source = await realpath(local);
+/** A hard link to `source` at `at`, or a copy where links are refused (another filesystem, protected_hardlinks). */
+async function linkOrCopy(source: string, at: string): Promise<void> {
   await link(source, at).catch(() => copyFile(source, at));
 }
 
@@ -231,7 +232,7 @@ async function linkTree(root: string, at: string): Promise<number> {
     } else if (info.isSymbolicLink()) {
       await symlink(await readlink(path), target);
     } else if (info.isFile()) {
-      await link(path, target).catch(() => copyFile(path, target));
+      await linkOrCopy(path, target);
       bytes += info.size;
     }
   }
