@@ -79,10 +79,12 @@ t.test("a namespace that is a Pulumi stack is read and destroyed through the CLI
     t.equal(result.code, 1, args.join(" "));
     t.match(result.stderr, message, args.join(" "));
   }
-  const local = await runCli(["up", "--localhost", "--namespace", namespace], env);
-  t.equal(local.code, 2);
-  t.match(local.stderr, new RegExp(`namespace ${namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${namespace}\` first`));
-  t.equal(await exists(record), true, "the record stays until the stack is destroyed");
+  for (const args of [["up", "--localhost"], ["run", "health", "--localhost"]]) {
+    const local = await runCli([...args, "--namespace", namespace], env);
+    t.equal(local.code, 2, args.join(" "));
+    t.match(local.stderr, new RegExp(`namespace ${namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${namespace}\` first`), args.join(" "));
+    t.equal(await exists(record), true, `${args.join(" ")}: the record stays until the stack is destroyed`);
+  }
 });
 
 const docker = await requireDocker(t);

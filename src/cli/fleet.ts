@@ -41,6 +41,10 @@ async function provision(
   up: (options: Omit<UpOptions, "engine">) => Promise<Inventory>,
   sweep: () => Promise<unknown>,
 ): Promise<Inventory> {
+  // Here, not in `up` alone: `run --localhost` provisions too, and its teardown would drop the stack's record.
+  if (await pulumiStackOf(context, request.namespace)) {
+    throw new UsageError(`namespace ${request.namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
+  }
   const state = namespaceState(context, request.namespace);
   const progress = stderrProgress(context.stderr);
   progress.step(`namespace ${request.namespace}: ${request.count} agent(s) ${where}, image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
@@ -64,8 +68,8 @@ async function provision(
 export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
-  const inboxDir = await namespaceState(context, request.namespace).inbox();
-  return provision(context, request, interrupt, "on localhost", (options) => upLocalhost(docker, { ...options, inboxDir }), () => destroyLocalhost(docker, request.namespace));
+  const up = async (options: Omit<UpOptions, "engine">) => upLocalhost(docker, { ...options, inboxDir: await namespaceState(context, request.namespace).inbox() });
+  return provision(context, request, interrupt, "on localhost", up, () => destroyLocalhost(docker, request.namespace));
 }
 
 export interface SshHostsRequest {
@@ -144,9 +148,6 @@ export async function destroyNamespace(context: CliContext, namespace: Namespace
 }
 
 export async function upCommand(context: CliContext, request: LocalFleetRequest, sshHosts: SshHostsRequest | undefined, json: boolean, interrupt: Interrupt): Promise<void> {
-  if (await pulumiStackOf(context, request.namespace)) {
-    throw new UsageError(`namespace ${request.namespace} is a Pulumi stack: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
-  }
   const inventory = sshHosts ? await provisionSshHosts(context, request, sshHosts, interrupt) : await provisionLocalhost(context, request, interrupt);
   printUpResult(context, request.namespace, inventory, json);
 }
