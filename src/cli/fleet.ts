@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type Docker from "dockerode";
 import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Namespace } from "../namespace.ts";
 import type { Inventory } from "../inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
@@ -64,10 +65,16 @@ async function provision(
   return inventory;
 }
 
-/** Provisions localhost agents; a Ctrl+C during it removes what was created. */
-export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
+/** This machine's Docker engine, once it answers; otherwise an error saying how to start it. */
+async function availableDocker(context: CliContext): Promise<Docker> {
   const docker = context.docker();
   await assertDockerAvailable(docker);
+  return docker;
+}
+
+/** Provisions localhost agents; a Ctrl+C during it removes what was created. */
+export async function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
+  const docker = await availableDocker(context);
   const up = async (options: Omit<UpOptions, "engine">) => upLocalhost(docker, { ...options, inboxDir: await namespaceState(context, request.namespace).inbox() });
   return provision(context, request, interrupt, "on localhost", up, () => destroyLocalhost(docker, request.namespace));
 }
@@ -122,14 +129,23 @@ export async function provisionSshHosts(context: CliContext, request: LocalFleet
   return inventory;
 }
 
+/**
+ * The live agents of a namespace the state directory records (its Pulumi stack, its SSH hosts);
+ * undefined for a namespace with no record, whose agents are on this machine's engine.
+ */
+async function recordedInventory(context: CliContext, namespace: Namespace): Promise<{ inventory: Inventory | undefined } | undefined> {
+  const stack = await pulumiStackOf(context, namespace);
+  if (stack) return { inventory: await stackInventory(context, stack) };
+  const hosts = await sshHostsOf(context, namespace);
+  if (hosts) return { inventory: await sshFleetInventory(hosts, namespace) };
+  return undefined;
+}
+
 /** The live agents of a namespace: on this machine's engine, on its SSH hosts, or in its Pulumi stack. */
 export async function liveInventory(context: CliContext, namespace: Namespace): Promise<Inventory | undefined> {
-  const stack = await pulumiStackOf(context, namespace);
-  if (stack) return stackInventory(context, stack);
-  const hosts = await sshHostsOf(context, namespace);
-  if (hosts) return sshFleetInventory(hosts, namespace);
-  const docker = context.docker();
-  await assertDockerAvailable(docker);
+  const recorded = await recordedInventory(context, namespace);
+  if (recorded) return recorded.inventory;
+  const docker = await availableDocker(context);
   return localInventory(docker, namespace);
 }
 
@@ -139,8 +155,7 @@ export async function destroyNamespace(context: CliContext, namespace: Namespace
   if (hosts) {
     removed = await destroySshFleet(hosts, namespace, dryRun);
   } else {
-    const docker = context.docker();
-    await assertDockerAvailable(docker);
+    const docker = await availableDocker(context);
     removed = await destroyLocalhost(docker, namespace, dryRun);
   }
   if (!dryRun) await namespaceState(context, namespace).remove();
@@ -240,14 +255,12 @@ async function recordedSummaries(context: CliContext): Promise<NamespaceSummary[
 }
 
 export async function listCommand(context: CliContext, namespace: Namespace | undefined, json: boolean): Promise<void> {
-  const docker = context.docker();
-  await assertDockerAvailable(docker);
   const now = Date.now();
   const expiresIn = (iso: string | null) => (iso ? formatDuration((Date.parse(iso) - now) / 1000) : "?");
   if (namespace === undefined) {
     const recorded = await recordedSummaries(context);
     // An SSH host may be this machine: its agents then show here too, and the record says what they are.
-    const local = summarize((await listFieldtestContainers(docker)).filter(isAgentContainer)).filter((s) => !recorded.some((r) => r.namespace === s.namespace));
+    const local = summarize((await listFieldtestContainers(await availableDocker(context))).filter(isAgentContainer)).filter((s) => !recorded.some((r) => r.namespace === s.namespace));
     const summaries = [...local, ...recorded].sort((a, b) => a.namespace.localeCompare(b.namespace));
     if (json) return writeJson(context.stdout, summaries);
     if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine or in its state directory\n");
@@ -259,9 +272,9 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
-  if ((await sshHostsOf(context, namespace)) || (await pulumiStackOf(context, namespace))) {
-    const inventory = await liveInventory(context, namespace);
-    const agents = (inventory?.agents ?? []).map((a) => ({
+  const recorded = await recordedInventory(context, namespace);
+  if (recorded) {
+    const agents = (recorded.inventory?.agents ?? []).map((a) => ({
       name: a.name,
       address: `${a.host}:${a.sshPort}`,
       portRange: `${a.portRange[0]}-${a.portRange[1]}`,
@@ -276,7 +289,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
-  const containers = (await namespaceContainers(docker, namespace)).filter(isAgentContainer).sort((a, b) =>
+  const containers = (await namespaceContainers(await availableDocker(context), namespace)).filter(isAgentContainer).sort((a, b) =>
     (a.Labels[AGENT_LABELS.agent] ?? "").localeCompare(b.Labels[AGENT_LABELS.agent] ?? ""),
   );
   const agents = containers.map((c) => ({
@@ -326,8 +339,7 @@ export async function destroyCommand(context: CliContext, namespace: Namespace, 
 }
 
 export async function reapCommand(context: CliContext, dryRun: boolean, json: boolean): Promise<void> {
-  const docker = context.docker();
-  await assertDockerAvailable(docker);
+  const docker = await availableDocker(context);
   const now = new Date();
   const reaped = await reapLocalhost(docker, now, dryRun);
   const stacks = await reapStacks(context, now, dryRun);
