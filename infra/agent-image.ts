@@ -1,17 +1,6 @@
-import { readdirSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as dockerBuild from "@pulumi/docker-build";
-
-const DOCKERFILE_SUFFIX = ".Dockerfile";
-
-/** Image aliases a stack may name: `debian` for `dockerfiles/debian.Dockerfile`. */
-export function dockerfileAliases(dockerfilesDir: string): string[] {
-  return readdirSync(dockerfilesDir)
-    .filter((file) => file.endsWith(DOCKERFILE_SUFFIX))
-    .map((file) => file.slice(0, -DOCKERFILE_SUFFIX.length))
-    .sort();
-}
 
 export interface AgentImageArgs {
   /** Builds `dockerfiles/<alias>.Dockerfile`, with `dockerfiles/` as the build context. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { publicKeySchema } from "../src/inventory.ts";
-import { namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/namespace.ts";
+import { expiryAfter, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/namespace.ts";
 
 /**
  * Stack configuration of the fieldtest Pulumi program. Parsing is a pure function of the
@@ -185,7 +185,7 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
     owner: config["fieldtest:owner"] ?? context.defaultOwner,
     ttlSeconds: config["fieldtest:ttl"],
     createdAt: context.now,
-    expiresAt: new Date(context.now.getTime() + config["fieldtest:ttl"] * 1000),
+    expiresAt: expiryAfter(config["fieldtest:ttl"], context.now),
   });
 
   if (target === "ssh") {

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory } from "../src/inventory.ts";
-import { dockerfileAliases } from "./agent-image.ts";
+import { dockerfileAliases } from "../src/localhost/image.ts";
 import { parseStackConfig, type StackConfig } from "./config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 

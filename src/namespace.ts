@@ -72,6 +72,11 @@ export function labelValue(text: string): string {
   return cleaned === "" ? "unknown" : cleaned;
 }
 
+/** When something made now with this TTL expires. */
+export function expiryAfter(ttlSeconds: number, now = new Date()): Date {
+  return new Date(now.getTime() + ttlSeconds * 1000);
+}
+
 export function resourceLabels({ namespace, expiresAt, owner }: ResourceLabelInput): Record<string, string> {
   return {
     [LABELS.namespace]: namespace,

@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { dockerfileAliases } from "../localhost/image.ts";
 import { join } from "node:path";
 import type { Inventory } from "../inventory.ts";
 import { LABELS, type Namespace } from "../namespace.ts";
@@ -93,12 +93,6 @@ export function cloudFleetRequest(env: NodeJS.ProcessEnv, flags: CloudFlags, fle
   return { ...request, aws: { region } };
 }
 
-function imageAliases(packageRoot: string): string[] {
-  return readdirSync(join(packageRoot, "dockerfiles"))
-    .filter((file) => file.endsWith(".Dockerfile"))
-    .map((file) => file.slice(0, -".Dockerfile".length));
-}
-
 export interface CloudUpOptions {
   json: boolean;
   /** Print the plan and check the config, then stop: no stack, no state. */
@@ -109,7 +103,7 @@ export async function cloudUpCommand(context: CliContext, request: CloudFleetReq
   const now = new Date();
   announcePlan(context, cloudPlan(request, now));
   try {
-    checkStackConfig(request, imageAliases(context.packageRoot), now);
+    checkStackConfig(request, dockerfileAliases(join(context.packageRoot, "dockerfiles")), now);
   } catch (error) {
     if (error instanceof CloudRequestError) throw new UsageError(error.message);
     throw error;

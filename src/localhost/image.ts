@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readdirSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type Docker from "dockerode";
@@ -10,6 +11,16 @@ export interface AgentImageSource {
   dockerfilesDir: string;
   /** `debian` → `dockerfiles/debian.Dockerfile`. */
   alias: string;
+}
+
+const DOCKERFILE_SUFFIX = ".Dockerfile";
+
+/** Image aliases a stack or `up --cloud` may name: `debian` for `dockerfiles/debian.Dockerfile`. */
+export function dockerfileAliases(dockerfilesDir: string): string[] {
+  return readdirSync(dockerfilesDir)
+    .filter((file) => file.endsWith(DOCKERFILE_SUFFIX))
+    .map((file) => file.slice(0, -DOCKERFILE_SUFFIX.length))
+    .sort();
 }
 
 /** The build context of one alias: its Dockerfile and the shared `agent/` folder. */

@@ -5,7 +5,7 @@ import type Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
-import { belongsToNamespace, expiresAtFromLabels, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
+import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
@@ -207,7 +207,7 @@ export function sortableTimestamp(created: string | undefined): string {
 
 async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, slice: PortRange): Promise<string> {
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
-  const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
+  const expiresAt = expiryAfter(options.ttlSeconds);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
   const container = await docker.createContainer({
     name: containerName(options.namespace, name),

@@ -1,6 +1,6 @@
 import { parseStackConfig, StackConfigError, agentName, type StackConfig } from "../../infra/config.ts";
 import type { Target } from "../inventory.ts";
-import { formatDuration, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
+import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
 
 /**
  * The pure half of `fieldtest up --cloud`: from the command's flags to the stack config and
@@ -110,7 +110,7 @@ export function parseGroup(text: string): AgentGroupRequest {
 
 /** The stack's tags, the same three keys and values as every resource's labels. */
 export function stackTags(request: Pick<CloudFleetRequest, "namespace" | "owner" | "ttlSeconds">, now: Date): Record<string, string> {
-  return resourceLabels({ namespace: request.namespace, owner: request.owner, expiresAt: new Date(now.getTime() + request.ttlSeconds * 1000) });
+  return resourceLabels({ namespace: request.namespace, owner: request.owner, expiresAt: expiryAfter(request.ttlSeconds, now) });
 }
 
 /** What `up` is about to create, whatever the target. */
@@ -137,7 +137,7 @@ export function cloudPlan(request: CloudFleetRequest, now: Date): FleetPlan {
       lastAgent: agentName(request.namespace, group.name, group.count - 1),
     })),
     ttlSeconds: request.ttlSeconds,
-    expiresAt: new Date(now.getTime() + request.ttlSeconds * 1000),
+    expiresAt: expiryAfter(request.ttlSeconds, now),
     maxVms: request.maxVms,
   };
 }
@@ -156,7 +156,7 @@ export function containerPlan(
     where,
     groups: [{ name: DEFAULT_GROUP, count: request.count, machineType: `container (image ${request.image})` }],
     ttlSeconds: request.ttlSeconds,
-    expiresAt: new Date(now.getTime() + request.ttlSeconds * 1000),
+    expiresAt: expiryAfter(request.ttlSeconds, now),
     maxVms,
   };
 }
@@ -192,7 +192,6 @@ export function maxVmsProblem(plan: FleetPlan): string | undefined {
 export interface StackSummary {
   name: string;
   tags: Record<string, string>;
-  resourceCount?: number;
 }
 
 /** Stacks made by fieldtest: those tagged with a namespace. */
@@ -203,7 +202,7 @@ export function fieldtestStacks(stacks: readonly StackSummary[]): StackSummary[]
 /** fieldtest stacks whose `fieldtest-expires-at` tag has passed; a stack without one never expires. */
 export function expiredStacks(stacks: readonly StackSummary[], now: Date): StackSummary[] {
   return fieldtestStacks(stacks).filter((stack) => {
-    const raw = stack.tags[LABELS.expiresAt];
-    return raw !== undefined && /^\d+$/.test(raw) && Number(raw) * 1000 <= now.getTime();
+    const expiresAt = expiresAtFromLabels(stack.tags);
+    return expiresAt !== undefined && expiresAt <= now;
   });
 }

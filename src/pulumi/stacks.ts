@@ -90,7 +90,6 @@ export async function listStacksWithTags(workspace: LocalWorkspace): Promise<Sta
       summaries.map(async (summary) => ({
         name: summary.name,
         tags: await workspace.listTags(summary.name),
-        ...(summary.resourceCount === undefined ? {} : { resourceCount: summary.resourceCount }),
       })),
     );
   });
