@@ -196,7 +196,7 @@ export class BenchContext {
     const created: string[] = [];
     const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
     return rawUp(this.docker, slices, options, created).catch(async (error) => {
-      await rawDown(this.docker, { ids: created, ports: [] });
+      await rawDown(this.docker, { ids: created });
       throw error;
     });
   }

@@ -14,7 +14,6 @@ import { listFieldtestContainers, removeContainers } from "../../src/localhost/p
  */
 export interface RawFleet {
   ids: string[];
-  ports: number[];
 }
 
 export interface RawOptions {
@@ -61,7 +60,7 @@ export async function rawUp(docker: Docker, slices: readonly PortRange[], option
       return container.id;
     }),
   );
-  return { ids, ports: slices.map((s) => s[0]) };
+  return { ids };
 }
 
 export function rawDown(docker: Docker, fleet: RawFleet): Promise<void> {
