@@ -193,12 +193,9 @@ export class BenchContext {
       await writeFile(this.rawHostKeyPath, generateEd25519KeyPair("bench-raw").privateKey, { mode: 0o600 });
     }
     const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
-    const created: string[] = [];
+    // On failure, `cleanup` removes what was created: the raw namespace is recorded like any other.
     const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
-    return rawUp(this.docker, slices, options, created).catch(async (error) => {
-      await rawDown(this.docker, { ids: created });
-      throw error;
-    });
+    return rawUp(this.docker, slices, options);
   }
 
   rawDown(fleet: RawFleet): Promise<void> {
