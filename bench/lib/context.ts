@@ -10,7 +10,7 @@ import { generateEd25519KeyPair } from "../../src/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";
 import { destroyLocalhost, upLocalhost } from "../../src/localhost/provisioner.ts";
-import type { Progress } from "../../src/progress.ts";
+import { silentProgress, type Progress } from "../../src/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { OpenSsh } from "./openssh.ts";
@@ -172,7 +172,7 @@ export class BenchContext {
       owner: "bench",
       clientKey,
       image: this.imageSource,
-      progress: { step() {} },
+      progress: silentProgress,
       signal: this.signal,
       inboxDir: await state.inbox(),
     });
