@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { queryPrometheus, type QueryResult } from "../src/observe/prometheus.ts";
 import { BINARIES, eventually, freePort, haveBinary } from "./fixtures/binaries.ts";
 import { cleanupNamespace, containerCount, ROOT, requireDocker, startCli, tempHome, uniqueNamespace, waitForOutput } from "./helpers/fleet.ts";
 
@@ -14,23 +15,10 @@ t.setTimeout(240_000);
 
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(prometheusUrl: string, expr: string): Promise<Sample[]> {
-  const url = new URL("/api/v1/query", prometheusUrl);
-  url.searchParams.set("query", expr);
-  const body = (await (await fetch(url)).json()) as { status: string; data: { result: Sample[] } };
-  if (body.status !== "success") throw new Error(`query ${expr} failed`);
-  return body.data.result;
-}
-
 /** Resolves with the samples once the query returns at least `count` of them. */
-function samples(prometheusUrl: string, expr: string, count = 1): Promise<Sample[]> {
+function samples(prometheusUrl: string, expr: string, count = 1): Promise<QueryResult[]> {
   return eventually(`${expr} in Prometheus`, async () => {
-    const result = await query(prometheusUrl, expr);
+    const result = await queryPrometheus(prometheusUrl, expr);
     return result.length >= count ? result : undefined;
   }, 60_000, 500);
 }
