@@ -1,16 +1,15 @@
 // The ssh target under mocks: the dynamic resource's inputs and the inventory output. Its provider
 // (src/ssh-hosts/fleet.ts) is not run here; test/ssh-hosts.test.ts runs those functions end to end.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
 import { inventorySchema } from "../src/inventory.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+import { tempHome } from "./helpers/fleet.ts";
 
-const dir = await mkdtemp(join(tmpdir(), "fieldtest-ssh-target-"));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = await tempHome(t);
 const operator = generateEd25519KeyPair("operator");
 const pinned = generateEd25519KeyPair("h2").publicKey;
 const known = generateEd25519KeyPair("h1").publicKey.split(" ").slice(0, 2).join(" ");

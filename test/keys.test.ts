@@ -1,12 +1,12 @@
 import t from "tap";
 import { createServer, type AddressInfo } from "node:net";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { generateEd25519KeyPair, publicKeyOf } from "../src/keys.ts";
 import { SshConnection } from "../src/runtime/ssh-connection.ts";
+import { tempHome } from "./helpers/fleet.ts";
 
 t.test("every generated key pair loads in ssh2 and in OpenSSH", async (t) => {
   // ssh2's own keygen makes about 1 unusable key in 256 (mscdex/ssh2#1513): in 3,000
@@ -18,8 +18,7 @@ t.test("every generated key pair loads in ssh2 and in OpenSSH", async (t) => {
   }
   t.equal(unusable, 0, "3,000 pairs, none unusable");
 
-  const dir = await mkdtemp(join(tmpdir(), "fieldtest-keys-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempHome(t);
   const pair = generateEd25519KeyPair("openssh-check");
   const path = join(dir, "id_ed25519");
   await writeFile(path, pair.privateKey, { mode: 0o600 });

@@ -1,26 +1,13 @@
 import t from "tap";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
-import { BINARIES, haveBinary } from "./fixtures/binaries.ts";
+import { haveBinary, launchChromium } from "./fixtures/binaries.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 
 t.setTimeout(120_000);
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 t.test("the page shows agents, state, logs and live charts in Chromium", async (t) => {
   if (!haveBinary(t, "chromium")) return;
@@ -38,15 +25,7 @@ t.test("the page shows agents, state, logs and live charts in Chromium", async (
   const site = await startWebsite({ state, metrics, port: 0, pushIntervalMs: 100 });
   t.teardown(() => site.close());
 
-  const profile = await mkdtemp(join(tmpdir(), "fieldtest-chromium-"));
-  t.teardown(() => rm(profile, { recursive: true, force: true }));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: BINARIES.chromium.path,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 1100 },
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const problems: string[] = [];
   page.on("pageerror", (error) => problems.push(error.message));

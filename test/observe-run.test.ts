@@ -3,34 +3,18 @@
 // snapshot served again by `fieldtest prometheus import`.
 import t from "tap";
 import { once } from "node:events";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { BINARIES, eventually, freePort, haveBinary } from "./fixtures/binaries.ts";
+import { queryPrometheus, type QueryResult } from "../src/observe/prometheus.ts";
+import { eventually, freePort, haveBinary, launchChromium } from "./fixtures/binaries.ts";
 import { cleanupNamespace, containerCount, ROOT, requireDocker, startCli, tempHome, uniqueNamespace, waitForOutput } from "./helpers/fleet.ts";
 
 t.setTimeout(240_000);
 
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(prometheusUrl: string, expr: string): Promise<Sample[]> {
-  const url = new URL("/api/v1/query", prometheusUrl);
-  url.searchParams.set("query", expr);
-  const body = (await (await fetch(url)).json()) as { status: string; data: { result: Sample[] } };
-  if (body.status !== "success") throw new Error(`query ${expr} failed`);
-  return body.data.result;
-}
-
 /** Resolves with the samples once the query returns at least `count` of them. */
-function samples(prometheusUrl: string, expr: string, count = 1): Promise<Sample[]> {
+function samples(prometheusUrl: string, expr: string, count = 1): Promise<QueryResult[]> {
   return eventually(`${expr} in Prometheus`, async () => {
-    const result = await query(prometheusUrl, expr);
+    const result = await queryPrometheus(prometheusUrl, expr);
     return result.length >= count ? result : undefined;
   }, 60_000, 500);
 }
@@ -64,10 +48,7 @@ if (docker && haveBinary(t, "prometheus") && haveBinary(t, "chromium")) {
     t.match(runner.output(), /node exporters running on 2 agent\(s\)/);
 
     await t.test("the website shows every agent and a chart that moves", async (t) => {
-      const profile = await mkdtemp(join(tmpdir(), "fieldtest-chromium-"));
-      t.teardown(() => rm(profile, { recursive: true, force: true }));
-      const browser = await chromium.launchPersistentContext(profile, { executablePath: BINARIES.chromium.path, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1100 } });
-      t.teardown(() => browser.close());
+      const browser = await launchChromium(t);
       const page = await browser.newPage();
       const problems: string[] = [];
       page.on("pageerror", (error) => problems.push(error.message));

@@ -1,10 +1,10 @@
 // Leftovers for `reap`: labelled VMs as gcloud and aws print them, what a stack export tracks,
 // and the VMs no stack tracks. The cloud CLIs themselves are not run here.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { awsInstances, gcpInstances, listLabelledInstances, scopesOfStackFiles, trackedKeys, untrackedInstances } from "../src/pulumi/leftovers.ts";
+import { tempHome } from "./helpers/fleet.ts";
 
 const gcloudJson = [
   {
@@ -65,8 +65,7 @@ t.test("what no stack tracks is a leftover", async (t) => {
 });
 
 t.test("where to look: the projects and regions of the stack files, not the examples", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "fieldtest-stacks-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempHome(t);
   await writeFile(join(dir, "Pulumi.alice.yaml"), "config:\n  fieldtest:target: gcp\n  gcp:project: p1\n  gcp:zone: europe-west1-b\n");
   await writeFile(join(dir, "Pulumi.bob.yaml"), "config:\n  fieldtest:target: aws\n  aws:region: eu-west-1\n");
   await writeFile(join(dir, "Pulumi.example-gcp.yaml"), "config:\n  gcp:project: my-project\n");

@@ -16,8 +16,8 @@ function groupAlive(pgid: number): boolean {
 }
 
 /** The wrapper's helpers (the stdin watcher, an orphaned grandchild) end a moment after it. */
-function groupGone(pgid: number): Promise<true> {
-  return eventually(`process group ${pgid} to end`, async () => (groupAlive(pgid) ? undefined : true), 2000, 20);
+function groupGone(pgid: number, timeoutMs = 2000): Promise<true> {
+  return eventually(`process group ${pgid} to end`, async () => (groupAlive(pgid) ? undefined : true), timeoutMs, 20);
 }
 
 t.test("a tied program ends when its owner is killed -9", async (t) => {
@@ -30,7 +30,7 @@ t.test("a tied program ends when its owner is killed -9", async (t) => {
   t.ok(groupAlive(pgid), "the tied sleep runs");
   owner.kill("SIGKILL");
   await once(owner, "exit");
-  await eventually("the tied sleep to end", async () => (groupAlive(pgid) ? undefined : true), 10_000, 50);
+  await groupGone(pgid, 10_000);
   t.pass("nothing of it is left");
 });
 

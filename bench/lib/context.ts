@@ -10,7 +10,7 @@ import { generateEd25519KeyPair } from "../../src/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";
 import { destroyLocalhost, upLocalhost } from "../../src/localhost/provisioner.ts";
-import type { Progress } from "../../src/progress.ts";
+import { silentProgress, type Progress } from "../../src/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { OpenSsh } from "./openssh.ts";
@@ -172,7 +172,7 @@ export class BenchContext {
       owner: "bench",
       clientKey,
       image: this.imageSource,
-      progress: { step() {} },
+      progress: silentProgress,
       signal: this.signal,
       inboxDir: await state.inbox(),
     });
@@ -193,12 +193,9 @@ export class BenchContext {
       await writeFile(this.rawHostKeyPath, generateEd25519KeyPair("bench-raw").privateKey, { mode: 0o600 });
     }
     const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
-    const created: string[] = [];
+    // On failure, `cleanup` removes what was created: the raw namespace is recorded like any other.
     const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
-    return rawUp(this.docker, slices, options, created).catch(async (error) => {
-      await rawDown(this.docker, { ids: created, ports: [] });
-      throw error;
-    });
+    return rawUp(this.docker, slices, options);
   }
 
   rawDown(fleet: RawFleet): Promise<void> {

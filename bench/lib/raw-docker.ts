@@ -14,7 +14,6 @@ import { listFieldtestContainers, removeContainers } from "../../src/localhost/p
  */
 export interface RawFleet {
   ids: string[];
-  ports: number[];
 }
 
 export interface RawOptions {
@@ -44,7 +43,7 @@ export async function rawSlices(docker: Docker, count: number, portsPerAgent: nu
 }
 
 /** Creates and starts one container per slice, in parallel; resolves once every sshd port accepts TCP. */
-export async function rawUp(docker: Docker, slices: readonly PortRange[], options: RawOptions, created: string[]): Promise<RawFleet> {
+export async function rawUp(docker: Docker, slices: readonly PortRange[], options: RawOptions): Promise<RawFleet> {
   const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
   const labels: Record<string, string> = { ...resourceLabels({ namespace: options.namespace, expiresAt, owner: "bench" }), "fieldtest-bench": "raw-docker-baseline" };
   const ids = await Promise.all(
@@ -55,13 +54,12 @@ export async function rawUp(docker: Docker, slices: readonly PortRange[], option
         Env: [`FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`, `FIELDTEST_SSH_PORT=${slice[0]}`, "FIELDTEST_LISTEN=127.0.0.1"],
         HostConfig: { NetworkMode: "host", AutoRemove: true, Init: true, Binds: [`${options.hostKeyPath}:/etc/ssh/ssh_host_ed25519_key:ro`] },
       });
-      created.push(container.id);
       await container.start();
       await waitForPort(slice[0], Date.now() + 60_000);
       return container.id;
     }),
   );
-  return { ids, ports: slices.map((s) => s[0]) };
+  return { ids };
 }
 
 export function rawDown(docker: Docker, fleet: RawFleet): Promise<void> {

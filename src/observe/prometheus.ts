@@ -154,6 +154,18 @@ export interface QueryResult {
   value: [number, string];
 }
 
+/** An instant query against the Prometheus at `prometheusUrl`; `time` defaults to now. */
+export async function queryPrometheus(prometheusUrl: string, expr: string, time?: Date): Promise<QueryResult[]> {
+  const url = new URL("/api/v1/query", prometheusUrl);
+  url.searchParams.set("query", expr);
+  if (time) url.searchParams.set("time", String(time.getTime() / 1000));
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: QueryResult[] } };
+  if (body.status !== "success" || !body.data) throw new PrometheusError(`query ${JSON.stringify(expr)} failed: ${body.error ?? response.statusText}`);
+  if (body.data.resultType !== "vector") throw new PrometheusError(`query ${JSON.stringify(expr)} returned a ${body.data.resultType}, expected an instant vector`);
+  return body.data.result;
+}
+
 export interface PrometheusStartOptions {
   /** The run directory: Prometheus keeps its config, rules, log and TSDB in `<runDir>/prometheus/`. */
   runDir: string;
@@ -352,15 +364,8 @@ export class PrometheusServer {
   }
 
   /** An instant query; `time` defaults to now. */
-  async query(expr: string, time?: Date): Promise<QueryResult[]> {
-    const url = new URL("/api/v1/query", this.url);
-    url.searchParams.set("query", expr);
-    if (time) url.searchParams.set("time", String(time.getTime() / 1000));
-    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: QueryResult[] } };
-    if (body.status !== "success" || !body.data) throw new PrometheusError(`query ${JSON.stringify(expr)} failed: ${body.error ?? response.statusText}`);
-    if (body.data.resultType !== "vector") throw new PrometheusError(`query ${JSON.stringify(expr)} returned a ${body.data.resultType}, expected an instant vector`);
-    return body.data.result;
+  query(expr: string, time?: Date): Promise<QueryResult[]> {
+    return queryPrometheus(this.url, expr, time);
   }
 
   /**

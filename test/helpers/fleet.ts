@@ -12,6 +12,7 @@ import type { Test } from "tap";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { destroyLocalhost, namespaceContainers, upLocalhost } from "../../src/localhost/provisioner.ts";
 import type { Inventory } from "../../src/inventory.ts";
+import { silentProgress } from "../../src/progress.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import type { LogLine } from "../../src/runtime/daemon.ts";
@@ -81,7 +82,7 @@ export async function testFleet(
     owner: "tap",
     clientKey,
     image: { dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" },
-    progress: { step() {} },
+    progress: silentProgress,
     ...(options.inbox ? { inboxDir: await state.inbox() } : {}),
   });
   const lines: LogLine[] = [];
