@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import type Docker from "dockerode";
-import { LABELS, resourceLabels } from "../../src/namespace.ts";
+import { expiryAfter, LABELS, resourceLabels } from "../../src/namespace.ts";
 import { AGENT_LABELS } from "../../src/localhost/labels.ts";
 import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/localhost/ports.ts";
 import { listFieldtestContainers, removeContainers } from "../../src/localhost/provisioner.ts";
@@ -44,7 +44,7 @@ export async function rawSlices(docker: Docker, count: number, portsPerAgent: nu
 
 /** Creates and starts one container per slice, in parallel; resolves once every sshd port accepts TCP. */
 export async function rawUp(docker: Docker, slices: readonly PortRange[], options: RawOptions): Promise<RawFleet> {
-  const expiresAt = new Date(Date.now() + options.ttlSeconds * 1000);
+  const expiresAt = expiryAfter(options.ttlSeconds);
   const labels: Record<string, string> = { ...resourceLabels({ namespace: options.namespace, expiresAt, owner: "bench" }), "fieldtest-bench": "raw-docker-baseline" };
   const ids = await Promise.all(
     slices.map(async (slice) => {

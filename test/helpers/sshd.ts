@@ -21,6 +21,7 @@ export async function requireSshd(t: Test): Promise<boolean> {
   return haveSshd;
 }
 
+// Below 30000, where agents' port slices start: an ephemeral port from the kernel could be one an agent of the same test needs.
 async function freeLoopbackPort(): Promise<number> {
   for (let port = 22000 + Math.floor(Math.random() * 2000); ; port++) if (await portIsFree(port)) return port;
 }
