@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
-import { isExecutable } from "../executables.ts";
-import { basename, delimiter, dirname, join } from "node:path";
+import { isExecutable, onPath } from "../executables.ts";
+import { basename, dirname, join } from "node:path";
 
 /**
  * Pulumi's Automation API runs the `pulumi` CLI for every operation. fieldtest looks for it
@@ -17,9 +17,8 @@ export interface PulumiCliLocation {
 
 /** Where fieldtest looks, in order: each directory of PATH, `$PULUMI_HOME/bin`, `~/.pulumi/bin` (the installer's default). */
 export function pulumiCliCandidates(env: NodeJS.ProcessEnv): string[] {
-  const onPath = (env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "pulumi"));
   const installed = [env.PULUMI_HOME && join(env.PULUMI_HOME, "bin", "pulumi"), join(env.HOME || homedir(), ".pulumi", "bin", "pulumi")];
-  return [...onPath, ...installed.filter((path): path is string => Boolean(path))];
+  return [...onPath("pulumi", env), ...installed.filter((path): path is string => Boolean(path))];
 }
 
 export function findPulumiCli(env: NodeJS.ProcessEnv): PulumiCliLocation | undefined {
