@@ -2,6 +2,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
+import { DEFAULT_TTL } from "../namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
 import { InventoryError } from "../inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
@@ -71,7 +72,7 @@ function fleetOptions(command: Command): Command {
   return command
     .option("--namespace <name>", "namespace of the fleet (default: $FIELDTEST_NAMESPACE)")
     .option("--vms <count>", "number of agents to create")
-    .option("--ttl <duration>", "time to live of every agent, e.g. 90s, 30m, 2h, 1d", "2h")
+    .option("--ttl <duration>", "time to live of every agent, e.g. 90s, 30m, 2h, 1d", DEFAULT_TTL)
     .option("--ports-per-agent <count>", "size of each agent's port slice, sshd's port included", "100")
     .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian");
 }
@@ -158,7 +159,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       if (flags.cloud !== undefined) {
-        const request = cloudFleetRequest(context.env, { ...flags, cloud: flags.cloud }, localFleet(context, flags, namespace), flags.ttl ?? "2h");
+        const request = cloudFleetRequest(context.env, { ...flags, cloud: flags.cloud }, localFleet(context, flags, namespace), flags.ttl ?? DEFAULT_TTL);
         await withInterrupts((interrupt) => cloudUpCommand(context, request, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
         return;
       }

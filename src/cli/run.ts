@@ -47,14 +47,20 @@ export async function resolveRunScenario(context: CliContext, reference: string)
   return loadScenario(path);
 }
 
+interface ClientKey {
+  privateKey: string;
+  /** The file it came from, which the website's debug commands name. */
+  keyPath: string;
+}
+
 /** Loads an existing fleet's inventory and its client key, or provisions a new localhost fleet. */
-async function acquireFleet(context: CliContext, request: RunRequest, scenario: Scenario, interrupt: Interrupt): Promise<{ inventory: Inventory; privateKey: string; owned: boolean }> {
+async function acquireFleet(context: CliContext, request: RunRequest, scenario: Scenario, interrupt: Interrupt): Promise<{ inventory: Inventory; key: ClientKey; owned: boolean }> {
   const { source } = request;
   if (source.kind === "inventory") {
     const inventory = await readInventoryFile(source.path).catch((error) => {
       throw new UsageError((error as Error).message);
     });
-    return { inventory, privateKey: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
+    return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
   }
   if (source.kind === "namespace") {
     const inventory = await liveInventory(context, source.namespace);
@@ -63,20 +69,27 @@ async function acquireFleet(context: CliContext, request: RunRequest, scenario: 
         `namespace ${source.namespace} has no running agents: create them with \`fieldtest up --localhost --namespace ${source.namespace}\`, or add --localhost to make a fleet for this run only`,
       );
     }
-    return { inventory, privateKey: await existingKey(context, source.namespace, source.keyPath), owned: false };
+    return { inventory, key: await existingKey(context, source.namespace, source.keyPath), owned: false };
   }
   const count = source.count ?? scenario.agentCount;
   const inventory = await provisionLocalhost(context, { ...source.request, count }, interrupt);
-  return { inventory, privateKey: (await namespaceState(context, source.request.namespace).clientKey()).privateKey, owned: !source.keep };
+  const state = namespaceState(context, source.request.namespace);
+  return { inventory, key: { privateKey: (await state.clientKey()).privateKey, keyPath: state.clientKeyPath }, owned: !source.keep };
 }
 
-async function existingKey(context: CliContext, namespace: Namespace, keyPath: string | undefined): Promise<string> {
-  if (keyPath === undefined) return namespaceState(context, namespace).existingPrivateKey().catch((error) => {
-    throw new UsageError((error as Error).message);
-  });
-  return readFile(keyPath, "utf8").catch((error) => {
+/** The key `--ssh-key` names, or the namespace's own. */
+async function existingKey(context: CliContext, namespace: Namespace, keyPath: string | undefined): Promise<ClientKey> {
+  if (keyPath === undefined) {
+    const state = namespaceState(context, namespace);
+    const privateKey = await state.existingPrivateKey().catch((error) => {
+      throw new UsageError((error as Error).message);
+    });
+    return { privateKey, keyPath: state.clientKeyPath };
+  }
+  const privateKey = await readFile(keyPath, "utf8").catch((error) => {
     throw new UsageError(`--ssh-key ${keyPath} cannot be read: ${(error as Error).message}`);
   });
+  return { privateKey, keyPath };
 }
 
 export async function runCommand(context: CliContext, request: RunRequest, interrupt: Interrupt): Promise<RunOutcome> {
@@ -96,13 +109,13 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       scenario: scenario.name,
       runsDir: observe.runsDir,
       config: runConfig(request, scenario.name),
-      clientKeyPath: request.source.kind !== "localhost" && request.source.keyPath !== undefined ? request.source.keyPath : namespaceState(context, inventory.namespace).clientKeyPath,
+      clientKeyPath: fleet.key.keyPath,
       ...(observe.website ? { website: observe.website } : {}),
       progress,
     });
     progress.step(`run directory ${observation.runDir.path}`);
     const logSink = observation.logSink(prefixedLogSink(request.json ? context.stderr : context.stdout));
-    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.privateKey, logSink, observer: observation }), interrupt.signal);
+    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.key.privateKey, logSink, observer: observation }), interrupt.signal);
     let nodeExporters: NodeExporterTarget[] = [];
     if (observe.monitoring) {
       // Exporter chatter belongs on the website and in the run directory, not in the scenario's output.
