@@ -9,7 +9,7 @@ import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts
 import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
 import { isLoopbackHost } from "../observe/website.ts";
 import { UsageError } from "./context.ts";
-import { flagOf } from "./options.ts";
+import { flagOf, portOption } from "./options.ts";
 
 export interface ObserveFlags {
   runsDir?: string;
@@ -43,9 +43,7 @@ export interface ObserveRequest {
 export const WEBSITE_PASSWORD_VARIABLE = "FIELDTEST_WEBSITE_PASSWORD";
 
 function portFlag(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} "${value}" must be a port number from 0 to 65535 (0 picks a free one)`);
-  return Number(value);
+  return value === undefined ? fallback : portOption(flag, value, 0);
 }
 
 function websiteSettings(flags: ObserveFlags, env: NodeJS.ProcessEnv): WebsiteSettings {

@@ -38,6 +38,14 @@ export function ttlOption(value: string | undefined): number {
   }
 }
 
+/** A TCP port number; from 0, 0 asks for a free one. */
+export function portOption(flag: string, value: string, lowest: 0 | 1): number {
+  if (!/^\d+$/.test(value) || Number(value) < lowest || Number(value) > 65535) {
+    throw new UsageError(`${flag} "${value}" must be a port number from ${lowest} to 65535${lowest === 0 ? " (0 picks a free one)" : ""}`);
+  }
+  return Number(value);
+}
+
 export function positiveIntOption(flag: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${flag} "${value}" must be a whole number of at least 1`);

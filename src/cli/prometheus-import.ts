@@ -7,6 +7,7 @@ import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
 import { requirePrometheusBinary } from "./observe-options.ts";
+import { portOption } from "./options.ts";
 import { stderrProgress } from "./output.ts";
 
 const SNAPSHOT_DIR = "prometheus-snapshot";
@@ -31,10 +32,7 @@ async function recordedSpan(runDir: string): Promise<string | undefined> {
 }
 
 export async function prometheusImportCommand(context: CliContext, request: { dir: string; port: string; host: string }, interrupt: Interrupt): Promise<void> {
-  if (!/^\d+$/.test(request.port) || Number(request.port) < 1 || Number(request.port) > 65535) {
-    throw new UsageError(`--port "${request.port}" must be a port number from 1 to 65535`);
-  }
-  const port = Number(request.port);
+  const port = portOption("--port", request.port, 1);
   const snapshot = await snapshotDir(resolve(context.cwd, request.dir));
   const binary = requirePrometheusBinary(context.env, "prometheus import");
   if (!(await portIsFree(port, request.host))) throw new UsageError(`--port ${port} is already in use on ${request.host}: pick another port`);
