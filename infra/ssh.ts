@@ -37,11 +37,15 @@ const TSX_API = import.meta.resolve("tsx/esm/api");
 
 const SECRET_INPUTS = ["operatorPrivateKey", "clientPrivateKey"];
 
+async function loadFleetModule(): Promise<typeof import("../src/ssh-hosts/fleet.ts")> {
+  const { register } = await import(TSX_API);
+  register();
+  return import(FLEET_MODULE);
+}
+
 const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
   async create(inputs) {
-    const { register } = await import(TSX_API);
-    register();
-    const { upSshHosts } = await import(FLEET_MODULE);
+    const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
     const inventory = await upSshHosts({
       namespace: inputs.namespace,
       count: inputs.count,
@@ -51,19 +55,13 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
       image: inputs.image,
       progress: { step() {} },
-      hosts: inputs.hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey: inputs.operatorPrivateKey })),
+      hosts: pinnedHostAccess(inputs.hosts, inputs.operatorPrivateKey),
     });
     return { id: inputs.namespace, outs: { ...inputs, inventory } };
   },
   async delete(_id, props: SshAgentsInputs) {
-    const { register } = await import(TSX_API);
-    register();
-    const { destroySshFleet } = await import(FLEET_MODULE);
-    await destroySshFleet(
-      props.hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey: props.operatorPrivateKey })),
-      props.namespace,
-      false,
-    );
+    const { destroySshFleet, pinnedHostAccess } = await loadFleetModule();
+    await destroySshFleet(pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
   },
   async diff(_id, olds: SshAgentsInputs, news: SshAgentsInputs) {
     const keys = ["namespace", "owner", "ttlSeconds", "portsPerAgent", "count", "image", "hosts", "operatorPrivateKey", "clientPrivateKey", "requestedAt"] as const;

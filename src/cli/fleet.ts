@@ -8,7 +8,7 @@ import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../local
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
 import { namespacesInState, NamespaceState, stateHome } from "../state.ts";
-import { destroySshFleet, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
+import { destroySshFleet, pinnedHostAccess, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
 import type { HostAccess } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
@@ -94,8 +94,7 @@ async function readOperatorKey(path: string): Promise<string> {
 }
 
 async function accessFromRecord(record: SshFleetRecord): Promise<HostAccess[]> {
-  const privateKey = await readOperatorKey(record.operatorKeyPath);
-  return record.hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
+  return pinnedHostAccess(record.hosts, await readOperatorKey(record.operatorKeyPath));
 }
 
 /** The SSH hosts of a namespace made with `up --ssh-host`, or undefined for a localhost one. */

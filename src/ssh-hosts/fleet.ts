@@ -14,6 +14,11 @@ export const sshFleetRecordSchema = z.object({
 });
 export type SshFleetRecord = z.infer<typeof sshFleetRecordSchema>;
 
+/** Access to hosts listed with their pinned keys (a record, a stack's state), all through one operator key. */
+export function pinnedHostAccess(hosts: SshFleetRecord["hosts"], privateKey: string): HostAccess[] {
+  return hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
+}
+
 /** Like a localhost fleet, `count` agents in all, spread over `hosts` in turn. */
 export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[] };
 
