@@ -14,6 +14,7 @@
 import { cpus, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { renderTable, stderrProgress } from "../src/cli/output.ts";
+import { INTERRUPTED_EXIT_CODE } from "../src/cli/interrupt.ts";
 import { BenchContext, FULL, SMOKE, type Measure, type MeasureResult } from "./lib/context.ts";
 import type { Stats } from "./lib/stats.ts";
 import { bringup } from "./measures/bringup.ts";
@@ -57,7 +58,7 @@ const onSignal = () => {
     if (Date.now() - interruptedAt < SECOND_INTERRUPT_AFTER_MS) return;
     process.stderr.write("bench: second interrupt, exiting now; the bench's agents expire with their TTL\n");
     context.removeTempFilesNow();
-    process.exit(130);
+    process.exit(INTERRUPTED_EXIT_CODE);
   }
   interruptedAt = Date.now();
   process.stderr.write("bench: interrupted, cleaning up (Ctrl+C again to exit at once)\n");
@@ -80,7 +81,7 @@ try {
   stepWithPrefix.step("cleaning up");
   await context.cleanup();
 }
-if (interruptedAt !== undefined) process.exit(130);
+if (interruptedAt !== undefined) process.exit(INTERRUPTED_EXIT_CODE);
 if (failure) {
   process.stderr.write(`bench: failed: ${(failure as Error).stack ?? failure}\n`);
   process.exit(1);
