@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { chmod, chown, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
@@ -79,26 +79,21 @@ if (docker) {
   });
 
   t.test("an unprivileged runner copies a tree with a read-only directory and cleans its staging", async (t) => {
-    // Tests run as root here, which no permission stops; most users are not root.
-    const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    // Tests run as root here, which no permission stops; most users are not root. Root without
+    // capabilities (setpriv, from util-linux) meets permissions as an ordinary owner does, and
+    // still reads this checkout wherever it is.
+    const unprivileged = process.getuid?.() === 0 ? ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", process.execPath] : [process.execPath];
     const dir = await tempHome(t);
     const tree = join(dir, "tree");
     await mkdir(join(tree, "sealed"), { recursive: true });
     await writeFile(join(tree, "sealed", "key"), "secret\n");
     await writeFile(join(dir, "inventory.json"), JSON.stringify(fleet.inventory));
     await writeFile(join(dir, "key"), (await fleet.state.clientKey()).privateKey, { mode: 0o600 });
-    // The test's own state directory: the runner's user owns it, as it would have made it.
-    const owned = [dir, tree, join(tree, "sealed"), join(tree, "sealed", "key"), join(dir, "inventory.json"), join(dir, "key"), fleet.state.inboxPath];
-    if (user.uid !== undefined) for (const path of owned) await chown(path, user.uid, user.gid);
-    for (const path of [fleet.home, join(fleet.home, "namespaces"), fleet.state.dir]) await chmod(path, 0o711);
     await chmod(join(tree, "sealed"), 0o555);
     t.teardown(() => chmod(join(tree, "sealed"), 0o755));
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import=tsx", join(ROOT, "test/fixtures/copy-as-user.ts"), join(dir, "inventory.json"), join(dir, "key"), tree, "trees/unprivileged"], {
-      ...user,
-      cwd: ROOT,
-      env: { ...process.env, HOME: dir },
-      timeout: 30_000,
-    });
+    const [program, ...prefix] = unprivileged as [string, ...string[]];
+    const fixture = [join(ROOT, "test/fixtures/copy-as-user.ts"), join(dir, "inventory.json"), join(dir, "key"), tree, "trees/unprivileged"];
+    const { stdout } = await promisify(execFile)(program, [...prefix, "--import=tsx", ...fixture], { cwd: ROOT, timeout: 30_000 });
     t.match(JSON.parse(stdout), { transferred: true, via: "inbox" });
     t.same(await readdir(fleet.state.inboxPath), [], "the read-only staged directory was removed");
     t.equal((await agent!.exec(["cat", "trees/unprivileged/sealed/key"])).stdout, "secret\n");
