@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { publicKeySchema } from "../src/inventory.ts";
-import { expiryAfter, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/namespace.ts";
+import { publicKeySchema } from "../src/core/inventory.ts";
+import { expiryAfter, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/core/namespace.ts";
 
 /**
  * Stack configuration of the fieldtest Pulumi program. Parsing is a pure function of the

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as gcp from "@pulumi/gcp";
-import { resourceLabels } from "../src/namespace.ts";
+import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { AGENT_SSH_PORT, agentPortRange, planAgents, type AgentPlan, type GcpStackConfig } from "./config.ts";

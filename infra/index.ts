@@ -7,8 +7,8 @@ import { homedir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
-import type { Inventory } from "../src/inventory.ts";
-import { dockerfileAliases } from "../src/localhost/image.ts";
+import type { Inventory } from "../src/core/inventory.ts";
+import { dockerfileAliases } from "../src/core/images.ts";
 import { parseStackConfig, type StackConfig } from "./config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { describeIssues, inventorySchema, InventoryError, type Inventory, type Target } from "../src/inventory.ts";
-import type { Namespace } from "../src/namespace.ts";
+import { describeIssues, inventorySchema, InventoryError, type Inventory, type Target } from "../src/core/inventory.ts";
+import type { Namespace } from "../src/core/namespace.ts";
 
 /** An agent as a cloud component provisioned it; addresses and key are known only after creation. */
 export interface ProvisionedAgent {

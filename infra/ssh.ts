@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parseInventory, type Inventory } from "../src/inventory.ts";
+import { parseInventory, type Inventory } from "../src/core/inventory.ts";
 import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
 import type { SshStackConfig } from "./config.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";

@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { describeIssues } from "./inventory.ts";
+import { describeIssues } from "./core/inventory.ts";
 import type { Cloud } from "./runtime/cloud.ts";
 
 const SCENARIO = Symbol.for("fieldtest.scenario");

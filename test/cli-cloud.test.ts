@@ -5,7 +5,7 @@ import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
-import { LABELS } from "../src/namespace.ts";
+import { LABELS } from "../src/core/namespace.ts";
 import { findPulumiCli } from "../src/pulumi/cli.ts";
 import { cleanupNamespace, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 

@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
-import { LABELS } from "../src/namespace.ts";
+import { LABELS } from "../src/core/namespace.ts";
 import { requireDocker, runCli, tempHome } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

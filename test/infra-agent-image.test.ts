@@ -1,6 +1,6 @@
 import t from "tap";
 import { ImageRefs } from "../infra/agent-image.ts";
-import { dockerfileAliases } from "../src/localhost/image.ts";
+import { dockerfileAliases } from "../src/core/images.ts";
 
 t.test("image aliases are the dockerfiles' names", async (t) => {
   const dir = t.testdir({ "debian.Dockerfile": "", "alpine.Dockerfile": "", "README.md": "", Dockerfile: "" });

@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
-import { inventorySchema } from "../src/inventory.ts";
-import { LABELS } from "../src/namespace.ts";
+import { inventorySchema } from "../src/core/inventory.ts";
+import { LABELS } from "../src/core/namespace.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared } = fieldtestMocks();

@@ -1,5 +1,5 @@
 import t from "tap";
-import { InventoryError } from "../src/inventory.ts";
+import { InventoryError } from "../src/core/inventory.ts";
 import { validatedInventory } from "../infra/inventory-output.ts";
 
 const header = { target: "gcp", namespace: "alice", createdAt: new Date("2030-01-01T00:00:00Z"), expiresAt: new Date("2030-01-01T02:00:00Z") } as const;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
-import { inventorySchema } from "../src/inventory.ts";
+import { inventorySchema } from "../src/core/inventory.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 import { tempHome } from "./helpers/fleet.ts";
 

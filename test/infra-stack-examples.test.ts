@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import t from "tap";
 import { parse } from "yaml";
-import { dockerfileAliases } from "../src/localhost/image.ts";
+import { dockerfileAliases } from "../src/core/images.ts";
 import { parseStackConfig } from "../infra/config.ts";
 
 const stacksDir = new URL("../stacks/", import.meta.url);

@@ -1,5 +1,5 @@
 import t from "tap";
-import { belongsToNamespace, formatDuration, LABELS, labelValue, namespaceSchema, parseTtl, resourceLabels } from "../src/namespace.ts";
+import { belongsToNamespace, formatDuration, LABELS, labelValue, namespaceSchema, parseTtl, resourceLabels } from "../src/core/namespace.ts";
 
 t.test("namespaces are short lowercase DNS labels", async (t) => {
   for (const ok of ["alice", "a", "exp-42", "a".repeat(20)]) t.ok(namespaceSchema.safeParse(ok).success, ok);

@@ -1,5 +1,5 @@
 import t from "tap";
-import { LABELS } from "../src/namespace.ts";
+import { LABELS } from "../src/core/namespace.ts";
 import { agentImageTag } from "../src/localhost/image.ts";
 import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 import { join } from "node:path";

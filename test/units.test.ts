@@ -1,5 +1,5 @@
 import t from "tap";
-import { parseInventory } from "../src/inventory.ts";
+import { parseInventory } from "../src/core/inventory.ts";
 import { allocateSlices, overlaps } from "../src/localhost/ports.ts";
 import { quoteArg, quoteArgv } from "../src/runtime/quote.ts";
 import { LineSplitter } from "../src/runtime/line-splitter.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Docker from "dockerode";
-import type { Inventory } from "../../src/inventory.ts";
+import type { Inventory } from "../../src/core/inventory.ts";
 import { generateEd25519KeyPair } from "../../src/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";

@@ -4,7 +4,7 @@
  * GC). Run by bench/measures/memory.ts: node --expose-gc --import tsx memory-probe.ts <inventory.json> <key>
  */
 import { readFile } from "node:fs/promises";
-import { readInventoryFile } from "../../src/inventory.ts";
+import { readInventoryFile } from "../../src/core/inventory.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 
 const [inventoryPath, keyPath] = process.argv.slice(2);

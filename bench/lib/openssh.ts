@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { AgentSpec } from "../../src/inventory.ts";
+import type { AgentSpec } from "../../src/core/inventory.ts";
 
 /**
  * The OpenSSH baselines: the namespace's own client key and a known_hosts file of the pinned

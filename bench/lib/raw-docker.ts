@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import type Docker from "dockerode";
-import { expiryAfter, LABELS, resourceLabels } from "../../src/namespace.ts";
+import { expiryAfter, LABELS, resourceLabels } from "../../src/core/namespace.ts";
 import { AGENT_LABELS } from "../../src/localhost/labels.ts";
 import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/localhost/ports.ts";
 import { listFieldtestContainers, removeContainers } from "../../src/localhost/provisioner.ts";

@@ -1,7 +1,7 @@
-import { dockerfileAliases } from "../localhost/image.ts";
+import { dockerfileAliases } from "../core/images.ts";
 import { join } from "node:path";
-import type { Inventory } from "../inventory.ts";
-import { LABELS, type Namespace } from "../namespace.ts";
+import type { Inventory } from "../core/inventory.ts";
+import { LABELS, type Namespace } from "../core/namespace.ts";
 import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { MAX_AGENTS_PER_GROUP } from "../../infra/config.ts";

@@ -1,14 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Namespace } from "../namespace.ts";
-import type { Inventory } from "../inventory.ts";
+import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Namespace } from "../core/namespace.ts";
+import type { Inventory } from "../core/inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
 import { namespacesInState, NamespaceState, stateHome } from "../state.ts";
-import { destroySshFleet, pinnedHostAccess, sshFleetInventory, upSshHosts, type SshFleetRecord } from "../ssh-hosts/fleet.ts";
+import { destroySshFleet, pinnedHostAccess, sshFleetInventory, upSshHosts } from "../ssh-hosts/fleet.ts";
+import type { SshFleetRecord } from "../ssh-hosts/record.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
 import type { HostAccess } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";

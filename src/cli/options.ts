@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { DEFAULT_PORTS_PER_AGENT } from "../localhost/ports.ts";
-import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../namespace.ts";
+import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../core/namespace.ts";
 import { UsageError } from "./context.ts";
 
 export const MAX_LOCALHOST_AGENTS = 200;

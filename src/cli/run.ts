@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readInventoryFile, type Inventory } from "../inventory.ts";
-import { resourceLabels, type Namespace } from "../namespace.ts";
+import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { resourceLabels, type Namespace } from "../core/namespace.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type Docker from "dockerode";
 import type { Progress } from "../progress.ts";
+import { dockerfileName } from "../core/images.ts";
 import { isNotFound } from "./docker.ts";
 
 export interface AgentImageSource {
@@ -13,22 +13,12 @@ export interface AgentImageSource {
   alias: string;
 }
 
-const DOCKERFILE_SUFFIX = ".Dockerfile";
-
-/** Image aliases a stack or `up --cloud` may name: `debian` for `dockerfiles/debian.Dockerfile`. */
-export function dockerfileAliases(dockerfilesDir: string): string[] {
-  return readdirSync(dockerfilesDir)
-    .filter((file) => file.endsWith(DOCKERFILE_SUFFIX))
-    .map((file) => file.slice(0, -DOCKERFILE_SUFFIX.length))
-    .sort();
-}
-
 /** The build context of one alias: its Dockerfile and the shared `agent/` folder. */
 async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promise<string[]> {
   const agentDir = join(dockerfilesDir, "agent");
   const entries = await readdir(agentDir, { recursive: true, withFileTypes: true });
   const agentFiles = entries.filter((e) => e.isFile()).map((e) => relative(dockerfilesDir, join(e.parentPath, e.name)).split(sep).join("/"));
-  return [`${alias}.Dockerfile`, ...agentFiles.sort()];
+  return [dockerfileName(alias), ...agentFiles.sort()];
 }
 
 /** Tags carry a hash of the build context, so a changed Dockerfile means a new image. */
@@ -42,7 +32,7 @@ export async function agentImageTag(source: AgentImageSource): Promise<string> {
 
 /** Builds the agent image unless the engine already has this exact version of it. */
 export async function ensureAgentImage(docker: Docker, source: AgentImageSource, progress: Progress): Promise<string> {
-  const dockerfile = join(source.dockerfilesDir, `${source.alias}.Dockerfile`);
+  const dockerfile = join(source.dockerfilesDir, dockerfileName(source.alias));
   await readFile(dockerfile).catch(() => {
     throw new Error(`image: no ${dockerfile}; available images are the *.Dockerfile files in ${source.dockerfilesDir}`);
   });
@@ -56,7 +46,7 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
   progress.step(`building agent image ${tag} (first run only)`);
   const stream = await docker.buildImage(
     { context: source.dockerfilesDir, src: await contextFiles(source) },
-    { t: tag, dockerfile: `${source.alias}.Dockerfile`, labels: { "fieldtest-image": source.alias } },
+    { t: tag, dockerfile: dockerfileName(source.alias), labels: { "fieldtest-image": source.alias } },
   );
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
-import { expiresAtFromLabels, LABELS } from "../namespace.ts";
-import type { AgentSpec, Inventory } from "../inventory.ts";
-import { parseInventory } from "../inventory.ts";
+import { expiresAtFromLabels, LABELS } from "../core/namespace.ts";
+import type { AgentSpec, Inventory } from "../core/inventory.ts";
+import { parseInventory } from "../core/inventory.ts";
 import { parseRange } from "./ports.ts";
 
 /**

@@ -3,9 +3,10 @@ import { Writable, type Duplex } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import type Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
-import type { Inventory } from "../inventory.ts";
+import type { Inventory } from "../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
-import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
+import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
+import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
@@ -53,10 +54,6 @@ export interface UpOptions {
 export class NamespaceInUseError extends Error {}
 
 const ALLOCATION_ATTEMPTS = 6;
-
-export function agentName(index: number): string {
-  return `agent-${String(index + 1).padStart(3, "0")}`;
-}
 
 function containerName(namespace: Namespace, agent: string): string {
   return `fieldtest-${namespace}-${agent}`;
@@ -169,7 +166,7 @@ async function createWithFreeSlices(docker: Docker, image: string, options: UpOp
     const engine = options.engine ?? LOCAL_ENGINE;
     const slices = await allocateSlices(taken, options.count, options.portsPerAgent, engine.portIsFree);
     options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(engine.firstAgentIndex + i), slice)));
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), slice)));
     created.push(...ids);
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);

@@ -1,4 +1,4 @@
-import type { AgentSpec } from "../inventory.ts";
+import type { AgentSpec } from "../core/inventory.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { HostKeyMismatchError, SshConnection } from "../runtime/ssh-connection.ts";
 

@@ -1,4 +1,4 @@
-import type { Inventory } from "../inventory.ts";
+import type { Inventory } from "../core/inventory.ts";
 import type { Progress } from "../progress.ts";
 import type { CloudObserver } from "../runtime/cloud.ts";
 import type { LogSink } from "../runtime/daemon.ts";

@@ -3,7 +3,7 @@ import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { findExecutable } from "../executables.ts";
-import type { Inventory } from "../inventory.ts";
+import type { Inventory } from "../core/inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { waitForHttp } from "./http-ready.ts";
 import { Ring } from "./ring.ts";

@@ -2,8 +2,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { namespaceSchema } from "../namespace.ts";
-import type { Inventory } from "../inventory.ts";
+import { namespaceSchema } from "../core/namespace.ts";
+import type { Inventory } from "../core/inventory.ts";
 import { knownHostsText } from "../state.ts";
 import type { RunResult, RunState } from "./run-state.ts";
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { AgentSpec, Inventory } from "../inventory.ts";
+import type { AgentSpec, Inventory } from "../core/inventory.ts";
 import { Ring } from "./ring.ts";
 import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
 

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { LABELS } from "../namespace.ts";
+import { LABELS } from "../core/namespace.ts";
 import { findExecutable } from "../executables.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { parseStackConfig, StackConfigError, agentName, type StackConfig } from "../../infra/config.ts";
-import type { Target } from "../inventory.ts";
-import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, resourceLabels, type Namespace } from "../namespace.ts";
+import type { Target } from "../core/inventory.ts";
+import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
 
 /**
  * The pure half of `fieldtest up --cloud`: from the command's flags to the stack config and

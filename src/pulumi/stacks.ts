@@ -1,6 +1,6 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
-import { parseInventory, type Inventory } from "../inventory.ts";
-import type { Namespace } from "../namespace.ts";
+import { parseInventory, type Inventory } from "../core/inventory.ts";
+import type { Namespace } from "../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
 import { trackedKeys } from "./leftovers.ts";
 import type { StackConfigMap, StackSummary } from "./plan.ts";

@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import type { AgentSpec } from "../inventory.ts";
+import type { AgentSpec } from "../core/inventory.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import { Daemon, type LogSink, type SpawnOptions } from "./daemon.ts";
 import { execOnConnection, type ExecOptions, type ExecResult } from "./exec.ts";

@@ -1,4 +1,4 @@
-import type { Inventory } from "../inventory.ts";
+import type { Inventory } from "../core/inventory.ts";
 import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";

@@ -6,7 +6,7 @@ import { buffer } from "node:stream/consumers";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
-import type { AgentSpec } from "../inventory.ts";
+import type { AgentSpec } from "../core/inventory.ts";
 import { ChunkedDigest } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";

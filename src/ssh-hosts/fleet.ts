@@ -1,18 +1,10 @@
-import { z } from "zod";
-import { parseInventory, type Inventory } from "../inventory.ts";
+import { parseInventory, type Inventory } from "../core/inventory.ts";
 import type { LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, localInventory, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
-import type { Namespace } from "../namespace.ts";
+import type { Namespace } from "../core/namespace.ts";
 import { formatSshHost } from "./host-spec.ts";
+import type { SshFleetRecord } from "./record.ts";
 import { ensureDockerOnHost, remoteDocker, type HostAccess } from "./remote-engine.ts";
-
-/** What a namespace on SSH hosts keeps locally: where its agents are, never the agents themselves. */
-export const sshFleetRecordSchema = z.object({
-  target: z.literal("ssh"),
-  hosts: z.array(z.object({ user: z.string(), host: z.string(), port: z.number().int(), hostKey: z.string() })).min(1),
-  operatorKeyPath: z.string(),
-});
-export type SshFleetRecord = z.infer<typeof sshFleetRecordSchema>;
 
 /** Access to hosts listed with their pinned keys (a record, a stack's state), all through one operator key. */
 export function pinnedHostAccess(hosts: SshFleetRecord["hosts"], privateKey: string): HostAccess[] {

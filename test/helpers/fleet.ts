@@ -11,7 +11,7 @@ import type Docker from "dockerode";
 import type { Test } from "tap";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { destroyLocalhost, namespaceContainers, upLocalhost } from "../../src/localhost/provisioner.ts";
-import type { Inventory } from "../../src/inventory.ts";
+import type { Inventory } from "../../src/core/inventory.ts";
 import { silentProgress } from "../../src/progress.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";

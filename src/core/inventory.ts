@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { namespaceSchema } from "./namespace.ts";
+import { GROUP_NAME_PATTERN } from "./naming.ts";
 
 /**
  * The inventory is the only contract between provisioning (localhost, Pulumi programs,
@@ -28,6 +29,8 @@ export const agentSchema = z
     hostKey: publicKeySchema,
     portRange: z.tuple([port, port]),
     labels: z.record(z.string(), z.string()).default({}),
+    /** The fleet group the agent belongs to (src/core/naming.ts); one-group fleets use `agent`. */
+    group: z.string().regex(GROUP_NAME_PATTERN, "group must be a lowercase DNS label").optional(),
     /**
      * A directory of the runner's machine that the agent mounts read-only (localhost agents):
      * copies pass through it instead of SSH. Unusable from another machine; copies then use SSH.
