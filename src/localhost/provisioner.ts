@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
 import { Writable, type Duplex } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { buffer } from "node:stream/consumers";
 import type Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
@@ -134,9 +135,11 @@ interface CapturedOutput {
 async function captureOutput(docker: Docker, id: string): Promise<CapturedOutput> {
   const stream = await docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true });
   let text = "";
+  // Streaming decode: a multibyte character cut between two chunks stays one character.
+  const decoder = new StringDecoder("utf8");
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      text = (text + chunk.toString()).slice(-4000);
+      text = (text + decoder.write(chunk)).slice(-4000);
       done();
     },
   });

@@ -6,6 +6,7 @@ import { findExecutable } from "../executables.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { waitForHttp } from "./http-ready.ts";
+import { LineSplitter } from "../runtime/line-splitter.ts";
 import { Ring } from "./ring.ts";
 import { spawnTied, type TiedProcess } from "./tied-process.ts";
 
@@ -300,12 +301,10 @@ export class PrometheusServer {
     const process_ = spawnTied(binary, args);
     const tail = new Ring<string>(30);
     const log = createWriteStream(join(launch.dir, "prometheus.log"), { flags: "a" });
-    let partial = "";
+    const lines = new LineSplitter((line) => tail.push(line));
     process_.child.stderr!.on("data", (chunk: Buffer) => {
       log.write(chunk);
-      const lines = (partial + chunk.toString()).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) tail.push(line);
+      lines.push(chunk);
     });
     void process_.exited.finally(() => log.end());
     const server = new PrometheusServer(process_, tail, launch, config, alerts);
