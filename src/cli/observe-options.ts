@@ -2,7 +2,7 @@ import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
 import { findExecutable } from "../executables.ts";
 import { portIsFree } from "../localhost/ports.ts";
-import { isPrometheusDuration } from "../observe/alerts.ts";
+import { isPrometheusDuration, redactUrl } from "../observe/alerts.ts";
 import type Docker from "dockerode";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts";
@@ -19,11 +19,12 @@ export interface ObserveFlags {
   websiteUser?: string;
   websiteTlsCert?: string;
   websiteTlsKey?: string;
+  insecureHttp?: boolean;
   prometheus?: boolean;
   prometheusPort?: string;
   scrapeInterval?: string;
   monitoring?: boolean;
-  alertWebhook?: string;
+  alertWebhook?: boolean;
   grafana?: boolean;
   grafanaPort?: string;
   grafanaImage?: string;
@@ -41,6 +42,8 @@ export interface ObserveRequest {
 }
 
 export const WEBSITE_PASSWORD_VARIABLE = "FIELDTEST_WEBSITE_PASSWORD";
+/** The alert webhook's URL often holds a token: read from the environment, never from argv (`ps`). */
+export const ALERT_WEBHOOK_VARIABLE = "FIELDTEST_ALERT_WEBHOOK";
 
 function portFlag(flag: string, value: string | undefined, fallback: number): number {
   return value === undefined ? fallback : portOption(flag, value, 0);
@@ -65,13 +68,27 @@ function websiteSettings(flags: ObserveFlags, env: NodeJS.ProcessEnv): WebsiteSe
   if (flags.websiteTlsCert !== undefined && flags.websiteTlsKey !== undefined) {
     settings.tls = { certPath: flags.websiteTlsCert, keyPath: flags.websiteTlsKey };
   }
+  // Basic auth over plain HTTP sends the password readable to anyone on the path.
+  if (!isLoopbackHost(host) && !settings.tls && !flags.insecureHttp) {
+    throw new UsageError(
+      `--website-host ${host} without --website-tls-cert/--website-tls-key would send the password and the run in clear text: add TLS, or --insecure-http on a network you trust`,
+    );
+  }
+  if (flags.insecureHttp && isLoopbackHost(host)) throw new UsageError("--insecure-http only applies with a --website-host other than loopback");
   return settings;
+}
+
+function alertWebhookUrl(env: NodeJS.ProcessEnv): string {
+  const url = env[ALERT_WEBHOOK_VARIABLE];
+  if (!url) throw new UsageError(`--alert-webhook reads the URL from ${ALERT_WEBHOOK_VARIABLE} (kept off the command line, where ps shows it): set it`);
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`${ALERT_WEBHOOK_VARIABLE} must be an http:// or https:// URL, got ${JSON.stringify(redactUrl(url))}`);
+  return url;
 }
 
 /** Reads the observability flags; throws UsageError naming the flag. */
 export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd: string): ObserveRequest {
   const runsDir = resolve(cwd, flags.runsDir ?? (env.FIELDTEST_RUNS_DIR || "runs"));
-  const websiteOnly = ["websiteHost", "websitePort", "websiteUser", "websiteTlsCert", "websiteTlsKey"] as const;
+  const websiteOnly = ["websiteHost", "websitePort", "websiteUser", "websiteTlsCert", "websiteTlsKey", "insecureHttp"] as const;
   const wantsWebsite = Boolean(flags.website || flags.prometheus);
   const stray = websiteOnly.find((key) => flags[key] !== undefined);
   if (stray && !wantsWebsite) throw new UsageError(`${flagOf(stray)} only applies with --website (or --prometheus, which serves /metrics through it)`);
@@ -83,13 +100,11 @@ export function observeRequest(flags: ObserveFlags, env: NodeJS.ProcessEnv, cwd:
   if (flags.prometheus) {
     const scrapeInterval = flags.scrapeInterval ?? "5s";
     if (!isPrometheusDuration(scrapeInterval)) throw new UsageError(`--scrape-interval "${scrapeInterval}" must be a Prometheus duration such as 1s, 5s or 1m`);
-    if (flags.alertWebhook !== undefined && !/^https?:\/\//.test(flags.alertWebhook)) {
-      throw new UsageError(`--alert-webhook "${flags.alertWebhook}" must be an http:// or https:// URL`);
-    }
+    const alertWebhook = flags.alertWebhook ? alertWebhookUrl(env) : undefined;
     request.prometheus = {
       port: portFlag("--prometheus-port", flags.prometheusPort, 9090),
       scrapeInterval,
-      ...(flags.alertWebhook ? { alertWebhook: flags.alertWebhook } : {}),
+      ...(alertWebhook ? { alertWebhook } : {}),
     };
   }
   const strayGrafana = (["grafanaPort", "grafanaImage"] as const).find((key) => flags[key] !== undefined);

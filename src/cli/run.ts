@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { resourceLabels, type Namespace } from "../core/namespace.ts";
+import { redactUrl } from "../observe/alerts.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";
@@ -197,7 +198,7 @@ function runConfig(request: RunRequest, scenario: string) {
     source: source.kind === "localhost" ? { kind: source.kind, ...source.request, count: source.count, keep: source.keep } : source,
     keepAlive: request.keepAlive,
     website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,
-    prometheus: observe.prometheus ? { port: observe.prometheus.port, scrapeInterval: observe.prometheus.scrapeInterval, alertWebhook: observe.prometheus.alertWebhook ?? null } : null,
+    prometheus: observe.prometheus ? { port: observe.prometheus.port, scrapeInterval: observe.prometheus.scrapeInterval, alertWebhook: observe.prometheus.alertWebhook ? redactUrl(observe.prometheus.alertWebhook) : null } : null,
     monitoring: observe.monitoring,
     grafana: observe.grafana ?? null,
   };

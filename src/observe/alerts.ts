@@ -33,6 +33,16 @@ export interface ActiveAlert {
 
 export class AlertRuleError extends Error {}
 
+/**
+ * A webhook URL as records and messages show it: scheme and host only, since the path,
+ * query or user part is often the token (`https://hooks.example/services/T0/B0/secret`).
+ */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return "(redacted)";
+  const { protocol, host } = new URL(url);
+  return `${protocol}//${host}/(redacted)`;
+}
+
 const ALERT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Prometheus' own duration grammar (model.ParseDuration), units largest first. */
 const PROM_DURATION = /^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$/;
@@ -180,6 +190,6 @@ export class AlertWatcher {
       body: JSON.stringify({ alert, run: { namespace: state.inventory.namespace, scenario: state.scenario } }),
       signal: AbortSignal.timeout(5000),
     });
-    if (!response.ok) throw new Error(`alert webhook ${webhookUrl} answered ${response.status} ${response.statusText}`);
+    if (!response.ok) throw new Error(`alert webhook ${redactUrl(webhookUrl)} answered ${response.status} ${response.statusText}`);
   }
 }

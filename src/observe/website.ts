@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import Fastify from "fastify";
 import fastifyBasicAuth from "@fastify/basic-auth";
 import type { MetricStore } from "./metrics.ts";
@@ -23,12 +24,34 @@ export interface WebsiteOptions {
   allowUnauthenticatedRemote?: boolean;
   /** How often live updates are batched to browsers (default 250 ms). */
   pushIntervalMs?: number;
+  /**
+   * Extra names a browser may use in the Host header (say, the machine's DNS name). The bound
+   * address, `localhost` and loopback addresses are always accepted; anything else is refused,
+   * so a DNS-rebinding page cannot read the run.
+   */
+  allowedHosts?: string[];
+  /** Live-update stream limits per browser (defaults: EVENT_STREAM_LIMITS). */
+  eventStreamLimits?: Partial<EventStreamLimits>;
 }
+
+/** What one /api/events client may cost the runner before it is cut off. */
+export interface EventStreamLimits {
+  /** Log lines held for a client between pushes; beyond, the oldest are dropped and a fresh `logs-all` follows. */
+  pendingLines: number;
+  /** Bytes queued in the client's socket beyond which it is dropped. */
+  bufferedBytes: number;
+  /** A client that has not read what was written this long is dropped. */
+  stalledMs: number;
+}
+
+export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
 
 export interface Website {
   /** e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** Live-update clients dropped for not keeping up, since start. */
+  readonly droppedEventClients: number;
   close(): Promise<void>;
 }
 
@@ -69,6 +92,22 @@ async function readTls(tls: NonNullable<WebsiteOptions["tls"]>): Promise<{ cert:
   return { cert: await read("certPath", tls.certPath), key: await read("keyPath", tls.keyPath) };
 }
 
+/** The host part of a Host header: `[::1]:8080` → `::1`, `Example.org:80` → `example.org`. */
+export function hostHeaderName(header: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(header);
+  if (bracketed) return bracketed[1]!.toLowerCase();
+  return header.replace(/:\d+$/, "").toLowerCase();
+}
+
+/** The bound address, this machine's name, and, bound to every interface, each interface's address. */
+function acceptedHostNames(host: string, extra: readonly string[]): Set<string> {
+  const names = [host, "localhost", hostname(), ...extra];
+  if (host === "0.0.0.0" || host === "::") {
+    for (const addresses of Object.values(networkInterfaces())) names.push(...(addresses ?? []).map((a) => a.address));
+  }
+  return new Set(names.map((name) => name.toLowerCase()));
+}
+
 function checkOptions(options: WebsiteOptions, host: string): void {
   if (!isLoopbackHost(host) && !options.auth && !options.allowUnauthenticatedRemote) {
     throw new WebsiteError(
@@ -95,14 +134,23 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     ...(options.tls ? { https: await readTls(options.tls) } : {}),
   });
 
+  // DNS rebinding: a page of another site that resolves its name to this address sends its own Host.
+  const allowedHosts = acceptedHostNames(host, options.allowedHosts ?? []);
+  app.addHook("onRequest", async (request, reply) => {
+    const name = hostHeaderName(request.headers.host ?? "");
+    if (allowedHosts.has(name) || isLoopbackHost(name)) return;
+    await reply.code(421).type("text/plain").send(`Host ${JSON.stringify(request.headers.host ?? "")} is not this website's address; use ${host}`);
+  });
+
   if (options.auth) {
     const { username, password } = options.auth;
     await app.register(fastifyBasicAuth, {
       authenticate: { realm: "fieldtest" },
       validate: async (user, pass) => {
-        // Both compared every time, so a wrong user takes as long as a wrong password.
-        const ok = sameSecret(user, username) && sameSecret(pass, password);
-        if (!ok) throw new Error("wrong username or password");
+        // Both compared before combining (no short-circuit), so a wrong user takes as long as a wrong password.
+        const userOk = sameSecret(user, username);
+        const passwordOk = sameSecret(pass, password);
+        if (!(userOk && passwordOk)) throw new Error("wrong username or password");
       },
     });
     app.addHook("onRequest", app.basicAuth);
@@ -130,23 +178,35 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     return { lines: options.state.logs({ ...(agent === undefined ? {} : { agent }), ...(daemon === undefined ? {} : { daemon }) }) };
   });
 
+  const limits = { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits };
+  let dropped = 0;
   app.get("/api/events", (request, reply) => {
     reply.hijack();
-    streamEvents(reply.raw, options, () => request.raw.destroyed);
+    streamEvents(reply.raw, options, limits, () => request.raw.destroyed, () => dropped++);
   });
 
   await app.listen({ host, port: options.port ?? 8080 });
   const { port } = app.server.address() as AddressInfo;
   const scheme = options.tls ? "https" : "http";
   const urlHost = host.includes(":") ? `[${host}]` : host;
-  return { url: `${scheme}://${urlHost}:${port}`, port, close: () => app.close() };
+  return {
+    url: `${scheme}://${urlHost}:${port}`,
+    port,
+    get droppedEventClients() {
+      return dropped;
+    },
+    close: () => app.close(),
+  };
 }
 
 /**
  * One browser's live stream. State changes and log lines are batched every pushIntervalMs, so
  * a chatty daemon or 100,000 pushes per second cost the browser a few messages per second.
+ * A browser that does not read is not written to until its socket drains; meanwhile at most
+ * `pendingLines` lines are held for it (then a fresh `logs-all` replaces the lost ones), and
+ * one that stays stalled or buffers too much is disconnected: it cannot grow the runner.
  */
-function streamEvents(raw: ServerResponse, options: WebsiteOptions, gone: () => boolean): void {
+function streamEvents(raw: ServerResponse, options: WebsiteOptions, limits: EventStreamLimits, gone: () => boolean, onDrop: () => void): void {
   const { state, metrics } = options;
   raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
   const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -156,22 +216,38 @@ function streamEvents(raw: ServerResponse, options: WebsiteOptions, gone: () => 
 
   let stateChanged = false;
   let lines: LogLine[] = [];
+  let linesLost = false;
   let version = metrics.version;
   let ticks = 0;
+  let stalledSince: number | undefined;
   const unsubscribe = state.subscribe((event) => {
-    if (event.type === "log") lines.push(event.log);
-    else stateChanged = true;
+    if (event.type !== "log") stateChanged = true;
+    else if (lines.length < limits.pendingLines) lines.push(event.log);
+    else linesLost = true;
   });
   const interval = options.pushIntervalMs ?? 250;
   const timer = setInterval(() => {
+    if (raw.writableNeedDrain) {
+      stalledSince ??= Date.now();
+      if (Date.now() - stalledSince > limits.stalledMs || raw.writableLength > limits.bufferedBytes) {
+        onDrop();
+        raw.destroy();
+      }
+      return;
+    }
+    stalledSince = undefined;
     if (stateChanged) {
       stateChanged = false;
       send("state", state.snapshot());
     }
-    if (lines.length > 0) {
+    if (linesLost) {
+      // The ring holds the newest lines of every stream: the browser starts over from them.
+      send("logs-all", state.logs());
+      linesLost = false;
+    } else if (lines.length > 0) {
       send("logs", lines);
-      lines = [];
     }
+    lines = [];
     if (metrics.version !== version) {
       version = metrics.version;
       send("metrics", { version });
