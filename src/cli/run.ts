@@ -130,6 +130,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
     scenarioStarted = true;
     const connected = cloud;
     await abortable(Promise.resolve().then(() => scenario.run(connected)), interrupt.signal);
+    observation.assertHealthy();
     outcome = finish("passed");
     observation.setPhase("done");
     progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);

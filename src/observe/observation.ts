@@ -119,6 +119,9 @@ export class Observation implements CloudObserver {
       ...(settings.binary ? { binary: settings.binary } : {}),
     });
     this.#prometheus = prometheus;
+    void prometheus.exited.then(() => {
+      if (prometheus.unexpectedExit) this.#progress.step(`${prometheus.unexpectedExit}\nthe run will be recorded as failed`);
+    });
     this.state.addService("Prometheus", prometheus.url);
     this.#watcher = new AlertWatcher({
       prometheusUrl: prometheus.url,
@@ -136,6 +139,15 @@ export class Observation implements CloudObserver {
     this.#grafana = await startGrafana(docker, { ...options, prometheusUrl: this.#prometheus.url });
     this.state.addService("Grafana", this.#grafana.url);
     this.#progress.step(`grafana ${this.#grafana.url}  (image ${options.image})`);
+  }
+
+  /**
+   * Throws when a service the run depends on has died (Prometheus, killed or stopped through
+   * its API): a run whose measurements stopped must not pass.
+   */
+  assertHealthy(): void {
+    const died = this.#prometheus?.unexpectedExit;
+    if (died) throw new Error(died);
   }
 
   setPhase(phase: string): void {
@@ -168,8 +180,11 @@ export class Observation implements CloudObserver {
   /**
    * Records the outcome (result.json, metrics.prom, the Prometheus snapshot) and stops
    * what was started. Each step runs even when an earlier one failed; the first error is thrown.
+   * A "passed" outcome is recorded as failed when Prometheus died during the run.
    */
-  async finish(result: RunResult): Promise<void> {
+  async finish(outcome: RunResult): Promise<void> {
+    const died = this.#prometheus?.unexpectedExit;
+    const result: RunResult = outcome.status === "passed" && died ? { status: "failed", error: died } : outcome;
     if (result.status === "passed") this.state.pass();
     else if (result.status === "failed") this.state.fail(new Error(result.error ?? "failed"));
     const errors: unknown[] = [];

@@ -1,6 +1,6 @@
 import { createWriteStream } from "node:fs";
 import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import { findExecutable } from "../executables.ts";
 import type { Inventory } from "../core/inventory.ts";
@@ -41,7 +41,11 @@ export interface WebsiteTarget {
   host: string;
   port: number;
   scheme?: "http" | "https";
-  basicAuth?: { username: string; password: string };
+  /**
+   * The website's credentials. PrometheusServer.start writes `password` to a 0600 file and
+   * the config names only that file (`passwordFile`), so prometheus.yml holds no secret.
+   */
+  basicAuth?: { username: string; password: string } | { username: string; passwordFile: string };
   /** For the website's self-signed certificate. */
   insecureSkipVerify?: boolean;
 }
@@ -111,7 +115,14 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
     jobs.push({
       job_name: "fieldtest",
       scheme: website.scheme ?? "http",
-      ...(website.basicAuth ? { basic_auth: website.basicAuth } : {}),
+      ...(website.basicAuth
+        ? {
+            basic_auth:
+              "passwordFile" in website.basicAuth
+                ? { username: website.basicAuth.username, password_file: website.basicAuth.passwordFile }
+                : { username: website.basicAuth.username, password: website.basicAuth.password },
+          }
+        : {}),
       ...(website.insecureSkipVerify ? { tls_config: { insecure_skip_verify: true } } : {}),
       static_configs: [{ targets: [address(website.host, website.port)] }],
     });
@@ -144,11 +155,17 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
   });
 }
 
-/** Writes via a temporary file and rename, so Prometheus never reloads a half-written file. */
+/** Writes via a temporary file and rename, so Prometheus never reloads a half-written file; owner-only. */
 async function writeAtomically(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
+  await writeFile(`${path}.tmp`, text, { mode: 0o600 });
   await rename(`${path}.tmp`, path);
 }
+
+/** Prometheus' log lines (logfmt) that end a reload, and the one that says it failed. */
+const RELOAD_DONE = /msg="(Completed loading of configuration file|Error reloading config)"/;
+const RELOAD_FAILED = /msg="Error reloading config"/;
+const LOG_ERROR = /level=error/;
+const RELOAD_TIMEOUT_MS = 10_000;
 
 export interface QueryResult {
   metric: Record<string, string>;
@@ -203,12 +220,15 @@ interface Launch {
   readyTimeoutMs: number;
   /** Extra flags: the imported mode keeps every block however old. */
   extraArgs: string[];
+  /** Files holding secrets, removed when Prometheus stops. */
+  secretFiles: string[];
 }
 
 /**
- * A real Prometheus child process. Started with the admin API (snapshots) and lifecycle API
- * (hot reload), tied to this process so it never outlives it; stopped with TERM, then KILL
- * if it does not exit in time.
+ * A real Prometheus child process, tied to this process so it never outlives it; stopped with
+ * TERM, then KILL if it does not exit in time. Its admin and lifecycle APIs stay off (anyone
+ * on this machine, or a web page through the browser, could otherwise delete series or stop
+ * it): reloads are a SIGHUP, confirmed in its log, and a snapshot is a copy of its closed TSDB.
  */
 export class PrometheusServer {
   readonly url: string;
@@ -218,12 +238,18 @@ export class PrometheusServer {
   readonly #runDir: string;
   readonly #process: TiedProcess;
   readonly #stderrTail: Ring<string>;
+  readonly #logListeners: Set<(line: string) => void>;
+  readonly #secretFiles: string[];
   #config: PrometheusConfigInput;
   #alerts: AlertRule[];
+  #stopping = false;
+  #unexpectedExit: string | undefined;
 
-  private constructor(process_: TiedProcess, stderrTail: Ring<string>, launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]) {
+  private constructor(process_: TiedProcess, log: { tail: Ring<string>; listeners: Set<(line: string) => void> }, launch: Launch, config: PrometheusConfigInput, alerts: AlertRule[]) {
     this.#process = process_;
-    this.#stderrTail = stderrTail;
+    this.#stderrTail = log.tail;
+    this.#logListeners = log.listeners;
+    this.#secretFiles = launch.secretFiles;
     this.url = `http://${address(launch.host, launch.port)}`;
     this.configPath = join(launch.dir, "prometheus.yml");
     this.rulesPath = join(launch.dir, "rules.yml");
@@ -237,10 +263,20 @@ export class PrometheusServer {
     return this.#process.child.pid;
   }
 
+  /** Set when Prometheus ended without being asked to (killed, crashed): why, with its last words. */
+  get unexpectedExit(): string | undefined {
+    return this.#unexpectedExit;
+  }
+
+  /** Settles when the process has ended, asked to or not. */
+  get exited(): Promise<void> {
+    return this.#process.exited;
+  }
+
   /** Writes config and rules into `<runDir>/prometheus/`, starts Prometheus, waits until ready. */
   static async start(options: PrometheusStartOptions): Promise<PrometheusServer> {
     const dir = join(options.runDir, "prometheus");
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const launch: Launch = {
       runDir: options.runDir,
       dir,
@@ -250,9 +286,17 @@ export class PrometheusServer {
       port: options.port ?? 9090,
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       extraArgs: [],
+      secretFiles: [],
     };
     const alerts = options.alerts ?? [];
     const config: PrometheusConfigInput = { ...options.config, rulesFile: join(dir, "rules.yml") };
+    const auth = options.config.website?.basicAuth;
+    if (auth && "password" in auth) {
+      const passwordFile = join(dir, "website.password");
+      await writeFile(passwordFile, auth.password, { mode: 0o600 });
+      launch.secretFiles.push(passwordFile);
+      config.website = { ...options.config.website!, basicAuth: { username: auth.username, passwordFile } };
+    }
     // Render before launching so a bad source or alert fails fast with its own message.
     await writeAtomically(join(dir, "rules.yml"), renderRulesFile(alerts));
     await writeAtomically(join(dir, "prometheus.yml"), renderPrometheusConfig(config));
@@ -268,7 +312,7 @@ export class PrometheusServer {
     if (!meta?.isDirectory()) throw new PrometheusError(`importSnapshot: snapshotDir ${options.snapshotDir} is not a directory`);
     const dir = join(options.workDir, "prometheus-import");
     const storagePath = join(dir, "data");
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     await cp(options.snapshotDir, storagePath, { recursive: true, errorOnExist: true, force: false });
     const config: PrometheusConfigInput = {};
     await writeAtomically(join(dir, "prometheus.yml"), renderPrometheusConfig(config));
@@ -282,6 +326,7 @@ export class PrometheusServer {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       // Retention counts back from the newest block, but make sure nothing recorded is dropped.
       extraArgs: ["--storage.tsdb.retention.time=100y"],
+      secretFiles: [],
     };
     return PrometheusServer.#launch(launch, config, []);
   }
@@ -291,8 +336,6 @@ export class PrometheusServer {
       `--config.file=${join(launch.dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${launch.storagePath}`,
       `--web.listen-address=${address(launch.host, launch.port)}`,
-      "--web.enable-admin-api",
-      "--web.enable-lifecycle",
       ...launch.extraArgs,
     ];
     // Resolved first: the tie's shell would turn a missing binary into a vague early exit.
@@ -300,14 +343,23 @@ export class PrometheusServer {
     if (!binary) throw new PrometheusError(`prometheus binary "${launch.binary}" not found: apt-get install prometheus, or pass its path as binary`);
     const process_ = spawnTied(binary, args);
     const tail = new Ring<string>(30);
-    const log = createWriteStream(join(launch.dir, "prometheus.log"), { flags: "a" });
-    const lines = new LineSplitter((line) => tail.push(line));
+    const log = createWriteStream(join(launch.dir, "prometheus.log"), { flags: "a", mode: 0o600 });
+    const listeners = new Set<(line: string) => void>();
+    const lines = new LineSplitter((line) => {
+      tail.push(line);
+      for (const listener of listeners) listener(line);
+    });
     process_.child.stderr!.on("data", (chunk: Buffer) => {
       log.write(chunk);
       lines.push(chunk);
     });
     void process_.exited.finally(() => log.end());
-    const server = new PrometheusServer(process_, tail, launch, config, alerts);
+    const server = new PrometheusServer(process_, { tail, listeners }, launch, config, alerts);
+    void process_.exited.then(() => {
+      if (server.#stopping) return;
+      const { exitCode, signalCode } = process_.child;
+      server.#unexpectedExit = `prometheus (pid ${process_.child.pid}) exited during the run (${signalCode ?? `code ${exitCode}`}):\n${tail.toArray().slice(-5).join("\n")}`;
+    });
     try {
       await server.#waitReady(launch.readyTimeoutMs);
     } catch (error) {
@@ -356,10 +408,29 @@ export class PrometheusServer {
     }
   }
 
-  /** POST /-/reload; Prometheus answers 500 with the reason when the new files are invalid. */
+  /**
+   * Reloads config and rules with SIGHUP and waits for Prometheus to log the outcome; when
+   * it rejects them (say, a PromQL error in an alert), the error lines it logged are thrown.
+   */
   async reload(): Promise<void> {
-    const response = await fetch(`${this.url}/-/reload`, { method: "POST", signal: AbortSignal.timeout(10_000) });
-    if (!response.ok) throw new PrometheusError(`prometheus reload failed (${response.status}): ${(await response.text()).trim()}`);
+    const errors: string[] = [];
+    const outcome = new Promise<"done" | "failed" | "timeout">((resolve) => {
+      const listener = (line: string) => {
+        if (LOG_ERROR.test(line)) errors.push(line);
+        if (RELOAD_DONE.test(line)) finish(RELOAD_FAILED.test(line) ? "failed" : "done");
+      };
+      const timer = setTimeout(() => finish("timeout"), RELOAD_TIMEOUT_MS);
+      const finish = (result: "done" | "failed" | "timeout") => {
+        clearTimeout(timer);
+        this.#logListeners.delete(listener);
+        resolve(result);
+      };
+      this.#logListeners.add(listener);
+    });
+    if (!this.#process.hangUp()) throw new PrometheusError(`prometheus reload failed: the process has ended${this.#unexpectedExit ? `: ${this.#unexpectedExit}` : ""}`);
+    const result = await outcome;
+    if (result === "timeout") throw new PrometheusError(`prometheus reload failed: no outcome logged within ${RELOAD_TIMEOUT_MS} ms of SIGHUP`);
+    if (result === "failed") throw new PrometheusError(`prometheus reload failed:\n${errors.join("\n")}`);
   }
 
   /** An instant query; `time` defaults to now. */
@@ -368,22 +439,23 @@ export class PrometheusServer {
   }
 
   /**
-   * Takes a TSDB snapshot (head included) through the admin API and moves it to `dest`,
-   * by default `<runDir>/prometheus-snapshot`. Returns `dest`.
+   * Stops Prometheus (its TSDB is consistent on disk once closed: blocks, and a WAL that a
+   * new Prometheus replays) and copies the TSDB to `dest`, by default
+   * `<runDir>/prometheus-snapshot`. Returns `dest`.
    */
   async snapshot(dest: string = join(this.#runDir, "prometheus-snapshot")): Promise<string> {
     if (await stat(dest).catch(() => undefined)) throw new PrometheusError(`snapshot destination ${dest} already exists: remove it or pick another path`);
-    const response = await fetch(`${this.url}/api/v1/admin/tsdb/snapshot`, { method: "POST", signal: AbortSignal.timeout(60_000) });
-    const body = (await response.json()) as { status: string; error?: string; data?: { name: string } };
-    if (body.status !== "success" || !body.data) throw new PrometheusError(`prometheus snapshot failed: ${body.error ?? response.statusText}`);
-    const source = join(this.storagePath, "snapshots", body.data.name);
-    await cp(source, dest, { recursive: true });
-    await rm(source, { recursive: true, force: true });
+    const died = this.#unexpectedExit;
+    await this.stop();
+    await cp(this.storagePath, dest, { recursive: true, filter: (source) => basename(source) !== "lock" });
+    if (died) throw new PrometheusError(`${died}\nits data up to then was saved in ${dest}`);
     return dest;
   }
 
   /** TERM, then KILL after `graceMs`; resolves once the process is gone. */
-  stop(graceMs = 10_000): Promise<void> {
-    return this.#process.stop(graceMs);
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    await this.#process.stop(graceMs);
+    await Promise.all(this.#secretFiles.map((file) => rm(file, { force: true })));
   }
 }

@@ -56,15 +56,16 @@ export class RunDir {
     const runId = options.runId ?? newRunId();
     checkFilePart("run id", runId);
     const nsDir = join(options.baseDir, namespace.data);
-    await mkdir(nsDir, { recursive: true });
+    // Owner-only: logs and results may hold what a scenario printed; other local users must not read them.
+    await mkdir(nsDir, { recursive: true, mode: 0o700 });
     const path = join(nsDir, runId);
     try {
-      await mkdir(path);
+      await mkdir(path, { mode: 0o700 });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`run directory ${path} already exists: pick another run id`);
       throw error;
     }
-    await mkdir(join(path, "logs"));
+    await mkdir(join(path, "logs"), { mode: 0o700 });
     return new RunDir(path, namespace.data, runId);
   }
 
@@ -76,7 +77,7 @@ export class RunDir {
   /** inventory.json, and known_hosts beside it so `ssh -o UserKnownHostsFile=…` verifies the agents. */
   async writeInventory(inventory: Inventory): Promise<void> {
     await this.#writeJson("inventory.json", inventory);
-    await writeFile(this.knownHostsPath, knownHostsText(inventory));
+    await writeFile(this.knownHostsPath, knownHostsText(inventory), { mode: 0o600 });
   }
 
   writeResult(result: RunResult & { phase?: string; finishedAt?: string }): Promise<void> {
@@ -85,7 +86,7 @@ export class RunDir {
 
   /** The last exposition of the run's pushed metrics, as /metrics served it. */
   writeMetrics(exposition: string): Promise<void> {
-    return writeFile(join(this.path, "metrics.prom"), exposition);
+    return writeFile(join(this.path, "metrics.prom"), exposition, { mode: 0o600 });
   }
 
   /** The appender for `logs/<agent>-<daemon>.log`; the same one for repeated calls. */
@@ -95,7 +96,7 @@ export class RunDir {
     const path = join(this.logsDir, `${agent}-${daemon}.log`);
     let stream = this.#streams.get(path);
     if (!stream) {
-      stream = createWriteStream(path, { flags: "a" });
+      stream = createWriteStream(path, { flags: "a", mode: 0o600 });
       this.#streams.set(path, stream);
     }
     const target = stream;
@@ -117,6 +118,6 @@ export class RunDir {
   }
 
   async #writeJson(name: string, value: unknown): Promise<void> {
-    await writeFile(join(this.path, name), `${JSON.stringify(value, null, 2)}\n`);
+    await writeFile(join(this.path, name), `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   }
 }
