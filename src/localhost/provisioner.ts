@@ -10,6 +10,7 @@ import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceL
 import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
+import { agentHardening } from "./hardening.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
 import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
@@ -230,6 +231,7 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       `FIELDTEST_LISTEN=${engine.listen}`,
     ],
     HostConfig: {
+      ...agentHardening(),
       NetworkMode: "host",
       // The container deletes itself when its main process ends at the TTL: no runner needed.
       AutoRemove: true,
