@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { readInventoryFile, withTrustedInboxes, type Inventory } from "../core/inventory.ts";
+import { stateHome } from "../state.ts";
 import { resourceLabels, type Namespace } from "../core/namespace.ts";
 import { redactUrl } from "../observe/alerts.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
@@ -58,9 +59,11 @@ interface ClientKey {
 async function acquireFleet(context: CliContext, request: RunRequest, scenario: Scenario, interrupt: Interrupt): Promise<{ inventory: Inventory; key: ClientKey; owned: boolean }> {
   const { source } = request;
   if (source.kind === "inventory") {
-    const inventory = await readInventoryFile(source.path).catch((error) => {
+    const file = await readInventoryFile(source.path).catch((error) => {
       throw new UsageError((error as Error).message);
     });
+    const { inventory, ignored } = withTrustedInboxes(file, stateHome(context.env));
+    if (ignored.length) stderrProgress(context.stderr).step(`${source.path}: inbox of ${ignored.join(", ")} is outside ${stateHome(context.env)} and was ignored; copies go over SSH`);
     return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
   }
   if (source.kind === "namespace") {

@@ -1,4 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { relative, resolve, isAbsolute } from "node:path";
 import { z } from "zod";
 import { namespaceSchema } from "./namespace.ts";
 import { GROUP_NAME_PATTERN } from "./naming.ts";
@@ -13,6 +15,20 @@ export type Target = z.infer<typeof targetSchema>;
 
 const port = z.number().int().min(1).max(65535);
 
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens, 253 characters at most. */
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** A host name or an IP address: hosts end up in known_hosts lines and ssh commands, so nothing else may pass. */
+export function isHostnameOrIp(host: string): boolean {
+  return isIP(host) !== 0 || HOSTNAME.test(host);
+}
+
+// An empty host keeps zod's own "too small" message; the refinement speaks only of a malformed one.
+const hostSchema = z
+  .string()
+  .min(1)
+  .refine((host) => host === "" || isHostnameOrIp(host), "must be a host name or an IP address, such as 10.0.0.5 or agent-1.example.org");
+
 /** An OpenSSH public key line: `ssh-ed25519 AAAA… [comment]`. */
 export const publicKeySchema = z
   .string()
@@ -21,11 +37,11 @@ export const publicKeySchema = z
 export const agentSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "agent name must be a lowercase DNS label"),
-    host: z.string().min(1),
+    host: hostSchema,
     /** Address other agents use to reach this one, when it differs from `host` (cloud private IPs). */
-    internalHost: z.string().min(1).optional(),
+    internalHost: hostSchema.optional(),
     sshPort: port,
-    user: z.string().min(1),
+    user: z.string().regex(/^[A-Za-z_][A-Za-z0-9._-]*$/, "user must be a login name (letters, digits, '.', '_', '-')"),
     hostKey: publicKeySchema,
     portRange: z.tuple([port, port]),
     labels: z.record(z.string(), z.string()).default({}),
@@ -78,6 +94,24 @@ export function parseInventory(value: unknown, source = "inventory"): Inventory 
     throw new InventoryError(`${source} is not a valid fieldtest inventory:\n${describeIssues(result.error, "inventory")}`);
   }
   return result.data;
+}
+
+/**
+ * An inventory file from elsewhere must not choose directories of this machine for copies to
+ * write into (copy hard-links files into an agent's inbox): inboxes outside `trustedRoot`
+ * (the state directory, where fieldtest makes them) are dropped; those agents copy over SSH.
+ */
+export function withTrustedInboxes(inventory: Inventory, trustedRoot: string): { inventory: Inventory; ignored: string[] } {
+  const ignored: string[] = [];
+  const agents = inventory.agents.map((agent) => {
+    if (!agent.inbox) return agent;
+    const inside = relative(resolve(trustedRoot), resolve(agent.inbox.hostPath));
+    if (inside !== "" && !inside.startsWith("..") && !isAbsolute(inside)) return agent;
+    ignored.push(agent.name);
+    const { inbox: _ignored, ...rest } = agent;
+    return rest;
+  });
+  return { inventory: { ...inventory, agents }, ignored };
 }
 
 export async function readInventoryFile(path: string): Promise<Inventory> {
