@@ -18,7 +18,15 @@ export interface MetricStoreOptions {
   pointsPerSeries?: number;
   /** Pushes to a series within one such window share one chart point (default 1000 ms). */
   resolutionMs?: number;
+  /** Series kept over all metrics (default DEFAULT_MAX_SERIES); a push that would add one more throws. */
+  maxSeries?: number;
 }
+
+/**
+ * 10,000 series: each costs chart history here and a line of every /metrics scrape. A label
+ * with unbounded values (request ids, timestamps) would otherwise grow the runner per push.
+ */
+export const DEFAULT_MAX_SERIES = 10_000;
 
 /** One series' recent history for the charts: parallel arrays, times in Unix seconds. */
 export interface SeriesHistory {
@@ -64,11 +72,15 @@ export class MetricStore {
   readonly #metrics = new Map<string, MetricRecord>();
   readonly #points: number;
   readonly #resolutionMs: number;
+  readonly #maxSeries: number;
+  #seriesCount = 0;
   #version = 0;
 
   constructor(options: MetricStoreOptions = {}) {
     this.#points = options.pointsPerSeries ?? 300;
     this.#resolutionMs = options.resolutionMs ?? 1000;
+    this.#maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
+    if (!Number.isInteger(this.#maxSeries) || this.#maxSeries < 1) throw new RangeError(`maxSeries must be a positive integer, got ${this.#maxSeries}`);
   }
 
   /** Grows on every push: lets the website send chart updates only when something changed. */
@@ -113,6 +125,13 @@ export class MetricStore {
     }
     let series = metric.series.get(key);
     if (!series) {
+      if (this.#seriesCount >= this.#maxSeries) {
+        throw new MetricError(
+          `metric "${name}": a new series (labels ${JSON.stringify(labels)}) would pass the cap of ${this.#maxSeries} series over all metrics; ` +
+            "a label with unbounded values (ids, timestamps) makes one series per value: drop that label or aggregate before pushing",
+        );
+      }
+      this.#seriesCount++;
       series = this.#newSeries(metric, labels);
       metric.series.set(key, series);
     }
