@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
 import { isGoneOrGoing } from "../localhost/docker.ts";
 import { waitForHttp } from "./http-ready.ts";
@@ -23,6 +24,8 @@ export interface GrafanaOptions {
 
 export interface Grafana {
   url: string;
+  /** The `admin` user's password, random per run and shown nowhere: anonymous visitors only view. */
+  adminPassword: string;
   stop(): Promise<void>;
 }
 
@@ -44,16 +47,13 @@ export async function ensureGrafanaImage(docker: Docker, image: string): Promise
 }
 
 /**
- * Runs Grafana on the host network, on loopback, provisioned with fieldtest's data source and
- * dashboard and open to anonymous viewers. Its own entrypoint runs under `timeout`, and the
- * container removes itself when it ends, so a crashed runner leaves it only until the TTL.
+ * The container Grafana runs in: host network, loopback, provisioned with fieldtest's data
+ * source and dashboard, anonymous visitors as Viewer, and an `admin` whose password is
+ * random (never Grafana's default admin/admin, which any local user or page could try).
  */
-export async function startGrafana(docker: Docker, options: GrafanaOptions): Promise<Grafana> {
-  const config = (await docker.getImage(options.image).inspect()).Config;
-  const entrypoint = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
-  if (entrypoint.length === 0) throw new GrafanaError(`--grafana: image ${options.image} names no entrypoint or command to run`);
+export function grafanaContainerOptions(options: GrafanaOptions, entrypoint: string[], adminPassword: string): Docker.ContainerCreateOptions {
   const dashboards = "/var/lib/grafana/dashboards";
-  const container = await docker.createContainer({
+  return {
     Image: options.image,
     Entrypoint: ["timeout", String(options.ttlSeconds), ...entrypoint],
     Cmd: [],
@@ -65,6 +65,9 @@ export async function startGrafana(docker: Docker, options: GrafanaOptions): Pro
       `GF_SERVER_HTTP_PORT=${options.port}`,
       "GF_AUTH_ANONYMOUS_ENABLED=true",
       "GF_AUTH_ANONYMOUS_ORG_ROLE=Viewer",
+      "GF_SECURITY_ADMIN_USER=admin",
+      `GF_SECURITY_ADMIN_PASSWORD=${adminPassword}`,
+      "GF_USERS_ALLOW_SIGN_UP=false",
       "GF_ANALYTICS_REPORTING_ENABLED=false",
       "GF_ANALYTICS_CHECK_FOR_UPDATES=false",
     ],
@@ -73,7 +76,19 @@ export async function startGrafana(docker: Docker, options: GrafanaOptions): Pro
       AutoRemove: true,
       Binds: [`${options.provisioningDir}:/etc/grafana/provisioning:ro`, `${options.dashboardsDir}:${dashboards}:ro`],
     },
-  });
+  };
+}
+
+/**
+ * Runs Grafana (grafanaContainerOptions). Its own entrypoint runs under `timeout`, and the
+ * container removes itself when it ends, so a crashed runner leaves it only until the TTL.
+ */
+export async function startGrafana(docker: Docker, options: GrafanaOptions): Promise<Grafana> {
+  const config = (await docker.getImage(options.image).inspect()).Config;
+  const entrypoint = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+  if (entrypoint.length === 0) throw new GrafanaError(`--grafana: image ${options.image} names no entrypoint or command to run`);
+  const adminPassword = randomBytes(24).toString("base64url");
+  const container = await docker.createContainer(grafanaContainerOptions(options, entrypoint, adminPassword));
   const stop = async () => {
     await container.stop({ t: 5 }).catch((error) => {
       // 304: already stopped; 404/409: already removed or being removed.
@@ -84,7 +99,7 @@ export async function startGrafana(docker: Docker, options: GrafanaOptions): Pro
     await container.start();
     const url = `http://127.0.0.1:${options.port}`;
     await waitForHealth(docker, container.id, url, options.readyTimeoutMs ?? 60_000);
-    return { url, stop };
+    return { url, adminPassword, stop };
   } catch (error) {
     await stop().catch(() => {});
     throw error;
