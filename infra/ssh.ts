@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory, type Inventory } from "../src/core/inventory.ts";
+import { DEFAULT_GROUP, parseAgentName } from "../src/core/naming.ts";
 import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
 import type { SshStackConfig } from "./config.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
@@ -17,7 +18,8 @@ import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 export interface SshAgentsInputs {
   namespace: string;
   owner: string;
-  ttlSeconds: number;
+  /** The anchored expiry (ISO), the same at every `pulumi up`: a changed one (an extension) replaces the agents. */
+  expiresAt: string;
   portsPerAgent: number;
   /** One agent per host. */
   count: number;
@@ -26,8 +28,6 @@ export interface SshAgentsInputs {
   operatorPrivateKey: string;
   clientPrivateKey: string;
   clientPublicKey: string;
-  /** When `pulumi up` ran: every update starts a new TTL, so it replaces the agents, as on the clouds. */
-  requestedAt: string;
 }
 
 // The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
@@ -45,11 +45,14 @@ async function loadFleetModule(): Promise<typeof import("../src/ssh-hosts/fleet.
 
 const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
   async create(inputs) {
+    // The agents' containers count their TTL from their creation, which is now.
+    const ttlSeconds = Math.ceil((Date.parse(inputs.expiresAt) - Date.now()) / 1000);
+    if (!(ttlSeconds > 0)) throw new Error(`fieldtest:expiresAt ${inputs.expiresAt} has passed: extend it before creating agents`);
     const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
     const inventory = await upSshHosts({
       namespace: inputs.namespace,
       count: inputs.count,
-      ttlSeconds: inputs.ttlSeconds,
+      ttlSeconds,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
@@ -64,7 +67,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     await destroySshFleet(pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
   },
   async diff(_id, olds: SshAgentsInputs, news: SshAgentsInputs) {
-    const keys = ["namespace", "owner", "ttlSeconds", "portsPerAgent", "count", "image", "hosts", "operatorPrivateKey", "clientPrivateKey", "requestedAt"] as const;
+    const keys = ["namespace", "owner", "expiresAt", "portsPerAgent", "count", "image", "hosts", "operatorPrivateKey", "clientPrivateKey"] as const;
     const replaces = keys.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
     // The old agents go first: the new ones take the same names, labels and port slices.
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
@@ -111,6 +114,11 @@ async function hostsWithKeys(config: SshStackConfig): Promise<SshAgentsInputs["h
   );
 }
 
+/** Every agent's group, read from its name (src/core/naming.ts) where the provisioner left it out. */
+function withGroups(inventory: Inventory): Inventory {
+  return { ...inventory, agents: inventory.agents.map((agent) => ({ ...agent, group: agent.group ?? parseAgentName(agent.name)?.group ?? DEFAULT_GROUP })) };
+}
+
 export class SshFleet extends pulumi.ComponentResource {
   readonly inventory: pulumi.Output<Inventory>;
   readonly clientPrivateKey: pulumi.Output<string>;
@@ -124,7 +132,7 @@ export class SshFleet extends pulumi.ComponentResource {
       {
         namespace: config.namespace,
         owner: config.owner,
-        ttlSeconds: config.ttlSeconds,
+        expiresAt: config.expiresAt.toISOString(),
         portsPerAgent: config.portsPerAgent,
         count: hosts.length,
         image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
@@ -132,11 +140,10 @@ export class SshFleet extends pulumi.ComponentResource {
         operatorPrivateKey,
         clientPrivateKey: clientKey.privateKeyOpenssh,
         clientPublicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
-        requestedAt: config.createdAt.toISOString(),
       },
       { parent: this },
     );
-    this.inventory = agents.inventory.apply((value) => parseInventory(value, "the inventory of the ssh agents"));
+    this.inventory = agents.inventory.apply((value) => withGroups(parseInventory(value, "the inventory of the ssh agents")));
     this.clientPrivateKey = clientKey.privateKeyOpenssh;
     this.registerOutputs({ inventory: this.inventory });
   }

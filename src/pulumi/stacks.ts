@@ -1,9 +1,10 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
 import { parseInventory, type Inventory } from "../core/inventory.ts";
-import type { Namespace } from "../core/namespace.ts";
+import { parseExpiresAt } from "../../infra/config.ts";
+import { LABELS, type Namespace } from "../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
 import { trackedKeys } from "./leftovers.ts";
-import type { StackConfigMap, StackSummary } from "./plan.ts";
+import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackConfigMap, type StackSummary } from "./plan.ts";
 
 /**
  * fieldtest's Automation API layer: one stack per namespace (stack name = namespace) of the
@@ -61,6 +62,10 @@ export interface UpStackRequest {
  */
 export async function upStack(workspace: LocalWorkspace, request: UpStackRequest): Promise<StackFleet> {
   const stack = await operation(`creating or selecting stack ${request.namespace}`, () => Stack.createOrSelect(request.namespace, workspace));
+  return configureAndUp(stack, request);
+}
+
+async function configureAndUp(stack: Stack, request: UpStackRequest): Promise<StackFleet> {
   await operation(`setting the config of stack ${request.namespace}`, () => stack.setAllConfig(request.config));
   for (const [key, value] of Object.entries(request.tags)) {
     await operation(`tagging stack ${request.namespace} with ${key}`, () => stack.setTag(key, value));
@@ -68,6 +73,41 @@ export async function upStack(workspace: LocalWorkspace, request: UpStackRequest
   const { onOutput, signal } = request;
   await operation(`pulumi up of stack ${request.namespace}`, () => stack.up({ onOutput, ...(signal ? { signal } : {}) }));
   return stackFleet(stack);
+}
+
+export interface ExtendStackRequest {
+  namespace: Namespace;
+  /** As the user wrote it (`4h`), counted from `now`. */
+  ttl: string;
+  ttlSeconds: number;
+  now: Date;
+  /** Printed before the update, e.g. with describeExpiryChange: "extends TTL to …". */
+  onPlan: (change: ExpiryChange) => void;
+  onOutput: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * `fieldtest extend --namespace ns --ttl 4h` for a namespace that is a Pulumi stack: moves the
+ * stack's anchored `fieldtest:expiresAt` (and its tag) to `now + ttl`, then runs `pulumi up`,
+ * which replaces the VMs, whose boot scripts carry the expiry. The stack's other config stays.
+ */
+export async function extendStackExpiry(workspace: LocalWorkspace, request: ExtendStackRequest): Promise<StackFleet & { expiry: ExpiryChange }> {
+  const { namespace } = request;
+  const stack = await operation(`selecting stack ${namespace}`, () => Stack.select(namespace, workspace));
+  const stored = await operation(`reading the config of stack ${namespace}`, () => stack.getAllConfig());
+  const previous = stored["fieldtest:expiresAt"] ? parseExpiresAt(stored["fieldtest:expiresAt"].value) : undefined;
+  const expiry = expiryChange(previous, request.ttlSeconds, true, request.now);
+  request.onPlan(expiry);
+  const tags = await operation(`reading the tags of stack ${namespace}`, () => workspace.listTags(namespace));
+  const fleet = await configureAndUp(stack, {
+    namespace,
+    config: expiryConfig(expiry.expiresAt, request.ttl),
+    tags: stackTags({ namespace, owner: tags[LABELS.owner] ?? "unknown" }, expiry.expiresAt),
+    onOutput: request.onOutput,
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
+  return { ...fleet, expiry };
 }
 
 /** The outputs of a namespace's stack, as the last `pulumi up` left them. */
