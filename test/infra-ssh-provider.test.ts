@@ -45,6 +45,7 @@ if (docker && haveSshd) {
   pulumi.runtime.setAllConfig({
     "fieldtest:target": "ssh",
     "fieldtest:ttl": "10m",
+    "fieldtest:expiresAt": new Date(Date.now() + 10 * 60 * 1000).toISOString(),
     "fieldtest:sshHosts": JSON.stringify([{ host: "127.0.0.1", port: sshd.port }]),
     "fieldtest:sshKnownHosts": join(sshd.dir, "known_hosts"),
     "fieldtest:sshKeyPath": join(sshd.dir, "operator_key"),
@@ -88,11 +89,11 @@ if (docker && haveSshd) {
     t.match(run.stdout, /all 1 agents? healthy/);
   });
 
-  t.test("diff replaces the agents, old ones first, when an update asks for a new TTL", async (t) => {
+  t.test("diff changes nothing for the same inputs, and replaces the agents, old ones first, for an extended expiry", async (t) => {
     t.same(await call("diff", [namespace, inputs, inputs]), { changes: false, replaces: [], deleteBeforeReplace: true });
-    t.same(await call("diff", [namespace, inputs, { ...inputs, requestedAt: new Date(Date.now() + 60_000).toISOString() }]), {
+    t.same(await call("diff", [namespace, inputs, { ...inputs, expiresAt: new Date(Date.now() + 3600_000).toISOString() }]), {
       changes: true,
-      replaces: ["requestedAt"],
+      replaces: ["expiresAt"],
       deleteBeforeReplace: true,
     });
   });
