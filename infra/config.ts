@@ -37,10 +37,11 @@ export type AgentGroup = Omit<z.infer<typeof agentGroupSchema>, "machineType"> &
 
 const cidrSchema = z.cidrv4("must be an IPv4 CIDR such as 203.0.113.7/32");
 
-/** `30005` or `30001-30010`. */
+/** `30005` or `30001-30010` (a single port may be a YAML number). */
 const portsSchema = z
-  .string()
-  .regex(/^\d+(-\d+)?$/, "must be a port or a range such as 30001-30010")
+  .union([z.string(), z.number().int()])
+  .transform(String)
+  .pipe(z.string().regex(/^\d+(-\d+)?$/, "must be a port or a range such as 30001-30010"))
   .transform((text, ctx): [number, number] => {
     const [first, last = first] = text.split("-").map(Number) as [number, number?];
     if (first > last) {

@@ -68,7 +68,7 @@ t.test("experiment ports open beyond the namespace only as the stack says", asyn
     {
       ...gcpStack,
       "fieldtest:orchestratorRanges": ["192.0.2.1/32"],
-      "fieldtest:openPorts": JSON.stringify([{ ports: "30001-30010", sourceRanges: ["198.51.100.0/24"] }, { ports: "30050", protocol: "udp", sourceRanges: ["0.0.0.0/0"] }]),
+      "fieldtest:openPorts": JSON.stringify([{ ports: "30001-30010", sourceRanges: ["198.51.100.0/24"] }, { ports: 30050, protocol: "udp", sourceRanges: ["0.0.0.0/0"] }]),
     },
     context,
   );

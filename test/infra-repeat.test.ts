@@ -3,7 +3,7 @@
 // from 3 to 5 agents adds two and leaves the first three as they were.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
 import { runProgramAt, type DeclaredResource } from "./fixtures/pulumi-mocks.ts";
 import { tempHome } from "./helpers/fleet.ts";
@@ -14,7 +14,7 @@ const expiresAt = new Date(first.getTime() + 2 * 3600 * 1000).toISOString();
 
 const INSTANCE_TYPE: Record<string, string> = { gcp: "gcp:compute/instance:Instance", aws: "aws:ec2/instance:Instance" };
 
-function sameInputs(t: Tap.Test, before: Map<string, DeclaredResource>, after: Map<string, DeclaredResource>, keys: Iterable<string>): void {
+function sameInputs(t: Test, before: Map<string, DeclaredResource>, after: Map<string, DeclaredResource>, keys: Iterable<string>): void {
   for (const key of keys) t.same(after.get(key)?.inputs, before.get(key)?.inputs, `${key}: same inputs`);
 }
 
