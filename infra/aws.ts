@@ -63,6 +63,7 @@ export class AwsAgentNetwork extends pulumi.ComponentResource {
 
 export interface AwsAgentImagesArgs {
   namespace: string;
+  region: string;
   /** Image aliases to build, each from `dockerfiles/<alias>.Dockerfile`. */
   aliases: string[];
   dockerfilesDir: string;
@@ -71,8 +72,9 @@ export interface AwsAgentImagesArgs {
 
 /**
  * The namespace's ECR repository (one tag per image alias), the images built and pushed into
- * it, and the instance profile the VMs pull them with: allowed to pull from this repository
- * only, since scenario code on an agent can use the instance's credentials too.
+ * it, and the instance profile the VMs pull them and read their host keys with: allowed to pull
+ * from this repository and to read the namespace's parameters only, since scenario code on an
+ * agent can use the instance's credentials too.
  */
 export class AwsAgentImages extends pulumi.ComponentResource {
   readonly registryHost: pulumi.Output<string>;
@@ -112,6 +114,8 @@ export class AwsAgentImages extends pulumi.ComponentResource {
             // A registry login token cannot be scoped to a repository.
             { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
             { Sid: "PullNamespaceImages", Effect: "Allow", Action: ECR_PULL_ACTIONS, Resource: repository.arn },
+            // SecureString parameters under the AWS-managed key, which SSM decrypts for the caller.
+            { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: `arn:aws:ssm:${args.region}:*:parameter${hostKeyParameterPrefix(ns)}*` },
           ],
         }),
       },
@@ -145,8 +149,19 @@ export class AwsAgentImages extends pulumi.ComponentResource {
   }
 }
 
+/** `/fieldtest/<ns>/`: the namespace's SSM parameters. */
+function hostKeyParameterPrefix(namespace: string): string {
+  return `/fieldtest/${namespace}/`;
+}
+
+/** Prints a SecureString parameter's value, decrypted. */
+export function ssmParameterCommand(region: string, parameter: string): string {
+  return `aws ssm get-parameter --region ${region} --with-decryption --name ${parameter} --query Parameter.Value --output text`;
+}
+
 export interface AwsAgentArgs {
   plan: AgentPlan;
+  namespace: string;
   region: string;
   amiId: pulumi.Input<string>;
   securityGroupId: pulumi.Input<string>;
@@ -164,7 +179,8 @@ export interface AwsAgentArgs {
 
 /**
  * One agent: an instance that powers itself off at the fleet's expiry and is then terminated by
- * AWS (`instanceInitiatedShutdownBehavior: terminate`), running the agent container from boot.
+ * AWS (`instanceInitiatedShutdownBehavior: terminate`), running the agent container from boot
+ * with its own host key, read from a SecureString parameter that only the namespace's role may read.
  */
 export class AwsAgent extends pulumi.ComponentResource {
   readonly provisioned: ProvisionedAgent;
@@ -172,12 +188,19 @@ export class AwsAgent extends pulumi.ComponentResource {
   constructor(name: string, args: AwsAgentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:aws:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
+    const tags = { ...args.tags, Name: args.plan.resourceName };
+    const parameterName = `${hostKeyParameterPrefix(args.namespace)}${args.plan.name}/host-key`;
+    const parameter = new aws.ssm.Parameter(
+      `${name}-host-key`,
+      { name: parameterName, type: "SecureString", value: hostKey.privateKeyOpenssh, description: `host key of fieldtest agent ${args.plan.name}`, tags },
+      { parent: this, deleteBeforeReplace: true },
+    );
     const userData = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey, args.registryHost])
-      .apply(([image, hostPrivateKey, authorizedKey, registryHost]) =>
+      .all([args.imageRef, args.authorizedKey, args.registryHost])
+      .apply(([image, authorizedKey, registryHost]) =>
         agentBootScript({
           image,
-          hostPrivateKey,
+          hostKeyCommand: ssmParameterCommand(args.region, parameterName),
           authorizedKey,
           expiresAt: args.expiresAt,
           sshPort: AGENT_SSH_PORT,
@@ -187,7 +210,6 @@ export class AwsAgent extends pulumi.ComponentResource {
         }),
       );
 
-    const tags = { ...args.tags, Name: args.plan.resourceName };
     const instance = new aws.ec2.Instance(
       name,
       {
@@ -209,7 +231,8 @@ export class AwsAgent extends pulumi.ComponentResource {
         rootBlockDevice: { volumeSize: args.plan.diskGb, volumeType: "gp3", deleteOnTermination: true, tags },
         tags,
       },
-      { parent: this },
+      // The key must be readable at first boot.
+      { parent: this, dependsOn: [parameter] },
     );
 
     this.provisioned = {
@@ -256,7 +279,7 @@ export class AwsFleet extends pulumi.ComponentResource {
     const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, exposure: config, tags }, { parent: this });
     const images = new AwsAgentImages(
       `${ns}-images`,
-      { namespace: ns, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
+      { namespace: ns, region: config.region, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
       { parent: this },
     );
     const ami = aws.ec2.getAmiOutput(
@@ -278,6 +301,7 @@ export class AwsFleet extends pulumi.ComponentResource {
           plan.resourceName,
           {
             plan,
+            namespace: ns,
             region: config.region,
             amiId: ami.id,
             securityGroupId: network.securityGroupId,

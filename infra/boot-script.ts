@@ -5,14 +5,16 @@
  * FIELDTEST_EXPIRES_AT, auto-remove). The container uses the host network, so its sshd and the
  * experiment's ports are the VM's own ports.
  *
- * The script carries the agent's host private key. Pulumi keeps it encrypted in the stack state,
- * but the cloud shows it to whoever may read the VM's metadata or user data: acceptable for
- * throwaway test fleets, whose host keys exist only to be pinned by the runtime.
+ * The script does not carry the agent's host private key, since the cloud shows a VM's metadata
+ * and user data to whoever may read the VM's settings: it reads the key at boot from the
+ * namespace's secret store (GCP Secret Manager, AWS SSM Parameter Store), which only the
+ * namespace's VM identity may read.
  */
 export interface AgentBootOptions {
   /** Digest-pinned image reference, so every agent runs exactly the image that was built. */
   image: string;
-  hostPrivateKey: string;
+  /** One shell pipeline that prints the agent's host private key (from the namespace's secret store). */
+  hostKeyCommand: string;
   authorizedKey: string;
   expiresAt: Date;
   sshPort: number;
@@ -30,6 +32,9 @@ export interface AgentBootOptions {
 
 const CONTAINER = "fieldtest-agent";
 const KEY_DIR = "/etc/fieldtest";
+const HOST_KEY = `${KEY_DIR}/ssh_host_ed25519_key`;
+/** IAM grants take a minute or so to reach a new VM: the key is asked for this many times, 10 s apart. */
+const HOST_KEY_ATTEMPTS = 30;
 
 /** A here-document whose quoted delimiter keeps the shell from expanding anything in `text`. */
 function writeFile(path: string, text: string, delimiter: string): string {
@@ -57,7 +62,12 @@ export function agentBootScript(options: AgentBootOptions): string {
     "fi",
     "umask 077",
     `mkdir -p ${KEY_DIR}`,
-    writeFile(`${KEY_DIR}/ssh_host_ed25519_key`, options.hostPrivateKey, "FIELDTEST_HOST_KEY"),
+    "# The host key comes from the namespace's secret store; a VM that cannot read it stops here.",
+    `for attempt in $(seq 1 ${HOST_KEY_ATTEMPTS}); do`,
+    `  if { ${options.hostKeyCommand}; } > ${HOST_KEY} && grep -q "PRIVATE KEY" ${HOST_KEY}; then break; fi`,
+    "  sleep 10",
+    "done",
+    `grep -q "PRIVATE KEY" ${HOST_KEY}`,
     writeFile(`${KEY_DIR}/authorized_keys`, options.authorizedKey, "FIELDTEST_AUTHORIZED_KEY"),
     options.registryLogin,
     "# GCP runs startup scripts at every boot: replace the container of a previous boot.",
@@ -65,7 +75,7 @@ export function agentBootScript(options: AgentBootOptions): string {
     `docker create --name ${CONTAINER} --network host --rm \\`,
     `  -e FIELDTEST_EXPIRES_AT=${expiresAt} -e FIELDTEST_SSH_PORT=${options.sshPort} \\`,
     `  ${options.image}`,
-    `docker cp ${KEY_DIR}/ssh_host_ed25519_key ${CONTAINER}:/etc/ssh/ssh_host_ed25519_key`,
+    `docker cp ${HOST_KEY} ${CONTAINER}:/etc/ssh/ssh_host_ed25519_key`,
     `docker cp ${KEY_DIR}/authorized_keys ${CONTAINER}:/root/.ssh/authorized_keys`,
     `docker start ${CONTAINER}`,
     "",

@@ -149,6 +149,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
 
 export interface GcpAgentArgs {
   plan: AgentPlan;
+  project: string;
   zone: string;
   subnetworkId: pulumi.Input<string>;
   networkTag: string;
@@ -165,7 +166,8 @@ export interface GcpAgentArgs {
 
 /**
  * One agent: a VM that Google deletes at the fleet's expiry (`terminationTime` + `DELETE`),
- * whatever happens to the stack, and that runs the agent container from boot with its own host key.
+ * whatever happens to the stack, and that runs the agent container from boot with its own host
+ * key, read from a Secret Manager secret that only the namespace's service account may read.
  */
 export class GcpAgent extends pulumi.ComponentResource {
   readonly provisioned: ProvisionedAgent;
@@ -173,12 +175,29 @@ export class GcpAgent extends pulumi.ComponentResource {
   constructor(name: string, args: GcpAgentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:gcp:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
+    const secretId = `${name}-host-key`;
+    const secret = new gcp.secretmanager.Secret(
+      secretId,
+      { secretId, project: args.project, replication: { auto: {} }, labels: args.labels },
+      { parent: this, ...replaceByDeleting },
+    );
+    const version = new gcp.secretmanager.SecretVersion(secretId, { secret: secret.id, secretData: hostKey.privateKeyOpenssh }, { parent: this });
+    const reader = new gcp.secretmanager.SecretIamMember(
+      `${secretId}-reader`,
+      {
+        project: args.project,
+        secretId: secret.secretId,
+        role: "roles/secretmanager.secretAccessor",
+        member: pulumi.interpolate`serviceAccount:${args.serviceAccountEmail}`,
+      },
+      { parent: this },
+    );
     const bootScript = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey])
-      .apply(([image, hostPrivateKey, clientKey]) =>
+      .all([args.imageRef, args.authorizedKey])
+      .apply(([image, clientKey]) =>
         agentBootScript({
           image,
-          hostPrivateKey,
+          hostKeyCommand: gcpSecretCommand(args.project, secretId),
           authorizedKey: clientKey,
           expiresAt: args.expiresAt,
           sshPort: AGENT_SSH_PORT,
@@ -216,8 +235,8 @@ export class GcpAgent extends pulumi.ComponentResource {
       },
       // The startup script carries the expiry and runs at boot: an extended TTL needs a new VM,
       // or the VM's labels and the inventory would outlive its agent. The expiry is anchored in
-      // the stack config, so nothing else replaces a VM.
-      { parent: this, ...replaceByDeleting, replaceOnChanges: ["metadata"] },
+      // the stack config, so nothing else replaces a VM. The key must be readable at first boot.
+      { parent: this, ...replaceByDeleting, replaceOnChanges: ["metadata"], dependsOn: [version, reader] },
     );
 
     this.provisioned = {
@@ -240,14 +259,20 @@ function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** The VM's service account token from the metadata server is the registry password. */
+/** The VM's service account token, from the metadata server. */
+const ACCESS_TOKEN =
+  "$(curl -fsS -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token" +
+  ` | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`;
+
+/** The token is the registry password. */
 function gcpRegistryLogin(registryHost: string): string {
-  return [
-    "token=$(curl -fsS -H 'Metadata-Flavor: Google' \\",
-    "  http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token \\",
-    `  | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
-    `printf '%s' "$token" | docker login --username oauth2accesstoken --password-stdin https://${registryHost}`,
-  ].join("\n");
+  return [`token=${ACCESS_TOKEN}`, `printf '%s' "$token" | docker login --username oauth2accesstoken --password-stdin https://${registryHost}`].join("\n");
+}
+
+/** Prints the secret's latest version: Secret Manager's REST answer holds it base64-encoded in `payload.data`. */
+export function gcpSecretCommand(project: string, secretId: string): string {
+  const url = `https://secretmanager.googleapis.com/v1/projects/${project}/secrets/${secretId}/versions/latest:access`;
+  return `curl -fsS -H "Authorization: Bearer ${ACCESS_TOKEN}" ${url} | tr -d ' \\n' | sed -E 's/.*"data":"([^"]+)".*/\\1/' | base64 -d`;
 }
 
 export interface GcpFleetArgs {
@@ -290,6 +315,7 @@ export class GcpFleet extends pulumi.ComponentResource {
           plan.resourceName,
           {
             plan,
+            project: config.project,
             zone: config.zone,
             subnetworkId: network.subnetworkId,
             networkTag: network.agentTag,

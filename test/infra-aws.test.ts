@@ -1,9 +1,13 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+import { ssmParameterCommand } from "../infra/aws.ts";
+import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared, invoked } = fieldtestMocks();
 const expiresAtSeconds = Math.floor(Date.now() / 1000) + 7230;
@@ -153,7 +157,46 @@ t.test("the agents may pull from the namespace's repository only", async (t) => 
       Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
       Resource: "arn:aws:ecr:eu-west-1:123456789012:repository/exp-42-images",
     },
+    { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: "arn:aws:ssm:eu-west-1:*:parameter/fieldtest/exp-42/*" },
   ]);
   for (const instance of instances) t.equal(instance.inputs["iamInstanceProfile"], "exp-42-agent");
   t.match(ofType("aws:ecr/repository:Repository")[0]?.inputs, { name: "exp-42-images", forceDelete: true });
+});
+
+t.test("each host key is a SecureString parameter under the namespace's prefix, not in user data", async (t) => {
+  const parameters = ofType("aws:ssm/parameter:Parameter");
+  t.same(parameters.map((parameter) => [parameter.inputs["name"], parameter.inputs["type"]]), [
+    ["/fieldtest/exp-42/node-001/host-key", "SecureString"],
+    ["/fieldtest/exp-42/node-002/host-key", "SecureString"],
+    ["/fieldtest/exp-42/node-003/host-key", "SecureString"],
+  ]);
+  for (const parameter of parameters) {
+    t.same(parameter.inputs["value"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: fakeOpenSshKey(parameter.name).privateKeyOpenssh }, `${parameter.name} holds the host key, as a secret`);
+  }
+  for (const [i, instance] of instances.entries()) {
+    const userData: string = instance.inputs["userData"];
+    t.notMatch(userData, /PRIVATE KEY-----/, `${instance.name}: no private key in user data`);
+    t.ok(userData.includes(ssmParameterCommand("eu-west-1", `/fieldtest/exp-42/node-00${i + 1}/host-key`)), `${instance.name} reads its own parameter`);
+  }
+});
+
+t.test("the user data's key loop writes what the parameter holds, and stops the script when it cannot", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "fieldtest-aws-cli-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+  writeFileSync(join(dir, "key"), `${key}\n`);
+  // A stand-in for the AWS CLI: the key for the expected call, a refusal for any other.
+  const expected = "ssm get-parameter --region eu-west-1 --with-decryption --name /fieldtest/exp-42/node-001/host-key --query Parameter.Value --output text";
+  writeFileSync(join(dir, "aws"), `#!/bin/bash\n[ "$*" = "${expected}" ] && cat ${join(dir, "key")} || exit 254\n`, { mode: 0o755 });
+  const userData: string = instances[0]!.inputs["userData"];
+  const lines = userData.split("\n");
+  const loop = lines.slice(lines.findIndex((line) => line.startsWith("for attempt")), lines.findIndex((line) => line.startsWith('grep -q "PRIVATE KEY"')) + 1).join("\n");
+  const run = (script: string) =>
+    execFileSync("bash", ["-c", `set -euo pipefail; sleep() { :; }; ${script.replaceAll("/etc/fieldtest", dir)}; cat ${dir}/ssh_host_ed25519_key`], {
+      env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+  t.equal(run(loop), `${key}\n`);
+  t.throws(() => run(loop.replace("node-001", "node-009")), "a key that cannot be read stops the script");
 });

@@ -1,9 +1,15 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+import { gcpSecretCommand } from "../infra/gcp.ts";
+import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
+
+const fakeKeyOf = (name: string) => fakeOpenSshKey(name).privateKeyOpenssh;
 
 const { mocks, declared } = fieldtestMocks();
 // As `fieldtest up --cloud` anchors it: whole seconds, 90 minutes ahead.
@@ -65,6 +71,8 @@ t.test("every labelable resource carries the three fieldtest labels", async (t) 
     "gcp:compute/firewall:Firewall",
     "gcp:serviceaccount/account:Account",
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+    "gcp:secretmanager/secretVersion:SecretVersion",
+    "gcp:secretmanager/secretIamMember:SecretIamMember",
     "tls:index/privateKey:PrivateKey",
     // Image labels would be baked into the image and change its digest at every run.
     "docker-build:index:Image",
@@ -122,7 +130,8 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.match(script, /docker create --name fieldtest-agent --network host --rm/);
     t.match(script, new RegExp(`FIELDTEST_EXPIRES_AT=${expiresAt.getTime() / 1000} -e FIELDTEST_SSH_PORT=30000`));
     t.match(script, /europe-west1-docker\.pkg\.dev\/my-project\/alice-images\/debian:latest@sha256:/, "runs the pushed image by digest");
-    t.match(script, /BEGIN OPENSSH PRIVATE KEY[\s\S]*docker cp \/etc\/fieldtest\/ssh_host_ed25519_key fieldtest-agent:\/etc\/ssh\/ssh_host_ed25519_key/);
+    t.notMatch(script, /PRIVATE KEY-----/, "no private key in the VM's metadata");
+    t.match(script, new RegExp(`secretmanager\\.googleapis\\.com/v1/projects/my-project/secrets/${instance.name}-host-key/versions/latest:access[^]*docker cp /etc/fieldtest/ssh_host_ed25519_key fieldtest-agent:/etc/ssh/ssh_host_ed25519_key`));
     t.match(script, /docker cp \/etc\/fieldtest\/authorized_keys fieldtest-agent:\/root\/\.ssh\/authorized_keys\ndocker start fieldtest-agent/);
   }
 });
@@ -168,4 +177,33 @@ t.test("resources are grouped under one component per concept", async (t) => {
     [...new Set(components)].sort(),
     ["fieldtest:gcp:Agent", "fieldtest:gcp:AgentImages", "fieldtest:gcp:AgentNetwork", "fieldtest:gcp:Fleet"],
   );
+});
+
+t.test("each host key is a Secret Manager secret only the namespace's service account may read", async (t) => {
+  const secrets = ofType("gcp:secretmanager/secret:Secret");
+  t.same(secrets.map((secret) => secret.inputs["secretId"]), ["alice-baker-001-host-key", "alice-node-001-host-key", "alice-node-002-host-key"]);
+  const versions = ofType("gcp:secretmanager/secretVersion:SecretVersion");
+  for (const version of versions) {
+    t.same(version.inputs["secretData"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: fakeKeyOf(`${version.name}`) }, `${version.name} holds the agent's host key, as a secret`);
+  }
+  t.same(
+    ofType("gcp:secretmanager/secretIamMember:SecretIamMember").map((member) => [member.inputs["secretId"], member.inputs["role"], member.inputs["member"]]),
+    secrets.map((secret) => [secret.inputs["secretId"], "roles/secretmanager.secretAccessor", "serviceAccount:alice-agent@project.iam.gserviceaccount.com"]),
+  );
+});
+
+t.test("the startup script's key command decodes Secret Manager's answer", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "fieldtest-gcp-curl-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+  // A stand-in for curl: the metadata server's token, then the REST answer, pretty-printed as Google sends it.
+  const answer = JSON.stringify({ name: "projects/1/secrets/s/versions/1", payload: { data: Buffer.from(key).toString("base64"), dataCrc32c: "1" } }, null, 2);
+  writeFileSync(join(dir, "answer.json"), answer);
+  writeFileSync(
+    join(dir, "curl"),
+    `#!/bin/bash\ncase "$*" in\n  *metadata.google.internal*) echo '{"access_token":"tok","expires_in":3599}';;\n  *"Bearer tok"*secretmanager*) cat ${join(dir, "answer.json")};;\n  *) exit 22;;\nesac\n`,
+    { mode: 0o755 },
+  );
+  const output = execFileSync("bash", ["-c", `set -euo pipefail; ${gcpSecretCommand("my-project", "alice-node-001-host-key")}`], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` }, encoding: "utf8" });
+  t.equal(output, key);
 });
