@@ -263,6 +263,12 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
     for (const key of ["fieldtest:sshSourceRanges", "fieldtest:orchestratorRanges", "fieldtest:openPorts"] as const) {
       if (config[key] !== undefined) problems.push(`${key}: not used by target ssh: fieldtest does not manage the hosts' firewalls`);
     }
+    sshHosts?.forEach((host, i) => {
+      // Each host's agent is removed by namespace label on that host's engine: one host twice would remove both.
+      if (sshHosts.findIndex((other) => other.host === host.host && other.port === host.port) < i) {
+        problems.push(`fieldtest:sshHosts[${i}]: ${host.host}:${host.port} is listed twice; each host runs one agent, list it once`);
+      }
+    });
     if (sshHosts && sshHosts.length > config["fieldtest:maxVms"]) {
       problems.push(`fieldtest:sshHosts: ${sshHosts.length} agents exceed fieldtest:maxVms (${config["fieldtest:maxVms"]}), the guard against costly typos: list fewer hosts or raise fieldtest:maxVms`);
     }

@@ -14,7 +14,10 @@ import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
  * Pulumi wrapper, a dynamic resource whose create and delete call them.
  */
 
-/** What the dynamic resource is given, and keeps in the stack state (the keys as secrets). */
+/**
+ * What one host's dynamic resource is given, and keeps in the stack state (the keys as secrets).
+ * One resource per host, so that adding a host adds its agent and leaves the others alone.
+ */
 export interface SshAgentsInputs {
   namespace: string;
   owner: string;
@@ -23,6 +26,8 @@ export interface SshAgentsInputs {
   portsPerAgent: number;
   /** One agent per host. */
   count: number;
+  /** The host's place in fieldtest:sshHosts: its agent is `agent-<index + 1>` (src/core/naming.ts). */
+  firstAgentIndex: number;
   image: { dockerfilesDir: string; alias: string };
   hosts: Array<{ user: string; host: string; port: number; hostKey: string }>;
   operatorPrivateKey: string;
@@ -53,6 +58,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
       namespace: inputs.namespace,
       count: inputs.count,
       ttlSeconds,
+      firstAgentIndex: inputs.firstAgentIndex,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
@@ -67,7 +73,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     await destroySshFleet(pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
   },
   async diff(_id, olds: SshAgentsInputs, news: SshAgentsInputs) {
-    const keys = ["namespace", "owner", "expiresAt", "portsPerAgent", "count", "image", "hosts", "operatorPrivateKey", "clientPrivateKey"] as const;
+    const keys = ["namespace", "owner", "expiresAt", "portsPerAgent", "count", "firstAgentIndex", "image", "hosts", "operatorPrivateKey", "clientPrivateKey"] as const;
     const replaces = keys.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
     // The old agents go first: the new ones take the same names, labels and port slices.
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
@@ -76,7 +82,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
-/** The agents on the SSH hosts, created and removed by src/ssh-hosts/fleet.ts. */
+/** The agent on one SSH host, created and removed by src/ssh-hosts/fleet.ts. */
 export class SshAgents extends pulumi.dynamic.Resource {
   declare readonly inventory: pulumi.Output<unknown>;
 
@@ -119,6 +125,11 @@ function withGroups(inventory: Inventory): Inventory {
   return { ...inventory, agents: inventory.agents.map((agent) => ({ ...agent, group: agent.group ?? parseAgentName(agent.name)?.group ?? DEFAULT_GROUP })) };
 }
 
+/** `ops@192.0.2.11:2222` → `ops-192.0.2.11-2222`: a host's part of its resource's name. */
+function resourceNameOf(host: { user: string; host: string; port: number }): string {
+  return `${host.user}-${host.host}-${host.port}`.replace(/[^A-Za-z0-9.-]/g, "-");
+}
+
 export class SshFleet extends pulumi.ComponentResource {
   readonly inventory: pulumi.Output<Inventory>;
   readonly clientPrivateKey: pulumi.Output<string>;
@@ -127,23 +138,38 @@ export class SshFleet extends pulumi.ComponentResource {
     super("fieldtest:ssh:Fleet", name, {}, {});
     const { config } = args;
     const clientKey = ed25519Key(`${name}-client`, this);
-    const agents = new SshAgents(
-      `${name}-agents`,
-      {
-        namespace: config.namespace,
-        owner: config.owner,
-        expiresAt: config.expiresAt.toISOString(),
-        portsPerAgent: config.portsPerAgent,
-        count: hosts.length,
-        image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
-        hosts,
-        operatorPrivateKey,
-        clientPrivateKey: clientKey.privateKeyOpenssh,
-        clientPublicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
-      },
-      { parent: this },
+    const agents = hosts.map(
+      (host, index) =>
+        new SshAgents(
+          `${name}-agent-${resourceNameOf(host)}`,
+          {
+            namespace: config.namespace,
+            owner: config.owner,
+            expiresAt: config.expiresAt.toISOString(),
+            portsPerAgent: config.portsPerAgent,
+            count: 1,
+            firstAgentIndex: index,
+            image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
+            hosts: [host],
+            operatorPrivateKey,
+            clientPrivateKey: clientKey.privateKeyOpenssh,
+            clientPublicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
+          },
+          { parent: this },
+        ),
     );
-    this.inventory = agents.inventory.apply((value) => withGroups(parseInventory(value, "the inventory of the ssh agents")));
+    this.inventory = pulumi.all(agents.map((agent) => agent.inventory)).apply((parts) =>
+      parseInventory(
+        {
+          namespace: config.namespace,
+          target: "ssh",
+          createdAt: config.createdAt.toISOString(),
+          expiresAt: config.expiresAt.toISOString(),
+          agents: parts.flatMap((part) => withGroups(parseInventory(part, "the inventory of an ssh host's agent")).agents),
+        },
+        "the inventory of the ssh agents",
+      ),
+    );
     this.clientPrivateKey = clientKey.privateKeyOpenssh;
     this.registerOutputs({ inventory: this.inventory });
   }

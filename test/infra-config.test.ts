@@ -178,6 +178,7 @@ t.test("target-specific requirements", async (t) => {
   t.match(problemsOf({ ...sshStack, "fieldtest:sshHosts": [{ host: "h", hostKey: "nope" }] }), /fieldtest:sshHosts\[0\]\.hostKey: /);
   t.match(problemsOf({ ...sshStack, "fieldtest:maxVms": 1, "fieldtest:sshHosts": [{ host: "a" }, { host: "b" }] }), /fieldtest:sshHosts: 2 agents exceed fieldtest:maxVms \(1\)/);
   t.match(problemsOf({ ...sshStack, "fieldtest:image": "alpine" }), /fieldtest:image: no dockerfiles\/alpine\.Dockerfile/);
+  t.match(problemsOf({ ...sshStack, "fieldtest:sshHosts": [{ host: "a" }, { host: "b" }, { host: "a", user: "ops" }] }), /fieldtest:sshHosts\[2\]: a:22 is listed twice/);
   t.match(problemsOf({ ...gcpStack, "fieldtest:sshKeyPath": "k" }), /fieldtest:sshKeyPath: only used by target ssh/);
 });
 

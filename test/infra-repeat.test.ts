@@ -67,21 +67,31 @@ for (const [target, config] of Object.entries(clouds)) {
   });
 }
 
-t.test("ssh: the same config minutes later declares the same agents with the same inputs", async (t) => {
+t.test("ssh: the same config minutes later changes nothing; two more hosts add two agents and leave the others alone", async (t) => {
   const dir = await tempHome(t);
-  const hostKey = generateEd25519KeyPair("h1").publicKey.split(" ").slice(0, 2).join(" ");
-  await writeFile(join(dir, "known_hosts"), `${knownHostsLine("192.0.2.10", 22, hostKey)}\n`);
-  const config = {
+  const hosts = ["192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14"];
+  const knownHosts = hosts.map((host) => knownHostsLine(host, 22, generateEd25519KeyPair(host).publicKey.split(" ").slice(0, 2).join(" ")));
+  await writeFile(join(dir, "known_hosts"), `${knownHosts.join("\n")}\n`);
+  const config = (count: number) => ({
     "fieldtest:target": "ssh",
     "fieldtest:ttl": "2h",
     "fieldtest:expiresAt": expiresAt,
-    "fieldtest:sshHosts": JSON.stringify([{ host: "192.0.2.10" }]),
+    "fieldtest:sshHosts": JSON.stringify(hosts.slice(0, count).map((host) => ({ host }))),
     "fieldtest:sshKnownHosts": join(dir, "known_hosts"),
-    "fieldtest:sshPrivateKey": generateEd25519KeyPair("operator").privateKey,
-  };
-  const before = await runProgramAt(first, "lab", config, ["fieldtest:sshPrivateKey"]);
-  const after = await runProgramAt(minutesLater, "lab", config, ["fieldtest:sshPrivateKey"]);
-  t.same([...after.keys()].sort(), [...before.keys()].sort());
-  t.ok([...before.keys()].some((key) => key.startsWith("pulumi-nodejs:dynamic:Resource::")), "the agents' resource is compared");
-  sameInputs(t, before, after, before.keys());
+    "fieldtest:sshPrivateKey": operatorKey,
+  });
+  const operatorKey = generateEd25519KeyPair("operator").privateKey;
+  const before = await runProgramAt(first, "lab", config(3), ["fieldtest:sshPrivateKey"]);
+  const again = await runProgramAt(minutesLater, "lab", config(3), ["fieldtest:sshPrivateKey"]);
+  t.same([...again.keys()].sort(), [...before.keys()].sort());
+  t.equal([...before.keys()].filter((key) => key.startsWith("pulumi-nodejs:dynamic:Resource::")).length, 3, "one resource per host");
+  sameInputs(t, before, again, before.keys());
+
+  const grown = await runProgramAt(minutesLater, "lab", config(5), ["fieldtest:sshPrivateKey"]);
+  t.same(
+    [...grown.keys()].filter((key) => !before.has(key)).sort(),
+    ["pulumi-nodejs:dynamic:Resource::lab-agent-root-192.0.2.13-22", "pulumi-nodejs:dynamic:Resource::lab-agent-root-192.0.2.14-22"],
+  );
+  t.same([...grown.values()].filter((r) => !before.has(`${r.type}::${r.name}`)).map((r) => r.inputs["firstAgentIndex"]).sort(), [3, 4], "agent-004 and agent-005");
+  sameInputs(t, before, grown, before.keys());
 });

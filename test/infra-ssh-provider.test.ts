@@ -61,7 +61,8 @@ if (docker && haveSshd) {
   // The mocked tls key is not a usable key: give the agents a real client key, as tls would.
   const client = generateEd25519KeyPair("client");
   const { __provider, ...rest } = resource.inputs;
-  const inputs = { ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, plain(v)])), clientPrivateKey: client.privateKey, clientPublicKey: client.publicKey };
+  // As for the third host of fieldtest:sshHosts: its agent is agent-003.
+  const inputs = { ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, plain(v)])), firstAgentIndex: 2, clientPrivateKey: client.privateKey, clientPublicKey: client.publicKey };
 
   const call = (method: string, args: unknown[]) =>
     new Promise<any>((resolve, reject) => {
@@ -74,12 +75,12 @@ if (docker && haveSshd) {
       child.stdin!.end(JSON.stringify(args));
     });
 
-  t.test("create runs upSshHosts: agents on the host, and an inventory the runtime uses", async (t) => {
+  t.test("create runs upSshHosts: the agent on the host, and an inventory the runtime uses", async (t) => {
     const created = await call("create", [inputs]);
     t.equal(created.id, namespace);
     const inventory = parseInventory(created.outs.inventory);
     t.equal(inventory.target, "ssh");
-    t.same(inventory.agents.map((agent) => [agent.name, agent.host]), [["agent-001", "127.0.0.1"]]);
+    t.same(inventory.agents.map((agent) => [agent.name, agent.host]), [["agent-003", "127.0.0.1"]], "named after the host's place in the list");
     t.equal(await containerCount(docker, namespace), 1);
 
     await writeFile(join(home, "inventory.json"), JSON.stringify(inventory));

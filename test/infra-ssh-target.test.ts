@@ -35,15 +35,18 @@ const program = await import("../infra/index.ts");
 const inventory = await resolved(program.inventory);
 const agents = declared.filter((resource) => resource.type === "pulumi-nodejs:dynamic:Resource");
 
-t.test("one dynamic resource holds the agents, with pinned host keys and the operator's key", async (t) => {
-  t.equal(agents.length, 1);
-  const inputs = agents[0]!.inputs;
-  t.equal(agents[0]!.name, "lab-agents");
-  t.match(inputs, { namespace: "lab", owner: "Ops", expiresAt: expiresAt.toISOString(), portsPerAgent: 20, count: 2, image: { alias: "debian", dockerfilesDir: /\/dockerfiles$/ } });
-  t.same(inputs["hosts"], [
-    { user: "root", host: "192.0.2.10", port: 22, hostKey: known },
-    { user: "ops", host: "192.0.2.11", port: 2222, hostKey: pinned },
-  ]);
+t.test("one dynamic resource per host holds its agent, with its pinned host key and the operator's key", async (t) => {
+  agents.sort((a, b) => a.name.localeCompare(b.name));
+  t.same(agents.map((agent) => agent.name), ["lab-agent-ops-192.0.2.11-2222", "lab-agent-root-192.0.2.10-22"]);
+  t.same(
+    agents.map((agent) => [agent.inputs["firstAgentIndex"], agent.inputs["count"], agent.inputs["hosts"]]),
+    [
+      [1, 1, [{ user: "ops", host: "192.0.2.11", port: 2222, hostKey: pinned }]],
+      [0, 1, [{ user: "root", host: "192.0.2.10", port: 22, hostKey: known }]],
+    ],
+  );
+  const inputs = agents[1]!.inputs;
+  t.match(inputs, { namespace: "lab", owner: "Ops", expiresAt: expiresAt.toISOString(), portsPerAgent: 20, image: { alias: "debian", dockerfilesDir: /\/dockerfiles$/ } });
   t.same(inputs["operatorPrivateKey"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: operator.privateKey }, "the operator's key is passed as a secret");
   t.match(inputs["clientPrivateKey"], /BEGIN OPENSSH PRIVATE KEY/);
   t.match(inputs["clientPublicKey"], /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
@@ -56,10 +59,11 @@ t.test("the inventory output is the agents' inventory, valid for the runtime", a
   const parsed = inventorySchema.parse(inventory);
   t.equal(parsed.target, "ssh");
   t.equal(parsed.namespace, "lab");
+  t.equal(parsed.expiresAt, expiresAt.toISOString(), "the anchored expiry");
   t.same(parsed.agents.map((agent) => [agent.name, agent.group, agent.host]), [["agent-001", "agent", "192.0.2.10"], ["agent-002", "agent", "192.0.2.11"]]);
 });
 
 t.test("the client key is a secret output; no resource besides the key, the agents and the component", async (t) => {
   t.equal(await pulumi.isSecret(program.clientPrivateKey), true);
-  t.same(declared.map((resource) => resource.type).sort(), ["fieldtest:ssh:Fleet", "pulumi-nodejs:dynamic:Resource", "tls:index/privateKey:PrivateKey"]);
+  t.same(declared.map((resource) => resource.type).sort(), ["fieldtest:ssh:Fleet", "pulumi-nodejs:dynamic:Resource", "pulumi-nodejs:dynamic:Resource", "tls:index/privateKey:PrivateKey"]);
 });
