@@ -2,6 +2,7 @@
 // the --max-vms guard, which stacks have expired, and where the Pulumi CLI is looked for.
 import t from "tap";
 import { findPulumiCli, missingCliMessage, pulumiCliCandidates } from "../src/pulumi/cli.ts";
+import { readStackFileConfig } from "../src/pulumi/stack-file.ts";
 import {
   anchorExpiry,
   checkStackConfig,
@@ -194,4 +195,18 @@ t.test("the Pulumi CLI is looked for on PATH, then where its installer puts it",
   t.match(message, /https:\/\/www\.pulumi\.com\/docs\/install\//);
   t.match(message, /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
   t.match(message, /Nothing was created\.$/);
+});
+
+t.test("the stack file's config is read without the Pulumi CLI", async (t) => {
+  const dir = t.testdir({
+    "Pulumi.alice.yaml": 'config:\n  fieldtest:expiresAt: "2030-01-01T12:30:00Z"\n  fieldtest:sshSourceRanges:\n    - 192.0.2.0/24\n',
+    "Pulumi.empty.yaml": "# nothing yet\n",
+    "Pulumi.broken.yaml": "config: [unclosed\n",
+  });
+  t.same(await readStackFileConfig(dir, "alice"), { "fieldtest:expiresAt": "2030-01-01T12:30:00Z", "fieldtest:sshSourceRanges": ["192.0.2.0/24"] });
+  t.same(await readStackFileConfig(dir, "empty"), {});
+  t.same(await readStackFileConfig(dir, "nobody"), {}, "no stack file: a new stack");
+  await t.rejects(readStackFileConfig(dir, "broken"), { message: /^stack file \S*Pulumi\.broken\.yaml is not YAML [^]*: fix it, or remove it/ });
+  const kept = anchorExpiry(gcp, await readStackFileConfig(dir, "alice"), now);
+  t.equal(kept.expiry.kind, "kept");
 });
