@@ -14,6 +14,8 @@ import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackCon
 
 export class PulumiOperationError extends Error {}
 
+const EXPIRES_AT_KEY = "fieldtest:expiresAt";
+
 /** A workspace on the fieldtest project, after checking that the CLI exists and is recent enough. */
 export async function openWorkspace(projectDir: string, env: NodeJS.ProcessEnv, what: string, outcome = "Nothing was created."): Promise<LocalWorkspace> {
   const location = requirePulumiCli(env, what, outcome);
@@ -96,7 +98,7 @@ export async function extendStackExpiry(workspace: LocalWorkspace, request: Exte
   const { namespace } = request;
   const stack = await operation(`selecting stack ${namespace}`, () => Stack.select(namespace, workspace));
   const stored = await operation(`reading the config of stack ${namespace}`, () => stack.getAllConfig());
-  const previous = stored["fieldtest:expiresAt"] ? parseExpiresAt(stored["fieldtest:expiresAt"].value) : undefined;
+  const previous = stored[EXPIRES_AT_KEY] ? parseExpiresAt(stored[EXPIRES_AT_KEY].value) : undefined;
   const expiry = expiryChange(previous, request.ttlSeconds, true, request.now);
   request.onPlan(expiry);
   const tags = await operation(`reading the tags of stack ${namespace}`, () => workspace.listTags(namespace));
@@ -115,11 +117,15 @@ export async function readStackFleet(workspace: LocalWorkspace, namespace: Names
   return operation(`reading the outputs of stack ${namespace}`, async () => stackFleet(await Stack.select(namespace, workspace)));
 }
 
-/** `pulumi destroy`, then removes the stack (its stack file stays in stacks/ for the next `up`). */
+/**
+ * `pulumi destroy`, then removes the stack. Its stack file stays in stacks/ for the next `up`,
+ * without the anchored expiry: a fleet made again gets a lifetime of its own.
+ */
 export async function destroyStack(workspace: LocalWorkspace, namespace: Namespace, onOutput: (text: string) => void): Promise<void> {
   const stack = await operation(`selecting stack ${namespace}`, () => Stack.select(namespace, workspace));
   await operation(`pulumi destroy of stack ${namespace}`, () => stack.destroy({ onOutput }));
-  await operation(`removing stack ${namespace}`, () => workspace.removeStack(namespace));
+  await operation(`forgetting the expiry of stack ${namespace}`, () => stack.removeConfig(EXPIRES_AT_KEY));
+  await operation(`removing stack ${namespace}`, () => workspace.removeStack(namespace, { preserveConfig: true }));
 }
 
 /** The project's stacks with their tags; those fieldtest made carry `fieldtest-namespace`. */
