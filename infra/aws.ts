@@ -231,8 +231,9 @@ export class AwsAgent extends pulumi.ComponentResource {
         rootBlockDevice: { volumeSize: args.plan.diskGb, volumeType: "gp3", deleteOnTermination: true, tags },
         tags,
       },
-      // The key must be readable at first boot.
-      { parent: this, dependsOn: [parameter] },
+      // The key must be readable at first boot. The AMI lookup follows Debian's releases: a newer
+      // image is for new instances, not a reason to replace the running ones.
+      { parent: this, dependsOn: [parameter], ignoreChanges: ["ami"] },
     );
 
     this.provisioned = {
