@@ -32,7 +32,7 @@ Examples:
   $ fieldtest run health --localhost --website --prometheus --monitoring --keep-alive
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
   $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
-  $ fieldtest up --cloud gcp --project my-project --zone europe-west1-b --namespace carol --vms 3
+  $ fieldtest up --cloud gcp --project my-project --zone europe-west1-b --ssh-source-range 203.0.113.7/32 --namespace carol --vms 3
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
