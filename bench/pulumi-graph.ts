@@ -13,10 +13,19 @@ const AGENTS = Number(process.env["BENCH_AGENTS"] ?? 1000);
 const GOAL_SECONDS = 10;
 
 const { mocks, declared } = fieldtestMocks();
+// Groups of at most 999 agents, the naming rule's three digits (src/core/naming.ts).
+const GROUP_SIZE = 500;
+const groups = Array.from({ length: Math.ceil(AGENTS / GROUP_SIZE) }, (_, i) => ({
+  name: `node${i}`,
+  count: Math.min(GROUP_SIZE, AGENTS - i * GROUP_SIZE),
+  machineType: "e2-small",
+}));
 pulumi.runtime.setAllConfig({
   "fieldtest:target": "gcp",
   "fieldtest:maxVms": String(AGENTS),
-  "fieldtest:agents": JSON.stringify([{ name: "node", count: AGENTS, machineType: "e2-small" }]),
+  "fieldtest:expiresAt": new Date(Date.now() + 2 * 3600 * 1000).toISOString(),
+  "fieldtest:sshSourceRanges": JSON.stringify(["203.0.113.7/32"]),
+  "fieldtest:agents": JSON.stringify(groups),
   "gcp:project": "bench-project",
   "gcp:zone": "europe-west1-b",
 });

@@ -1,46 +1,56 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
-import { AGENT_SSH_PORT, agentPortRange, planAgents, type AgentPlan, type AwsStackConfig } from "./config.ts";
+import { agentPortRange, planAgents, type AgentPlan, type AwsStackConfig, type Exposure } from "./config.ts";
+import { exposureRules } from "./exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 import type { ProvisionedAgent } from "./inventory-output.ts";
 
 /** Debian's own account, which publishes the official Debian AMIs. */
 export const DEBIAN_AMI_OWNER = "136693071363";
-const ECR_READ_ONLY_POLICY = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
+/** What `docker pull` needs from one ECR repository. */
+const ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
 
 type Tags = Record<string, string>;
 
 export interface AwsAgentNetworkArgs {
   namespace: string;
   portRange: [number, number];
-  sshSourceRanges: string[];
+  exposure: Exposure;
   tags: Tags;
 }
 
 /**
- * The agents' security group in the default VPC: ops ssh (22) and the agents' ports from the
- * configured source ranges, the agents' ports from the group itself. Egress stays open: the
- * VMs install Docker and pull their image at boot.
+ * The agents' security group in the default VPC (see exposure.ts): sshd and the ops door from
+ * the configured source ranges, the agents' ports from the group itself, and only what the
+ * stack opens explicitly beyond that. Egress stays open: the VMs install Docker and pull their
+ * image at boot.
  */
 export class AwsAgentNetwork extends pulumi.ComponentResource {
   readonly securityGroupId: pulumi.Output<string>;
 
   constructor(name: string, args: AwsAgentNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:aws:AgentNetwork", name, {}, opts);
-    const [firstPort, lastPort] = args.portRange;
+    const ingress = exposureRules(args.portRange, args.exposure).flatMap((rule) =>
+      rule.allow.flatMap(({ protocol, ports }) =>
+        ports.map(([fromPort, toPort]) => ({
+          description: rule.description,
+          protocol,
+          fromPort,
+          toPort,
+          ...(rule.from === "agents" ? { self: true } : { cidrBlocks: rule.from }),
+        })),
+      ),
+    );
     const securityGroup = new aws.ec2.SecurityGroup(
       `${args.namespace}-agents`,
       {
         name: `${args.namespace}-agents`,
         description: `fieldtest agents of namespace ${args.namespace}`,
-        ingress: [
-          { description: "ops ssh", protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: args.sshSourceRanges },
-          { description: "agent sshd and ports", protocol: "tcp", fromPort: firstPort, toPort: lastPort, cidrBlocks: args.sshSourceRanges },
-          { description: "agent ports between agents", protocol: "tcp", fromPort: firstPort, toPort: lastPort, self: true },
-        ],
+        ingress,
         egress: [{ description: "package and image downloads", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
         tags: { ...args.tags, Name: `${args.namespace}-agents` },
       },
@@ -53,6 +63,7 @@ export class AwsAgentNetwork extends pulumi.ComponentResource {
 
 export interface AwsAgentImagesArgs {
   namespace: string;
+  region: string;
   /** Image aliases to build, each from `dockerfiles/<alias>.Dockerfile`. */
   aliases: string[];
   dockerfilesDir: string;
@@ -61,7 +72,9 @@ export interface AwsAgentImagesArgs {
 
 /**
  * The namespace's ECR repository (one tag per image alias), the images built and pushed into
- * it, and the instance profile the VMs pull them with.
+ * it, and the instance profile the VMs pull them and read their host keys with: allowed to pull
+ * from this repository and to read the namespace's parameters only, since scenario code on an
+ * agent can use the instance's credentials too.
  */
 export class AwsAgentImages extends pulumi.ComponentResource {
   readonly registryHost: pulumi.Output<string>;
@@ -90,7 +103,24 @@ export class AwsAgentImages extends pulumi.ComponentResource {
       },
       { parent: this, deleteBeforeReplace: true },
     );
-    new aws.iam.RolePolicyAttachment(`${ns}-agent-pulls-images`, { role: role.name, policyArn: ECR_READ_ONLY_POLICY }, { parent: this });
+    new aws.iam.RolePolicy(
+      `${ns}-agent-pulls-images`,
+      {
+        name: `${ns}-agent-pulls-images`,
+        role: role.name,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            // A registry login token cannot be scoped to a repository.
+            { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+            { Sid: "PullNamespaceImages", Effect: "Allow", Action: ECR_PULL_ACTIONS, Resource: repository.arn },
+            // SecureString parameters under the AWS-managed key, which SSM decrypts for the caller.
+            { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: `arn:aws:ssm:${args.region}:*:parameter${hostKeyParameterPrefix(ns)}*` },
+          ],
+        }),
+      },
+      { parent: this },
+    );
     const instanceProfile = new aws.iam.InstanceProfile(
       `${ns}-agent`,
       { name: `${ns}-agent`, role: role.name, tags: { ...args.tags, Name: `${ns}-agent` } },
@@ -119,8 +149,19 @@ export class AwsAgentImages extends pulumi.ComponentResource {
   }
 }
 
+/** `/fieldtest/<ns>/`: the namespace's SSM parameters. */
+function hostKeyParameterPrefix(namespace: string): string {
+  return `/fieldtest/${namespace}/`;
+}
+
+/** Prints a SecureString parameter's value, decrypted. */
+export function ssmParameterCommand(region: string, parameter: string): string {
+  return `aws ssm get-parameter --region ${region} --with-decryption --name ${parameter} --query Parameter.Value --output text`;
+}
+
 export interface AwsAgentArgs {
   plan: AgentPlan;
+  namespace: string;
   region: string;
   amiId: pulumi.Input<string>;
   securityGroupId: pulumi.Input<string>;
@@ -130,15 +171,16 @@ export interface AwsAgentArgs {
   registryHost: pulumi.Input<string>;
   /** The client's public key line, authorized as root in the agent. */
   authorizedKey: pulumi.Output<string>;
-  ttlSeconds: number;
+  /** The anchored expiry of the fleet (config.ts): the same at every `pulumi up`. */
   expiresAt: Date;
   portRange: [number, number];
   tags: Tags;
 }
 
 /**
- * One agent: an instance that powers itself off at the TTL and is then terminated by AWS
- * (`instanceInitiatedShutdownBehavior: terminate`), running the agent container from boot.
+ * One agent: an instance that powers itself off at the fleet's expiry and is then terminated by
+ * AWS (`instanceInitiatedShutdownBehavior: terminate`), running the agent container from boot
+ * with its own host key, read from a SecureString parameter that only the namespace's role may read.
  */
 export class AwsAgent extends pulumi.ComponentResource {
   readonly provisioned: ProvisionedAgent;
@@ -146,22 +188,28 @@ export class AwsAgent extends pulumi.ComponentResource {
   constructor(name: string, args: AwsAgentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:aws:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
+    const tags = { ...args.tags, Name: args.plan.resourceName };
+    const parameterName = `${hostKeyParameterPrefix(args.namespace)}${args.plan.name}/host-key`;
+    const parameter = new aws.ssm.Parameter(
+      `${name}-host-key`,
+      { name: parameterName, type: "SecureString", value: hostKey.privateKeyOpenssh, description: `host key of fieldtest agent ${args.plan.name}`, tags },
+      { parent: this, deleteBeforeReplace: true },
+    );
     const userData = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey, args.registryHost])
-      .apply(([image, hostPrivateKey, authorizedKey, registryHost]) =>
+      .all([args.imageRef, args.authorizedKey, args.registryHost])
+      .apply(([image, authorizedKey, registryHost]) =>
         agentBootScript({
           image,
-          hostPrivateKey,
+          hostKeyCommand: ssmParameterCommand(args.region, parameterName),
           authorizedKey,
           expiresAt: args.expiresAt,
           sshPort: AGENT_SSH_PORT,
           extraPackages: ["awscli"],
           registryLogin: `aws ecr get-login-password --region ${args.region} | docker login --username AWS --password-stdin ${registryHost}`,
-          shutdownAfterMinutes: Math.ceil(args.ttlSeconds / 60),
+          powerOffAtExpiry: true,
         }),
       );
 
-    const tags = { ...args.tags, Name: name };
     const instance = new aws.ec2.Instance(
       name,
       {
@@ -174,17 +222,23 @@ export class AwsAgent extends pulumi.ComponentResource {
         instanceInitiatedShutdownBehavior: "terminate",
         userData,
         // User data runs at first boot only: an instance kept across a user-data change would
-        // lose its scheduled shutdown, so a change (a new TTL) replaces the instance.
+        // lose its scheduled shutdown, so a change (an extended TTL) replaces the instance. The
+        // expiry is anchored in the stack config, so nothing else changes it.
         userDataReplaceOnChange: true,
-        metadataOptions: { httpTokens: "required" },
+        // IMDSv2 only, one hop: the instance's credentials need a session token, and a
+        // container on a bridge network (one more hop) cannot reach them.
+        metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1 },
         rootBlockDevice: { volumeSize: args.plan.diskGb, volumeType: "gp3", deleteOnTermination: true, tags },
         tags,
       },
-      { parent: this },
+      // The key must be readable at first boot. The AMI lookup follows Debian's releases: a newer
+      // image is for new instances, not a reason to replace the running ones.
+      { parent: this, dependsOn: [parameter], ignoreChanges: ["ami"] },
     );
 
     this.provisioned = {
-      name,
+      name: args.plan.name,
+      group: args.plan.group,
       host: instance.publicIp,
       internalHost: instance.privateIp,
       hostKey: hostKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
@@ -223,10 +277,10 @@ export class AwsFleet extends pulumi.ComponentResource {
       { keyName: `${ns}-client`, publicKey: authorizedKey, tags: { ...tags, Name: `${ns}-client` } },
       { parent: this, deleteBeforeReplace: true },
     );
-    const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, sshSourceRanges: config.sshSourceRanges, tags }, { parent: this });
+    const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, exposure: config, tags }, { parent: this });
     const images = new AwsAgentImages(
       `${ns}-images`,
-      { namespace: ns, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
+      { namespace: ns, region: config.region, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
       { parent: this },
     );
     const ami = aws.ec2.getAmiOutput(
@@ -245,9 +299,10 @@ export class AwsFleet extends pulumi.ComponentResource {
     this.agents = plans.map(
       (plan) =>
         new AwsAgent(
-          plan.name,
+          plan.resourceName,
           {
             plan,
+            namespace: ns,
             region: config.region,
             amiId: ami.id,
             securityGroupId: network.securityGroupId,
@@ -256,7 +311,6 @@ export class AwsFleet extends pulumi.ComponentResource {
             imageRef: images.refs.get(plan.image),
             registryHost: images.registryHost,
             authorizedKey,
-            ttlSeconds: config.ttlSeconds,
             expiresAt: config.expiresAt,
             portRange,
             tags,

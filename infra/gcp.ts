@@ -1,9 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as gcp from "@pulumi/gcp";
+import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
-import { AGENT_SSH_PORT, agentPortRange, planAgents, type AgentPlan, type GcpStackConfig } from "./config.ts";
+import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "./config.ts";
+import { exposureRules, portSpanText } from "./exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 import type { ProvisionedAgent } from "./inventory-output.ts";
 
@@ -20,12 +22,13 @@ export interface GcpAgentNetworkArgs {
   namespace: string;
   region: string;
   portRange: [number, number];
-  sshSourceRanges: string[];
+  exposure: Exposure;
 }
 
 /**
- * A VPC of the namespace's own, so that its firewall rules are the only doors: ops ssh (22) and the
- * agents' ports from the configured source ranges, the agents' ports from the namespace's subnet.
+ * A VPC of the namespace's own, so that its firewall rules are the only doors (see exposure.ts):
+ * sshd and the ops door from the configured source ranges, the agents' ports between the
+ * namespace's agents (by network tag), and only what the stack opens explicitly beyond that.
  * Networks, subnets and firewall rules carry no labels in GCP; their names carry the namespace.
  */
 export class GcpAgentNetwork extends pulumi.ComponentResource {
@@ -37,7 +40,6 @@ export class GcpAgentNetwork extends pulumi.ComponentResource {
     super("fieldtest:gcp:AgentNetwork", name, {}, opts);
     const ns = args.namespace;
     this.agentTag = `${ns}-agent`;
-    const agentPorts = `${args.portRange[0]}-${args.portRange[1]}`;
 
     const network = new gcp.compute.Network(
       `${ns}-network`,
@@ -49,30 +51,22 @@ export class GcpAgentNetwork extends pulumi.ComponentResource {
       { name: `${ns}-subnet`, network: network.id, region: args.region, ipCidrRange: SUBNET_CIDR },
       { parent: this, ...replaceByDeleting },
     );
-    new gcp.compute.Firewall(
-      `${ns}-ingress`,
-      {
-        name: `${ns}-ingress`,
-        network: network.id,
-        direction: "INGRESS",
-        sourceRanges: args.sshSourceRanges,
-        targetTags: [this.agentTag],
-        allows: [{ protocol: "tcp", ports: ["22", agentPorts] }],
-      },
-      { parent: this, ...replaceByDeleting },
-    );
-    new gcp.compute.Firewall(
-      `${ns}-internal`,
-      {
-        name: `${ns}-internal`,
-        network: network.id,
-        direction: "INGRESS",
-        sourceRanges: [SUBNET_CIDR],
-        targetTags: [this.agentTag],
-        allows: [{ protocol: "tcp", ports: [agentPorts] }],
-      },
-      { parent: this, ...replaceByDeleting },
-    );
+    for (const rule of exposureRules(args.portRange, args.exposure)) {
+      const sources = rule.from === "agents" ? { sourceTags: [this.agentTag] } : { sourceRanges: rule.from };
+      new gcp.compute.Firewall(
+        `${ns}-${rule.name}`,
+        {
+          name: `${ns}-${rule.name}`,
+          description: rule.description,
+          network: network.id,
+          direction: "INGRESS",
+          ...sources,
+          targetTags: [this.agentTag],
+          allows: rule.allow.map(({ protocol, ports }) => ({ protocol, ports: ports.map(portSpanText) })),
+        },
+        { parent: this, ...replaceByDeleting },
+      );
+    }
 
     this.subnetworkId = subnetwork.id;
     this.registerOutputs({ subnetworkId: this.subnetworkId });
@@ -155,6 +149,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
 
 export interface GcpAgentArgs {
   plan: AgentPlan;
+  project: string;
   zone: string;
   subnetworkId: pulumi.Input<string>;
   networkTag: string;
@@ -163,15 +158,16 @@ export interface GcpAgentArgs {
   registryHost: string;
   /** The client's public key line, authorized as root in the agent and as the ops user on the VM. */
   authorizedKey: pulumi.Output<string>;
-  ttlSeconds: number;
+  /** The anchored expiry of the fleet (config.ts): the same at every `pulumi up`. */
   expiresAt: Date;
   portRange: [number, number];
   labels: Record<string, string>;
 }
 
 /**
- * One agent: a VM that Google deletes at the TTL (`maxRunDuration` + `DELETE`), whatever
- * happens to the stack, and that runs the agent container from boot with its own host key.
+ * One agent: a VM that Google deletes at the fleet's expiry (`terminationTime` + `DELETE`),
+ * whatever happens to the stack, and that runs the agent container from boot with its own host
+ * key, read from a Secret Manager secret that only the namespace's service account may read.
  */
 export class GcpAgent extends pulumi.ComponentResource {
   readonly provisioned: ProvisionedAgent;
@@ -179,12 +175,29 @@ export class GcpAgent extends pulumi.ComponentResource {
   constructor(name: string, args: GcpAgentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fieldtest:gcp:Agent", name, {}, opts);
     const hostKey = ed25519Key(`${name}-host-key`, this);
+    const secretId = `${name}-host-key`;
+    const secret = new gcp.secretmanager.Secret(
+      secretId,
+      { secretId, project: args.project, replication: { auto: {} }, labels: args.labels },
+      { parent: this, ...replaceByDeleting },
+    );
+    const version = new gcp.secretmanager.SecretVersion(secretId, { secret: secret.id, secretData: hostKey.privateKeyOpenssh }, { parent: this });
+    const reader = new gcp.secretmanager.SecretIamMember(
+      `${secretId}-reader`,
+      {
+        project: args.project,
+        secretId: secret.secretId,
+        role: "roles/secretmanager.secretAccessor",
+        member: pulumi.interpolate`serviceAccount:${args.serviceAccountEmail}`,
+      },
+      { parent: this },
+    );
     const bootScript = pulumi
-      .all([args.imageRef, hostKey.privateKeyOpenssh, args.authorizedKey])
-      .apply(([image, hostPrivateKey, clientKey]) =>
+      .all([args.imageRef, args.authorizedKey])
+      .apply(([image, clientKey]) =>
         agentBootScript({
           image,
-          hostPrivateKey,
+          hostKeyCommand: gcpSecretCommand(args.project, secretId),
           authorizedKey: clientKey,
           expiresAt: args.expiresAt,
           sshPort: AGENT_SSH_PORT,
@@ -196,7 +209,7 @@ export class GcpAgent extends pulumi.ComponentResource {
     const instance = new gcp.compute.Instance(
       name,
       {
-        name,
+        name: args.plan.resourceName,
         zone: args.zone,
         machineType: args.plan.machineType,
         labels: args.labels,
@@ -210,20 +223,25 @@ export class GcpAgent extends pulumi.ComponentResource {
         metadata: {
           "startup-script": bootScript,
           "ssh-keys": pulumi.interpolate`${OPS_USER}:${args.authorizedKey}`,
+          // Only the namespace's client key opens the ops door, not the project's keys.
+          "block-project-ssh-keys": "true",
         },
         scheduling: {
           provisioningModel: "STANDARD",
-          maxRunDuration: { seconds: args.ttlSeconds },
+          // Absolute, so that a VM added by a later `pulumi up` goes at the same time as the others.
+          terminationTime: rfc3339(args.expiresAt),
           instanceTerminationAction: "DELETE",
         },
       },
-      // The startup script carries the expiry and runs at boot: a new one (a new TTL at each
-      // `pulumi up`) needs a new VM, or the VM's labels and the inventory would outlive its agent.
-      { parent: this, ...replaceByDeleting, replaceOnChanges: ["metadata"] },
+      // The startup script carries the expiry and runs at boot: an extended TTL needs a new VM,
+      // or the VM's labels and the inventory would outlive its agent. The expiry is anchored in
+      // the stack config, so nothing else replaces a VM. The key must be readable at first boot.
+      { parent: this, ...replaceByDeleting, replaceOnChanges: ["metadata"], dependsOn: [version, reader] },
     );
 
     this.provisioned = {
-      name,
+      name: args.plan.name,
+      group: args.plan.group,
       host: instance.networkInterfaces.apply((nics) => nics[0]?.accessConfigs?.[0]?.natIp ?? ""),
       internalHost: instance.networkInterfaces.apply((nics) => nics[0]?.networkIp ?? ""),
       hostKey: hostKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
@@ -236,14 +254,25 @@ export class GcpAgent extends pulumi.ComponentResource {
   }
 }
 
-/** The VM's service account token from the metadata server is the registry password. */
+/** `2030-01-01T12:00:00Z`: RFC 3339 at whole seconds. */
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The VM's service account token, from the metadata server. */
+const ACCESS_TOKEN =
+  "$(curl -fsS -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token" +
+  ` | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`;
+
+/** The token is the registry password. */
 function gcpRegistryLogin(registryHost: string): string {
-  return [
-    "token=$(curl -fsS -H 'Metadata-Flavor: Google' \\",
-    "  http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token \\",
-    `  | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
-    `printf '%s' "$token" | docker login --username oauth2accesstoken --password-stdin https://${registryHost}`,
-  ].join("\n");
+  return [`token=${ACCESS_TOKEN}`, `printf '%s' "$token" | docker login --username oauth2accesstoken --password-stdin https://${registryHost}`].join("\n");
+}
+
+/** Prints the secret's latest version: Secret Manager's REST answer holds it base64-encoded in `payload.data`. */
+export function gcpSecretCommand(project: string, secretId: string): string {
+  const url = `https://secretmanager.googleapis.com/v1/projects/${project}/secrets/${secretId}/versions/latest:access`;
+  return `curl -fsS -H "Authorization: Bearer ${ACCESS_TOKEN}" ${url} | tr -d ' \\n' | sed -E 's/.*"data":"([^"]+)".*/\\1/' | base64 -d`;
 }
 
 export interface GcpFleetArgs {
@@ -266,11 +295,7 @@ export class GcpFleet extends pulumi.ComponentResource {
 
     const clientKey = ed25519Key(`${ns}-client-key`, this);
     const authorizedKey = clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine);
-    const network = new GcpAgentNetwork(
-      `${ns}-network`,
-      { namespace: ns, region: config.region, portRange, sshSourceRanges: config.sshSourceRanges },
-      { parent: this },
-    );
+    const network = new GcpAgentNetwork(`${ns}-network`, { namespace: ns, region: config.region, portRange, exposure: config }, { parent: this });
     const images = new GcpAgentImages(
       `${ns}-images`,
       {
@@ -287,9 +312,10 @@ export class GcpFleet extends pulumi.ComponentResource {
     this.agents = plans.map(
       (plan) =>
         new GcpAgent(
-          plan.name,
+          plan.resourceName,
           {
             plan,
+            project: config.project,
             zone: config.zone,
             subnetworkId: network.subnetworkId,
             networkTag: network.agentTag,
@@ -297,7 +323,6 @@ export class GcpFleet extends pulumi.ComponentResource {
             imageRef: images.refs.get(plan.image),
             registryHost: images.registryHost,
             authorizedKey,
-            ttlSeconds: config.ttlSeconds,
             expiresAt: config.expiresAt,
             portRange,
             labels,

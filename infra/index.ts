@@ -18,6 +18,8 @@ const dockerfilesDir = path.relative(process.cwd(), fileURLToPath(new URL("../do
 
 const config = parseStackConfig(pulumi.runtime.allConfig(), {
   stackName: pulumi.getStack(),
+  // Only to refuse an expiry that has passed: what the resources get is the anchored
+  // fieldtest:expiresAt, so that a second `pulumi up` changes nothing.
   now: new Date(),
   defaultOwner: process.env["USER"] || process.env["LOGNAME"] || "unknown",
   imageAliases: dockerfileAliases(dockerfilesDir),

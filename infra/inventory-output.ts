@@ -4,7 +4,9 @@ import type { Namespace } from "../src/core/namespace.ts";
 
 /** An agent as a cloud component provisioned it; addresses and key are known only after creation. */
 export interface ProvisionedAgent {
+  /** `node-001`: the one naming rule of src/core/naming.ts. */
   name: string;
+  group: string;
   host: pulumi.Output<string>;
   internalHost: pulumi.Output<string>;
   hostKey: pulumi.Output<string>;
@@ -44,6 +46,7 @@ export function inventoryOutput(header: InventoryHeader, agents: readonly Provis
   const resolvedAgents = agents.map((agent) =>
     pulumi.all([agent.host, agent.internalHost, agent.hostKey]).apply(([host, internalHost, hostKey]) => ({
       name: agent.name,
+      group: agent.group,
       host,
       internalHost,
       sshPort: agent.sshPort,

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory, type Inventory } from "../src/core/inventory.ts";
+import { DEFAULT_GROUP, parseAgentName } from "../src/core/naming.ts";
 import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
 import type { SshStackConfig } from "./config.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
@@ -13,21 +14,25 @@ import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
  * Pulumi wrapper, a dynamic resource whose create and delete call them.
  */
 
-/** What the dynamic resource is given, and keeps in the stack state (the keys as secrets). */
+/**
+ * What one host's dynamic resource is given, and keeps in the stack state (the keys as secrets).
+ * One resource per host, so that adding a host adds its agent and leaves the others alone.
+ */
 export interface SshAgentsInputs {
   namespace: string;
   owner: string;
-  ttlSeconds: number;
+  /** The anchored expiry (ISO), the same at every `pulumi up`: a changed one (an extension) replaces the agents. */
+  expiresAt: string;
   portsPerAgent: number;
   /** One agent per host. */
   count: number;
+  /** The host's place in fieldtest:sshHosts: its agent is `agent-<index + 1>` (src/core/naming.ts). */
+  firstAgentIndex: number;
   image: { dockerfilesDir: string; alias: string };
   hosts: Array<{ user: string; host: string; port: number; hostKey: string }>;
   operatorPrivateKey: string;
   clientPrivateKey: string;
   clientPublicKey: string;
-  /** When `pulumi up` ran: every update starts a new TTL, so it replaces the agents, as on the clouds. */
-  requestedAt: string;
 }
 
 // The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
@@ -45,11 +50,15 @@ async function loadFleetModule(): Promise<typeof import("../src/ssh-hosts/fleet.
 
 const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
   async create(inputs) {
+    // The agents' containers count their TTL from their creation, which is now.
+    const ttlSeconds = Math.ceil((Date.parse(inputs.expiresAt) - Date.now()) / 1000);
+    if (!(ttlSeconds > 0)) throw new Error(`fieldtest:expiresAt ${inputs.expiresAt} has passed: extend it before creating agents`);
     const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
     const inventory = await upSshHosts({
       namespace: inputs.namespace,
       count: inputs.count,
-      ttlSeconds: inputs.ttlSeconds,
+      ttlSeconds,
+      firstAgentIndex: inputs.firstAgentIndex,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
@@ -64,7 +73,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     await destroySshFleet(pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
   },
   async diff(_id, olds: SshAgentsInputs, news: SshAgentsInputs) {
-    const keys = ["namespace", "owner", "ttlSeconds", "portsPerAgent", "count", "image", "hosts", "operatorPrivateKey", "clientPrivateKey", "requestedAt"] as const;
+    const keys = ["namespace", "owner", "expiresAt", "portsPerAgent", "count", "firstAgentIndex", "image", "hosts", "operatorPrivateKey", "clientPrivateKey"] as const;
     const replaces = keys.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
     // The old agents go first: the new ones take the same names, labels and port slices.
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
@@ -73,7 +82,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
-/** The agents on the SSH hosts, created and removed by src/ssh-hosts/fleet.ts. */
+/** The agent on one SSH host, created and removed by src/ssh-hosts/fleet.ts. */
 export class SshAgents extends pulumi.dynamic.Resource {
   declare readonly inventory: pulumi.Output<unknown>;
 
@@ -111,6 +120,16 @@ async function hostsWithKeys(config: SshStackConfig): Promise<SshAgentsInputs["h
   );
 }
 
+/** Every agent's group, read from its name (src/core/naming.ts) where the provisioner left it out. */
+function withGroups(inventory: Inventory): Inventory {
+  return { ...inventory, agents: inventory.agents.map((agent) => ({ ...agent, group: agent.group ?? parseAgentName(agent.name)?.group ?? DEFAULT_GROUP })) };
+}
+
+/** `ops@192.0.2.11:2222` → `ops-192.0.2.11-2222`: a host's part of its resource's name. */
+function resourceNameOf(host: { user: string; host: string; port: number }): string {
+  return `${host.user}-${host.host}-${host.port}`.replace(/[^A-Za-z0-9.-]/g, "-");
+}
+
 export class SshFleet extends pulumi.ComponentResource {
   readonly inventory: pulumi.Output<Inventory>;
   readonly clientPrivateKey: pulumi.Output<string>;
@@ -119,24 +138,38 @@ export class SshFleet extends pulumi.ComponentResource {
     super("fieldtest:ssh:Fleet", name, {}, {});
     const { config } = args;
     const clientKey = ed25519Key(`${name}-client`, this);
-    const agents = new SshAgents(
-      `${name}-agents`,
-      {
-        namespace: config.namespace,
-        owner: config.owner,
-        ttlSeconds: config.ttlSeconds,
-        portsPerAgent: config.portsPerAgent,
-        count: hosts.length,
-        image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
-        hosts,
-        operatorPrivateKey,
-        clientPrivateKey: clientKey.privateKeyOpenssh,
-        clientPublicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
-        requestedAt: config.createdAt.toISOString(),
-      },
-      { parent: this },
+    const agents = hosts.map(
+      (host, index) =>
+        new SshAgents(
+          `${name}-agent-${resourceNameOf(host)}`,
+          {
+            namespace: config.namespace,
+            owner: config.owner,
+            expiresAt: config.expiresAt.toISOString(),
+            portsPerAgent: config.portsPerAgent,
+            count: 1,
+            firstAgentIndex: index,
+            image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
+            hosts: [host],
+            operatorPrivateKey,
+            clientPrivateKey: clientKey.privateKeyOpenssh,
+            clientPublicKey: clientKey.publicKeyOpenssh.apply(openSshPublicKeyLine),
+          },
+          { parent: this },
+        ),
     );
-    this.inventory = agents.inventory.apply((value) => parseInventory(value, "the inventory of the ssh agents"));
+    this.inventory = pulumi.all(agents.map((agent) => agent.inventory)).apply((parts) =>
+      parseInventory(
+        {
+          namespace: config.namespace,
+          target: "ssh",
+          createdAt: config.createdAt.toISOString(),
+          expiresAt: config.expiresAt.toISOString(),
+          agents: parts.flatMap((part) => withGroups(parseInventory(part, "the inventory of an ssh host's agent")).agents),
+        },
+        "the inventory of the ssh agents",
+      ),
+    );
     this.clientPrivateKey = clientKey.privateKeyOpenssh;
     this.registerOutputs({ inventory: this.inventory });
   }

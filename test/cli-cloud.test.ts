@@ -13,7 +13,7 @@ const home = await tempHome(t);
 const owner = `cloud-${randomBytes(4).toString("hex")}`;
 const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "", FIELDTEST_OWNER: owner, PATH: "/usr/bin:/bin", HOME: home, PULUMI_HOME: join(home, "no-pulumi") };
 if (findPulumiCli(env)) throw new Error("this test needs a PATH without the Pulumi CLI");
-const gcpFlags = ["--cloud", "gcp", "--project", "my-project", "--zone", "europe-west1-b"];
+const gcpFlags = ["--cloud", "gcp", "--project", "my-project", "--zone", "europe-west1-b", "--ssh-source-range", "203.0.113.7/32"];
 const stateDir = (namespace: string) => join(home, "namespaces", namespace);
 const exists = (path: string) => access(path).then(() => true, () => false);
 
@@ -31,9 +31,11 @@ t.test("up --cloud without the Pulumi CLI says so, how to install it, and create
 
 t.test("up --dry-run prints the plan and needs no Pulumi CLI", async (t) => {
   const namespace = uniqueNamespace("cloud");
-  const up = await runCli(["up", "--cloud", "aws", "--region", "eu-west-1", "--namespace", namespace, "--group", "node:3:t3.medium", "--group", "big:1:t3.xlarge", "--dry-run"], env);
+  const up = await runCli(["up", "--cloud", "aws", "--region", "eu-west-1", "--ssh-source-range", "203.0.113.7/32", "--namespace", namespace, "--group", "node:3:t3.medium", "--group", "big:1:t3.xlarge", "--dry-run"], env);
   t.equal(up.code, 0, up.stderr);
   t.match(up.stderr, / {5}3 × t3\.medium  group node  .*\n {5}1 × t3\.xlarge  group big {3}.*\n {2}4 agent\(s\) in all \(limit --max-vms 10\), ttl 2h/);
+  t.match(up.stderr, /\n {2}expires at \S+ \(2h from now\), anchored in the stack/);
+  t.match(up.stderr, /\n {2}reachable \(every other port is closed\):\n {4}tcp 22, 30000  from 203\.0\.113\.7\/32\n {4}tcp 30000-30099 \+ udp 30000-30099  from the namespace's agents only\n/);
   t.match(up.stderr, /dry run: nothing was created/);
   t.equal(await exists(stateDir(namespace)), false);
 });
@@ -45,9 +47,12 @@ const refusals: Array<[string, string[], RegExp]> = [
   ["unknown cloud", ["up", "--cloud", "azure"], /--cloud "azure" must be one of gcp, aws/],
   ["gcp without a project", ["up", "--cloud", "gcp", "--zone", "europe-west1-b"], /--cloud gcp needs --project/],
   ["aws without a region", ["up", "--cloud", "aws"], /--cloud aws needs --region/],
-  ["a zone that is none", ["up", ...gcpFlags.slice(0, 4), "--zone", "europe"], /--zone \(gcp:zone: must be a zone such as europe-west1-b\)/],
+  ["a zone that is none", ["up", ...gcpFlags.slice(0, 4), "--zone", "europe", "--ssh-source-range", "203.0.113.7/32"], /--zone \(gcp:zone: must be a zone such as europe-west1-b\)/],
+  ["cloud without source ranges", ["up", ...gcpFlags.slice(0, 6), "--vms", "1"], /--ssh-source-range \(fieldtest:sshSourceRanges: required for target gcp, with no world-open default/],
+  ["source range that is none", ["up", ...gcpFlags.slice(0, 6), "--ssh-source-range", "my laptop"], /--ssh-source-range \(fieldtest:sshSourceRanges\[0\]: must be an IPv4 CIDR/],
+  ["source range without --cloud", ["up", "--localhost", "--ssh-source-range", "203.0.113.7/32"], /--ssh-source-range only applies with --cloud/],
   ["--group with --vms", ["up", ...gcpFlags, "--vms", "2", "--group", "a:1:e2-small"], /--group and --vms\/--machine-type exclude each other/],
-  ["bad --group", ["up", ...gcpFlags, "--group", "a:many:e2-small"], /--group "a:many:e2-small" is not <name>:<count>:<machine type>/],
+  ["bad --group", ["up", ...gcpFlags, "--group", "a:many:e2-small"], /--group "a:many:e2-small" is not <name>:<count>\[:<machine type>\]/],
   ["two targets", ["up", "--localhost", "--cloud", "gcp"], /--localhost, --ssh-host and --cloud exclude each other/],
   ["cloud flag without --cloud", ["up", "--localhost", "--machine-type", "e2-small"], /--machine-type only applies with --cloud/],
   ["bad --max-vms", ["up", ...gcpFlags, "--max-vms", "0"], /--max-vms "0" must be a whole number of at least 1/],

@@ -45,6 +45,7 @@ if (docker && haveSshd) {
   pulumi.runtime.setAllConfig({
     "fieldtest:target": "ssh",
     "fieldtest:ttl": "10m",
+    "fieldtest:expiresAt": new Date(Date.now() + 10 * 60 * 1000).toISOString(),
     "fieldtest:sshHosts": JSON.stringify([{ host: "127.0.0.1", port: sshd.port }]),
     "fieldtest:sshKnownHosts": join(sshd.dir, "known_hosts"),
     "fieldtest:sshKeyPath": join(sshd.dir, "operator_key"),
@@ -60,7 +61,8 @@ if (docker && haveSshd) {
   // The mocked tls key is not a usable key: give the agents a real client key, as tls would.
   const client = generateEd25519KeyPair("client");
   const { __provider, ...rest } = resource.inputs;
-  const inputs = { ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, plain(v)])), clientPrivateKey: client.privateKey, clientPublicKey: client.publicKey };
+  // As for the third host of fieldtest:sshHosts: its agent is agent-003.
+  const inputs = { ...Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, plain(v)])), firstAgentIndex: 2, clientPrivateKey: client.privateKey, clientPublicKey: client.publicKey };
 
   const call = (method: string, args: unknown[]) =>
     new Promise<any>((resolve, reject) => {
@@ -73,12 +75,12 @@ if (docker && haveSshd) {
       child.stdin!.end(JSON.stringify(args));
     });
 
-  t.test("create runs upSshHosts: agents on the host, and an inventory the runtime uses", async (t) => {
+  t.test("create runs upSshHosts: the agent on the host, and an inventory the runtime uses", async (t) => {
     const created = await call("create", [inputs]);
     t.equal(created.id, namespace);
     const inventory = parseInventory(created.outs.inventory);
     t.equal(inventory.target, "ssh");
-    t.same(inventory.agents.map((agent) => [agent.name, agent.host]), [["agent-001", "127.0.0.1"]]);
+    t.same(inventory.agents.map((agent) => [agent.name, agent.host]), [["agent-003", "127.0.0.1"]], "named after the host's place in the list");
     t.equal(await containerCount(docker, namespace), 1);
 
     await writeFile(join(home, "inventory.json"), JSON.stringify(inventory));
@@ -88,11 +90,11 @@ if (docker && haveSshd) {
     t.match(run.stdout, /all 1 agents? healthy/);
   });
 
-  t.test("diff replaces the agents, old ones first, when an update asks for a new TTL", async (t) => {
+  t.test("diff changes nothing for the same inputs, and replaces the agents, old ones first, for an extended expiry", async (t) => {
     t.same(await call("diff", [namespace, inputs, inputs]), { changes: false, replaces: [], deleteBeforeReplace: true });
-    t.same(await call("diff", [namespace, inputs, { ...inputs, requestedAt: new Date(Date.now() + 60_000).toISOString() }]), {
+    t.same(await call("diff", [namespace, inputs, { ...inputs, expiresAt: new Date(Date.now() + 3600_000).toISOString() }]), {
       changes: true,
-      replaces: ["requestedAt"],
+      replaces: ["expiresAt"],
       deleteBeforeReplace: true,
     });
   });

@@ -4,8 +4,9 @@ import type { Inventory } from "../core/inventory.ts";
 import { LABELS, type Namespace } from "../core/namespace.ts";
 import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
-import { MAX_AGENTS_PER_GROUP } from "../../infra/config.ts";
+import { MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
 import {
+  anchorExpiry,
   checkStackConfig,
   CLOUD_TARGETS,
   CloudRequestError,
@@ -23,6 +24,7 @@ import {
   type FleetPlan,
 } from "../pulumi/plan.ts";
 import type { PulumiStackRecord } from "../pulumi/record.ts";
+import { readStackFileConfig } from "../pulumi/stack-file.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import { namespaceState, printUpResult, type LocalFleetRequest } from "./fleet.ts";
@@ -60,6 +62,9 @@ export interface CloudFlags {
   zone?: string;
   region?: string;
   maxVms?: string;
+  sshSourceRange?: string[];
+  /** `--ttl` was on the command line, not its default. */
+  ttlGiven?: boolean;
 }
 
 /** `up --cloud` flags → the request; every mistake names its flag. Cloud defaults come from the usual environment variables. */
@@ -72,13 +77,21 @@ export function cloudFleetRequest(env: NodeJS.ProcessEnv, flags: CloudFlags, fle
   let groups;
   try {
     groups = flags.group.length
-      ? flags.group.map(parseGroup)
+      ? flags.group.map((group) => parseGroup(group, target))
       : [{ name: DEFAULT_GROUP, count: positiveIntOption("--vms", flags.vms, 1, MAX_AGENTS_PER_GROUP), machineType: flags.machineType ?? DEFAULT_MACHINE_TYPES[target] }];
   } catch (error) {
     if (error instanceof CloudRequestError) throw new UsageError(error.message);
     throw error;
   }
-  const request: CloudFleetRequest = { ...fleet, target, ttl, groups, maxVms: maxVmsOption(flags.maxVms) };
+  const request: CloudFleetRequest = {
+    ...fleet,
+    target,
+    ttl,
+    ttlGiven: Boolean(flags.ttlGiven),
+    groups,
+    maxVms: maxVmsOption(flags.maxVms),
+    ...(flags.sshSourceRange?.length ? { sshSourceRanges: flags.sshSourceRange } : {}),
+  };
   if (target === "gcp") {
     if (flags.region !== undefined) throw new UsageError("--region is for --cloud aws; GCP takes --zone (its region is the zone's)");
     const project = flags.project ?? (env.GOOGLE_CLOUD_PROJECT || env.CLOUDSDK_CORE_PROJECT || undefined);
@@ -99,15 +112,20 @@ export interface CloudUpOptions {
   dryRun: boolean;
 }
 
-export async function cloudUpCommand(context: CliContext, request: CloudFleetRequest, options: CloudUpOptions, interrupt: Interrupt): Promise<void> {
+export async function cloudUpCommand(context: CliContext, flagged: CloudFleetRequest, options: CloudUpOptions, interrupt: Interrupt): Promise<void> {
   const now = new Date();
-  announcePlan(context, cloudPlan(request, now));
+  const stored = await readStackFileConfig(join(context.packageRoot, "stacks"), flagged.namespace);
+  const { request, expiry } = anchorExpiry(flagged, stored, now);
+  let config;
+  let problem;
   try {
-    checkStackConfig(request, dockerfileAliases(join(context.packageRoot, "dockerfiles")), now);
+    config = checkStackConfig(request, dockerfileAliases(join(context.packageRoot, "dockerfiles")), now, expiry.expiresAt, stored);
   } catch (error) {
-    if (error instanceof CloudRequestError) throw new UsageError(error.message);
-    throw error;
+    if (!(error instanceof CloudRequestError)) throw error;
+    problem = error.message;
   }
+  announcePlan(context, cloudPlan(request, expiry, now, config));
+  if (problem) throw new UsageError(problem);
   if (options.dryRun) return void context.stderr.write("dry run: nothing was created\n");
 
   if (await namespaceState(context, request.namespace).readSshFleet()) {
@@ -122,8 +140,8 @@ export async function cloudUpCommand(context: CliContext, request: CloudFleetReq
   progress.step(`pulumi up of stack ${request.namespace} (project ${context.packageRoot})`);
   const fleet = await upStack(workspace, {
     namespace: request.namespace,
-    config: stackConfigMap(request),
-    tags: stackTags(request, now),
+    config: stackConfigMap(request, expiry.expiresAt),
+    tags: stackTags(request, expiry.expiresAt),
     onOutput: (text) => context.stderr.write(text),
     signal: interrupt.signal,
   });

@@ -32,7 +32,7 @@ Examples:
   $ fieldtest run health --localhost --website --prometheus --monitoring --keep-alive
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
   $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
-  $ fieldtest up --cloud gcp --project my-project --zone europe-west1-b --namespace carol --vms 3
+  $ fieldtest up --cloud gcp --project my-project --zone europe-west1-b --ssh-source-range 203.0.113.7/32 --namespace carol --vms 3
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
@@ -147,25 +147,27 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--ssh-known-hosts <file>", "with --ssh-host: known_hosts file holding the hosts' keys", defaultKnownHosts(context.env))
     .option("--cloud <gcp|aws>", "create the agents as VMs with Pulumi (stack = namespace; needs the pulumi CLI)")
     .option("--machine-type <type>", "with --cloud: machine type of the --vms agents (default e2-standard-2 on gcp, t3.medium on aws)")
-    .option("--group <name:count:type>", "with --cloud: a group of agents instead of --vms, e.g. node:3:e2-standard-2 (repeat for more)", collect, [])
+    .option("--group <name:count[:type]>", "with --cloud: a group of agents instead of --vms, e.g. node:3:e2-standard-2 (repeat for more)", collect, [])
+    .option("--ssh-source-range <cidr>", "with --cloud: who may reach the agents' sshd, e.g. 203.0.113.7/32 (repeat for more; required for a new stack)", collect, [])
     .option("--project <id>", "with --cloud gcp: the project (default: $GOOGLE_CLOUD_PROJECT)")
     .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
     .option("--region <region>", "with --cloud aws: the region, e.g. eu-west-1 (default: $AWS_REGION)")
     .option("--max-vms <count>", "refuse to create more agents than this, a guard against costly typos", String(DEFAULT_MAX_VMS))
     .option("--dry-run", "print the plan and check it, create nothing")
     .option("--json", "print the inventory as JSON")
-    .action(async (flags: FleetFlags & UpFlags) => {
+    .action(async (flags: FleetFlags & UpFlags, command: Command) => {
       const targets = [flags.localhost, flags.sshHost.length > 0, flags.cloud !== undefined].filter(Boolean).length;
       if (targets > 1) throw new UsageError("--localhost, --ssh-host and --cloud exclude each other: agents go to one kind of place");
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       if (flags.cloud !== undefined) {
-        const request = cloudFleetRequest(context.env, { ...flags, cloud: flags.cloud }, localFleet(context, flags, namespace), flags.ttl ?? DEFAULT_TTL);
+        const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli" };
+        const request = cloudFleetRequest(context.env, cloudFlags, localFleet(context, flags, namespace), flags.ttl ?? DEFAULT_TTL);
         await withInterrupts((interrupt) => cloudUpCommand(context, request, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
-      if (cloudOnly || flags.group.length) throw new UsageError(`${flagOf(cloudOnly ?? "group")} only applies with --cloud`);
+      if (cloudOnly || flags.group.length || flags.sshSourceRange?.length) throw new UsageError(`${flagOf(cloudOnly ?? (flags.group.length ? "group" : "sshSourceRange"))} only applies with --cloud`);
       const sshHosts = flags.sshHost.length
         ? { hosts: flags.sshHost.map(sshHostOption), operatorKeyPath: flags.sshKey, knownHostsPath: flags.sshKnownHosts }
         : undefined;

@@ -1,6 +1,9 @@
-import { parseStackConfig, StackConfigError, agentName, type StackConfig } from "../../infra/config.ts";
+import { agentPortRange, parseExpiresAt, parseStackConfig, StackConfigError, type StackConfig } from "../../infra/config.ts";
+import { describeExposure } from "../../infra/exposure.ts";
+import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget } from "../core/defaults.ts";
 import type { Target } from "../core/inventory.ts";
-import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
+import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, parseTtl, resourceLabels, type Namespace } from "../core/namespace.ts";
+import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
 
 /**
  * The pure half of `fieldtest up --cloud`: from the command's flags to the stack config and
@@ -8,16 +11,7 @@ import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, resourceLabel
  * costly typos. Nothing here needs the Pulumi CLI.
  */
 
-export const CLOUD_TARGETS = ["gcp", "aws"] as const;
-export type CloudTarget = (typeof CLOUD_TARGETS)[number];
-
-/** The guard's default: above this many agents, `up` refuses unless --max-vms is raised. */
-export const DEFAULT_MAX_VMS = 10;
-
-export const DEFAULT_MACHINE_TYPES: Record<CloudTarget, string> = { gcp: "e2-standard-2", aws: "t3.medium" };
-
-/** The group of `--vms N --machine-type T`: agents named `<ns>-agent-000`, … */
-export const DEFAULT_GROUP = "agent";
+export { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, DEFAULT_GROUP, type CloudTarget };
 
 export interface AgentGroupRequest {
   name: string;
@@ -32,6 +26,10 @@ export interface CloudFleetRequest {
   /** As the user wrote it (`2h`); the program parses it again. */
   ttl: string;
   ttlSeconds: number;
+  /** `--ttl` was given: on an existing stack, it moves the anchored expiry. */
+  ttlGiven?: boolean;
+  /** `--ssh-source-range`; without it, the stack file's `fieldtest:sshSourceRanges` stays. */
+  sshSourceRanges?: string[];
   groups: AgentGroupRequest[];
   image: string;
   portsPerAgent: number;
@@ -43,16 +41,23 @@ export interface CloudFleetRequest {
 /** What `pulumi config set-all` receives: the keys fieldtest owns; other keys of the stack file stay. */
 export type StackConfigMap = Record<string, { value: string; secret?: boolean }>;
 
-export function stackConfigMap(request: CloudFleetRequest): StackConfigMap {
-  const plain = (value: string | number) => ({ value: String(value) });
+const plain = (value: string | number) => ({ value: String(value) });
+
+/** The stack config keys that anchor a fleet's lifetime. */
+export function expiryConfig(expiresAt: Date, ttl: string): StackConfigMap {
+  return { "fieldtest:expiresAt": plain(expiresAt.toISOString()), "fieldtest:ttl": plain(ttl) };
+}
+
+export function stackConfigMap(request: CloudFleetRequest, expiresAt: Date): StackConfigMap {
   const map: StackConfigMap = {
     "fieldtest:target": plain(request.target),
     "fieldtest:owner": plain(request.owner),
-    "fieldtest:ttl": plain(request.ttl),
+    ...expiryConfig(expiresAt, request.ttl),
     "fieldtest:agents": plain(JSON.stringify(request.groups.map((group) => ({ ...group, image: request.image })))),
     "fieldtest:portsPerAgent": plain(request.portsPerAgent),
     "fieldtest:maxVms": plain(request.maxVms),
   };
+  if (request.sshSourceRanges) map["fieldtest:sshSourceRanges"] = plain(JSON.stringify(request.sshSourceRanges));
   if (request.gcp) {
     map["gcp:project"] = plain(request.gcp.project);
     map["gcp:zone"] = plain(request.gcp.zone);
@@ -66,6 +71,8 @@ const FLAG_OF_KEY: Record<string, string> = {
   "fieldtest:target": "--cloud",
   "fieldtest:owner": "FIELDTEST_OWNER",
   "fieldtest:ttl": "--ttl",
+  "fieldtest:expiresAt": "--ttl",
+  "fieldtest:sshSourceRanges": "--ssh-source-range",
   "fieldtest:agents": "--vms/--machine-type/--group",
   "fieldtest:portsPerAgent": "--ports-per-agent",
   "fieldtest:maxVms": "--max-vms",
@@ -79,10 +86,17 @@ export class CloudRequestError extends Error {}
 
 /**
  * Checks the stack config with the Pulumi program's own parser, so that whatever the program
- * would refuse is refused here, before a stack exists; each problem names its flag.
+ * would refuse is refused here, before a stack exists; each problem names its flag. `stored` is
+ * what the namespace's stack file already holds (keys the flags do not set stay as they are).
  */
-export function checkStackConfig(request: CloudFleetRequest, imageAliases: readonly string[], now: Date): StackConfig {
-  const values = Object.fromEntries(Object.entries(stackConfigMap(request)).map(([key, { value }]) => [key, value]));
+export function checkStackConfig(
+  request: CloudFleetRequest,
+  imageAliases: readonly string[],
+  now: Date,
+  expiresAt: Date,
+  stored: Readonly<Record<string, unknown>> = {},
+): StackConfig {
+  const values = { ...stored, ...Object.fromEntries(Object.entries(stackConfigMap(request, expiresAt)).map(([key, { value }]) => [key, value])) };
   try {
     return parseStackConfig(values, { stackName: request.namespace, now, defaultOwner: request.owner, imageAliases });
   } catch (error) {
@@ -99,18 +113,77 @@ export function checkStackConfig(request: CloudFleetRequest, imageAliases: reado
   }
 }
 
-/** `node:3:e2-standard-2` → a group of 3 agents of that machine type. */
-export function parseGroup(text: string): AgentGroupRequest {
-  const match = /^([a-z]([a-z0-9-]*[a-z0-9])?):(\d+):(\S+)$/.exec(text);
+/** `node:3:e2-standard-2` → a group of 3 agents of that machine type; `node:3` takes the target's default type. */
+export function parseGroup(text: string, target: CloudTarget): AgentGroupRequest {
+  const match = /^([a-z]([a-z0-9-]*[a-z0-9])?):(\d+)(?::(\S+))?$/.exec(text);
   if (!match || Number(match[3]) < 1) {
-    throw new CloudRequestError(`--group "${text}" is not <name>:<count>:<machine type>, e.g. node:3:e2-standard-2 (name: lowercase letters, digits and '-')`);
+    throw new CloudRequestError(
+      `--group "${text}" is not <name>:<count>[:<machine type>], e.g. node:3:e2-standard-2 or node:3 for ${DEFAULT_MACHINE_TYPES[target]} (name: lowercase letters, digits and '-')`,
+    );
   }
-  return { name: match[1]!, count: Number(match[3]), machineType: match[4]! };
+  return { name: match[1]!, count: Number(match[3]), machineType: match[4] ?? DEFAULT_MACHINE_TYPES[target] };
 }
 
 /** The stack's tags, the same three keys and values as every resource's labels. */
-export function stackTags(request: Pick<CloudFleetRequest, "namespace" | "owner" | "ttlSeconds">, now: Date): Record<string, string> {
-  return resourceLabels({ namespace: request.namespace, owner: request.owner, expiresAt: expiryAfter(request.ttlSeconds, now) });
+export function stackTags(request: Pick<CloudFleetRequest, "namespace" | "owner">, expiresAt: Date): Record<string, string> {
+  return resourceLabels({ namespace: request.namespace, owner: request.owner, expiresAt });
+}
+
+/**
+ * What an `up` does to the fleet's expiry, which the stack keeps in `fieldtest:expiresAt` so that
+ * a repeated `pulumi up` changes nothing: a new fleet anchors it, a later `up` keeps it, and only
+ * an explicit `--ttl` (or `extend`) moves it, which replaces the VMs, whose boot scripts carry it.
+ */
+export type ExpiryChange =
+  | { kind: "new"; expiresAt: Date }
+  | { kind: "kept"; expiresAt: Date }
+  | { kind: "moved"; expiresAt: Date; previous: Date }
+  | { kind: "renewed"; expiresAt: Date; previous: Date };
+
+/** `previous`: the stack's anchored expiry, if it has one. */
+export function expiryChange(previous: Date | undefined, ttlSeconds: number, ttlGiven: boolean, now: Date): ExpiryChange {
+  if (previous === undefined) return { kind: "new", expiresAt: expiryAfter(ttlSeconds, now) };
+  if (previous <= now) return { kind: "renewed", expiresAt: expiryAfter(ttlSeconds, now), previous };
+  if (!ttlGiven) return { kind: "kept", expiresAt: previous };
+  return { kind: "moved", expiresAt: expiryAfter(ttlSeconds, now), previous };
+}
+
+export function describeExpiryChange(change: ExpiryChange, now: Date): string {
+  const left = formatDuration((change.expiresAt.getTime() - now.getTime()) / 1000);
+  const until = `${change.expiresAt.toISOString()} (${left} from now)`;
+  switch (change.kind) {
+    case "new":
+      return `expires at ${until}, anchored in the stack: a later \`up\` keeps it, --ttl or \`extend\` moves it`;
+    case "kept":
+      return `keeps the stack's expiry, ${until}: --ttl moves it`;
+    case "moved":
+      return `${change.expiresAt > change.previous ? "extends" : "shortens"} TTL to ${until}, was ${change.previous.toISOString()}: every agent is replaced, since its boot script carries the expiry`;
+    case "renewed":
+      return `the stack's expiry ${change.previous.toISOString()} has passed (its VMs are gone): a new lifetime until ${until}`;
+  }
+}
+
+/**
+ * Anchors the request's expiry against what the namespace's stack file holds: a kept expiry
+ * keeps the stack's `fieldtest:ttl` too, so that nothing derived from it changes either.
+ */
+export function anchorExpiry(request: CloudFleetRequest, stored: Readonly<Record<string, unknown>>, now: Date): { request: CloudFleetRequest; expiry: ExpiryChange } {
+  const previous = storedExpiry(stored);
+  const expiry = expiryChange(previous, request.ttlSeconds, Boolean(request.ttlGiven), now);
+  const storedTtl = stored["fieldtest:ttl"];
+  if (expiry.kind !== "kept" || typeof storedTtl !== "string") return { request, expiry };
+  return { request: { ...request, ttl: storedTtl, ttlSeconds: parseTtl(storedTtl) }, expiry };
+}
+
+/** The stack file's `fieldtest:expiresAt`; one that is not a time is left to the config check to report. */
+function storedExpiry(stored: Readonly<Record<string, unknown>>): Date | undefined {
+  const value = stored["fieldtest:expiresAt"];
+  if (value === undefined) return undefined;
+  try {
+    return parseExpiresAt(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What `up` is about to create, whatever the target. */
@@ -123,9 +196,17 @@ export interface FleetPlan {
   ttlSeconds: number;
   expiresAt: Date;
   maxVms: number;
+  /** How this `up` sets the expiry of an anchored (Pulumi) fleet. */
+  expiry?: string;
+  /** What the fleet opens to whom, one line per rule. */
+  exposure?: string[];
 }
 
-export function cloudPlan(request: CloudFleetRequest, now: Date): FleetPlan {
+/**
+ * `config`, the checked stack config, gives the exposure lines; without it (a config that the
+ * check refused) the plan shows the agents only.
+ */
+export function cloudPlan(request: CloudFleetRequest, expiry: ExpiryChange, now: Date, config?: StackConfig): FleetPlan {
   const where = request.gcp ? `project ${request.gcp.project}, zone ${request.gcp.zone}` : `region ${request.aws?.region ?? "?"}`;
   return {
     namespace: request.namespace,
@@ -133,12 +214,14 @@ export function cloudPlan(request: CloudFleetRequest, now: Date): FleetPlan {
     where,
     groups: request.groups.map((group) => ({
       ...group,
-      firstAgent: agentName(request.namespace, group.name, 0),
-      lastAgent: agentName(request.namespace, group.name, group.count - 1),
+      firstAgent: agentName(group.name, 0),
+      lastAgent: agentName(group.name, group.count - 1),
     })),
     ttlSeconds: request.ttlSeconds,
-    expiresAt: expiryAfter(request.ttlSeconds, now),
+    expiresAt: expiry.expiresAt,
     maxVms: request.maxVms,
+    expiry: describeExpiryChange(expiry, now),
+    ...(config && config.target !== "ssh" ? { exposure: describeExposure(agentPortRange(config.portsPerAgent), config) } : {}),
   };
 }
 
@@ -177,6 +260,8 @@ export function renderPlan(plan: FleetPlan): string {
       `plan: namespace ${plan.namespace} on ${plan.target} (${plan.where})`,
       ...lines,
       `  ${totalAgents(plan)} agent(s) in all (limit --max-vms ${plan.maxVms}), ttl ${formatDuration(plan.ttlSeconds)}: gone by ${plan.expiresAt.toISOString()} even if nobody destroys them`,
+      ...(plan.expiry ? [`  ${plan.expiry}`] : []),
+      ...(plan.exposure ? ["  reachable (every other port is closed):", ...plan.exposure.map((line) => `    ${line}`)] : []),
     ].join("\n") + "\n"
   );
 }

@@ -1,9 +1,10 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
 import { parseInventory, type Inventory } from "../core/inventory.ts";
-import type { Namespace } from "../core/namespace.ts";
+import { parseExpiresAt } from "../../infra/config.ts";
+import { LABELS, type Namespace } from "../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
 import { trackedKeys } from "./leftovers.ts";
-import type { StackConfigMap, StackSummary } from "./plan.ts";
+import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackConfigMap, type StackSummary } from "./plan.ts";
 
 /**
  * fieldtest's Automation API layer: one stack per namespace (stack name = namespace) of the
@@ -12,6 +13,8 @@ import type { StackConfigMap, StackSummary } from "./plan.ts";
  */
 
 export class PulumiOperationError extends Error {}
+
+const EXPIRES_AT_KEY = "fieldtest:expiresAt";
 
 /** A workspace on the fieldtest project, after checking that the CLI exists and is recent enough. */
 export async function openWorkspace(projectDir: string, env: NodeJS.ProcessEnv, what: string, outcome = "Nothing was created."): Promise<LocalWorkspace> {
@@ -61,6 +64,10 @@ export interface UpStackRequest {
  */
 export async function upStack(workspace: LocalWorkspace, request: UpStackRequest): Promise<StackFleet> {
   const stack = await operation(`creating or selecting stack ${request.namespace}`, () => Stack.createOrSelect(request.namespace, workspace));
+  return configureAndUp(stack, request);
+}
+
+async function configureAndUp(stack: Stack, request: UpStackRequest): Promise<StackFleet> {
   await operation(`setting the config of stack ${request.namespace}`, () => stack.setAllConfig(request.config));
   for (const [key, value] of Object.entries(request.tags)) {
     await operation(`tagging stack ${request.namespace} with ${key}`, () => stack.setTag(key, value));
@@ -70,16 +77,55 @@ export async function upStack(workspace: LocalWorkspace, request: UpStackRequest
   return stackFleet(stack);
 }
 
+export interface ExtendStackRequest {
+  namespace: Namespace;
+  /** As the user wrote it (`4h`), counted from `now`. */
+  ttl: string;
+  ttlSeconds: number;
+  now: Date;
+  /** Printed before the update, e.g. with describeExpiryChange: "extends TTL to …". */
+  onPlan: (change: ExpiryChange) => void;
+  onOutput: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * `fieldtest extend --namespace ns --ttl 4h` for a namespace that is a Pulumi stack: moves the
+ * stack's anchored `fieldtest:expiresAt` (and its tag) to `now + ttl`, then runs `pulumi up`,
+ * which replaces the VMs, whose boot scripts carry the expiry. The stack's other config stays.
+ */
+export async function extendStackExpiry(workspace: LocalWorkspace, request: ExtendStackRequest): Promise<StackFleet & { expiry: ExpiryChange }> {
+  const { namespace } = request;
+  const stack = await operation(`selecting stack ${namespace}`, () => Stack.select(namespace, workspace));
+  const stored = await operation(`reading the config of stack ${namespace}`, () => stack.getAllConfig());
+  const previous = stored[EXPIRES_AT_KEY] ? parseExpiresAt(stored[EXPIRES_AT_KEY].value) : undefined;
+  const expiry = expiryChange(previous, request.ttlSeconds, true, request.now);
+  request.onPlan(expiry);
+  const tags = await operation(`reading the tags of stack ${namespace}`, () => workspace.listTags(namespace));
+  const fleet = await configureAndUp(stack, {
+    namespace,
+    config: expiryConfig(expiry.expiresAt, request.ttl),
+    tags: stackTags({ namespace, owner: tags[LABELS.owner] ?? "unknown" }, expiry.expiresAt),
+    onOutput: request.onOutput,
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
+  return { ...fleet, expiry };
+}
+
 /** The outputs of a namespace's stack, as the last `pulumi up` left them. */
 export async function readStackFleet(workspace: LocalWorkspace, namespace: Namespace): Promise<StackFleet> {
   return operation(`reading the outputs of stack ${namespace}`, async () => stackFleet(await Stack.select(namespace, workspace)));
 }
 
-/** `pulumi destroy`, then removes the stack (its stack file stays in stacks/ for the next `up`). */
+/**
+ * `pulumi destroy`, then removes the stack. Its stack file stays in stacks/ for the next `up`,
+ * without the anchored expiry: a fleet made again gets a lifetime of its own.
+ */
 export async function destroyStack(workspace: LocalWorkspace, namespace: Namespace, onOutput: (text: string) => void): Promise<void> {
   const stack = await operation(`selecting stack ${namespace}`, () => Stack.select(namespace, workspace));
   await operation(`pulumi destroy of stack ${namespace}`, () => stack.destroy({ onOutput }));
-  await operation(`removing stack ${namespace}`, () => workspace.removeStack(namespace));
+  await operation(`forgetting the expiry of stack ${namespace}`, () => stack.removeConfig(EXPIRES_AT_KEY));
+  await operation(`removing stack ${namespace}`, () => workspace.removeStack(namespace, { preserveConfig: true }));
 }
 
 /** The project's stacks with their tags; those fieldtest made carry `fieldtest-namespace`. */

@@ -11,8 +11,11 @@ export function pinnedHostAccess(hosts: SshFleetRecord["hosts"], privateKey: str
   return hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
 }
 
-/** Like a localhost fleet, `count` agents in all, spread over `hosts` in turn. */
-export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[] };
+/**
+ * Like a localhost fleet, `count` agents in all, spread over `hosts` in turn, named from
+ * `agent-<firstAgentIndex + 1>` (default 0: a fleet made host by host numbers on across hosts).
+ */
+export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[]; firstAgentIndex?: number };
 
 export function agentsPerHost(count: number, hosts: number): number[] {
   return Array.from({ length: hosts }, (_, i) => Math.floor(count / hosts) + (i < count % hosts ? 1 : 0));
@@ -25,7 +28,7 @@ export function agentsPerHost(count: number, hosts: number): number[] {
  */
 export async function upSshHosts(options: UpSshOptions): Promise<Inventory> {
   const counts = agentsPerHost(options.count, options.hosts.length);
-  const offsets = counts.map((_, i) => counts.slice(0, i).reduce((a, b) => a + b, 0));
+  const offsets = counts.map((_, i) => (options.firstAgentIndex ?? 0) + counts.slice(0, i).reduce((a, b) => a + b, 0));
   await Promise.all(options.hosts.map((access) => ensureDockerOnHost(access, options.progress)));
   const results = await Promise.allSettled(
     options.hosts.map((access, i) =>
