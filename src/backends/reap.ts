@@ -46,10 +46,9 @@ function reaped(containers: readonly LabelledContainer[], where: string): Reaped
 export async function reapEverything(context: BackendContext & { cwd: string }, request: ReapRequest): Promise<ReapReport> {
   const { now, dryRun, scope } = request;
   const docker = await availableDocker(context);
-  const local = await reapLocalhost(docker, now, dryRun, scope);
-  const expired = reaped(local, "localhost");
+  const expired: ReapedContainer[] = [];
   // Removed by this reap (or, dry, that would be): they count as gone below.
-  const gone = new Set(local.map((c) => c.Id));
+  const gone = new Set<string>();
   const unreachable: ReapReport["unreachable"] = [];
 
   const namespaces = (await namespacesInState(stateHome(context.env))).filter((name): name is Namespace => namespaceSchema.safeParse(name).success);
@@ -68,6 +67,11 @@ export async function reapEverything(context: BackendContext & { cwd: string }, 
       unreachable.push({ host: hosts.join(", "), error: (error as Error).message });
     }
   }
+
+  // After the hosts: one of them may be this machine, whose containers are then reported as theirs.
+  const local = (await reapLocalhost(docker, now, dryRun, scope)).filter((c) => !gone.has(c.Id));
+  local.forEach((c) => gone.add(c.Id));
+  expired.push(...reaped(local, "localhost"));
 
   const stacks = await reapStacks(context, now, dryRun);
   const states: string[] = [];
