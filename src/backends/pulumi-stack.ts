@@ -1,3 +1,4 @@
+import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { expiresAtFromLabels, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
@@ -132,8 +133,12 @@ export async function reapStacks(context: BackendContext & { cwd: string }, now:
       leftoversSkipped: ["without the stacks, fieldtest cannot tell which labelled VMs they track"],
     };
   }
-  const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
   const projectDir = stackProjectDir(context);
+  if (!(await access(join(projectDir, "Pulumi.yaml")).then(() => true, () => false))) {
+    const none = `there is no Pulumi project at ${projectDir} yet (no \`up --cloud\` made one)`;
+    return { skipped: none, expired: [], failed: [], leftovers: [], leftoversSkipped: [`${none}, so there are no stack files to look in`] };
+  }
+  const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
   const workspace = await openWorkspace(projectDir, context.env, "`reap`", "Nothing was removed.");
   const all = await listStacksWithTags(workspace);
   const labelled = await listLabelledInstances(scopesOfStackFiles(join(projectDir, "stacks")), context.env);
