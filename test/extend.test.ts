@@ -39,6 +39,9 @@ if (docker) {
     const listed = JSON.parse((await runCli(["list", "--namespace", namespace, "--json"], env)).stdout) as { name: string; state: string; expiresAt: string }[];
     t.same(listed.map((a) => [a.name, a.state]), [["agent-001", "running"], ["agent-002", "created"]], "both outlived the original TTL");
     t.ok(listed.every((a) => Date.parse(a.expiresAt) === Math.floor(expiresAt / 1000) * 1000), "list shows the new expiry");
+    const earlier = await runCli(["extend", "--namespace", namespace, "--ttl", "1m"], env);
+    t.equal(earlier.code, 2, "an earlier expiry is refused");
+    t.match(earlier.stderr, /already lives until .*extend only moves the expiry later/);
     const run = await runCli(["run", "health", "--namespace", namespace], env);
     t.match(run.stdout + run.stderr, /agent-001/, "the extended agent still answers");
   });

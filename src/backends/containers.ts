@@ -5,6 +5,7 @@ import { AGENT_LABELS, isAgentContainer, LOCALHOST_ADDRESS, type LabelledContain
 import { namespaceContainers } from "../localhost/provisioner.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
 import type { AgentRow, NamespaceSummary, Removal } from "./backend.ts";
+import { FleetInputError } from "./context.ts";
 
 /** What the localhost and SSH-host backends share: a namespace is containers on Docker engines. */
 
@@ -56,4 +57,16 @@ export function summarize(containers: readonly LabelledContainer[], target: "loc
         expiresAt: expiries.length ? new Date(Math.min(...expiries)).toISOString() : null,
       };
     });
+}
+
+/**
+ * `extend` only moves an expiry later: an agent's timer sleeps until the expiry it last read, so
+ * an earlier one would not be seen in time. Ending sooner is `destroy`.
+ */
+export function refuseEarlierExpiry(namespace: string, containers: readonly LabelledContainer[], expiresAt: Date): void {
+  const later = containers.map((c) => expiresAtFromLabels(c.Labels)).filter((e): e is Date => e !== undefined && e > expiresAt);
+  if (later.length) {
+    const latest = new Date(Math.max(...later.map((e) => e.getTime())));
+    throw new FleetInputError(`--ttl: namespace ${namespace} already lives until ${latest.toISOString()}, later than that; extend only moves the expiry later (\`fieldtest destroy --namespace ${namespace}\` ends it now)`);
+  }
 }

@@ -6,7 +6,7 @@ import { withEffectiveExpiry } from "../localhost/extension.ts";
 import { isAgentContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, extendLocalhost, listFieldtestContainers, localInventory } from "../localhost/provisioner.ts";
 import type { AgentRow, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { agentContainers, agentRow, containerName, removal, summarize } from "./containers.ts";
+import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal, summarize } from "./containers.ts";
 import { namespaceState, type BackendContext } from "./context.ts";
 
 /** This machine's Docker engine, once it answers; otherwise an error saying how to start it. */
@@ -45,7 +45,9 @@ export class LocalhostBackend implements FleetBackend {
   }
 
   async extend(expiresAt: Date): Promise<Extension> {
-    const extended = await extendLocalhost(await availableDocker(this.context), this.namespace, expiresAt);
+    const docker = await availableDocker(this.context);
+    refuseEarlierExpiry(this.namespace, await agentContainers([docker], this.namespace), expiresAt);
+    const extended = await extendLocalhost(docker, this.namespace, expiresAt);
     return { expiresAt, names: extended.map(containerName).sort() };
   }
 }

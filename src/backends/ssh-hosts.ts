@@ -8,7 +8,7 @@ import { formatSshHost } from "../ssh-hosts/host-spec.ts";
 import type { SshFleetRecord } from "../ssh-hosts/record.ts";
 import { remoteDocker, type HostAccess } from "../ssh-hosts/remote-engine.ts";
 import type { AgentRow, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { agentContainers, agentRow, containerName, removal } from "./containers.ts";
+import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal } from "./containers.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
 
 export async function readOperatorKey(path: string): Promise<string> {
@@ -71,7 +71,9 @@ export class SshHostsBackend implements FleetBackend {
   }
 
   async extend(expiresAt: Date): Promise<Extension> {
-    const extended = await Promise.all((await this.engines()).map((docker) => extendLocalhost(docker, this.namespace, expiresAt)));
+    const engines = await this.engines();
+    refuseEarlierExpiry(this.namespace, await agentContainers(engines, this.namespace), expiresAt);
+    const extended = await Promise.all(engines.map((docker) => extendLocalhost(docker, this.namespace, expiresAt)));
     return { expiresAt, names: extended.flat().map(containerName).sort() };
   }
 
