@@ -18,3 +18,10 @@ COPY agent/fieldtest-agent /usr/local/bin/fieldtest-agent
 ENV FIELDTEST_SSH_PORT=30000
 EXPOSE 30000
 ENTRYPOINT ["/usr/local/bin/fieldtest-agent"]
+
+# The same image serves as the engine's reaper (fieldtest-reaper, another entrypoint): it talks
+# to the Docker socket with curl and reads the Engine API's JSON with jq.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl jq \
+ && rm -rf /var/lib/apt/lists/*
+COPY agent/fieldtest-reaper /usr/local/bin/fieldtest-reaper

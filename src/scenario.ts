@@ -54,7 +54,8 @@ export async function resolveScenarioPath(reference: string, cwd: string, builti
   const looksLikePath = reference.includes("/") || /\.(ts|mts|js|mjs)$/.test(reference);
   const candidates = looksLikePath
     ? [isAbsolute(reference) ? reference : resolve(cwd, reference)]
-    : [join(cwd, "scenarios", `${reference}.ts`), join(builtinDir, `${reference}.ts`)];
+    : // In the project root both are the same file: look (and report) once.
+      [...new Set([join(cwd, "scenarios", `${reference}.ts`), join(builtinDir, `${reference}.ts`)])];
   for (const candidate of candidates) {
     if (await access(candidate).then(() => true, () => false)) return candidate;
   }

@@ -18,9 +18,13 @@ export function stateHome(env: NodeJS.ProcessEnv): string {
   return join(xdg, "fieldtest");
 }
 
-/** Names of the namespaces that have a state directory under `home`, sorted. */
+/** Names of the namespaces that have a state directory under `home`, sorted; none when it does not exist yet. */
 export async function namespacesInState(home: string): Promise<string[]> {
-  const entries = await readdir(join(home, "namespaces"), { withFileTypes: true }).catch(() => []);
+  const dir = join(home, "namespaces");
+  const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return [];
+    throw new Error(`the state directory ${dir} cannot be read (${error.message}): fix its permissions, or point FIELDTEST_HOME elsewhere`);
+  });
   return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
 }
 
@@ -34,6 +38,8 @@ export class NamespaceState {
   readonly pulumiStackPath: string;
   /** Localhost agents mount it read-only: copies to them are staged here. */
   readonly inboxPath: string;
+  /** When the namespace's fleet expires (unix seconds), so that `reap` knows when its state may go. */
+  readonly expiryPath: string;
 
   constructor(home: string, readonly namespace: Namespace) {
     this.dir = join(home, "namespaces", namespace);
@@ -42,6 +48,7 @@ export class NamespaceState {
     this.sshFleetPath = join(this.dir, "ssh-fleet.json");
     this.pulumiStackPath = join(this.dir, "pulumi-stack.json");
     this.inboxPath = join(this.dir, "inbox");
+    this.expiryPath = join(this.dir, "expires-at");
   }
 
   /** The inbox directory, made (private to this user) before agents mount it. */
@@ -91,6 +98,24 @@ export class NamespaceState {
   async readSshFleet(): Promise<SshFleetRecord | undefined> {
     const json = await this.readRecord(this.sshFleetPath);
     return json === undefined ? undefined : sshFleetRecordSchema.parse(json);
+  }
+
+  async removeSshFleet(): Promise<void> {
+    await rm(this.sshFleetPath, { force: true });
+  }
+
+  async writeExpiry(expiresAt: Date): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(this.expiryPath, `${Math.floor(expiresAt.getTime() / 1000)}\n`, { mode: 0o600 });
+  }
+
+  /** Undefined for a namespace whose state holds no expiry (made by an older fieldtest). */
+  async readExpiry(): Promise<Date | undefined> {
+    const text = await readFile(this.expiryPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    return text !== undefined && /^\d+$/.test(text.trim()) ? new Date(Number(text.trim()) * 1000) : undefined;
   }
 
   async writePulumiStack(record: PulumiStackRecord): Promise<void> {

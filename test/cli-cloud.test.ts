@@ -119,13 +119,14 @@ if (docker) {
       Cmd: ["true"],
       Labels: { [LABELS.namespace]: namespace, [LABELS.expiresAt]: expiredAt, [LABELS.owner]: owner, "fieldtest-agent": "agent-001" },
     });
-    const text = await runCli(["reap", "--dry-run"], env);
+    // Scoped to this file's owner: another test's expired containers are not its business.
+    const text = await runCli(["reap", "--owner", owner, "--dry-run"], env);
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, new RegExp(`would remove \\d+ expired agent\\(s\\): .*${namespace}/agent-001`));
     t.match(text.stdout, /skipped the Pulumi stacks: the Pulumi CLI is not installed \(https:\/\/www\.pulumi\.com\/docs\/install\/\)/);
     t.match(text.stdout, /did not look for leftover VMs: without the stacks, fieldtest cannot tell which labelled VMs they track/);
 
-    const json = await runCli(["reap", "--dry-run", "--json"], env);
+    const json = await runCli(["reap", "--owner", owner, "--dry-run", "--json"], env);
     t.equal(json.code, 0, json.stderr);
     const report = JSON.parse(json.stdout);
     t.equal(report.dryRun, true);

@@ -1,8 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
 import { agentImageTag } from "../src/localhost/image.ts";
+import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { reaperName } from "../src/localhost/reaper.ts";
 import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
-import { join } from "node:path";
 
 const docker = await requireDocker(t);
 if (docker) {
@@ -21,8 +24,52 @@ if (docker) {
     t.pass(`agents were gone ${((Date.now() - gone) / 1000).toFixed(1)}s after the kill`);
   });
 
-  t.test("reap removes exactly what has expired", async (t) => {
+  t.test("kill -9 at any point of bring-up: the engine's reaper removes everything at the TTL", async (t) => {
     const home = await tempHome(t);
+    // This test's own owner, so its reaper and its containers are its own.
+    const owner = `ttl-${randomBytes(4).toString("hex")}`;
+    const ttlSeconds = 6;
+    const states = (containers: { State?: string }[]) => containers.map((c) => c.State ?? "?");
+    // When to kill: the first moment the namespace's containers look like this.
+    const points: Array<[string, (states: string[]) => boolean]> = [
+      ["after create", (s) => s.length > 0],
+      ["mid-start", (s) => s.includes("running")],
+      ["before readiness", (s) => s.length === 4 && s.every((state) => state === "running")],
+    ];
+    const killed = await Promise.all(
+      points.map(async ([point, reached]) => {
+        const namespace = uniqueNamespace("crash");
+        cleanupNamespace(t, docker, namespace);
+        const runner = startCli(["run", "health", "--localhost", "--vms", "4", "--namespace", namespace, "--ttl", `${ttlSeconds}s`], { FIELDTEST_HOME: home, FIELDTEST_OWNER: owner });
+        const exited = new Promise((resolve) => runner.once("exit", resolve));
+        const seen = await waitFor(`${point} in ${namespace}`, async () => {
+          const now = states(await namespaceContainers(docker, namespace));
+          return reached(now) ? now : undefined;
+        }, 60_000, 5);
+        runner.kill("SIGKILL");
+        const at = Date.now();
+        await exited;
+        return { point, namespace, at, seen, left: states(await namespaceContainers(docker, namespace)) };
+      }),
+    );
+    for (const { point, seen, left } of killed) t.comment(`${point}: killed when the containers were [${seen.join(", ")}], left [${left.join(", ")}]`);
+    t.ok(killed[0]!.left.includes("created"), "the first kill left containers that never started");
+    for (const { point, namespace, at } of killed) {
+      const deadline = at + (ttlSeconds + 10) * 1000;
+      await waitFor(`nothing of ${namespace} (${point})`, async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), Math.max(0, deadline - Date.now()), 250);
+      t.pass(`${point}: nothing of the namespace ${((Date.now() - at) / 1000).toFixed(1)}s after the kill (ttl ${ttlSeconds}s)`);
+    }
+    await waitFor("the reaper to leave once nothing of its owner is left", async () => {
+      const reaper = await docker.getContainer(reaperName(owner)).inspect().catch(() => undefined);
+      return reaper ? undefined : true;
+    }, 30_000, 500);
+    t.pass("the reaper exited by itself");
+  });
+
+  t.test("reap removes exactly what has expired, in its --owner scope", async (t) => {
+    const home = await tempHome(t);
+    // An owner of its own: no other test's reaper or reap touches these containers.
+    const owner = `reap-${randomBytes(4).toString("hex")}`;
     const expired = uniqueNamespace("old");
     const fresh = uniqueNamespace("new");
     cleanupNamespace(t, docker, expired);
@@ -34,19 +81,21 @@ if (docker) {
       const container = await docker.createContainer({
         Image: image,
         Entrypoint: ["sleep", "600"],
-        Labels: { [LABELS.namespace]: namespace, [LABELS.expiresAt]: String(expiresAt), [LABELS.owner]: "tap" },
+        Labels: { [LABELS.namespace]: namespace, [LABELS.expiresAt]: String(expiresAt), [LABELS.owner]: owner },
       });
       await container.start();
     }
     const env = { FIELDTEST_HOME: home };
-    const dry = await runCli(["reap", "--dry-run", "--json"], env);
+    const dry = await runCli(["reap", "--owner", owner, "--dry-run", "--json"], env);
     t.equal(dry.code, 0, dry.stderr);
     const listed = JSON.parse(dry.stdout).expired.map((e: { namespace: string }) => e.namespace);
     t.ok(listed.includes(expired), "the expired namespace is listed");
     t.notOk(listed.includes(fresh), "the fresh one is not");
+    const other = await runCli(["reap", "--owner", `${owner}-other`, "--dry-run", "--json"], env);
+    t.notOk(JSON.parse(other.stdout).expired.some((e: { namespace: string }) => e.namespace === expired), "another owner's reap does not see it");
     t.equal(await containerCount(docker, expired), 1, "dry run removed nothing");
 
-    const reap = await runCli(["reap"], env);
+    const reap = await runCli(["reap", "--owner", owner], env);
     t.equal(reap.code, 0, reap.stderr);
     t.equal(await containerCount(docker, expired), 0, "expired container removed");
     t.equal(await containerCount(docker, fresh), 1, "unexpired container kept");

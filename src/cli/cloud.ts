@@ -1,10 +1,12 @@
 import { dockerfileAliases } from "../core/images.ts";
 import { join } from "node:path";
-import type { Inventory } from "../core/inventory.ts";
-import { LABELS, type Namespace } from "../core/namespace.ts";
-import { findPulumiCli } from "../pulumi/cli.ts";
-import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
+import { requirePulumiCli } from "../pulumi/cli.ts";
+import { namespaceState, type BackendContext } from "../backends/context.ts";
+import { claimNamespace } from "../backends/open.ts";
+import type { LocalFleetRequest } from "../backends/provision.ts";
+import { keepLocally } from "../backends/pulumi-stack.ts";
+import { prepareStackProject, stackProjectDir } from "../backends/stack-project.ts";
 import {
   anchorExpiry,
   checkStackConfig,
@@ -15,7 +17,6 @@ import {
   DEFAULT_MACHINE_TYPES,
   DEFAULT_MAX_VMS,
   parseGroup,
-  expiredStacks,
   maxVmsProblem,
   renderPlan,
   stackConfigMap,
@@ -23,20 +24,18 @@ import {
   type CloudFleetRequest,
   type FleetPlan,
 } from "../pulumi/plan.ts";
-import type { PulumiStackRecord } from "../pulumi/record.ts";
 import { readStackFileConfig } from "../pulumi/stack-file.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
-import { namespaceState, printUpResult, type LocalFleetRequest } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import { positiveIntOption } from "./options.ts";
 import { stderrProgress } from "./output.ts";
+import { printUpResult } from "./up-result.ts";
 
 /**
- * The CLI side of cloud fleets: `up --cloud` through Pulumi's Automation API, and the stack
- * behind a namespace for `run`, `list`, `inventory`, `destroy` and `reap`. The Automation API
- * module is loaded only when a stack is touched: it is slow to load, and `up --dry-run` or a
- * refused plan must not need it.
+ * The CLI side of `up --cloud`, through Pulumi's Automation API (a namespace's stack, once made,
+ * is its backend: src/backends/pulumi-stack.ts). The Automation API module is loaded only when a
+ * stack is touched: it is slow to load, and `up --dry-run` or a refused plan must not need it.
  */
 
 const stacks = () => import("../pulumi/stacks.ts");
@@ -114,7 +113,7 @@ export interface CloudUpOptions {
 
 export async function cloudUpCommand(context: CliContext, flagged: CloudFleetRequest, options: CloudUpOptions, interrupt: Interrupt): Promise<void> {
   const now = new Date();
-  const stored = await readStackFileConfig(join(context.packageRoot, "stacks"), flagged.namespace);
+  const stored = await readStackFileConfig(join(stackProjectDir(context), "stacks"), flagged.namespace);
   const { request, expiry } = anchorExpiry(flagged, stored, now);
   let config;
   let problem;
@@ -128,16 +127,16 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
   if (problem) throw new UsageError(problem);
   if (options.dryRun) return void context.stderr.write("dry run: nothing was created\n");
 
-  if (await namespaceState(context, request.namespace).readSshFleet()) {
-    throw new UsageError(`namespace ${request.namespace} holds agents on SSH hosts: \`fieldtest destroy --namespace ${request.namespace}\` first, or choose another namespace`);
-  }
+  await claimNamespace(context, request.namespace, "pulumi");
   const { openWorkspace, upStack } = await stacks();
-  const workspace = await openWorkspace(context.packageRoot, context.env, `\`up --cloud ${request.target}\``);
+  const what = `\`up --cloud ${request.target}\``;
+  const projectDir = await cloudProjectDir(context, what);
+  const workspace = await openWorkspace(projectDir, context.env, what);
   const progress = stderrProgress(context.stderr);
   const state = namespaceState(context, request.namespace);
   // Recorded first, so that `destroy` finds the stack even when the update fails halfway.
-  await state.writePulumiStack({ target: "pulumi", cloud: request.target, stack: request.namespace, projectDir: context.packageRoot });
-  progress.step(`pulumi up of stack ${request.namespace} (project ${context.packageRoot})`);
+  await state.writePulumiStack({ target: "pulumi", cloud: request.target, stack: request.namespace, projectDir });
+  progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);
   const fleet = await upStack(workspace, {
     namespace: request.namespace,
     config: stackConfigMap(request, expiry.expiresAt),
@@ -149,85 +148,11 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
   printUpResult(context, request.namespace, fleet.inventory, options.json);
 }
 
-/** The client key and pinned host keys, where `ssh` and `run --namespace` find them. */
-async function keepLocally(context: CliContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {
-  const state = namespaceState(context, namespace);
-  await state.writeClientKey(fleet.clientPrivateKey);
-  await state.writeKnownHosts(fleet.inventory);
-}
-
-/** The stack behind a namespace made by `up --cloud`, or undefined for any other namespace. */
-export async function pulumiStackOf(context: CliContext, namespace: Namespace): Promise<PulumiStackRecord | undefined> {
-  return namespaceState(context, namespace).readPulumiStack();
-}
-
-/** The stack's inventory output, read through the Automation API; refreshes the local keys too. */
-export async function stackInventory(context: CliContext, record: PulumiStackRecord): Promise<Inventory> {
-  const { openWorkspace, readStackFleet } = await stacks();
-  const workspace = await openWorkspace(record.projectDir, context.env, `namespace ${record.stack}, a Pulumi stack,`, "Nothing was read or changed.");
-  const fleet = await readStackFleet(workspace, record.stack);
-  await keepLocally(context, record.stack, fleet);
-  return fleet.inventory;
-}
-
-/** `pulumi destroy` of the namespace's stack, then its local state; returns the agents it had. */
-export async function destroyStackNamespace(context: CliContext, record: PulumiStackRecord, dryRun: boolean): Promise<string[]> {
-  const { destroyStack, openWorkspace, readStackFleet } = await stacks();
-  const workspace = await openWorkspace(record.projectDir, context.env, `destroying namespace ${record.stack}, a Pulumi stack,`, "Nothing was removed.");
-  const agents = await readStackFleet(workspace, record.stack).then(
-    (fleet) => fleet.inventory.agents.map((agent) => agent.name),
-    // A stack whose first update failed has no outputs, and may still hold resources.
-    () => [],
-  );
-  if (dryRun) return agents;
-  await destroyStack(workspace, record.stack, (text) => context.stderr.write(text));
-  await namespaceState(context, record.stack).remove();
-  return agents;
-}
-
-export interface StackReap {
-  /** Why the stacks were not looked at, when they were not. */
-  skipped?: string;
-  expired: string[];
-  failed: Array<{ stack: string; error: string }>;
-  /** VMs labelled with a namespace that no stack tracks: listed, never removed. */
-  leftovers: LabelledInstance[];
-  /** Clouds where leftovers could not be looked for, and why. */
-  leftoversSkipped: string[];
-}
-
-/**
- * Destroys (or, dry, lists) the stacks whose `fieldtest-expires-at` tag has passed, and lists
- * the labelled VMs no stack tracks (looked for before any stack is destroyed).
- */
-export async function reapStacks(context: CliContext, now: Date, dryRun: boolean): Promise<StackReap> {
-  if (!findPulumiCli(context.env)) {
-    return {
-      skipped: "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/), so its stacks could not be listed",
-      expired: [],
-      failed: [],
-      leftovers: [],
-      leftoversSkipped: ["without the stacks, fieldtest cannot tell which labelled VMs they track"],
-    };
-  }
-  const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
-  const workspace = await openWorkspace(context.packageRoot, context.env, "`reap`", "Nothing was removed.");
-  const all = await listStacksWithTags(workspace);
-  const labelled = await listLabelledInstances(scopesOfStackFiles(join(context.packageRoot, "stacks")), context.env);
-  const leftovers = labelled.instances.length ? untrackedInstances(labelled.instances, await stackResourceKeys(workspace, all.map((s) => s.name))) : [];
-  const expired = expiredStacks(all, now);
-  const failed: StackReap["failed"] = [];
-  if (!dryRun) {
-    for (const stack of expired) {
-      await destroyStack(workspace, stack.name, (text) => context.stderr.write(text)).then(
-        async () => {
-          // The local record of the namespace, if this machine made it, goes with its stack.
-          const state = namespaceState(context, stack.tags[LABELS.namespace]!);
-          if (await state.readPulumiStack().catch(() => undefined)) await state.remove();
-        },
-        (error: Error) => failed.push({ stack: stack.name, error: error.message }),
-      );
-    }
-  }
-  return { expired: expired.map((stack) => stack.name), failed, leftovers, leftoversSkipped: labelled.skipped };
+/** The Pulumi project stacks are written to: never the installed package (see stack-project.ts). */
+async function cloudProjectDir(context: BackendContext, what: string): Promise<string> {
+  // Before the project is written: without the CLI, nothing is.
+  requirePulumiCli(context.env, what, "Nothing was created.");
+  const dir = stackProjectDir(context);
+  await prepareStackProject(dir, context.packageRoot);
+  return dir;
 }

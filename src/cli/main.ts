@@ -9,7 +9,8 @@ import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, maxVmsOption, type CloudFlags } from "./cloud.ts";
 import { type CliContext, UsageError } from "./context.ts";
-import { destroyCommand, inventoryCommand, listCommand, reapCommand, upCommand } from "./fleet.ts";
+import { FleetInputError } from "../backends/context.ts";
+import { destroyCommand, extendCommand, inventoryCommand, listCommand, reapCommand, upCommand } from "./fleet.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
 import {
   agentCountOption,
@@ -36,6 +37,7 @@ Examples:
   $ fieldtest list --namespace alice --json
   $ fieldtest run ./scenarios/my-scenario.ts --namespace alice
   $ fieldtest destroy --namespace alice --dry-run
+  $ fieldtest extend --namespace alice --ttl 4h       alice now expires 4 hours from now
   $ fieldtest reap
   $ fieldtest prometheus import runs/alice/<run-id>    browse an old run's metrics
 
@@ -206,12 +208,25 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     });
 
   program
+    .command("extend")
+    .summary("push a namespace's expiry: everything of it now expires --ttl from now")
+    .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
+    .option("--ttl <duration>", "new time to live, counted from now, e.g. 4h, 3d")
+    .option("--json", "print JSON")
+    .action(async (flags: { namespace?: string; ttl?: string; json?: boolean }) => {
+      const namespace = requireNamespace(flags.namespace, context.env, "extend");
+      if (flags.ttl === undefined) throw new UsageError("extend needs --ttl <duration>, e.g. --ttl 4h: the namespace then expires that long from now");
+      await extendCommand(context, namespace, flags.ttl, ttlOption(flags.ttl), Boolean(flags.json));
+    });
+
+  program
     .command("reap")
-    .summary("remove every agent whose TTL has passed, in all namespaces")
+    .summary("remove everything whose TTL has passed: containers here and on recorded SSH hosts, Pulumi stacks, stale state")
+    .option("--owner <name>", "only containers labelled with this fieldtest-owner (default: every owner)")
     .option("--dry-run", "only say what would be removed")
     .option("--json", "print JSON")
-    .action(async (flags: { dryRun?: boolean; json?: boolean }) => {
-      await reapCommand(context, Boolean(flags.dryRun), Boolean(flags.json));
+    .action(async (flags: { owner?: string; dryRun?: boolean; json?: boolean }) => {
+      await reapCommand(context, { dryRun: Boolean(flags.dryRun), json: Boolean(flags.json), ...(flags.owner === undefined ? {} : { owner: flags.owner }) });
     });
 
   program
@@ -281,7 +296,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, ScenarioError, InventoryError, NamespaceInUseError];
+const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {

@@ -6,15 +6,17 @@ import type Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
-import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
+import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../core/namespace.ts";
 import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
+import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
 import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
+import { ensureReaper } from "./reaper.ts";
 
 /** The Docker engine agents are created on, and how they are reached there. */
 export interface Engine {
@@ -77,7 +79,7 @@ export async function namespaceContainers(docker: Docker, namespace: Namespace):
 
 export async function localInventory(docker: Docker, namespace: Namespace): Promise<Inventory | undefined> {
   const containers = (await namespaceContainers(docker, namespace)).filter((c) => c.State === "running");
-  return containers.length ? inventoryFromContainers(namespace, containers) : undefined;
+  return containers.length ? inventoryFromContainers(namespace, await withEffectiveExpiry(docker, containers)) : undefined;
 }
 
 /**
@@ -93,12 +95,17 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     );
   }
   const image = await ensureAgentImage(docker, options.image, progress);
+  const reaper = { owner: options.owner, dockerfilesDir: options.image.dockerfilesDir, progress };
+  // Before anything exists: agents the runner never starts are removed at their TTL all the same.
+  await ensureReaper(docker, reaper);
   options.signal?.throwIfAborted();
 
   const created: string[] = [];
   const outputs: CapturedOutput[] = [];
   try {
     const slices = await createWithFreeSlices(docker, image, options, created);
+    // Again: a reaper that saw nothing of its owner may have left just before they were created.
+    await ensureReaper(docker, reaper);
     progress.step(`starting ${options.count} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
     outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
@@ -273,12 +280,34 @@ export async function destroyLocalhost(docker: Docker, namespace: Namespace, dry
   return containers;
 }
 
-/** Removes every fieldtest container whose expiry label is in the past. */
-export async function reapLocalhost(docker: Docker, now: Date, dryRun = false): Promise<LabelledContainer[]> {
-  const expired = (await listFieldtestContainers(docker)).filter((c) => {
+/** Which containers a `reap` may look at: all fieldtest ones, or one owner's. */
+export interface ReapScope {
+  owner?: string;
+}
+
+/** Removes every fieldtest container (of the scope) whose expiry, extended or not, is in the past. */
+export async function reapLocalhost(docker: Docker, now: Date, dryRun = false, scope: ReapScope = {}): Promise<LabelledContainer[]> {
+  const owner = scope.owner === undefined ? undefined : labelValue(scope.owner);
+  const inScope = (await listFieldtestContainers(docker)).filter((c) => owner === undefined || c.Labels[LABELS.owner] === owner);
+  const isExpired = (c: LabelledContainer) => {
     const expiresAt = expiresAtFromLabels(c.Labels);
     return expiresAt !== undefined && expiresAt <= now;
-  });
+  };
+  // Only a container whose label says it expired can have been extended past now.
+  const expired = (await withEffectiveExpiry(docker, inScope.filter(isExpired))).filter(isExpired);
   if (!dryRun) await removeContainers(docker, expired.map((c) => c.Id));
   return expired;
+}
+
+/** Moves the expiry of every container of the namespace to `expiresAt`; returns them. */
+export async function extendLocalhost(docker: Docker, namespace: Namespace, expiresAt: Date): Promise<LabelledContainer[]> {
+  const containers = await namespaceContainers(docker, namespace);
+  await Promise.all(
+    containers.map((c) =>
+      writeExtendedExpiry(docker, c.Id, expiresAt).catch((error) => {
+        if (!isGoneOrGoing(error)) throw error;
+      }),
+    ),
+  );
+  return withEffectiveExpiry(docker, containers);
 }

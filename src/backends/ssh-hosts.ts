@@ -1,0 +1,91 @@
+import { readFile } from "node:fs/promises";
+import type { Inventory } from "../core/inventory.ts";
+import { LABELS, type Namespace } from "../core/namespace.ts";
+import { extendLocalhost, namespaceContainers, reapLocalhost, type ReapScope } from "../localhost/provisioner.ts";
+import type { LabelledContainer } from "../localhost/labels.ts";
+import { destroySshFleet, pinnedHostAccess, sshFleetInventory } from "../ssh-hosts/fleet.ts";
+import { formatSshHost } from "../ssh-hosts/host-spec.ts";
+import type { SshFleetRecord } from "../ssh-hosts/record.ts";
+import { remoteDocker, type HostAccess } from "../ssh-hosts/remote-engine.ts";
+import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
+import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal } from "./containers.ts";
+import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
+
+export async function readOperatorKey(path: string): Promise<string> {
+  return readFile(path, "utf8").catch((error: Error) => {
+    throw new FleetInputError(`--ssh-key ${path} cannot be read: ${error.message}`);
+  });
+}
+
+export function describeHosts(record: SshFleetRecord): string {
+  return record.hosts.map(formatSshHost).join(", ");
+}
+
+/** A namespace made by `up --ssh-host`: its record names the hosts; their engines hold the agents. */
+export class SshHostsBackend implements FleetBackend {
+  readonly kind = "ssh";
+
+  constructor(
+    private readonly context: BackendContext,
+    readonly namespace: Namespace,
+    readonly record: SshFleetRecord,
+  ) {}
+
+  private async access(): Promise<HostAccess[]> {
+    return pinnedHostAccess(this.record.hosts, await readOperatorKey(this.record.operatorKeyPath));
+  }
+
+  private async engines() {
+    return (await this.access()).map(remoteDocker);
+  }
+
+  async inventory(): Promise<Inventory | undefined> {
+    return sshFleetInventory(await this.access(), this.namespace);
+  }
+
+  async agents(): Promise<AgentRow[]> {
+    return (await agentContainers(await this.engines(), this.namespace)).map(agentRow);
+  }
+
+  async summary(): Promise<NamespaceSummary> {
+    try {
+      const agents = await agentContainers(await this.engines(), this.namespace);
+      const expiries = agents.map((a) => agentRow(a).expiresAt).filter((e): e is string => e !== null).sort();
+      return {
+        namespace: this.namespace,
+        target: "ssh",
+        agents: agents.length,
+        running: agents.filter((a) => a.State === "running").length,
+        owner: agents[0]?.Labels[LABELS.owner] ?? "",
+        expiresAt: expiries[0] ?? null,
+      };
+    } catch (error) {
+      return { namespace: this.namespace, target: "ssh", agents: null, running: null, owner: "", expiresAt: null, note: `hosts not reachable: ${(error as Error).message}` };
+    }
+  }
+
+  async destroy(dryRun: boolean): Promise<Removal> {
+    const removed = await destroySshFleet(await this.access(), this.namespace, dryRun);
+    if (!dryRun) await namespaceState(this.context, this.namespace).remove();
+    return removal(removed);
+  }
+
+  async extend({ expiresAt }: ExtendRequest): Promise<Extension> {
+    const engines = await this.engines();
+    refuseEarlierExpiry(this.namespace, await agentContainers(engines, this.namespace), expiresAt);
+    const extended = await Promise.all(engines.map((docker) => extendLocalhost(docker, this.namespace, expiresAt)));
+    return { expiresAt, names: extended.flat().map(containerName).sort() };
+  }
+
+  /** Expired containers (of the scope) on these of the namespace's hosts (all by default), removed unless dry. */
+  async reapHosts(now: Date, dryRun: boolean, scope: ReapScope, hosts?: readonly string[]): Promise<LabelledContainer[]> {
+    const chosen = (await this.access()).filter((access) => !hosts || hosts.includes(formatSshHost(access.host)));
+    const reaped = await Promise.all(chosen.map((access) => reapLocalhost(remoteDocker(access), now, dryRun, scope)));
+    return reaped.flat();
+  }
+
+  /** Every container of the namespace still on its hosts, agents or not. */
+  async remainingContainers(): Promise<LabelledContainer[]> {
+    return (await Promise.all((await this.engines()).map((docker) => namespaceContainers(docker, this.namespace)))).flat();
+  }
+}
