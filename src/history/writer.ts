@@ -1,0 +1,125 @@
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import type { EventEntry, HeaderEntry, OpEntry, OpType } from "./entry.ts";
+
+export interface OpInput {
+  process: number | string;
+  f: string;
+  value?: unknown;
+  key?: string;
+}
+
+/** The completion of one invoked operation; call exactly one of them. */
+export interface PendingOp {
+  ok(value?: unknown): void;
+  fail(error?: unknown): void;
+  /** The outcome is unknown (a timeout, a crash): the operation may or may not have happened. */
+  info(error?: unknown): void;
+}
+
+/**
+ * Appends a run's history, one JSON line per entry, each in a single write(2) to a file
+ * opened with O_APPEND and nothing buffered in the process: a `kill -9` loses at most the
+ * line being written. Writing synchronously is also the backpressure: a caller cannot pile
+ * up lines faster than the disk takes them.
+ */
+export class HistoryWriter {
+  readonly path: string;
+  #fd: number | undefined;
+  #index: number;
+  readonly #origin: bigint;
+
+  private constructor(path: string, fd: number, index: number, origin: bigint) {
+    this.path = path;
+    this.#fd = fd;
+    this.#index = index;
+    this.#origin = origin;
+  }
+
+  /** Creates the file with its header line; refuses an existing one (two runs never mix). */
+  static create(path: string, now: Date = new Date()): HistoryWriter {
+    const fd = openSync(path, "wx", 0o644);
+    const writer = new HistoryWriter(path, fd, 0, process.hrtime.bigint());
+    const header: HeaderEntry = { kind: "header", index: 0, time: 0, startedAt: now.toISOString(), clock: "monotonic-ns", version: 1 };
+    writer.#write(header);
+    return writer;
+  }
+
+  /** Nanoseconds since the history started, on the monotonic clock every entry uses. */
+  now(): number {
+    return Number(process.hrtime.bigint() - this.#origin);
+  }
+
+  /** An event: a phase, a daemon starting or exiting, a fault, an alert. */
+  recordEvent(type: string, data?: unknown): void {
+    const entry: EventEntry = { kind: "event", index: this.#next(), time: this.now(), type, ...(data === undefined ? {} : { data }) };
+    this.#write(entry);
+  }
+
+  /** Records the invocation of an operation and returns how to complete it. */
+  invoke(op: OpInput): PendingOp {
+    this.#op("invoke", op);
+    let done = false;
+    const complete = (type: Exclude<OpType, "invoke">, value: unknown, error?: unknown) => {
+      if (done) throw new Error(`history: operation ${op.f} of process ${op.process} was already completed`);
+      done = true;
+      this.#op(type, { ...op, ...(value === undefined ? {} : { value }) }, error);
+    };
+    return {
+      ok: (value) => complete("ok", value === undefined ? op.value : value),
+      fail: (error) => complete("fail", op.value, error),
+      info: (error) => complete("info", op.value, error),
+    };
+  }
+
+  /** The Jepsen-style calls, for a scenario that keeps its own bookkeeping of pending operations. */
+  ok(op: OpInput): void {
+    this.#op("ok", op);
+  }
+
+  fail(op: OpInput & { error?: unknown }): void {
+    this.#op("fail", op, op.error);
+  }
+
+  info(op: OpInput & { error?: unknown }): void {
+    this.#op("info", op, op.error);
+  }
+
+  /** Bytes written so far. */
+  size(): number {
+    return this.#fd === undefined ? 0 : fstatSync(this.#fd).size;
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #op(type: OpType, op: OpInput, error?: unknown): void {
+    if (typeof op.f !== "string" || op.f === "") throw new Error(`history.${type}: f must be a non-empty string such as "read" or "write", got ${JSON.stringify(op.f)}`);
+    if (typeof op.process !== "number" && typeof op.process !== "string") throw new Error(`history.${type}: process must be a number or a string, got ${JSON.stringify(op.process)}`);
+    const entry: OpEntry = {
+      kind: "op",
+      index: this.#next(),
+      time: this.now(),
+      type,
+      process: op.process,
+      f: op.f,
+      ...(op.value === undefined ? {} : { value: op.value }),
+      ...(op.key === undefined ? {} : { key: op.key }),
+      ...(error === undefined ? {} : { error: error instanceof Error ? error.message : String(error) }),
+    };
+    this.#write(entry);
+  }
+
+  #next(): number {
+    this.#index += 1;
+    return this.#index;
+  }
+
+  #write(entry: object): void {
+    // After close (the run is over) late events from stopping daemons are dropped, not errors.
+    if (this.#fd === undefined) return;
+    writeSync(this.#fd, `${JSON.stringify(entry)}\n`);
+  }
+}
