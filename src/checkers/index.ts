@@ -6,11 +6,9 @@ import { checkRegister } from "./register.ts";
 import { mergeValidity, type CheckerResult, type Validity } from "./result.ts";
 import { checkSet } from "./set.ts";
 
-export const CHECKERS = ["counter", "set", "register"] as const;
-export type CheckerName = (typeof CHECKERS)[number];
+import { CHECKERS_EVENT, isCheckerName, type CheckerName } from "./names.ts";
 
-/** The history event by which a scenario names the checkers its operations are for. */
-export const CHECKERS_EVENT = "checkers";
+export { CHECKERS, CHECKERS_EVENT, isCheckerName, type CheckerName } from "./names.ts";
 
 export interface CheckOptions {
   /** Which checkers; default: those the history's "checkers" events name. */
@@ -35,10 +33,6 @@ export function requestedCheckers(entries: readonly HistoryEntry[]): CheckerName
     }
   }
   return [...names];
-}
-
-export function isCheckerName(name: unknown): name is CheckerName {
-  return CHECKERS.includes(name as CheckerName);
 }
 
 /** Runs the checkers over a history; pure, so `fieldtest check` later gives the same answer. */

@@ -36,7 +36,7 @@ export function operations(entries: readonly HistoryEntry[]): OpEntry[] {
  * Reads what was appended to a file since `offset`, up to the last complete line, so a
  * follower never hands on half a line; returns the new offset.
  */
-export async function readNewLines(path: string, offset: number): Promise<{ lines: string[]; offset: number }> {
+export async function readNewLines(path: string, offset: number, maxBytes = Infinity): Promise<{ lines: string[]; offset: number }> {
   const handle = await open(path, "r").catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return undefined;
     throw error;
@@ -45,7 +45,7 @@ export async function readNewLines(path: string, offset: number): Promise<{ line
   try {
     const { size } = await handle.stat();
     if (size <= offset) return { lines: [], offset };
-    const buffer = Buffer.alloc(size - offset);
+    const buffer = Buffer.alloc(Math.min(size - offset, maxBytes));
     await handle.read(buffer, 0, buffer.length, offset);
     const end = buffer.lastIndexOf(0x0a);
     if (end < 0) return { lines: [], offset };

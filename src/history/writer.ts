@@ -1,5 +1,7 @@
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import { CHECKERS, CHECKERS_EVENT, isCheckerName, type CheckerName } from "../checkers/names.ts";
 import type { EventEntry, HeaderEntry, OpEntry, OpType } from "./entry.ts";
+import type { ScenarioHistory } from "./scenario-history.ts";
 
 export interface OpInput {
   process: number | string;
@@ -22,7 +24,7 @@ export interface PendingOp {
  * line being written. Writing synchronously is also the backpressure: a caller cannot pile
  * up lines faster than the disk takes them.
  */
-export class HistoryWriter {
+export class HistoryWriter implements ScenarioHistory {
   readonly path: string;
   #fd: number | undefined;
   #index: number;
@@ -82,6 +84,13 @@ export class HistoryWriter {
 
   info(op: OpInput & { error?: unknown }): void {
     this.#op("info", op, op.error);
+  }
+
+  /** Names the checkers to run over this history's operations at the end of the run. */
+  check(...checkers: CheckerName[]): void {
+    const unknown = checkers.find((name) => !isCheckerName(name));
+    if (unknown !== undefined) throw new Error(`history.check: unknown checker ${JSON.stringify(unknown)}; choose from ${CHECKERS.join(", ")}`);
+    this.recordEvent(CHECKERS_EVENT, { checkers });
   }
 
   /** Bytes written so far. */

@@ -7,6 +7,7 @@ import Fastify from "fastify";
 import fastifyBasicAuth from "@fastify/basic-auth";
 import type { MetricStore } from "./metrics.ts";
 import type { LogLine, RunState } from "./run-state.ts";
+import { registerHistoryRoutes } from "../history/routes.ts";
 
 export interface WebsiteOptions {
   state: RunState;
@@ -23,6 +24,8 @@ export interface WebsiteOptions {
   allowUnauthenticatedRemote?: boolean;
   /** How often live updates are batched to browsers (default 250 ms). */
   pushIntervalMs?: number;
+  /** The run's history.jsonl, served at /api/history, and the checkers' results at /api/checks. */
+  history?: { path: string; checks(): unknown };
 }
 
 export interface Website {
@@ -129,6 +132,8 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     const { agent, daemon } = request.query;
     return { lines: options.state.logs({ ...(agent === undefined ? {} : { agent }), ...(daemon === undefined ? {} : { daemon }) }) };
   });
+
+  if (options.history) registerHistoryRoutes(app, options.history);
 
   app.get("/api/events", (request, reply) => {
     reply.hijack();
