@@ -82,7 +82,7 @@ export class Observation implements CloudObserver {
     const runDir = await RunDir.create({
       baseDir: options.runsDir,
       namespace: inventory.namespace,
-      ...(options.runId ? { runId: options.runId } : {}),
+      ...(options.runId ? { runId: options.runId, existingOk: true } : {}),
       ...(options.logCapBytes ? { logCapBytes: options.logCapBytes } : {}),
     });
     await runDir.writeConfig(options.config);

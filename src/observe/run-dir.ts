@@ -53,7 +53,7 @@ export class RunDir {
   }
 
   /** Creates the directory; fails if that run id already exists rather than mixing two runs. */
-  static async create(options: { baseDir: string; namespace: string; runId?: string; logCapBytes?: number }): Promise<RunDir> {
+  static async create(options: { baseDir: string; namespace: string; runId?: string; logCapBytes?: number; existingOk?: boolean }): Promise<RunDir> {
     const namespace = namespaceSchema.safeParse(options.namespace);
     if (!namespace.success) throw new Error(`run directory: namespace ${JSON.stringify(options.namespace)}: ${namespace.error.issues[0]?.message}`);
     const runId = options.runId ?? newRunId();
@@ -64,11 +64,18 @@ export class RunDir {
     try {
       await mkdir(path);
     } catch (error) {
+      // A detached run's parent made the directory for the runner's console output.
+      if ((error as NodeJS.ErrnoException).code === "EEXIST" && options.existingOk) return RunDir.#adopt(path, namespace.data, runId, options.logCapBytes);
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`run directory ${path} already exists: pick another run id`);
       throw error;
     }
     await mkdir(join(path, "logs"));
     return new RunDir(path, namespace.data, runId, options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES);
+  }
+
+  static async #adopt(path: string, namespace: string, runId: string, logCapBytes: number | undefined): Promise<RunDir> {
+    await mkdir(join(path, "logs"), { recursive: true });
+    return new RunDir(path, namespace, runId, logCapBytes ?? DEFAULT_LOG_CAP_BYTES);
   }
 
   /** The run's configuration as given (CLI flags, scenario options). */
