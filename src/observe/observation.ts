@@ -220,7 +220,9 @@ export class Observation implements CloudObserver {
       errors.push(error);
       return undefined;
     });
-    await step(() => this.runDir.writeResult({ ...result, phase: this.state.phase, ...(checks?.checkers.length ? { checks } : {}), logs: this.runDir.logCaps() }));
+    // A history the checkers find invalid fails the run, as in Jepsen.
+    const recorded = checks?.valid === false && result.status === "passed" ? { status: "failed" as const, error: "the history is not valid: see checks" } : result;
+    await step(() => this.runDir.writeResult({ ...recorded, phase: this.state.phase, ...(checks?.checkers.length ? { checks } : {}), logs: this.runDir.logCaps() }));
     await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
     await step(async () => this.#watcher?.stop());
     await step(async () => this.#grafana?.stop());
