@@ -4,6 +4,7 @@ import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from 
 export interface LogCapStats {
   path: string;
   capBytes: number;
+  /** Bytes the daemon printed, all of them; on disk are writtenBytes − droppedBytes. */
   writtenBytes: number;
   droppedBytes: number;
   rotations: number;
@@ -42,16 +43,17 @@ export class CappedLog {
   append(line: string): void {
     if (this.#fd === undefined) return;
     let buffer = Buffer.from(line.endsWith("\n") ? line : `${line}\n`);
+    const received = buffer.length;
+    this.#written += received;
     if (buffer.length > this.#half) {
       // A single line larger than half the cap keeps its start, marked as cut.
       const marker = Buffer.from(` … [fieldtest: line cut, ${buffer.length} bytes]\n`);
-      this.#dropped += buffer.length - this.#half;
       buffer = Buffer.concat([buffer.subarray(0, Math.max(0, this.#half - marker.length)), marker]);
+      this.#dropped += Math.max(0, received - buffer.length);
     }
     if (this.#size + buffer.length > this.#half) this.#rotate();
     writeSync(this.#fd as number, buffer);
     this.#size += buffer.length;
-    this.#written += buffer.length;
   }
 
   #rotate(): void {
