@@ -14,7 +14,7 @@ import { CappedLog, parseByteSize } from "../src/runtime/capped-log.ts";
 import { consoleSink } from "../src/runs/console.ts";
 import type { LogLine } from "../src/runtime/daemon.ts";
 import { testInventory } from "./fixtures/inventory.ts";
-import { ROOT } from "./helpers/fleet.ts";
+import { ROOT, runCli } from "./helpers/fleet.ts";
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "fieldtest-history-"));
@@ -140,4 +140,20 @@ t.test("console levels: all, errors, none, and per daemon", async (t) => {
   t.same(seen.filter((s) => s.startsWith("errors:")), ['errors:{"level":"error","msg":"lost leader"}', "errors:fieldtest: restarting etcd (restart 1, last exit code 1)", "errors:scenario says", "errors:chatter"]);
   t.same(seen.filter((s) => s.startsWith("none:")), ["none:scenario says", "none:chatter"]);
   t.equal(seen.filter((s) => s.startsWith("all:")).length, 5);
+});
+
+t.test("fieldtest check <run dir> reruns the checkers", async (t) => {
+  const dir = await tempDir(t);
+  const history = HistoryWriter.create(join(dir, "history.jsonl"));
+  history.check("register", "set");
+  history.invoke({ process: 0, f: "write", key: "x", value: 1 }).ok();
+  history.invoke({ process: 0, f: "write", key: "x", value: 2 }).ok();
+  history.invoke({ process: 1, f: "read", key: "x" }).ok(1);
+  history.close();
+  const report = await runCli(["check", dir, "--json"], { FIELDTEST_HOME: dir });
+  t.equal(report.code, 1, "an invalid history exits 1");
+  t.match(JSON.parse(report.stdout), { valid: false, checkers: [{ checker: "register", valid: false }, { checker: "set", valid: "unknown" }] });
+  const counter = await runCli(["check", dir, "--checker", "counter"], { FIELDTEST_HOME: dir });
+  t.match(counter.stdout, /^counter: INVALID/, "--checker overrides what the scenario named");
+  t.equal((await runCli(["check", dir, "--checker", "bogus"], { FIELDTEST_HOME: dir })).code, 2);
 });
