@@ -120,6 +120,16 @@ t.test("kill -9 of the runner: the history ends with what happened, the TTL remo
   t.notOk(entries.some((e) => e.type === "result"), "the runner never got to record a result");
   await waitFor("the agents to expire", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 40_000, 500);
   t.throws(() => process.kill(status.runner.pid, 0), "the runner is gone");
+  const stale = await waitFor(
+    "runs to call the run stale",
+    async () => {
+      const runs = JSON.parse((await runCli(["runs", "--namespace", namespace, "--json"], env)).stdout) as { id: string; final: boolean; stale: boolean }[];
+      return runs.find((r) => r.id === runId && r.stale);
+    },
+    30_000,
+    2000,
+  );
+  t.match(stale, { final: false, stale: true }, "runs says the runner went silent");
 });
 
 t.test("a failing run dumps every agent; a 100 MB flood stays within the log cap", async (t) => {

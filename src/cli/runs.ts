@@ -130,8 +130,15 @@ async function withRunHost<T>(context: CliContext, flags: RemoteFlags, work: (ho
   }
 }
 
+/** A runner refreshes its status every second; one silent for longer than this was killed or lost its fleet. */
+const STALE_AFTER_MS = 15_000;
+
+function isStale(run: RunStatus, now = Date.now()): boolean {
+  return !run.final && now - Date.parse(run.updatedAt) > STALE_AFTER_MS;
+}
+
 function pickRun(runs: readonly RunStatus[], id: string | undefined, namespace: string): RunStatus {
-  const run = id ? runs.find((r) => r.id === id) : (runs.find((r) => !r.final) ?? runs[0]);
+  const run = id ? runs.find((r) => r.id === id) : (runs.find((r) => !r.final && !isStale(r)) ?? runs[0]);
   if (!run) throw new UsageError(id ? `no run ${id} in namespace ${namespace}; runs: ${runs.map((r) => r.id).join(", ") || "(none)"}` : `namespace ${namespace} has no run`);
   return run;
 }
@@ -167,8 +174,9 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
         }
       }
       const runs = [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-      if (flags.json) return writeJson(context.stdout, runs);
-      const rows = runs.map((r) => [r.id, r.namespace, r.scenario, r.phase, r.startedAt.replace(/\.\d+Z$/, "Z"), String(r.agents.length), r.final ? r.result : `${r.result}${r.detached ? " (detached)" : ""}`]);
+      if (flags.json) return writeJson(context.stdout, runs.map((r) => ({ ...r, stale: isStale(r) })));
+      const resultOf = (r: RunStatus) => (r.final ? r.result : isStale(r) ? `no news since ${r.updatedAt} (runner gone?)` : `${r.result}${r.detached ? " (detached)" : ""}`);
+      const rows = runs.map((r) => [r.id, r.namespace, r.scenario, r.phase, r.startedAt.replace(/\.\d+Z$/, "Z"), String(r.agents.length), resultOf(r)]);
       context.stdout.write(renderTable(["ID", "NAMESPACE", "SCENARIO", "PHASE", "STARTED", "AGENTS", "RESULT"], rows));
     });
 
