@@ -99,10 +99,14 @@ t.test("phases and alerts reach the history; the website serves it", async (t) =
   t.equal((await fetch(`${site.url}/api/history?from=-1`)).status, 400);
   t.same(await (await fetch(`${site.url}/api/checks`)).json(), { checks: null });
   history.writer.check("counter");
-  await history.finish({ status: "passed" });
+  const metrics = new MetricStore();
+  metrics.push("rtt_seconds", 0.5, { labels: { agent: "agent-1" } });
+  metrics.push("rtt_seconds", 0.25, { labels: { agent: "agent-1" } });
+  await history.finish({ status: "passed" }, undefined, metrics.history());
   t.match(await (await fetch(`${site.url}/api/checks`)).json(), { checks: { valid: "unknown", checkers: [{ checker: "counter" }] } });
   const { lines } = await readNewLines(history.path, 0);
   t.match(JSON.parse(lines[lines.length - 1]!), { type: "result", data: { status: "passed" } });
+  t.match(lines.map((l) => JSON.parse(l)).find((e) => e.type === "metric-summary"), { data: { name: "rtt_seconds", labels: { agent: "agent-1" }, last: 0.25, samples: Number } });
 });
 
 t.test("a capped log keeps the newest output within its cap and counts what it dropped", async (t) => {

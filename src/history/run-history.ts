@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { checkHistory, type CheckReport } from "../checkers/index.ts";
+import type { SeriesHistory } from "../observe/metrics.ts";
 import type { RunState } from "../observe/run-state.ts";
 import { HISTORY_FILE } from "./entry.ts";
 import { readHistory } from "./reader.ts";
@@ -44,8 +45,20 @@ export class RunHistory {
   }
 
   /** Records the outcome, runs the checkers the scenario named, and closes the file. */
-  async finish(result: { status: string; error?: string }, timeLimitMs?: number): Promise<CheckReport> {
+  async finish(result: { status: string; error?: string }, timeLimitMs?: number, metrics: readonly SeriesHistory[] = []): Promise<CheckReport> {
     this.#unsubscribe();
+    // What the pushed metrics did, per series (over the samples the charts kept), in the file a person reads later.
+    for (const series of metrics) {
+      if (series.v.length === 0) continue;
+      this.writer.recordEvent("metric-summary", {
+        name: series.name,
+        labels: series.labels,
+        samples: series.v.length,
+        last: series.v[series.v.length - 1],
+        min: Math.min(...series.v),
+        max: Math.max(...series.v),
+      });
+    }
     this.writer.recordEvent("result", result);
     this.writer.close();
     const { entries } = await readHistory(this.path);

@@ -216,7 +216,7 @@ export class Observation implements CloudObserver {
         errors.push(error);
       }
     };
-    const checks = await this.history.finish(result, this.#options.checkTimeLimitMs).catch((error: Error) => {
+    const checks = await this.history.finish(result, this.#options.checkTimeLimitMs, this.metrics.history()).catch((error: Error) => {
       errors.push(error);
       return undefined;
     });
