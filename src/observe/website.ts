@@ -133,7 +133,7 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     return { lines: options.state.logs({ ...(agent === undefined ? {} : { agent }), ...(daemon === undefined ? {} : { daemon }) }) };
   });
 
-  if (options.history) registerHistoryRoutes(app, options.history);
+  registerHistoryRoutes(app, options.history);
 
   app.get("/api/events", (request, reply) => {
     reply.hijack();

@@ -203,6 +203,7 @@ async function refreshHistory() {
     else if (entry.kind === "event") historyView.events.push(entry);
   }
   historyView.events = historyView.events.slice(-HISTORY_EVENTS);
+  if (historyView.events.length === 0 && historyView.ops === 0) return;
   $("history-card").hidden = false;
   $("history-count").textContent = `${historyView.ops} operation(s)`;
   $("history-events").replaceChildren(...historyView.events.map((e) => el("li", {}, `${(e.time / 1e9).toFixed(1)}s ${e.type} ${e.data === undefined ? "" : JSON.stringify(e.data)}`)));
