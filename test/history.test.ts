@@ -161,3 +161,13 @@ t.test("fieldtest check <run dir> reruns the checkers", async (t) => {
   t.match(counter.stdout, /^counter: INVALID/, "--checker overrides what the scenario named");
   t.equal((await runCli(["check", dir, "--checker", "bogus"], { FIELDTEST_HOME: dir })).code, 2);
 });
+
+t.test("bad long-run flags exit 2 naming the flag", async (t) => {
+  const home = await tempDir(t);
+  const level = await runCli(["run", "health", "--localhost", "--daemon-output", "loud"], { FIELDTEST_HOME: home });
+  t.equal(level.code, 2);
+  t.match(level.stderr, /--daemon-output "loud" must be one of all, errors, none/);
+  const cap = await runCli(["run", "health", "--localhost", "--log-cap", "12"], { FIELDTEST_HOME: home });
+  t.equal(cap.code, 2);
+  t.match(cap.stderr, /--log-cap: "12" is below the smallest log cap of 1KB/);
+});

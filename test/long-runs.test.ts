@@ -93,6 +93,14 @@ t.test("detach, attach from anywhere, Ctrl+D, kill -9, fetch-run, Ctrl+C", async
   t.match(JSON.parse(await readFile(join(stopped, "status.json"), "utf8")), { result: "interrupted", final: true });
   const dumps = await readdir(join(stopped, "dumps"));
   t.match(dumps, [/-stopped$/]);
+
+  // `fieldtest stop` from the other home: the same graceful end, and it waits for it.
+  const last = await runCli(["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "120" });
+  const { runId: lastId, runDir } = JSON.parse(last.stdout) as { runId: string; runDir: string };
+  const stop = await runCli(["stop", ...remote, "--run", lastId], otherEnv, elsewhere);
+  t.equal(stop.code, 0, stop.stderr);
+  t.match(stop.stderr, new RegExp(`run ${lastId} ended: interrupted`));
+  t.match(JSON.parse(await readFile(join(runDir, "status.json"), "utf8")), { result: "interrupted", final: true });
 });
 
 t.test("kill -9 of the runner: the history ends with what happened, the TTL removes the agents", async (t) => {

@@ -138,7 +138,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (flags.detach) {
         const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
         // The detached runner is this same command line, less --detach.
-        return detachRun(context, argv, namespace, observe.runsDir);
+        return detachRun(context, argv, namespace, observe.runsDir, Boolean(flags.json));
       }
       await withInterrupts(async (interrupt) => {
         const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);

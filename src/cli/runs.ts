@@ -60,7 +60,7 @@ export function longRunRequest(flags: LongRunFlags): LongRunOptions {
  * (setsid) whose output goes to the run directory's console.log; returns once the runner is
  * tracked (status.json written, mirrored to the fleet), or fails with the runner's output.
  */
-export async function detachRun(context: CliContext, args: readonly string[], namespace: string, runsDir: string): Promise<void> {
+export async function detachRun(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
   const runId = newRunId();
   const dir = join(runsDir, namespace, runId);
   await mkdir(dir, { recursive: true });
@@ -82,6 +82,7 @@ export async function detachRun(context: CliContext, args: readonly string[], na
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
   context.stdout.write(`run ${runId} started in namespace ${namespace}\n  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
 }
 
