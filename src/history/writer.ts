@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { CHECKERS, CHECKERS_EVENT, isCheckerName, type CheckerName } from "../checkers/names.ts";
 import type { EventEntry, HeaderEntry, OpType } from "./entry.ts";
 import type { ScenarioHistory } from "./scenario-history.ts";
@@ -82,11 +82,6 @@ export class HistoryWriter implements ScenarioHistory {
     const unknown = checkers.find((name) => !isCheckerName(name));
     if (unknown !== undefined) throw new Error(`history.check: unknown checker ${JSON.stringify(unknown)}; choose from ${CHECKERS.join(", ")}`);
     this.recordEvent(CHECKERS_EVENT, { checkers });
-  }
-
-  /** Bytes written so far. */
-  size(): number {
-    return this.#fd === undefined ? 0 : fstatSync(this.#fd).size;
   }
 
   close(): void {

@@ -70,10 +70,6 @@ export class RunTracker {
     return tracker;
   }
 
-  get mirrorAgent(): string | undefined {
-    return this.#mirror?.agentName;
-  }
-
   setResult(result: RunStatus["result"], error?: string): void {
     this.#status = { ...this.#status, result, ...(error === undefined ? {} : { error }) };
     void this.#queueSync();

@@ -60,7 +60,7 @@ export interface DaemonHost {
   onEvent?(event: DaemonEvent): void;
 }
 
-export const RESTART_MARKER = "fieldtest: restarting";
+const RESTART_MARKER = "fieldtest: restarting";
 
 const PID_DIR = "/run/fieldtest/daemons";
 // 0.05 s ticks: up to 5 s for a just-opened channel's shell to write its pid file.
