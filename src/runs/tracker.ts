@@ -7,6 +7,7 @@ import { RunMirror } from "./mirror.ts";
 import { STATUS_FILE, type RunStatus } from "./record.ts";
 
 const SYNC_EVERY_MS = 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface TrackerOptions {
   runDirPath: string;
@@ -62,12 +63,17 @@ export class RunTracker {
     await tracker.#sync();
     const tick = setInterval(() => void tracker.#queueSync(), SYNC_EVERY_MS);
     tick.unref();
-    const untilTtl = Date.parse(options.expiresAt) - Date.now();
-    // setTimeout holds at most ~24.8 days; a longer TTL is re-armed by nobody, and the agents still expire.
-    const ttl = setTimeout(() => options.onStop("ttl"), Math.max(0, Math.min(untilTtl, 2 ** 31 - 1)));
-    ttl.unref();
-    tracker.#timers.push(tick, ttl);
+    tracker.#timers.push(tick);
+    tracker.#armTtl(Date.parse(options.expiresAt));
     return tracker;
+  }
+
+  /** setTimeout holds at most ~24.8 days and the TTL may be 30: wait in steps until it is due. */
+  #armTtl(expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    const timer = left > MAX_TIMER_MS ? setTimeout(() => this.#armTtl(expiresAt), MAX_TIMER_MS) : setTimeout(() => this.options.onStop("ttl"), Math.max(0, left));
+    timer.unref();
+    this.#timers.push(timer);
   }
 
   setResult(result: RunStatus["result"], error?: string): void {
