@@ -21,12 +21,13 @@ import { bringup } from "./measures/bringup.ts";
 import { copy } from "./measures/copy.ts";
 import { exec } from "./measures/exec.ts";
 import { fanout } from "./measures/fanout.ts";
+import { history } from "./measures/history.ts";
 import { logs } from "./measures/logs.ts";
 import { memory } from "./measures/memory.ts";
 import { teardown } from "./measures/teardown.ts";
 
 // The measures on the shared fleet come first; it is removed before bring-up and teardown.
-const MEASURES: readonly Measure[] = [exec, fanout, copy, logs, memory, bringup, teardown];
+const MEASURES: readonly Measure[] = [exec, fanout, copy, logs, memory, history, bringup, teardown];
 const ON_SHARED_FLEET = new Set(["exec", "fanout", "copy", "logs", "memory"]);
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
-import { InventoryError } from "../core/inventory.ts";
+import { InventoryError, readInventoryFile } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, maxVmsOption, type CloudFlags } from "./cloud.ts";
@@ -26,6 +26,7 @@ import {
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
 import { runCommand, type FleetSource } from "./run.ts";
+import { addLongRunOptions, detachRun, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 
 const EXAMPLES = `
 Examples:
@@ -79,7 +80,7 @@ function fleetOptions(command: Command): Command {
     .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian");
 }
 
-export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never): Command {
+export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never, argv: readonly string[] = []): Command {
   const program = new Command("fieldtest")
     .description("Run TypeScript experiment scenarios on fleets of machines, torn down by namespace with a TTL.")
     .configureOutput({
@@ -100,7 +101,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     }
   };
 
-  fleetOptions(
+  addLongRunOptions(fleetOptions(
     program
       .command("run")
       .summary("run a scenario on a fleet")
@@ -132,12 +133,18 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--alert-webhook", "with --prometheus: POST each alert that starts firing to the URL in $FIELDTEST_ALERT_WEBHOOK (kept out of ps)")
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
-    .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)")
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
+    .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
       const source = fleetSource(context, flags);
       const observe = observeRequest(flags, context.env, context.cwd);
+      const longRun = longRunRequest(flags);
+      if (flags.detach) {
+        const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
+        // The detached runner is this same command line, less --detach.
+        return detachRun(context, argv, namespace, observe.runsDir, Boolean(flags.json));
+      }
       await withInterrupts(async (interrupt) => {
-        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe }, interrupt);
+        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
         if (outcome.result === "failed") setExitCode(1);
       });
     });
@@ -248,6 +255,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       }
     });
 
+  registerRunsCommands(program, context, setExitCode, exitNow);
+
   return program;
 }
 
@@ -301,7 +310,7 @@ const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {
   let exitCode = 0;
-  const program = buildProgram(context, (code) => (exitCode = code), exitNow);
+  const program = buildProgram(context, (code) => (exitCode = code), exitNow, argv);
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;

@@ -16,6 +16,8 @@ import { abortable, type Interrupt } from "./interrupt.ts";
 import { preflightObserve, type ObserveRequest } from "./observe-options.ts";
 import { ownerName } from "./options.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
+import { consoleSink } from "../runs/console.ts";
+import { LongRun, type LongRunOptions } from "../runs/long-run.ts";
 
 /** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
 export type FleetSource =
@@ -29,6 +31,8 @@ export interface RunRequest {
   keepAlive: boolean;
   json: boolean;
   observe: ObserveRequest;
+  /** History, console level, log caps, dumps, stop requests (`--daemon-output`, `--log-cap`, detached runs). */
+  longRun?: LongRunOptions;
 }
 
 export interface RunOutcome {
@@ -40,6 +44,8 @@ export interface RunOutcome {
   agents: string[];
   /** Where the run's config, inventory, logs, metrics and result were written. */
   runDir?: string;
+  /** What the checkers said of the recorded history: true, false or "unknown". */
+  checks?: boolean | "unknown";
   website?: string;
   prometheus?: string;
 }
@@ -107,8 +113,10 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
   let observation: Observation | undefined;
   let cloud: Cloud | undefined;
   let scenarioStarted = false;
+  const longRun = new LongRun(request.longRun ?? {}, context, interrupt, progress);
   try {
     observation = await Observation.start({
+      ...longRun.observationOptions(),
       inventory,
       scenario: scenario.name,
       runsDir: observe.runsDir,
@@ -118,12 +126,13 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       progress,
     });
     progress.step(`run directory ${observation.runDir.path}`);
-    const logSink = observation.logSink(prefixedLogSink(request.json ? context.stderr : context.stdout));
-    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.key.privateKey, logSink, observer: observation }), interrupt.signal);
+    const logSink = observation.logSink(consoleSink(longRun.daemonOutput, prefixedLogSink(request.json ? context.stderr : context.stdout)));
+    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.key.privateKey, logSink, observer: observation, ...longRun.cloudOptions(observation) }), interrupt.signal);
+    await longRun.started(observation, cloud, inventory, scenario.name, fleet.key.privateKey);
     let nodeExporters: NodeExporterTarget[] = [];
     if (observe.monitoring) {
       // Exporter chatter belongs on the website and in the run directory, not in the scenario's output.
-      nodeExporters = await abortable(startNodeExporters(cloud.agents, observation.logSink(() => {})), interrupt.signal);
+      nodeExporters = await abortable(startNodeExporters(cloud.agents, () => {}), interrupt.signal);
       progress.step(`node exporters running on ${nodeExporters.length} agent(s)`);
     }
     if (observe.prometheus) await abortable(observation.startPrometheus(observe.prometheus, nodeExporters), interrupt.signal);
@@ -150,11 +159,14 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       progress.step(`${scenarioStarted ? `scenario ${scenario.name}` : "setting up the run"} failed: ${(error as Error).message}`);
     }
   } finally {
+    if (outcome) await longRun.beforeClose(outcome);
     await cloud?.close();
     if (observation && outcome) {
       const result = outcome.result === "passed" ? ({ status: "passed" } as const) : ({ status: "failed", error: outcome.error ?? outcome.result } as const);
       await observation.finish(result).catch((error: Error) => progress.step(`recording the run failed: ${error.message}`));
+      outcome = longRun.withChecks(outcome, observation);
     }
+    await longRun.finish();
     if (fleet.owned) {
       progress.step(`tearing down namespace ${inventory.namespace}`);
       await destroyNamespace(context, inventory.namespace, false);

@@ -10,6 +10,7 @@ import { PrometheusServer, resolveSource, type NodeExporterTarget, type Promethe
 import { RunDir } from "./run-dir.ts";
 import { RunState, type RunResult } from "./run-state.ts";
 import { startWebsite, type Website, type WebsiteOptions } from "./website.ts";
+import { RunHistory } from "../history/run-history.ts";
 
 export type WebsiteSettings = Pick<WebsiteOptions, "host" | "port" | "auth" | "tls" | "allowUnauthenticatedRemote">;
 
@@ -34,6 +35,14 @@ export interface ObservationOptions {
   clientKeyPath: string;
   website?: WebsiteSettings;
   progress: Progress;
+  /** A run id chosen beforehand (a detached run's parent names the directory it will watch). */
+  runId?: string;
+  /** Per daemon log file, rotation included (`--log-cap`). */
+  logCapBytes?: number;
+  /** The register checker's time limit at the end of the run. */
+  checkTimeLimitMs?: number;
+  /** An alert added with `dump: true` started firing. */
+  onDumpAlert?: (alert: string) => void;
 }
 
 /**
@@ -54,8 +63,14 @@ export class Observation implements CloudObserver {
   readonly #stopLogFiles: () => void;
   readonly #progress: Progress;
   #websiteAuth: WebsiteSettings["auth"];
+  /** history.jsonl: phases, daemons, alerts, faults and the scenario's operations. */
+  readonly history: RunHistory;
+  readonly #dumpAlerts = new Set<string>();
+  readonly #options: ObservationOptions;
 
-  private constructor(runDir: RunDir, state: RunState, stopLogFiles: () => void, progress: Progress) {
+  private constructor(runDir: RunDir, state: RunState, stopLogFiles: () => void, progress: Progress, options: ObservationOptions) {
+    this.#options = options;
+    this.history = RunHistory.create(runDir.path, state);
     this.runDir = runDir;
     this.state = state;
     this.#stopLogFiles = stopLogFiles;
@@ -64,14 +79,20 @@ export class Observation implements CloudObserver {
 
   static async start(options: ObservationOptions): Promise<Observation> {
     const { inventory } = options;
-    const runDir = await RunDir.create({ baseDir: options.runsDir, namespace: inventory.namespace });
+    const runDir = await RunDir.create({
+      baseDir: options.runsDir,
+      namespace: inventory.namespace,
+      ...(options.runId ? { runId: options.runId, existingOk: true } : {}),
+      ...(options.logCapBytes ? { logCapBytes: options.logCapBytes } : {}),
+    });
     await runDir.writeConfig(options.config);
     await runDir.writeInventory(inventory);
     const state = new RunState({ inventory, scenario: options.scenario, clientKeyPath: options.clientKeyPath, knownHostsPath: runDir.knownHostsPath });
-    const observation = new Observation(runDir, state, runDir.recordLogs(state), options.progress);
+    const observation = new Observation(runDir, state, runDir.recordLogs(state), options.progress, options);
     if (options.website) {
       try {
-        observation.#website = await startWebsite({ state, metrics: observation.metrics, ...options.website });
+        const history = observation.history;
+        observation.#website = await startWebsite({ state, metrics: observation.metrics, ...options.website, history: { path: history.path, checks: () => history.checks } });
       } catch (error) {
         await observation.finish({ status: "failed", error: (error as Error).message });
         throw error;
@@ -171,10 +192,25 @@ export class Observation implements CloudObserver {
     this.state.addService(name, url);
   }
 
-  async addAlert(rule: AlertRule): Promise<void> {
+  async addAlert(rule: AlertRule & { dump?: boolean }): Promise<void> {
     // Validates first, so a bad rule fails the same way with or without Prometheus.
-    this.state.addAlert(rule);
-    await this.#prometheus?.addAlert(rule);
+    const { dump, ...prometheusRule } = rule;
+    this.state.addAlert(prometheusRule);
+    if (dump) this.#watchDumpAlert(prometheusRule.name);
+    await this.#prometheus?.addAlert(prometheusRule);
+  }
+
+  /** Each time the alert starts firing, the run takes a dump. */
+  #watchDumpAlert(name: string): void {
+    if (this.#dumpAlerts.has(name)) return;
+    this.#dumpAlerts.add(name);
+    let firing = false;
+    this.state.subscribe((event) => {
+      if (event.type !== "alerts") return;
+      const now = this.state.activeAlerts.some((a) => a.name === name && a.state === "firing");
+      if (now && !firing) this.#options.onDumpAlert?.(name);
+      firing = now;
+    });
   }
 
   /**
@@ -195,7 +231,13 @@ export class Observation implements CloudObserver {
         errors.push(error);
       }
     };
-    await step(() => this.runDir.writeResult({ ...result, phase: this.state.phase }));
+    const checks = await this.history.finish(result, this.#options.checkTimeLimitMs, this.metrics.history()).catch((error: Error) => {
+      errors.push(error);
+      return undefined;
+    });
+    // A history the checkers find invalid fails the run, as in Jepsen.
+    const recorded = checks?.valid === false && result.status === "passed" ? { status: "failed" as const, error: "the history is not valid: see checks" } : result;
+    await step(() => this.runDir.writeResult({ ...recorded, phase: this.state.phase, ...(checks?.checkers.length ? { checks } : {}), logs: this.runDir.logCaps() }));
     await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
     await step(async () => this.#watcher?.stop());
     await step(async () => this.#grafana?.stop());

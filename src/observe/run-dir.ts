@@ -1,10 +1,10 @@
-import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { namespaceSchema } from "../core/namespace.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { knownHostsText } from "../state.ts";
+import { CappedLog, DEFAULT_LOG_CAP_BYTES, type LogCapStats } from "../runtime/capped-log.ts";
 import type { RunResult, RunState } from "./run-state.ts";
 
 /** A sortable, collision-resistant run id: `20250131-142501-3fa9`. */
@@ -39,9 +39,12 @@ export class RunDir {
   readonly runId: string;
   /** The agents' pinned host keys, for the debug commands the website shows. */
   readonly knownHostsPath: string;
-  readonly #streams = new Map<string, WriteStream>();
+  readonly #logs = new Map<string, CappedLog>();
+  /** Per daemon log: its file and one rotation together stay under this. */
+  readonly logCapBytes: number;
 
-  private constructor(path: string, namespace: string, runId: string) {
+  private constructor(path: string, namespace: string, runId: string, logCapBytes: number) {
+    this.logCapBytes = logCapBytes;
     this.path = path;
     this.logsDir = join(path, "logs");
     this.namespace = namespace;
@@ -50,7 +53,7 @@ export class RunDir {
   }
 
   /** Creates the directory; fails if that run id already exists rather than mixing two runs. */
-  static async create(options: { baseDir: string; namespace: string; runId?: string }): Promise<RunDir> {
+  static async create(options: { baseDir: string; namespace: string; runId?: string; logCapBytes?: number; existingOk?: boolean }): Promise<RunDir> {
     const namespace = namespaceSchema.safeParse(options.namespace);
     if (!namespace.success) throw new Error(`run directory: namespace ${JSON.stringify(options.namespace)}: ${namespace.error.issues[0]?.message}`);
     const runId = options.runId ?? newRunId();
@@ -62,11 +65,18 @@ export class RunDir {
     try {
       await mkdir(path, { mode: 0o700 });
     } catch (error) {
+      // A detached run's parent made the directory for the runner's console output.
+      if ((error as NodeJS.ErrnoException).code === "EEXIST" && options.existingOk) return RunDir.#adopt(path, namespace.data, runId, options.logCapBytes);
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`run directory ${path} already exists: pick another run id`);
       throw error;
     }
     await mkdir(join(path, "logs"), { mode: 0o700 });
-    return new RunDir(path, namespace.data, runId);
+    return new RunDir(path, namespace.data, runId, options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES);
+  }
+
+  static async #adopt(path: string, namespace: string, runId: string, logCapBytes: number | undefined): Promise<RunDir> {
+    await mkdir(join(path, "logs"), { recursive: true, mode: 0o700 });
+    return new RunDir(path, namespace, runId, logCapBytes ?? DEFAULT_LOG_CAP_BYTES);
   }
 
   /** The run's configuration as given (CLI flags, scenario options). */
@@ -80,7 +90,7 @@ export class RunDir {
     await writeFile(this.knownHostsPath, knownHostsText(inventory), { mode: 0o600 });
   }
 
-  writeResult(result: RunResult & { phase?: string; finishedAt?: string }): Promise<void> {
+  writeResult(result: RunResult & { phase?: string; finishedAt?: string; [detail: string]: unknown }): Promise<void> {
     return this.#writeJson("result.json", { finishedAt: new Date().toISOString(), ...result });
   }
 
@@ -94,13 +104,18 @@ export class RunDir {
     checkFilePart("agent", agent);
     checkFilePart("daemon", daemon);
     const path = join(this.logsDir, `${agent}-${daemon}.log`);
-    let stream = this.#streams.get(path);
-    if (!stream) {
-      stream = createWriteStream(path, { flags: "a", mode: 0o600 });
-      this.#streams.set(path, stream);
+    let log = this.#logs.get(path);
+    if (!log) {
+      log = new CappedLog(path, this.logCapBytes);
+      this.#logs.set(path, log);
     }
-    const target = stream;
-    return { path, append: (line) => void target.write(line.endsWith("\n") ? line : `${line}\n`) };
+    const target = log;
+    return { path, append: (line) => target.append(line) };
+  }
+
+  /** Each log's cap, and what it wrote and dropped. */
+  logCaps(): LogCapStats[] {
+    return [...this.#logs.values()].map((log) => log.stats());
   }
 
   /** Mirrors every log line the RunState receives into the log files; returns the unsubscribe. */
@@ -110,11 +125,10 @@ export class RunDir {
     });
   }
 
-  /** Flushes and closes the log files. */
+  /** Closes the log files (every line is already on disk: writes are synchronous). */
   async close(): Promise<void> {
-    const streams = [...this.#streams.values()];
-    this.#streams.clear();
-    await Promise.all(streams.map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))));
+    for (const log of this.#logs.values()) log.close();
+    this.#logs.clear();
   }
 
   async #writeJson(name: string, value: unknown): Promise<void> {

@@ -8,6 +8,7 @@ import Fastify from "fastify";
 import fastifyBasicAuth from "@fastify/basic-auth";
 import type { MetricStore } from "./metrics.ts";
 import type { LogLine, RunState } from "./run-state.ts";
+import { registerHistoryRoutes } from "../history/routes.ts";
 
 export interface WebsiteOptions {
   state: RunState;
@@ -32,6 +33,8 @@ export interface WebsiteOptions {
   allowedHosts?: string[];
   /** Live-update stream limits per browser (defaults: EVENT_STREAM_LIMITS). */
   eventStreamLimits?: Partial<EventStreamLimits>;
+  /** The run's history.jsonl, served at /api/history, and the checkers' results at /api/checks. */
+  history?: { path: string; checks(): unknown };
 }
 
 /** What one /api/events client may cost the runner before it is cut off. */
@@ -177,6 +180,8 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     const { agent, daemon } = request.query;
     return { lines: options.state.logs({ ...(agent === undefined ? {} : { agent }), ...(daemon === undefined ? {} : { daemon }) }) };
   });
+
+  registerHistoryRoutes(app, options.history);
 
   const limits = { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits };
   let dropped = 0;

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import type { AgentSpec } from "../core/inventory.ts";
 import { Copier, type CopyResult } from "./copy.ts";
-import { Daemon, type LogSink, type SpawnOptions } from "./daemon.ts";
+import { Daemon, type DaemonEvent, type LogSink, type SpawnOptions } from "./daemon.ts";
 import { execOnConnection, type ExecOptions, type ExecResult } from "./exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import type { Command } from "./quote.ts";
@@ -11,6 +11,8 @@ export interface AgentContext {
   privateKey: string;
   hashes: HashCache;
   logSink: LogSink;
+  /** Daemon starts, exits and restarts, for the run's history. */
+  onDaemonEvent?: (event: DaemonEvent) => void;
 }
 
 /** A machine of the fleet as a scenario sees it: run, spawn, copy, and ports of its own. */
@@ -71,15 +73,29 @@ export class Agent {
         run: async (line) => {
           await this.exec(line);
         },
+        ...(this.context.onDaemonEvent ? { onEvent: this.context.onDaemonEvent } : {}),
       },
       command,
-      { ...options, onLine: options.onLine ?? this.context.logSink, reservedNames: new Set(this.runningDaemonNames()) },
+      { ...options, onLine: this.captured(options.onLine), reservedNames: new Set(this.runningDaemonNames()) },
     );
     this.daemons.set(daemon.name, daemon);
     void daemon.exited.then(() => {
       if (this.daemons.get(daemon.name) === daemon) this.daemons.delete(daemon.name);
     });
     return daemon;
+  }
+
+  /**
+   * Every line reaches the run's log sink (its log files), even when the scenario reads the
+   * lines itself with `onLine`; such lines stay off the console, the scenario handles them.
+   */
+  private captured(onLine: LogSink | undefined): LogSink {
+    const sink = this.context.logSink;
+    if (!onLine) return sink;
+    return (line) => {
+      sink({ ...line, output: "none" });
+      onLine(line);
+    };
   }
 
   private runningDaemonNames(): string[] {

@@ -3,7 +3,8 @@ import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
 import { Agent } from "./agent.ts";
-import type { LogSink } from "./daemon.ts";
+import type { ScenarioHistory } from "../history/scenario-history.ts";
+import type { DaemonEvent, LogSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
 /** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
@@ -11,7 +12,7 @@ export interface CloudObserver {
   pushMetric(name: string, value: number, options?: PushOptions): void;
   addPrometheusSource(spec: PrometheusSourceSpec): Promise<void>;
   addService(name: string, url: string): void;
-  addAlert(rule: AlertRule): Promise<void>;
+  addAlert(rule: AlertRule & { dump?: boolean }): Promise<void>;
 }
 
 export interface CloudOptions {
@@ -21,6 +22,16 @@ export interface CloudOptions {
   logSink: LogSink;
   /** Receives pushMetric and the other observability calls; without it they throw. */
   observer?: CloudObserver;
+  /** The run's history (`cloud.history`); without it recording throws. */
+  history?: ScenarioHistory;
+  /** Daemon starts, exits and restarts on any agent. */
+  onDaemonEvent?: (event: DaemonEvent) => void;
+}
+
+/** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
+export interface FailurePath {
+  agent: string;
+  path: string;
 }
 
 /** The fleet handed to a scenario's `run`: its agents, by name or all together. */
@@ -29,10 +40,11 @@ export class Cloud {
   readonly agents: readonly Agent[];
   /** One cache and one hashing pool for all agents: a file copied to fifty is hashed once. */
   private readonly hashes = new HashCache();
+  readonly #failurePaths: FailurePath[] = [];
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
-    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes: this.hashes, logSink: options.logSink }));
+    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes: this.hashes, logSink: options.logSink, ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}) }));
   }
 
   /** Connects to every agent in parallel; the first failure closes the rest and throws. */
@@ -76,8 +88,25 @@ export class Cloud {
   }
 
   /** An alert rule evaluated by the run's Prometheus and shown on the website when firing. */
-  addAlert(rule: AlertRule): Promise<void> {
+  addAlert(rule: AlertRule & { dump?: boolean }): Promise<void> {
     return this.observer("addAlert").addAlert(rule);
+  }
+
+  /** Operations and events recorded for checking: `cloud.history.invoke({ process, f, value, key })`. */
+  get history(): ScenarioHistory {
+    if (!this.options.history) throw new Error("cloud.history: this Cloud was connected without a history (the fieldtest CLI always gives one)");
+    return this.options.history;
+  }
+
+  /** Has a failed or stopped run fetch this file or directory of the agent into its dump. */
+  collectOnFailure(agent: Agent | string, path: string): void {
+    const name = typeof agent === "string" ? this.agent(agent).name : agent.name;
+    if (typeof path !== "string" || path === "") throw new Error(`collectOnFailure(${name}): path must be a non-empty string`);
+    this.#failurePaths.push({ agent: name, path });
+  }
+
+  get failurePaths(): readonly FailurePath[] {
+    return this.#failurePaths;
   }
 
   private observer(call: string): CloudObserver {

@@ -12,7 +12,18 @@ export interface LogLine {
   daemon: string;
   stream: "stdout" | "stderr";
   line: string;
+  /** The spawn's console level, when it chose one; the run's `--daemon-output` applies otherwise. */
+  output?: DaemonOutput;
 }
+
+/** Which of a daemon's lines reach the console (its log file always gets them all). */
+export type DaemonOutput = "all" | "errors" | "none";
+
+/** What a daemon's life looks like in the run's history. */
+export type DaemonEvent =
+  | { type: "daemon-start"; agent: string; daemon: string; restart: number }
+  | { type: "daemon-exit"; agent: string; daemon: string; code: number | null; signal: string | undefined; final: boolean }
+  | { type: "daemon-restart"; agent: string; daemon: string; restart: number; lastExit: string };
 
 export type LogSink = (line: LogLine) => void;
 
@@ -26,6 +37,8 @@ export interface SpawnOptions extends Pick<ExecOptions, "cwd" | "env"> {
   onLine?: LogSink;
   /** How many recent lines `daemon.recentLines()` keeps (default 200). */
   keepLines?: number;
+  /** Which lines also go to the console: all, errors (error-looking lines and fieldtest's notices), none. */
+  output?: DaemonOutput;
 }
 
 export interface DaemonExit {
@@ -43,7 +56,11 @@ export interface DaemonHost {
   name: string;
   openChannel(command: string): Promise<RemoteProcess>;
   run(command: string): Promise<void>;
+  /** Starts, exits and restarts, for the run's history. */
+  onEvent?(event: DaemonEvent): void;
 }
+
+const RESTART_MARKER = "fieldtest: restarting";
 
 const PID_DIR = "/run/fieldtest/daemons";
 // 0.05 s ticks: up to 5 s for a just-opened channel's shell to write its pid file.
@@ -100,6 +117,7 @@ export class Daemon {
     const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command)}`;
     const { channel, exited } = await this.host.openChannel(line);
     this.channel = channel;
+    this.host.onEvent?.({ type: "daemon-start", agent: this.host.name, daemon: this.name, restart: this.restarts });
     const emit = (stream: "stdout" | "stderr") => (text: string) => this.record(stream, text);
     const out = new LineSplitter(emit("stdout"));
     const err = new LineSplitter(emit("stderr"));
@@ -130,19 +148,24 @@ export class Daemon {
   private record(stream: "stdout" | "stderr", line: string): void {
     this.lines.push(line);
     if (this.lines.length > (this.options.keepLines ?? 200)) this.lines.shift();
-    this.options.onLine({ agent: this.host.name, daemon: this.name, stream, line });
+    const output = this.options.output;
+    this.options.onLine({ agent: this.host.name, daemon: this.name, stream, line, ...(output ? { output } : {}) });
   }
 
   private async afterExit(exit: DaemonExit): Promise<void> {
     const policy = this.options.restart ?? "no";
     const failed = exit.code !== 0;
     const wantsRestart = policy === "always" || (policy === "on-failure" && failed);
-    if (!this.stopping && wantsRestart && this.restarts < (this.options.maxRestarts ?? 5)) {
+    const restarting = !this.stopping && wantsRestart && this.restarts < (this.options.maxRestarts ?? 5);
+    this.host.onEvent?.({ type: "daemon-exit", agent: this.host.name, daemon: this.name, code: exit.code, signal: exit.signal, final: !restarting });
+    if (restarting) {
       this.restarts += 1;
       // Back off so a daemon that dies at once does not spin: 100 ms, 200 ms, … capped at 5 s.
       await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (this.restarts - 1), 5000)));
       if (!this.stopping) {
-        this.record("stderr", `fieldtest: restarting ${this.name} (restart ${this.restarts}, last exit ${describeExit(exit)})`);
+        // The marker line lands in the daemon's log file, between the two incarnations' output.
+        this.record("stderr", `${RESTART_MARKER} ${this.name} (restart ${this.restarts}, last exit ${describeExit(exit)})`);
+        this.host.onEvent?.({ type: "daemon-restart", agent: this.host.name, daemon: this.name, restart: this.restarts, lastExit: describeExit(exit) });
         try {
           await this.launch();
           return;

@@ -186,6 +186,29 @@ function start() {
   events.addEventListener("logs-all", (e) => resetLogs(JSON.parse(e.data)));
   events.addEventListener("logs", (e) => addLogs(JSON.parse(e.data)));
   events.addEventListener("metrics", () => refreshSeries().catch(showError));
+  refreshHistory().catch(showError);
+  setInterval(() => refreshHistory().catch(showError), 2000);
+}
+
+// history.jsonl, followed by byte offset: the newest events and the checkers' verdicts.
+const HISTORY_EVENTS = 15;
+const historyView = { next: 0, ops: 0, events: [] };
+async function refreshHistory() {
+  const response = await fetch(`/api/history?from=${historyView.next}`);
+  if (!response.ok) return;
+  const { entries, next } = await response.json();
+  historyView.next = next;
+  for (const entry of entries) {
+    if (entry.kind === "op") historyView.ops += 1;
+    else if (entry.kind === "event") historyView.events.push(entry);
+  }
+  historyView.events = historyView.events.slice(-HISTORY_EVENTS);
+  if (historyView.events.length === 0 && historyView.ops === 0) return;
+  $("history-card").hidden = false;
+  $("history-count").textContent = `${historyView.ops} operation(s)`;
+  $("history-events").replaceChildren(...historyView.events.map((e) => el("li", {}, `${(e.time / 1e9).toFixed(1)}s ${e.type} ${e.data === undefined ? "" : JSON.stringify(e.data)}`)));
+  const { checks } = await (await fetch("/api/checks")).json();
+  $("checks").replaceChildren(...(checks?.checkers ?? []).map((c) => el("li", {}, el("b", {}, c.checker), ` ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}: ${c.summary}`)));
 }
 
 function showError(error) {

@@ -1,0 +1,314 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
+import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { HISTORY_FILE } from "../history/entry.ts";
+import { readHistory } from "../history/reader.ts";
+import { newRunId } from "../observe/run-dir.ts";
+import { parseByteSize } from "../runtime/capped-log.ts";
+import type { DaemonOutput } from "../runtime/daemon.ts";
+import { DAEMON_OUTPUTS } from "../runs/console.ts";
+import type { LongRunOptions } from "../runs/long-run.ts";
+import { CONSOLE_FILE, STATUS_FILE, type RunStatus } from "../runs/record.ts";
+import { localRuns, RunHost } from "../runs/remote.ts";
+import { type CliContext, UsageError } from "./context.ts";
+import { liveInventory, namespaceState } from "./fleet.ts";
+import { INTERRUPTED_EXIT_CODE } from "./interrupt.ts";
+import { namespaceOption, positiveIntOption } from "./options.ts";
+import { renderTable, stderrProgress, writeJson } from "./output.ts";
+
+export interface LongRunFlags {
+  detach?: boolean;
+  daemonOutput?: string;
+  logCap?: string;
+  runId?: string;
+  checkTimeLimit?: string;
+}
+
+/** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
+export function addLongRunOptions(command: Command): Command {
+  return command
+    .option("--detach", "start the run in the background and return once it runs; follow it with `fieldtest attach`")
+    .option("--daemon-output <level>", "daemon lines on the console: all, errors or none (log files always get everything)", "all")
+    .option("--log-cap <size>", "most disk one daemon's log takes, its rotation included, e.g. 100MB", "100MB")
+    .option("--check-time-limit <seconds>", "time the linearizability checker may take before answering unknown", "10")
+    .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp());
+}
+
+export function longRunRequest(flags: LongRunFlags): LongRunOptions {
+  const level = flags.daemonOutput ?? "all";
+  if (!DAEMON_OUTPUTS.includes(level as DaemonOutput)) throw new UsageError(`--daemon-output "${level}" must be one of ${DAEMON_OUTPUTS.join(", ")}`);
+  let logCapBytes: number;
+  try {
+    logCapBytes = parseByteSize(flags.logCap ?? "100MB");
+  } catch (error) {
+    throw new UsageError(`--log-cap: ${(error as Error).message}`);
+  }
+  return {
+    daemonOutput: level as DaemonOutput,
+    logCapBytes,
+    checkTimeLimitMs: positiveIntOption("--check-time-limit", flags.checkTimeLimit, 10, 86_400) * 1000,
+    ...(flags.runId ? { runId: flags.runId, detached: true } : {}),
+  };
+}
+
+/**
+ * `run --detach`: the same command again, without `--detach`, as a process of its own session
+ * (setsid) whose output goes to the run directory's console.log; returns once the runner is
+ * tracked (status.json written, mirrored to the fleet), or fails with the runner's output.
+ */
+export async function detachRun(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
+  const runId = newRunId();
+  const dir = join(runsDir, namespace, runId);
+  await mkdir(dir, { recursive: true });
+  const consolePath = join(dir, CONSOLE_FILE);
+  const out = openSync(consolePath, "a");
+  const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
+  const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  const progress = stderrProgress(context.stderr);
+  progress.step(`detached run ${runId} (pid ${child.pid}), output in ${consolePath}`);
+  let exited: number | null | undefined;
+  child.once("exit", (code) => (exited = code));
+  for (;;) {
+    if (await stat(join(dir, STATUS_FILE)).then(() => true, () => false)) break;
+    if (exited !== undefined) {
+      const tail = (await readFile(consolePath, "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
+      throw new Error(`the detached run ended before it started (exit ${exited}):\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
+  context.stdout.write(`run ${runId} started in namespace ${namespace}\n  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
+}
+
+/** The namespace's fleet, from `--inventory`/`--ssh-key` or from the namespace's live agents and key. */
+async function fleetOf(context: CliContext, flags: RemoteFlags): Promise<{ inventory: Inventory; privateKey: string } | undefined> {
+  if (flags.inventory) {
+    const inventory = await readInventoryFile(flags.inventory).catch((error: Error) => {
+      throw new UsageError(error.message);
+    });
+    const keyPath = flags.sshKey ?? namespaceState(context, inventory.namespace).clientKeyPath;
+    const privateKey = await readFile(keyPath, "utf8").catch((error: Error) => {
+      throw new UsageError(`--ssh-key ${keyPath} cannot be read: ${error.message}`);
+    });
+    return { inventory, privateKey };
+  }
+  const namespace = namespaceOption(flags.namespace, context.env);
+  if (!namespace) return undefined;
+  const inventory = await liveInventory(context, namespace);
+  if (!inventory || inventory.agents.length === 0) return undefined;
+  const privateKey = flags.sshKey
+    ? await readFile(flags.sshKey, "utf8")
+    : await namespaceState(context, namespace).existingPrivateKey().catch((error: Error) => {
+        throw new UsageError(error.message);
+      });
+  return { inventory, privateKey };
+}
+
+interface RemoteFlags {
+  namespace?: string;
+  inventory?: string;
+  sshKey?: string;
+  run?: string;
+  json?: boolean;
+  runsDir?: string;
+}
+
+async function withRunHost<T>(context: CliContext, flags: RemoteFlags, work: (host: RunHost, inventory: Inventory) => Promise<T>): Promise<T> {
+  const fleet = await fleetOf(context, flags);
+  if (!fleet) throw new UsageError(`no live agents for ${flags.namespace ? `namespace ${flags.namespace}` : "this command"}: pass --namespace <name> of a running fleet, or --inventory <file> with --ssh-key <key>`);
+  const host = await RunHost.connect(fleet.inventory, fleet.privateKey);
+  if (!host) throw new UsageError(`namespace ${fleet.inventory.namespace} has no agents`);
+  try {
+    return await work(host, fleet.inventory);
+  } finally {
+    await host.close();
+  }
+}
+
+/** A runner refreshes its status every second; one silent for longer than this was killed or lost its fleet. */
+const STALE_AFTER_MS = 15_000;
+
+function isStale(run: RunStatus, now = Date.now()): boolean {
+  return !run.final && now - Date.parse(run.updatedAt) > STALE_AFTER_MS;
+}
+
+function pickRun(runs: readonly RunStatus[], id: string | undefined, namespace: string): RunStatus {
+  const run = id ? runs.find((r) => r.id === id) : (runs.find((r) => !r.final && !isStale(r)) ?? runs[0]);
+  if (!run) throw new UsageError(id ? `no run ${id} in namespace ${namespace}; runs: ${runs.map((r) => r.id).join(", ") || "(none)"}` : `namespace ${namespace} has no run`);
+  return run;
+}
+
+function runsDirOf(context: CliContext, flags: RemoteFlags): string {
+  const dir = flags.runsDir ?? context.env.FIELDTEST_RUNS_DIR ?? "runs";
+  return isAbsolute(dir) ? dir : resolve(context.cwd, dir);
+}
+
+export function registerRunsCommands(program: Command, context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never): void {
+  const remote = (command: Command) =>
+    command
+      .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
+      .option("--inventory <file>", "the fleet's inventory, when this machine did not make it")
+      .option("--ssh-key <file>", "the namespace's private key (default: its key in the state directory)");
+
+  remote(program.command("runs").summary("list runs: id, scenario, phase, started, agents, result"))
+    .option("--runs-dir <dir>", "local runs directory (default: $FIELDTEST_RUNS_DIR or ./runs)")
+    .option("--json", "print JSON")
+    .action(async (flags: RemoteFlags) => {
+      const byId = new Map<string, RunStatus>();
+      for (const run of await localRuns(runsDirOf(context, flags), namespaceOption(flags.namespace, context.env))) byId.set(run.id, run);
+      const fleet = await fleetOf(context, flags).catch(() => undefined);
+      if (fleet) {
+        const host = await RunHost.connect(fleet.inventory, fleet.privateKey);
+        try {
+          for (const run of (await host?.runs()) ?? []) {
+            const known = byId.get(run.id);
+            if (!known || known.updatedAt < run.updatedAt) byId.set(run.id, run);
+          }
+        } finally {
+          await host?.close();
+        }
+      }
+      const runs = [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+      if (flags.json) return writeJson(context.stdout, runs.map((r) => ({ ...r, stale: isStale(r) })));
+      const resultOf = (r: RunStatus) => (r.final ? r.result : isStale(r) ? `no news since ${r.updatedAt} (runner gone?)` : `${r.result}${r.detached ? " (detached)" : ""}`);
+      const rows = runs.map((r) => [r.id, r.namespace, r.scenario, r.phase, r.startedAt.replace(/\.\d+Z$/, "Z"), String(r.agents.length), resultOf(r)]);
+      context.stdout.write(renderTable(["ID", "NAMESPACE", "SCENARIO", "PHASE", "STARTED", "AGENTS", "RESULT"], rows));
+    });
+
+  remote(program.command("attach").summary("follow a run's output and phase; Ctrl+D detaches, Ctrl+C stops the run"))
+    .option("--run <id>", "which run (default: the namespace's running one)")
+    .action(async (flags: RemoteFlags) => {
+      const code = await withRunHost(context, flags, (host, inventory) => attach(context, host, flags.run, inventory.namespace, exitNow));
+      setExitCode(code);
+    });
+
+  remote(program.command("stop").summary("end a run gracefully: scenario cleanup, dumps, teardown"))
+    .option("--run <id>", "which run (default: the namespace's running one)")
+    .option("--no-wait", "return once the stop is requested")
+    .action(async (flags: RemoteFlags & { wait: boolean }) => {
+      await withRunHost(context, flags, async (host, inventory) => {
+        const run = pickRun(await host.runs(), flags.run, inventory.namespace);
+        await host.requestStop(run.id);
+        context.stderr.write(`fieldtest: asked run ${run.id} to stop\n`);
+        if (!flags.wait) return;
+        for (;;) {
+          const status = await host.follow(run.id, Number.MAX_SAFE_INTEGER).then((f) => f.status, () => undefined);
+          // The agents of a run that owned its fleet are gone after teardown: that is the end too.
+          if (!status || status.final) {
+            context.stderr.write(`fieldtest: run ${run.id} ended${status ? `: ${status.result}` : ""}\n`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      });
+    });
+
+  remote(program.command("fetch-run").summary("copy a run directory from the fleet (incremental)"))
+    .option("--run <id>", "which run (default: the newest)")
+    .option("--runs-dir <dir>", "where to put it: <dir>/<namespace>/<id> (default: $FIELDTEST_RUNS_DIR or ./runs)")
+    .action(async (flags: RemoteFlags) => {
+      await withRunHost(context, flags, async (host, inventory) => {
+        const run = pickRun(await host.runs(), flags.run, inventory.namespace);
+        const dir = join(runsDirOf(context, flags), inventory.namespace, run.id);
+        const fetched = await host.fetch(run.id, dir);
+        context.stderr.write(`fieldtest: ${fetched.files} file(s), ${fetched.bytes} bytes fetched, ${fetched.skipped} unchanged\n`);
+        context.stdout.write(`${dir}\n`);
+      });
+    });
+
+  program
+    .command("check")
+    .summary("run the checkers over a run directory's history.jsonl")
+    .argument("<run-dir>", "runs/<namespace>/<run-id>")
+    .option("--checker <name>", `which checker (repeatable: ${CHECKERS.join(", ")}); default: those the scenario named`, (v: string, p: string[]) => [...p, v], [])
+    .option("--time-limit <seconds>", "linearizability search budget before answering unknown", "10")
+    .option("--json", "print the report as JSON")
+    .action(async (dir: string, flags: { checker: string[]; timeLimit: string; json?: boolean }) => {
+      const bad = flags.checker.find((name) => !isCheckerName(name));
+      if (bad) throw new UsageError(`--checker "${bad}" must be one of ${CHECKERS.join(", ")}`);
+      const path = join(resolve(context.cwd, dir), HISTORY_FILE);
+      const history = await readHistory(path).catch((error: Error) => {
+        throw new UsageError(`${path}: ${error.message}`);
+      });
+      const report = checkHistory(history.entries, {
+        ...(flags.checker.length ? { checkers: flags.checker as CheckerName[] } : {}),
+        timeLimitMs: positiveIntOption("--time-limit", flags.timeLimit, 10, 86_400) * 1000,
+      });
+      if (flags.json) writeJson(context.stdout, { ...report, truncatedTail: history.truncatedTail });
+      else {
+        for (const c of report.checkers) context.stdout.write(`${c.checker}: ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}  ${c.summary}\n`);
+        if (report.checkers.length === 0) context.stdout.write("no checker named: the scenario called no cloud.history.check(...); pass --checker\n");
+      }
+      if (report.valid === false) setExitCode(1);
+    });
+}
+
+/**
+ * Follows the run until it is final. With a terminal, keys are read raw: Ctrl+D detaches
+ * (the run goes on), Ctrl+C asks the run to stop, a second Ctrl+C stops waiting. Without one,
+ * SIGINT does the same as Ctrl+C.
+ */
+async function attach(context: CliContext, host: RunHost, id: string | undefined, namespace: string, exitNow: (code: number) => never): Promise<number> {
+  const run = pickRun(await host.runs(), id, namespace);
+  context.stderr.write(`fieldtest: attached to run ${run.id} (${run.scenario}) on ${host.agentName}; Ctrl+D detaches, Ctrl+C stops the run\n`);
+  let stopAsked = false;
+  let detach = false;
+  const onInterrupt = () => {
+    if (stopAsked) {
+      context.stderr.write("fieldtest: stopped waiting; the run ends by itself\n");
+      exitNow(INTERRUPTED_EXIT_CODE);
+    }
+    stopAsked = true;
+    context.stderr.write("fieldtest: asking the run to stop gracefully (Ctrl+C again to stop waiting)\n");
+    void host.requestStop(run.id).catch((error: Error) => context.stderr.write(`fieldtest: stop request failed: ${error.message}\n`));
+  };
+  const stdin = process.stdin;
+  const raw = stdin.isTTY && context.signals === process;
+  const onKey = (chunk: Buffer) => {
+    if (chunk.includes(0x04)) detach = true;
+    if (chunk.includes(0x03)) onInterrupt();
+  };
+  if (raw) {
+    stdin.setRawMode(true);
+    stdin.on("data", onKey);
+    stdin.resume();
+  }
+  context.signals.on("SIGINT", onInterrupt);
+  let offset = 0;
+  let phase = "";
+  try {
+    for (;;) {
+      const followed = await host.follow(run.id, offset).catch(() => undefined);
+      if (!followed) {
+        context.stderr.write(`fieldtest: ${host.agentName} no longer answers: the run's fleet was torn down\n`);
+        return 0;
+      }
+      const { status, console } = followed;
+      if (console.length) context.stdout.write(console);
+      offset += console.length;
+      if (status.phase !== phase) context.stderr.write(`fieldtest: phase ${(phase = status.phase)}\n`);
+      if (status.final && console.length === 0) {
+        context.stderr.write(`fieldtest: run ${run.id} ${status.result}${status.error ? `: ${status.error}` : ""}\n`);
+        return status.result === "passed" ? 0 : status.result === "interrupted" ? INTERRUPTED_EXIT_CODE : 1;
+      }
+      if (detach) {
+        context.stderr.write(`fieldtest: detached; run ${run.id} goes on (fieldtest attach --namespace ${namespace})\n`);
+        return 0;
+      }
+      if (console.length === 0) await new Promise((r) => setTimeout(r, 300));
+    }
+  } finally {
+    context.signals.off("SIGINT", onInterrupt);
+    if (raw) {
+      stdin.off("data", onKey);
+      stdin.setRawMode(false);
+      stdin.pause();
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+
+/** What a capped log kept and dropped; recorded in result.json so a reader knows what is missing. */
+export interface LogCapStats {
+  path: string;
+  capBytes: number;
+  /** Bytes the daemon printed, all of them; on disk are writtenBytes − droppedBytes. */
+  writtenBytes: number;
+  droppedBytes: number;
+  rotations: number;
+}
+
+/**
+ * A log file that never holds more than `capBytes` on disk: `<path>` and one rotated
+ * `<path>.1`, each up to half the cap. When `<path>` would pass its half, it becomes
+ * `<path>.1` (the older `.1` is dropped, and its size counted) and a new `<path>` starts, so
+ * the newest output is always kept. Writes are synchronous, one write(2) per line: a flood
+ * cannot pile up in memory behind a slow disk, and a crash loses nothing already appended.
+ */
+export class CappedLog {
+  readonly path: string;
+  readonly capBytes: number;
+  #fd: number | undefined;
+  #size: number;
+  #rotatedSize = 0;
+  #written = 0;
+  #dropped = 0;
+  #rotations = 0;
+
+  constructor(path: string, capBytes: number) {
+    if (!Number.isFinite(capBytes) || capBytes < 2) throw new Error(`log cap ${capBytes} bytes is too small: give at least 1KB, e.g. --log-cap 100MB`);
+    this.path = path;
+    this.capBytes = capBytes;
+    this.#fd = openSync(path, "a", 0o600);
+    this.#size = fstatSync(this.#fd).size;
+    this.#rotatedSize = sizeOf(`${path}.1`);
+  }
+
+  get #half(): number {
+    return Math.floor(this.capBytes / 2);
+  }
+
+  append(line: string): void {
+    if (this.#fd === undefined) return;
+    let buffer = Buffer.from(line.endsWith("\n") ? line : `${line}\n`);
+    const received = buffer.length;
+    this.#written += received;
+    if (buffer.length > this.#half) {
+      // A single line larger than half the cap keeps its start, marked as cut.
+      const marker = Buffer.from(` … [fieldtest: line cut, ${buffer.length} bytes]\n`);
+      buffer = Buffer.concat([buffer.subarray(0, Math.max(0, this.#half - marker.length)), marker]);
+      this.#dropped += Math.max(0, received - buffer.length);
+    }
+    if (this.#size + buffer.length > this.#half) this.#rotate();
+    writeSync(this.#fd as number, buffer);
+    this.#size += buffer.length;
+  }
+
+  #rotate(): void {
+    closeSync(this.#fd as number);
+    this.#dropped += this.#rotatedSize;
+    renameSync(this.path, `${this.path}.1`);
+    this.#rotatedSize = this.#size;
+    this.#rotations += 1;
+    this.#fd = openSync(this.path, "a", 0o600);
+    this.#size = 0;
+  }
+
+  stats(): LogCapStats {
+    return { path: this.path, capBytes: this.capBytes, writtenBytes: this.#written, droppedBytes: this.#dropped, rotations: this.#rotations };
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** `--log-cap`: `500KB`, `100MB`, `2GB` (powers of 1024) or plain bytes. */
+export function parseByteSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KB|K|MB|M|GB|G)?$/i.exec(text.trim());
+  if (!match) throw new Error(`"${text}" is not a size: write e.g. 500KB, 100MB or 2GB`);
+  const units: Record<string, number> = { B: 1, K: 1024, KB: 1024, M: 1024 ** 2, MB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3 };
+  const bytes = Math.floor(Number(match[1]) * (units[(match[2] ?? "B").toUpperCase()] ?? 1));
+  if (bytes < 1024) throw new Error(`"${text}" is below the smallest log cap of 1KB`);
+  return bytes;
+}
+
+export const DEFAULT_LOG_CAP_BYTES = 100 * 1024 ** 2;
