@@ -18,6 +18,15 @@ function combine(chunkDigests: readonly Buffer[]): string {
   return top.digest("hex");
 }
 
+/**
+ * The content hash from the hex SHA-256 digests of the chunks, in order, as `split -b 16777216
+ * --filter=sha256sum` prints them on an agent. No chunk at all is the empty file.
+ */
+export function hashOfChunkDigests(hexDigests: readonly string[]): string {
+  const digests = hexDigests.length > 0 ? hexDigests.map((hex) => Buffer.from(hex, "hex")) : [createHash("sha256").digest()];
+  return combine(digests);
+}
+
 /** The content hash of bytes fed in order, for data read once on its way elsewhere. */
 export class ChunkedDigest {
   private readonly digests: Buffer[] = [];

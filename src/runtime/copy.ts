@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
 import { chmod, copyFile, link, lstat, mkdir, readlink, realpath, rm, stat, symlink, utimes } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, posix, relative } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -18,25 +18,66 @@ export interface CopyResult {
   /** False when the agent already had identical content and nothing was sent. */
   transferred: boolean;
   bytes: number;
-  /** How the bytes went when any were sent: the runner's inbox (localhost agents) or SSH. */
-  via?: "inbox" | "ssh";
+  /**
+   * How the bytes went when any were sent: the runner's inbox (localhost agents), SSH from the
+   * runner, or relayed by another agent of a broadcast (`cloud.copy`).
+   */
+  via?: "inbox" | "ssh" | "relay";
 }
 
 /**
- * After each copy the agent records (content hash, size, mtime, inode) of what it received
- * in a manifest; a later copy of the same content to the same path is skipped when the
- * manifest matches and the file on the agent was not touched since. One round trip.
+ * After each copy the agent records what it received in a manifest: the content's identity
+ * (content hash and the mode it was given) and the file's (size, mtime, inode, mode) on the
+ * agent. A later copy of the same content with the same mode to the same path is skipped when
+ * the manifest matches and the file on the agent was not touched since. One round trip.
  */
-const MANIFEST_DIR = "$HOME/.fieldtest/copies";
+export const MANIFEST_DIR = "$HOME/.fieldtest/copies";
 // Matches find's output below, so a directory tree's identity is one line to compare.
 const TREE_FINGERPRINT = `find "$f" -printf '%P %y %s %T@ %m\\n' | LC_ALL=C sort | sha256sum | cut -d' ' -f1`;
+/** What the agent's `stat` says of the file at "$f", recorded after a copy and compared before the next. */
+export const FILE_FINGERPRINT = `stat -c '%s %Y %i %a' -- "$f"`;
+const FINGERPRINT_FIELDS = 4;
 
-function manifestPath(remote: string): string {
+export function manifestPath(remote: string): string {
   return `${MANIFEST_DIR}/${createHash("sha256").update(remote).digest("hex").slice(0, 32)}`;
 }
 
-function fileFingerprint(): string {
-  return `stat -c '%s %Y %i' -- "$f"`;
+/** A file's identity in a manifest: a `chmod +x` alone is a change to send. */
+export function fileIdentity(hash: string, mode: number): string {
+  return `${hash}:${(mode & 0o7777).toString(8)}`;
+}
+
+/**
+ * Where a copy is written before it is moved over `remote`: beside it (so the move is atomic)
+ * under a short name of its own, so a destination name near the 255-byte limit still fits.
+ */
+export function partialPath(remote: string): string {
+  const id = createHash("sha256").update(remote).digest("hex").slice(0, 16);
+  return posix.join(posix.dirname(remote), `.fieldtest-${id}.partial`);
+}
+
+/** The agent-side check: prints the manifest line and the file's fingerprint now, when both exist. */
+export function manifestCheckCommand(remote: string): string {
+  return (
+    `f=${quoteArg(remote)}; m="${manifestPath(remote)}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
+    `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${FILE_FINGERPRINT})"; fi`
+  );
+}
+
+/** The identity recorded on the agent by `manifestCheckCommand`'s output, if the file is untouched since. */
+export function untouchedIdentity(checkOutput: string): string | undefined {
+  const [identity, ...stamps] = checkOutput.trim().split(" ");
+  const recorded = stamps.slice(0, FINGERPRINT_FIELDS).join(" ");
+  const current = stamps.slice(FINGERPRINT_FIELDS).join(" ");
+  return stamps.length === 2 * FINGERPRINT_FIELDS && recorded === current ? identity : undefined;
+}
+
+/** Gives the partial file its mode, moves it over the destination and records the manifest. */
+export function commitCommand(remote: string, partial: string, hash: string, mode: number): string {
+  return (
+    `f=${quoteArg(remote)}; chmod ${(mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
+    `echo "${fileIdentity(hash, mode)} $(${FILE_FINGERPRINT})" > "${manifestPath(remote)}"`
+  );
 }
 
 /** The agent's exit code when the staged file is not in its view of the inbox. */
@@ -49,7 +90,19 @@ export class Copier {
     private readonly hashes: HashCache,
     /** Cleared after the first sign the agent cannot use it, so later copies go straight to SSH. */
     private inbox?: AgentSpec["inbox"],
+    /** Says once why copies stopped using the inbox (the agent's log, as a line from `copy`). */
+    private readonly notice: (message: string) => void = () => {},
   ) {}
+
+  /** Whether copies to this agent may still go through the runner's inbox. */
+  get usesInbox(): boolean {
+    return this.inbox !== undefined;
+  }
+
+  private leaveInbox(why: string): void {
+    this.inbox = undefined;
+    this.notice(`copy: the inbox cannot be used (${why}); this and later copies go over SSH`);
+  }
 
   private run(command: string, options: ExecOptions = {}) {
     return execOnConnection(this.connection, this.agentName, command, options);
@@ -63,17 +116,11 @@ export class Copier {
   }
 
   private async copyFile(local: string, remote: string, info: Stats): Promise<CopyResult> {
-    const m = manifestPath(remote);
-    const check = await this.run(
-      `f=${quoteArg(remote)}; m="${m}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
-        `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${fileFingerprint()})"; fi`,
-    );
-    const [seenHash, ...stamps] = check.stdout.trim().split(" ");
-    const untouched = stamps.length === 6 && stamps.slice(0, 3).join(" ") === stamps.slice(3).join(" ");
+    const seen = untouchedIdentity((await this.run(manifestCheckCommand(remote))).stdout);
     // Only a copy the agent kept untouched can be skipped, so only then is the hash needed up front.
-    if (untouched && seenHash === (await this.hashes.fileHash(local))) return { remote, transferred: false, bytes: 0 };
+    if (seen !== undefined && seen === fileIdentity(await this.hashes.fileHash(local), info.mode)) return { remote, transferred: false, bytes: 0 };
 
-    const partial = `${remote}.fieldtest-partial`;
+    const partial = partialPath(remote);
     let inboxHash: string | undefined;
     if (this.inbox) {
       // Hashed while the agent copies: the two take about as long on a large file.
@@ -85,10 +132,7 @@ export class Copier {
       if (received) inboxHash = await hashing;
     }
     const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
-    await this.run(
-      `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
-        `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
-    );
+    await this.run(commitCommand(remote, partial, hash, info.mode));
     return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
   }
 
@@ -106,14 +150,14 @@ export class Copier {
     try {
       try {
         await stage(staged);
-      } catch {
-        this.inbox = undefined;
+      } catch (error) {
+        this.leaveInbox(`staging ${local} in ${inbox.hostPath} failed: ${(error as Error).message}`);
         return false;
       }
       const seen = `${inbox.agentPath}/${name}`;
       const received = await this.run(`[ -e ${quoteArg(seen)} ] || exit ${INBOX_UNSEEN}; ${receive(quoteArg(seen))}`, { allowFailure: true });
       if (received.code === INBOX_UNSEEN) {
-        this.inbox = undefined;
+        this.leaveInbox(`the agent does not see ${inbox.hostPath} at ${inbox.agentPath}`);
         return false;
       }
       if (received.code !== 0) throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed (exit ${received.code}): ${received.stderr.trim()}`);
@@ -158,7 +202,7 @@ export class Copier {
     if (seenHash === hash && recorded !== undefined && recorded === current) return { remote, transferred: false, bytes: 0 };
 
     // The tree is unpacked beside its destination and swapped in, so a failed copy leaves the old one.
-    const partial = `${remote}.fieldtest-partial`;
+    const partial = partialPath(remote);
     const swapIn = `rm -rf -- "$f" && mv -- "$p" "$f" && echo "${hash} $(${TREE_FINGERPRINT})" > "${m}"`;
     const paths = `f=${quoteArg(remote)}; p=${quoteArg(partial)}; rm -rf -- "$p" && mkdir -p -- "$(dirname -- "$p")"`;
     let staged = 0;
