@@ -3,7 +3,9 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { Cloud } from "../src/runtime/cloud.ts";
+import { partialPath } from "../src/runtime/copy.ts";
 import type { LogLine } from "../src/runtime/daemon.ts";
+import { quoteArg } from "../src/runtime/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
@@ -60,6 +62,22 @@ if (docker) {
       t.equal((await viaSsh.exec(["sha256sum", remote])).stdout.split(" ")[0], hash);
       t.equal((await viaSsh.exec(`ls -A ${remote.split("/")[0]}`)).stdout.trim(), name, `${result.via}: no partial file left beside it`);
     }
+  });
+
+  t.test("a large file goes over SSH in parts and hashes as a whole", async (t) => {
+    const dir = await tempHome(t);
+    const local = join(dir, "large.bin");
+    await writeFile(local, randomBytes((40 << 20) + 12345));
+    const hash = createHash("sha256").update(await readFile(local)).digest("hex");
+    // A larger partial file left by an earlier, failed copy: the parts must not keep its tail.
+    await viaSsh.exec("mkdir -p parts && head -c 50000000 /dev/zero > parts/.fieldtest-stale");
+    await viaSsh.exec(`mv parts/.fieldtest-stale ${quoteArg(partialPath("parts/large.bin"))}`);
+    t.equal((await viaSsh.copy(local, "parts/large.bin")).via, "ssh");
+    t.equal((await viaSsh.exec(["sha256sum", "parts/large.bin"])).stdout.split(" ")[0], hash, "same bytes, no stale tail");
+    // A runner with a cold hash cache computes the content hash its own way: the manifest must agree.
+    const fresh = await Cloud.connect({ ...fleet.inventory, agents: [remoteSpec] }, { privateKey, logSink: () => {} });
+    t.teardown(() => fresh.close());
+    t.equal((await fresh.agents[0]!.copy(local, "parts/large.bin")).transferred, false, "the hash from the parts is the file's content hash");
   });
 
   t.test("a failed inbox staging switches to SSH and says why, once", async (t) => {

@@ -23,8 +23,12 @@ function combine(chunkDigests: readonly Buffer[]): string {
  * --filter=sha256sum` prints them on an agent. No chunk at all is the empty file.
  */
 export function hashOfChunkDigests(hexDigests: readonly string[]): string {
-  const digests = hexDigests.length > 0 ? hexDigests.map((hex) => Buffer.from(hex, "hex")) : [createHash("sha256").digest()];
-  return combine(digests);
+  return hashOfChunks(hexDigests.map((hex) => Buffer.from(hex, "hex")));
+}
+
+/** The content hash from the chunks' binary digests, in order (see ChunkedDigest.chunks). */
+export function hashOfChunks(digests: readonly Buffer[]): string {
+  return combine(digests.length > 0 ? digests : [createHash("sha256").digest()]);
 }
 
 /** The content hash of bytes fed in order, for data read once on its way elsewhere. */
@@ -46,6 +50,12 @@ export class ChunkedDigest {
   digest(): string {
     if (this.filled > 0 || this.digests.length === 0) this.closeChunk();
     return combine(this.digests);
+  }
+
+  /** The digests of the chunks fed so far, the last one closed even if short: for data hashed in chunk-aligned parts. */
+  chunks(): Buffer[] {
+    if (this.filled > 0) this.closeChunk();
+    return this.digests;
   }
 
   private closeChunk(): void {

@@ -3,11 +3,11 @@ import { createReadStream, type Stats } from "node:fs";
 import { chmod, copyFile, link, lstat, mkdir, readlink, realpath, rm, stat, symlink, utimes } from "node:fs/promises";
 import { dirname, join, posix, relative } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { AgentSpec } from "../core/inventory.ts";
-import { ChunkedDigest } from "./content-hash.ts";
+import { CHUNK_BYTES, ChunkedDigest, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
@@ -80,6 +80,9 @@ export function commitCommand(remote: string, partial: string, hash: string, mod
   );
 }
 
+/** Channels a large file is sent over at once (see sendOverSsh). */
+const SSH_CHANNELS = 4;
+
 /** The agent's exit code when the staged file is not in its view of the inbox. */
 const INBOX_UNSEEN = 97;
 
@@ -132,7 +135,8 @@ export class Copier {
       if (received) inboxHash = await hashing;
     }
     const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
-    await this.run(commitCommand(remote, partial, hash, info.mode));
+    // `dd` keeps what lies past the new end of a partial file an earlier, failed copy left larger.
+    await this.run(`truncate -s ${info.size} -- ${quoteArg(partial)} && ${commitCommand(remote, partial, hash, info.mode)}`);
     return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
   }
 
@@ -168,25 +172,39 @@ export class Copier {
   }
 
   /**
-   * Streamed to `cat` on a channel of its own and hashed on the way: the file is read once, and
-   * the transfer needs no SFTP request and reply per 32 KiB.
+   * Streamed on channels of its own and hashed on the way: the file is read once, and the
+   * transfer needs no SFTP request and reply per 32 KiB. A large file goes in SSH_CHANNELS parts
+   * at once, each to a `dd` writing its range: one channel is held to sshd's 2 MiB window,
+   * several keep more bytes in flight (see the README's copy notes for the figures). The parts
+   * are cut at chunk boundaries, so their chunk digests make the content hash.
    */
   private async sendOverSsh(local: string, info: Stats, remote: string, partial: string): Promise<string> {
-    const receiver = await this.connection.exec(`cat > ${quoteArg(partial)}`);
-    const done = waitForSuccess(receiver, `${this.agentName}: copy of ${local} to ${remote}`);
-    receiver.channel.resume();
-    const digest = new ChunkedDigest();
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, next) {
-        digest.update(chunk);
-        next(null, chunk);
-      },
-    });
-    await Promise.all([pipeline(createReadStream(local, { highWaterMark: 1 << 20 }), hashing, receiver.channel), done]).catch(async (error) => {
-      await done;
-      throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${(error as Error).message}`);
-    });
-    const hash = digest.digest();
+    const parts = Math.max(1, Math.min(SSH_CHANNELS, Math.floor(info.size / CHUNK_BYTES)));
+    const chunksPerPart = Math.ceil(Math.ceil(info.size / CHUNK_BYTES) / parts);
+    const ranges = Array.from({ length: parts }, (_, i) => [i * chunksPerPart * CHUNK_BYTES, Math.min(info.size, (i + 1) * chunksPerPart * CHUNK_BYTES)] as const).filter(
+      ([start, end], i) => i === 0 || start < end,
+    );
+    const what = `${this.agentName}: copy of ${local} to ${remote}`;
+    const sendRange = async ([start, end]: readonly [number, number]): Promise<Buffer[]> => {
+      const command = ranges.length === 1 ? `cat > ${quoteArg(partial)}` : `dd of=${quoteArg(partial)} bs=1M seek=${start} oflag=seek_bytes conv=notrunc status=none`;
+      const receiver = await this.connection.exec(command);
+      const done = waitForSuccess(receiver, what);
+      receiver.channel.resume();
+      const digest = new ChunkedDigest();
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, next) {
+          digest.update(chunk);
+          next(null, chunk);
+        },
+      });
+      const reading = end > start ? createReadStream(local, { highWaterMark: 1 << 20, start, end: end - 1 }) : Readable.from([]);
+      await Promise.all([pipeline(reading, hashing, receiver.channel), done]).catch(async (error) => {
+        await done;
+        throw new Error(`${what} failed: ${(error as Error).message}`);
+      });
+      return digest.chunks();
+    };
+    const hash = hashOfChunks((await Promise.all(ranges.map(sendRange))).flat());
     this.hashes.remember(local, info, hash);
     return hash;
   }
