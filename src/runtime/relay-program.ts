@@ -11,8 +11,8 @@
  * connects and sends TOKEN), and lists the successors, `host:port` separated by spaces. MODE
  * `source` sends FILE, already on this agent, to the successors its first stdin line lists. Each
  * block read is sent to the successors first, so the stream moves on at once, then written to
- * FILE and to `split --filter=sha256sum`, whose lines (`<hex>  -`, one per 16 MiB chunk) reach
- * the runner on stdout, which checks them against the local content hash. A successor that fails
+ * FILE and to a `sha256sum` per 16 MiB chunk, whose lines (`<hex>  -`) reach the runner on
+ * stdout, which checks them against the local content hash. A successor that fails
  * or stalls for IDLE seconds is dropped (`lost host:port why`) and the rest go on; no data for IDLE
  * seconds, a short stream or stdin closing (the runner gone) ends the relay with an error on
  * stderr. `at N` lines, at most one a second, say it is alive; `done N` ends it. The listening
@@ -73,10 +73,18 @@ else {
   close $listener; }
 binmode $in;
 
-my ($out, $hash);
-if ($mode ne 'source') {
-  open($out, '>', $file) or die "cannot write " . $file . ": " . $! . "\n"; binmode $out;
-  open($hash, '|-', 'split', '-b', '16777216', '--filter=sha256sum', '-') or die "cannot start split: " . $! . "\n"; binmode $hash; }
+# One sha256sum per 16 MiB chunk, fed directly; closing it waits for its line, so lines come in order.
+my $CHUNK = 16777216; my ($hash, $filled) = (undef, 0);
+sub hash_bytes { my ($data) = @_; my $off = 0;
+  while ($off < length($data)) {
+    if (!$hash) { open($hash, '|-', 'sha256sum') or die "cannot start sha256sum: " . $! . "\n"; binmode $hash; $filled = 0; }
+    my $take = length($data) - $off; $take = $CHUNK - $filled if $take > $CHUNK - $filled;
+    write_all($hash, substr($data, $off, $take), $idle) or die "hashing failed: " . $! . "\n";
+    $off += $take; $filled += $take;
+    if ($filled == $CHUNK) { close $hash or die "hashing failed\n"; $hash = undef; } } }
+
+my $out;
+if ($mode ne 'source') { open($out, '>', $file) or die "cannot write " . $file . ": " . $! . "\n"; binmode $out; }
 
 my $got = 0; my $said_at = time; my $sel = IO::Select->new($in); my $buf;
 while ($got < $size) {
@@ -92,9 +100,9 @@ while ($got < $size) {
     print "lost ", $s->[0], " ", $!, "\n"; close $s->[1]; $s->[1] = undef; }
   if ($out) {
     write_all($out, $buf, $idle) or die "writing " . $file . " failed: " . $! . "\n";
-    write_all($hash, $buf, $idle) or die "hashing failed: " . $! . "\n"; }
+    hash_bytes($buf); }
   if (time != $said_at) { $said_at = time; print "at ", $got, "\n"; } }
 for my $s (@next) { if ($s->[1]) { $s->[1]->blocking(1); shutdown($s->[1], 1); } }
-if ($out) { close $out or die "writing " . $file . " failed: " . $! . "\n"; close $hash or die "hashing failed\n"; }
+if ($out) { close $out or die "writing " . $file . " failed: " . $! . "\n"; if ($hash) { close $hash or die "hashing failed\n"; } }
 print "done ", $got, "\n";
 `;
