@@ -210,7 +210,7 @@ class Relay {
     const digests: string[] = [];
     let portSeen: (port: number) => void = () => {};
     let doneSeen: () => void = () => {};
-    this.port = new Promise((resolve) => (portSeen = resolve));
+    const portLine = new Promise<number>((resolve) => (portSeen = resolve));
     const doneLine = new Promise<void>((resolve) => (doneSeen = resolve));
     const splitter = new LineSplitter((line) => {
       this.lastHeard = Date.now();
@@ -227,7 +227,7 @@ class Relay {
       if (code === 127) return new RelayFailure("perl is not installed", "noRelay");
       return new RelayFailure(why || `its relay exited with code ${code}`, /no free port/.test(why ?? "") ? "noRelay" : "retry");
     });
-    this.port = Promise.race([this.port, ended.then((failure) => Promise.reject(failure))]);
+    this.port = Promise.race([portLine, ended.then((failure) => Promise.reject(failure))]);
     this.done = Promise.race([doneLine.then(() => digests), ended.then((failure) => Promise.reject(failure))]);
     this.port.catch(() => {});
     this.done.catch(() => {});
