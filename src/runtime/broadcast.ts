@@ -217,7 +217,7 @@ class Relay {
       const [word, value] = line.split(" ");
       if (word === "port") portSeen(Number(value));
       else if (word === "done" && Number(value) === size) doneSeen();
-      else if (/^[0-9a-f]{64} {2}-$/.test(line)) digests.push(line.slice(0, 64));
+      else if (/^[0-9a-f]{64} (?: -|\*stdin)$/.test(line)) digests.push(line.slice(0, 64));
     });
     channel.on("data", (chunk: Buffer) => splitter.push(chunk));
     const ended = exited.then(async ({ code, signal }) => {

@@ -20,7 +20,7 @@ function combine(chunkDigests: readonly Buffer[]): string {
 
 /**
  * The content hash from the hex SHA-256 digests of the chunks, in order, as a broadcast's relay
- * on an agent prints them (one `sha256sum` per chunk). No chunk at all is the empty file.
+ * on an agent prints them (one `openssl dgst` or `sha256sum` per chunk). No chunk at all is the empty file.
  */
 export function hashOfChunkDigests(hexDigests: readonly string[]): string {
   return hashOfChunks(hexDigests.map((hex) => Buffer.from(hex, "hex")));

@@ -11,8 +11,9 @@
  * connects and sends TOKEN), and lists the successors, `host:port` separated by spaces. MODE
  * `source` sends FILE, already on this agent, to the successors its first stdin line lists. Each
  * block read is sent to the successors first, so the stream moves on at once, then written to
- * FILE and to a `sha256sum` per 16 MiB chunk, whose lines (`<hex>  -`) reach the runner on
- * stdout, which checks them against the local content hash. A successor that fails
+ * FILE and to a hasher per 16 MiB chunk (`openssl dgst -sha256 -r`, else `sha256sum`), whose
+ * lines (`<hex> *stdin` or `<hex>  -`) reach the runner on stdout, which checks them against the
+ * local content hash. A successor that fails
  * or stalls for IDLE seconds is dropped (`lost host:port why`) and the rest go on; no data for IDLE
  * seconds, a short stream or stdin closing (the runner gone) ends the relay with an error on
  * stderr. `at N` lines, at most one a second, say it is alive; `done N` ends it. The listening
@@ -73,11 +74,13 @@ else {
   close $listener; }
 binmode $in;
 
-# One sha256sum per 16 MiB chunk, fed directly; closing it waits for its line, so lines come in order.
+# One hasher per 16 MiB chunk, fed directly; closing it waits for its line, so lines come in order.
+# openssl's SHA-256 uses the CPU's SHA instructions, at about a quarter of sha256sum's CPU time.
+my @HASHER = (grep { -x $_ . '/openssl' } split /:/, $ENV{PATH}) ? ('openssl', 'dgst', '-sha256', '-r') : ('sha256sum');
 my $CHUNK = 16777216; my ($hash, $filled) = (undef, 0);
 sub hash_bytes { my ($data) = @_; my $off = 0;
   while ($off < length($data)) {
-    if (!$hash) { open($hash, '|-', 'sha256sum') or die "cannot start sha256sum: " . $! . "\n"; binmode $hash; $filled = 0; }
+    if (!$hash) { open($hash, '|-', @HASHER) or die "cannot start " . $HASHER[0] . ": " . $! . "\n"; binmode $hash; $filled = 0; }
     my $take = length($data) - $off; $take = $CHUNK - $filled if $take > $CHUNK - $filled;
     write_all($hash, substr($data, $off, $take), $idle) or die "hashing failed: " . $! . "\n";
     $off += $take; $filled += $take;
