@@ -30,6 +30,8 @@ if (docker) {
     t.ok(first.uplinkBytes <= 2 * size, `runner uplink ${first.uplinkBytes} B for a ${size} B file to 8 agents (≤ 2×)`);
     t.ok(first.uplinkBytes >= size, "the counter does see the one copy the runner sends");
     t.same(first.failed, []);
+    const lingering = await Promise.all(agents.map(async (a) => (await a.exec("pgrep -f '^fieldtest-relay' || true")).stdout.trim()));
+    t.same(lingering, agents.map(() => ""), "no relay runs (or listens) once the copy is done");
 
     const again = await cloud.copy(agents, local, "bcast/tool");
     t.same(Object.values(again.agents).map((r) => r.transferred), agents.map(() => false), "unchanged: nothing sent to anyone");
