@@ -5,6 +5,7 @@ export type { Agent } from "./runtime/agent.ts";
 export type { Daemon, DaemonExit, LogLine, RestartPolicy, SpawnOptions, StopOptions } from "./runtime/daemon.ts";
 export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
 export type { CopyResult } from "./runtime/copy.ts";
+export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";
 export { LABELS, parseTtl } from "./core/namespace.ts";
 export { HostKeyMismatchError } from "./runtime/ssh-connection.ts";

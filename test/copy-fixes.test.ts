@@ -49,6 +49,13 @@ if (docker) {
     t.equal(await mode("modes/tree"), "750");
   });
 
+  t.test("cloud.copy keeps the inbox fast path for localhost agents", async (t) => {
+    const local = join(await tempHome(t), "fast.bin");
+    await writeFile(local, randomBytes(100_000));
+    const result = await fleet.cloud.copy(fleet.cloud.agents, local, "fast/fast.bin");
+    t.same(result.agents[spec.name], { remote: "fast/fast.bin", transferred: true, bytes: 100_000, via: "inbox" });
+  });
+
   t.test("a 250-character file name can be copied", async (t) => {
     const dir = await tempHome(t);
     const name = `${"n".repeat(246)}.bin`;
