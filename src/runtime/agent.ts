@@ -99,7 +99,8 @@ export class Agent {
 
   /**
    * Copies a file or directory to the agent (default: same base name in the login user's
-   * home). Content identical to the last copy to that path is not sent again.
+   * home). Content identical to the last copy to that path is not sent again. Calls for the
+   * same file and path on several agents at once are sent as one broadcast (see cloud.copy).
    */
   copy(local: string, remote: string = basename(local)): Promise<CopyResult> {
     return this.context.copies ? this.context.copies.copy(this.relayTarget(), local, remote) : this.copier.copy(local, remote);
