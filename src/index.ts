@@ -7,6 +7,7 @@ export type { OpInput, PendingOp, ScenarioHistory } from "./history/scenario-his
 export type { CheckerName } from "./checkers/names.ts";
 export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
 export type { CopyResult } from "./runtime/copy.ts";
+export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";
 export { LABELS, parseTtl } from "./core/namespace.ts";
 export { HostKeyMismatchError } from "./runtime/ssh-connection.ts";

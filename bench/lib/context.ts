@@ -9,7 +9,7 @@ import type { Inventory } from "../../src/core/inventory.ts";
 import { generateEd25519KeyPair } from "../../src/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";
-import { destroyLocalhost, upLocalhost } from "../../src/localhost/provisioner.ts";
+import { destroyLocalhost, upLocalhost, type Engine } from "../../src/localhost/provisioner.ts";
 import { silentProgress, type Progress } from "../../src/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/state.ts";
@@ -59,6 +59,10 @@ export interface Sizes {
   logLines: number;
   logRounds: number;
   memoryRounds: number;
+  /** Broadcast: the file, the fleet sizes, and the runner's uplink in Mbit/s. */
+  broadcastBytes: number;
+  broadcastSizes: number[];
+  broadcastMbit: number;
 }
 
 export const FULL: Sizes = {
@@ -76,6 +80,9 @@ export const FULL: Sizes = {
   logLines: 1_000_000,
   logRounds: 3,
   memoryRounds: 3,
+  broadcastBytes: 50_000_000,
+  broadcastSizes: [1, 10, 30],
+  broadcastMbit: 100,
 };
 
 export const SMOKE: Sizes = {
@@ -93,6 +100,9 @@ export const SMOKE: Sizes = {
   logLines: 20_000,
   logRounds: 2,
   memoryRounds: 2,
+  broadcastBytes: 2_000_000,
+  broadcastSizes: [1, 2],
+  broadcastMbit: 100,
 };
 
 // Bench agents expire on their own if the bench is killed before it cleans up.
@@ -159,8 +169,8 @@ export class BenchContext {
     return namespace;
   }
 
-  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner. */
-  async up(count: number): Promise<Fleet> {
+  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner (on `engine`'s address). */
+  async up(count: number, engine?: Engine): Promise<Fleet> {
     const namespace = this.newNamespace();
     const state = new NamespaceState(this.home, namespace);
     const clientKey = await state.clientKey();
@@ -174,7 +184,7 @@ export class BenchContext {
       image: this.imageSource,
       progress: silentProgress,
       signal: this.signal,
-      inboxDir: await state.inbox(),
+      ...(engine ? { engine } : { inboxDir: await state.inbox() }),
     });
     await state.writeKnownHosts(inventory);
     return { namespace, state, inventory, privateKey: clientKey.privateKey };

@@ -1,9 +1,12 @@
 import { basename } from "node:path";
 import type { AgentSpec } from "../core/inventory.ts";
+import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
+import type { CopyCoalescer } from "./copy-coalescer.ts";
 import { Daemon, type DaemonEvent, type LogSink, type SpawnOptions } from "./daemon.ts";
 import { execOnConnection, type ExecOptions, type ExecResult } from "./exec.ts";
 import type { HashCache } from "./hash-cache.ts";
+import { PortSlice } from "./port-slice.ts";
 import type { Command } from "./quote.ts";
 import { SshConnection } from "./ssh-connection.ts";
 
@@ -13,6 +16,8 @@ export interface AgentContext {
   logSink: LogSink;
   /** Daemon starts, exits and restarts, for the run's history. */
   onDaemonEvent?: (event: DaemonEvent) => void;
+  /** Gathers concurrent copies of one file to many agents into a broadcast. */
+  copies?: CopyCoalescer;
 }
 
 /** A machine of the fleet as a scenario sees it: run, spawn, copy, and ports of its own. */
@@ -28,7 +33,7 @@ export class Agent {
   private readonly connection: SshConnection;
   private readonly copier: Copier;
   private readonly daemons = new Map<string, Daemon>();
-  private nextFreePort: number;
+  private readonly ports: PortSlice;
 
   constructor(readonly spec: AgentSpec, private readonly context: AgentContext) {
     this.name = spec.name;
@@ -46,9 +51,10 @@ export class Agent {
       hostKey: spec.hostKey,
       privateKey: context.privateKey,
     });
-    this.copier = new Copier(this.connection, spec.name, context.hashes, spec.inbox);
+    const notice = (line: string) => context.logSink({ agent: spec.name, daemon: "copy", stream: "stderr", line });
+    this.copier = new Copier(this.connection, spec.name, context.hashes, spec.inbox, notice);
     // sshd may sit inside the range (localhost slices start with it): never hand its port out.
-    this.nextFreePort = spec.portRange[0] === spec.sshPort ? spec.portRange[0] + 1 : spec.portRange[0];
+    this.ports = new PortSlice(spec.name, spec.portRange, spec.sshPort);
   }
 
   /** Opens the SSH connection now, so connection errors surface before the scenario starts. */
@@ -109,10 +115,26 @@ export class Agent {
 
   /**
    * Copies a file or directory to the agent (default: same base name in the login user's
-   * home). Content identical to the last copy to that path is not sent again.
+   * home). Content identical to the last copy to that path is not sent again. Calls for the
+   * same file and path on several agents at once are sent as one broadcast (see cloud.copy).
    */
   copy(local: string, remote: string = basename(local)): Promise<CopyResult> {
-    return this.copier.copy(local, remote);
+    return this.context.copies ? this.context.copies.copy(this.relayTarget(), local, remote) : this.copier.copy(local, remote);
+  }
+
+  /** This agent as a broadcast (`cloud.copy`) sees it. */
+  relayTarget(): RelayTarget {
+    return {
+      name: this.name,
+      internalHost: this.internalHost,
+      usesInbox: this.copier.usesInbox,
+      exec: (command) => this.exec(command),
+      open: (command) => this.connection.exec(command),
+      copy: (local, remote) => this.copier.copy(local, remote),
+      borrowPorts: (count) => this.ports.borrow(count),
+      giveBackPorts: (ports) => this.ports.giveBack(ports),
+      bytesWritten: () => this.connection.bytesWritten,
+    };
   }
 
   download(remote: string, local: string): Promise<void> {
@@ -121,13 +143,7 @@ export class Agent {
 
   /** The next unused port of this agent's slice; throws once the slice is used up. */
   nextPort(): number {
-    const [first, last] = this.portRange;
-    if (this.nextFreePort > last) {
-      throw new Error(
-        `${this.name}: port range ${first}-${last} is exhausted; provision with more ports per agent (--ports-per-agent)`,
-      );
-    }
-    return this.nextFreePort++;
+    return this.ports.next();
   }
 
   /** Stops this runner's daemons (TERM, then KILL) and closes the connection. */

@@ -4,6 +4,8 @@ import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
 import { Agent } from "./agent.ts";
 import type { ScenarioHistory } from "../history/scenario-history.ts";
+import { broadcast, type BroadcastResult } from "./broadcast.ts";
+import { CopyCoalescer } from "./copy-coalescer.ts";
 import type { DaemonEvent, LogSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
@@ -40,11 +42,22 @@ export class Cloud {
   readonly agents: readonly Agent[];
   /** One cache and one hashing pool for all agents: a file copied to fifty is hashed once. */
   private readonly hashes = new HashCache();
+  private readonly copies: CopyCoalescer;
   readonly #failurePaths: FailurePath[] = [];
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
-    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes: this.hashes, logSink: options.logSink, ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}) }));
+    this.copies = new CopyCoalescer(this.hashes, (message) => this.log(message));
+    this.agents = inventory.agents.map(
+      (spec) =>
+        new Agent(spec, {
+          privateKey: options.privateKey,
+          hashes: this.hashes,
+          logSink: options.logSink,
+          copies: this.copies,
+          ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}),
+        }),
+    );
   }
 
   /** Connects to every agent in parallel; the first failure closes the rest and throws. */
@@ -65,6 +78,20 @@ export class Cloud {
       throw new Error(`no agent named "${name}" in namespace ${this.namespace}; agents are: ${this.agents.map((a) => a.name).join(", ") || "(none)"}`);
     }
     return agent;
+  }
+
+  /**
+   * Copies a file to many agents at once, the runner's uplink carrying it about once: agents
+   * relay it to each other (see broadcast.ts). Agents that already have it are sent nothing.
+   * Throws a BroadcastError, whose `result` names the agents that have it, if any is left without.
+   */
+  copy(agents: readonly Agent[], local: string, remote: string): Promise<BroadcastResult> {
+    return broadcast(
+      agents.map((agent) => agent.relayTarget()),
+      local,
+      remote,
+      { hashes: this.hashes, log: (message) => this.log(message) },
+    );
   }
 
   /** A line in the run's log, attributed to the scenario. */

@@ -18,6 +18,19 @@ function combine(chunkDigests: readonly Buffer[]): string {
   return top.digest("hex");
 }
 
+/**
+ * The content hash from the hex SHA-256 digests of the chunks, in order, as a broadcast's relay
+ * on an agent prints them (one `openssl dgst` or `sha256sum` per chunk). No chunk at all is the empty file.
+ */
+export function hashOfChunkDigests(hexDigests: readonly string[]): string {
+  return hashOfChunks(hexDigests.map((hex) => Buffer.from(hex, "hex")));
+}
+
+/** The content hash from the chunks' binary digests, in order (see ChunkedDigest.chunks). */
+export function hashOfChunks(digests: readonly Buffer[]): string {
+  return combine(digests.length > 0 ? digests : [createHash("sha256").digest()]);
+}
+
 /** The content hash of bytes fed in order, for data read once on its way elsewhere. */
 export class ChunkedDigest {
   private readonly digests: Buffer[] = [];
@@ -37,6 +50,12 @@ export class ChunkedDigest {
   digest(): string {
     if (this.filled > 0 || this.digests.length === 0) this.closeChunk();
     return combine(this.digests);
+  }
+
+  /** The digests of the chunks fed so far, the last one closed even if short: for data hashed in chunk-aligned parts. */
+  chunks(): Buffer[] {
+    if (this.filled > 0) this.closeChunk();
+    return this.digests;
   }
 
   private closeChunk(): void {

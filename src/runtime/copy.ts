@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
 import { chmod, copyFile, link, lstat, mkdir, readlink, realpath, rm, stat, symlink, utimes } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, posix, relative } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { AgentSpec } from "../core/inventory.ts";
-import { ChunkedDigest } from "./content-hash.ts";
+import { CHUNK_BYTES, ChunkedDigest, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
@@ -18,26 +18,70 @@ export interface CopyResult {
   /** False when the agent already had identical content and nothing was sent. */
   transferred: boolean;
   bytes: number;
-  /** How the bytes went when any were sent: the runner's inbox (localhost agents) or SSH. */
-  via?: "inbox" | "ssh";
+  /**
+   * How the bytes went when any were sent: the runner's inbox (localhost agents), SSH from the
+   * runner, or relayed by another agent of a broadcast (`cloud.copy`).
+   */
+  via?: "inbox" | "ssh" | "relay";
 }
 
 /**
- * After each copy the agent records (content hash, size, mtime, inode) of what it received
- * in a manifest; a later copy of the same content to the same path is skipped when the
- * manifest matches and the file on the agent was not touched since. One round trip.
+ * After each copy the agent records what it received in a manifest: the content's identity
+ * (content hash and the mode it was given) and the file's (size, mtime, inode, mode) on the
+ * agent. A later copy of the same content with the same mode to the same path is skipped when
+ * the manifest matches and the file on the agent was not touched since. One round trip.
  */
-const MANIFEST_DIR = "$HOME/.fieldtest/copies";
+export const MANIFEST_DIR = "$HOME/.fieldtest/copies";
 // Matches find's output below, so a directory tree's identity is one line to compare.
 const TREE_FINGERPRINT = `find "$f" -printf '%P %y %s %T@ %m\\n' | LC_ALL=C sort | sha256sum | cut -d' ' -f1`;
+/** What the agent's `stat` says of the file at "$f", recorded after a copy and compared before the next. */
+export const FILE_FINGERPRINT = `stat -c '%s %Y %i %a' -- "$f"`;
+const FINGERPRINT_FIELDS = 4;
 
-function manifestPath(remote: string): string {
+export function manifestPath(remote: string): string {
   return `${MANIFEST_DIR}/${createHash("sha256").update(remote).digest("hex").slice(0, 32)}`;
 }
 
-function fileFingerprint(): string {
-  return `stat -c '%s %Y %i' -- "$f"`;
+/** A file's identity in a manifest: a `chmod +x` alone is a change to send. */
+export function fileIdentity(hash: string, mode: number): string {
+  return `${hash}:${(mode & 0o7777).toString(8)}`;
 }
+
+/**
+ * Where a copy is written before it is moved over `remote`: beside it (so the move is atomic)
+ * under a short name of its own, so a destination name near the 255-byte limit still fits.
+ */
+export function partialPath(remote: string): string {
+  const id = createHash("sha256").update(remote).digest("hex").slice(0, 16);
+  return posix.join(posix.dirname(remote), `.fieldtest-${id}.partial`);
+}
+
+/** The agent-side check: prints the manifest line and the file's fingerprint now, when both exist. */
+export function manifestCheckCommand(remote: string): string {
+  return (
+    `f=${quoteArg(remote)}; m="${manifestPath(remote)}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
+    `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${FILE_FINGERPRINT})"; fi`
+  );
+}
+
+/** The identity recorded on the agent by `manifestCheckCommand`'s output, if the file is untouched since. */
+export function untouchedIdentity(checkOutput: string): string | undefined {
+  const [identity, ...stamps] = checkOutput.trim().split(" ");
+  const recorded = stamps.slice(0, FINGERPRINT_FIELDS).join(" ");
+  const current = stamps.slice(FINGERPRINT_FIELDS).join(" ");
+  return stamps.length === 2 * FINGERPRINT_FIELDS && recorded === current ? identity : undefined;
+}
+
+/** Gives the partial file its mode, moves it over the destination and records the manifest. */
+export function commitCommand(remote: string, partial: string, hash: string, mode: number): string {
+  return (
+    `f=${quoteArg(remote)}; chmod ${(mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
+    `echo "${fileIdentity(hash, mode)} $(${FILE_FINGERPRINT})" > "${manifestPath(remote)}"`
+  );
+}
+
+/** Channels a large file is sent over at once (see sendOverSsh). */
+const SSH_CHANNELS = 4;
 
 /** The agent's exit code when the staged file is not in its view of the inbox. */
 const INBOX_UNSEEN = 97;
@@ -49,7 +93,19 @@ export class Copier {
     private readonly hashes: HashCache,
     /** Cleared after the first sign the agent cannot use it, so later copies go straight to SSH. */
     private inbox?: AgentSpec["inbox"],
+    /** Says once why copies stopped using the inbox (the agent's log, as a line from `copy`). */
+    private readonly notice: (message: string) => void = () => {},
   ) {}
+
+  /** Whether copies to this agent may still go through the runner's inbox. */
+  get usesInbox(): boolean {
+    return this.inbox !== undefined;
+  }
+
+  private leaveInbox(why: string): void {
+    this.inbox = undefined;
+    this.notice(`copy: the inbox cannot be used (${why}); this and later copies go over SSH`);
+  }
 
   private run(command: string, options: ExecOptions = {}) {
     return execOnConnection(this.connection, this.agentName, command, options);
@@ -63,17 +119,11 @@ export class Copier {
   }
 
   private async copyFile(local: string, remote: string, info: Stats): Promise<CopyResult> {
-    const m = manifestPath(remote);
-    const check = await this.run(
-      `f=${quoteArg(remote)}; m="${m}"; mkdir -p "$(dirname -- "$f")" "${MANIFEST_DIR}" && ` +
-        `if [ -f "$m" ] && [ -f "$f" ]; then echo "$(cat "$m") $(${fileFingerprint()})"; fi`,
-    );
-    const [seenHash, ...stamps] = check.stdout.trim().split(" ");
-    const untouched = stamps.length === 6 && stamps.slice(0, 3).join(" ") === stamps.slice(3).join(" ");
+    const seen = untouchedIdentity((await this.run(manifestCheckCommand(remote))).stdout);
     // Only a copy the agent kept untouched can be skipped, so only then is the hash needed up front.
-    if (untouched && seenHash === (await this.hashes.fileHash(local))) return { remote, transferred: false, bytes: 0 };
+    if (seen !== undefined && seen === fileIdentity(await this.hashes.fileHash(local), info.mode)) return { remote, transferred: false, bytes: 0 };
 
-    const partial = `${remote}.fieldtest-partial`;
+    const partial = partialPath(remote);
     let inboxHash: string | undefined;
     if (this.inbox) {
       // Hashed while the agent copies: the two take about as long on a large file.
@@ -85,10 +135,8 @@ export class Copier {
       if (received) inboxHash = await hashing;
     }
     const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
-    await this.run(
-      `f=${quoteArg(remote)}; chmod ${(info.mode & 0o7777).toString(8)} -- ${quoteArg(partial)} && mv -f -- ${quoteArg(partial)} "$f" && ` +
-        `echo "${hash} $(${fileFingerprint()})" > "${m}"`,
-    );
+    // `dd` keeps what lies past the new end of a partial file an earlier, failed copy left larger.
+    await this.run(`truncate -s ${info.size} -- ${quoteArg(partial)} && ${commitCommand(remote, partial, hash, info.mode)}`);
     return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
   }
 
@@ -106,14 +154,14 @@ export class Copier {
     try {
       try {
         await stage(staged);
-      } catch {
-        this.inbox = undefined;
+      } catch (error) {
+        this.leaveInbox(`staging ${local} in ${inbox.hostPath} failed: ${(error as Error).message}`);
         return false;
       }
       const seen = `${inbox.agentPath}/${name}`;
       const received = await this.run(`[ -e ${quoteArg(seen)} ] || exit ${INBOX_UNSEEN}; ${receive(quoteArg(seen))}`, { allowFailure: true });
       if (received.code === INBOX_UNSEEN) {
-        this.inbox = undefined;
+        this.leaveInbox(`the agent does not see ${inbox.hostPath} at ${inbox.agentPath}`);
         return false;
       }
       if (received.code !== 0) throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed (exit ${received.code}): ${received.stderr.trim()}`);
@@ -124,25 +172,39 @@ export class Copier {
   }
 
   /**
-   * Streamed to `cat` on a channel of its own and hashed on the way: the file is read once, and
-   * the transfer needs no SFTP request and reply per 32 KiB.
+   * Streamed on channels of its own and hashed on the way: the file is read once, and the
+   * transfer needs no SFTP request and reply per 32 KiB. A large file goes in SSH_CHANNELS parts
+   * at once, each to a `dd` writing its range: one channel is held to sshd's 2 MiB window,
+   * several keep more bytes in flight (see the README's copy notes for the figures). The parts
+   * are cut at chunk boundaries, so their chunk digests make the content hash.
    */
   private async sendOverSsh(local: string, info: Stats, remote: string, partial: string): Promise<string> {
-    const receiver = await this.connection.exec(`cat > ${quoteArg(partial)}`);
-    const done = waitForSuccess(receiver, `${this.agentName}: copy of ${local} to ${remote}`);
-    receiver.channel.resume();
-    const digest = new ChunkedDigest();
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, next) {
-        digest.update(chunk);
-        next(null, chunk);
-      },
-    });
-    await Promise.all([pipeline(createReadStream(local, { highWaterMark: 1 << 20 }), hashing, receiver.channel), done]).catch(async (error) => {
-      await done;
-      throw new Error(`${this.agentName}: copy of ${local} to ${remote} failed: ${(error as Error).message}`);
-    });
-    const hash = digest.digest();
+    const parts = Math.max(1, Math.min(SSH_CHANNELS, Math.floor(info.size / CHUNK_BYTES)));
+    const chunksPerPart = Math.ceil(Math.ceil(info.size / CHUNK_BYTES) / parts);
+    const ranges = Array.from({ length: parts }, (_, i) => [i * chunksPerPart * CHUNK_BYTES, Math.min(info.size, (i + 1) * chunksPerPart * CHUNK_BYTES)] as const).filter(
+      ([start, end], i) => i === 0 || start < end,
+    );
+    const what = `${this.agentName}: copy of ${local} to ${remote}`;
+    const sendRange = async ([start, end]: readonly [number, number]): Promise<Buffer[]> => {
+      const command = ranges.length === 1 ? `cat > ${quoteArg(partial)}` : `dd of=${quoteArg(partial)} bs=1M seek=${start} oflag=seek_bytes conv=notrunc status=none`;
+      const receiver = await this.connection.exec(command);
+      const done = waitForSuccess(receiver, what);
+      receiver.channel.resume();
+      const digest = new ChunkedDigest();
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, next) {
+          digest.update(chunk);
+          next(null, chunk);
+        },
+      });
+      const reading = end > start ? createReadStream(local, { highWaterMark: 1 << 20, start, end: end - 1 }) : Readable.from([]);
+      await Promise.all([pipeline(reading, hashing, receiver.channel), done]).catch(async (error) => {
+        await done;
+        throw new Error(`${what} failed: ${(error as Error).message}`);
+      });
+      return digest.chunks();
+    };
+    const hash = hashOfChunks((await Promise.all(ranges.map(sendRange))).flat());
     this.hashes.remember(local, info, hash);
     return hash;
   }
@@ -158,7 +220,7 @@ export class Copier {
     if (seenHash === hash && recorded !== undefined && recorded === current) return { remote, transferred: false, bytes: 0 };
 
     // The tree is unpacked beside its destination and swapped in, so a failed copy leaves the old one.
-    const partial = `${remote}.fieldtest-partial`;
+    const partial = partialPath(remote);
     const swapIn = `rm -rf -- "$f" && mv -- "$p" "$f" && echo "${hash} $(${TREE_FINGERPRINT})" > "${m}"`;
     const paths = `f=${quoteArg(remote)}; p=${quoteArg(partial)}; rm -rf -- "$p" && mkdir -p -- "$(dirname -- "$p")"`;
     let staged = 0;

@@ -42,9 +42,10 @@ export class HashCache {
     this.hashes.set(path, { fingerprint: fingerprintOf(info), hash });
   }
 
-  /** A hash of a directory tree: relative paths, modes and file contents, in sorted order. */
+  /** A hash of a directory tree: its own mode, then relative paths, modes and file contents, in sorted order. */
   async treeHash(root: string): Promise<string> {
     const digest = createHash("sha256");
+    digest.update(`r ${(await stat(root)).mode & 0o7777}\n`);
     for (const path of await listTree(root)) {
       const info = await lstat(path);
       const name = relative(root, path).split(sep).join("/");

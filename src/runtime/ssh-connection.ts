@@ -42,6 +42,9 @@ export class SshConnection {
   private connecting: Promise<Client> | undefined;
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private closed = false;
+  private socket: Socket | undefined;
+  /** Bytes written by the sockets of earlier connections (before a reconnect). */
+  private earlierBytesWritten = 0;
 
   constructor(private readonly target: SshTarget, private readonly readyTimeoutMs = 10_000) {}
 
@@ -60,6 +63,8 @@ export class SshConnection {
     const pinned = publicKeyBlob(this.target.hostKey);
     return new Promise((resolve, reject) => {
       const socket: Socket = tcpConnect({ host, port, noDelay: true });
+      if (this.socket) this.earlierBytesWritten += this.socket.bytesWritten;
+      this.socket = socket;
       const client = new ssh2.Client();
       let offered: Buffer | undefined;
       const fail = (error: Error) => {
@@ -112,6 +117,11 @@ export class SshConnection {
         }
       });
     });
+  }
+
+  /** Bytes this connection has written to the network so far, handshakes and every channel included. */
+  get bytesWritten(): number {
+    return this.earlierBytesWritten + (this.socket?.bytesWritten ?? 0);
   }
 
   private forget(client: Client): void {

@@ -1,0 +1,16 @@
+import t from "tap";
+import { PortSlice } from "../src/runtime/port-slice.ts";
+
+t.test("the scenario takes ports from the bottom, fieldtest borrows from the top and gives them back", async (t) => {
+  const slice = new PortSlice("agent-001", [30000, 30009], 30000);
+  t.equal(slice.next(), 30001, "sshd's port is never handed out");
+  const borrowed = slice.borrow(3);
+  t.same(borrowed, [30009, 30008, 30007], "borrowed from the top");
+  t.same([slice.next(), slice.next()], [30002, 30003], "the scenario's ports do not move because of a copy");
+  t.same(slice.borrow(2), [30006, 30005], "a second borrower gets other ports");
+  slice.giveBack(borrowed);
+  t.same(slice.borrow(1), [30009], "given back, a port can be borrowed again");
+  t.same([slice.next(), slice.next()], [30004, 30007], "the scenario skips ports that are lent out");
+  t.same(slice.borrow(5), [30008], "a borrower never gets a port the scenario holds");
+  t.throws(() => slice.next(), /port range 30000-30009 is exhausted/);
+});
