@@ -43,6 +43,17 @@ if (docker) {
     t.same(await remoteState("bcast/tool"), agents.map(() => `${hash}\n755`));
   });
 
+  t.test("an empty file and one of exactly one hash chunk are relayed and verified", async (t) => {
+    for (const [name, bytes] of [["empty", 0], ["one-chunk", 16 << 20]] as const) {
+      const local = join(dir, name);
+      await writeFile(local, randomBytes(bytes));
+      const result = await cloud.copy(agents, local, `bcast/${name}`);
+      t.same(Object.values(result.agents).map((r) => r.via), agents.map(() => "relay"), `${name}: relayed`);
+      const hash = await sha256(local);
+      t.same(await remoteState(`bcast/${name}`), agents.map(() => `${hash}\n644`), `${name}: right bytes everywhere`);
+    }
+  });
+
   t.test("concurrent agent.copy calls of one file become one broadcast", async (t) => {
     const local = join(dir, "build");
     await writeFile(local, randomBytes(5 << 20));
