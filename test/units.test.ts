@@ -9,7 +9,9 @@ const agent = { name: "agent-001", host: "10.0.0.1", sshPort: 30000, user: "root
 const inventory = { namespace: "alice", target: "gcp", createdAt: "2026-01-01T00:00:00Z", expiresAt: "2026-01-01T02:00:00Z", agents: [agent] };
 
 t.test("inventory: valid input parses, every problem names its field", async (t) => {
-  t.equal(parseInventory(inventory).agents[0]?.labels && "ok", "ok");
+  t.same(parseInventory(inventory), { ...inventory, agents: [{ ...agent, labels: {} }] }, "every field kept, labels default to none");
+  const full = { ...agent, internalHost: "10.1.0.1", group: "node", labels: { "fieldtest-namespace": "alice" }, inbox: { hostPath: "/h", agentPath: "/a" } };
+  t.same(parseInventory({ ...inventory, agents: [full] }).agents, [full], "the optional fields pass through");
   t.throws(() => parseInventory({ ...inventory, target: "azure" }), /inventory.target: /);
   t.throws(() => parseInventory({ ...inventory, agents: [{ ...agent, portRange: [5, 1] }] }), /inventory.agents.0.portRange: portRange must be/);
   t.throws(() => parseInventory({ ...inventory, agents: [agent, agent] }), /inventory.agents.1.name: agent name "agent-001" appears twice/);
