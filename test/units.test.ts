@@ -23,6 +23,7 @@ t.test("quoting keeps every byte of an argument", async (t) => {
   t.equal(quoteArg("plain-word_1.txt"), "plain-word_1.txt");
   t.equal(quoteArg("it's"), `'it'\\''s'`);
   t.equal(quoteArg(""), "''");
+  for (const special of ["$HOME", "a b", "a;b", "*", "`id`", "a\nb", "~", "-"]) t.equal(quoteArg(special).startsWith("'"), special !== "-", `${JSON.stringify(special)} is quoted only if the shell would read it`);
   t.throws(() => quoteArg("a\0b"), /NUL byte/);
   t.throws(() => quoteArgv([]), /argv is empty/);
 });
@@ -32,6 +33,8 @@ t.test("port slices skip taken ranges and busy ports", async (t) => {
   t.same(await allocateSlices([[30000, 30149]], 1, 100, async () => true), [[30200, 30299]], "overlapping slice skipped");
   t.same(await allocateSlices([], 1, 100, async (port) => port !== 30000), [[30100, 30199]], "busy sshd port skipped");
   await t.rejects(allocateSlices([], 400, 100, async () => true), /no free port slices left/);
+  t.same((await allocateSlices([], 355, 100, async () => true)).at(-1), [65400, 65499], "the last whole slice below 65535");
+  await t.rejects(allocateSlices([], 356, 100, async () => true), /no free port slices left/, "a slice never runs past port 65535");
   t.ok(overlaps([1, 5], [5, 9]));
   t.notOk(overlaps([1, 4], [5, 9]));
 });
