@@ -2,7 +2,7 @@
 // busybox httpd in each state the check must tell apart: it must fail while the daemon serves,
 // and while something still holds the port, and pass only once the port refuses connections.
 import t from "tap";
-import { checkClosed } from "../scenarios/health.ts";
+import health, { checkClosed } from "../scenarios/health.ts";
 import { requireDocker, testFleet, waitFor } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
@@ -42,6 +42,15 @@ if (docker) {
     const { daemon, url } = await startHttpd();
     await daemon.stop();
     await t.resolves(checkClosed(neighbour, url, "httpd"));
+  });
+
+  t.test("the whole scenario passes on a healthy fleet, with the stop checked on each agent", async (t) => {
+    const logged = fleet.lines.length;
+    await health.run(fleet.cloud);
+    const lines = fleet.lines.slice(logged).map((l) => l.line);
+    for (const [agent, from] of [["agent-001", "agent-002"], ["agent-002", "agent-001"]] as const) {
+      t.match(lines.find((line) => line.startsWith(`${agent}: exec ok`)), new RegExp(`^${agent}: exec ok, copy ok \\(\\w{12}\\), httpd on \\d+ reached from ${from} and stopped$`), agent);
+    }
   });
 
   t.test("a probe that fails for another reason fails the check instead of passing it", async (t) => {
