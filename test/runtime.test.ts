@@ -38,10 +38,11 @@ if (docker) {
 
   t.test("a timeout kills the command on the agent", async (t) => {
     const marker = `sleep-${randomBytes(4).toString("hex")}`;
-    const error = await a!.exec(["bash", "-c", `exec -a ${marker} sleep 60`], { timeoutMs: 300 }).catch((e: unknown) => e);
+    // Left to run, the command would leave a file behind when its sleep ends.
+    const error = await a!.exec(["bash", "-c", `(exec -a ${marker} sleep 10); touch ${marker}.finished`], { timeoutMs: 300 }).catch((e: unknown) => e);
     t.ok(error instanceof ExecTimeoutError, "rejects with ExecTimeoutError");
     await waitFor("the timed-out process to be gone", async () => ((await a!.exec(["pgrep", "-f", marker], { allowFailure: true })).code === 1 ? true : undefined), 5000);
-    t.pass("no process left on the agent");
+    t.equal((await a!.exec(["test", "-e", `${marker}.finished`], { allowFailure: true })).code, 1, "killed at its deadline, not left to finish");
   });
 
   t.test("copy sends a file once and skips unchanged content", async (t) => {
