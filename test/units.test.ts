@@ -4,6 +4,7 @@ import { allocateSlices, overlaps } from "../src/localhost/ports.ts";
 import { quoteArg, quoteArgv } from "../src/runtime/quote.ts";
 import { LineSplitter } from "../src/runtime/line-splitter.ts";
 import { defineScenario } from "../src/scenario.ts";
+import { inCi } from "./helpers/ci.ts";
 
 const agent = { name: "agent-001", host: "10.0.0.1", sshPort: 30000, user: "root", hostKey: "ssh-ed25519 AAAAC3Nza", portRange: [30000, 30099] };
 const inventory = { namespace: "alice", target: "gcp", createdAt: "2026-01-01T00:00:00Z", expiresAt: "2026-01-01T02:00:00Z", agents: [agent] };
@@ -62,4 +63,9 @@ t.test("Docker creation times sort by time, whatever their fraction's length", a
   const later = sortableTimestamp("2026-11-23T20:27:20.12345678Z");
   t.ok(earlier < later);
   t.ok(sortableTimestamp("2026-11-23T20:27:20Z") < sortableTimestamp("2026-11-23T20:27:20.000000001Z"));
+});
+
+t.test("CI=true, CI=1 or a CI's own name all make missing test dependencies fail", async (t) => {
+  for (const value of ["true", "1", "yes", "gitlab"]) t.equal(inCi({ CI: value }), true, `CI=${value}`);
+  for (const value of [undefined, "", "0", "false"]) t.equal(inCi({ CI: value }), false, `CI=${value}`);
 });
