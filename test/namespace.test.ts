@@ -1,5 +1,5 @@
 import t from "tap";
-import { belongsToNamespace, formatDuration, LABELS, labelValue, namespaceSchema, parseTtl, resourceLabels } from "../src/core/namespace.ts";
+import { belongsToNamespace, expiresAtFromLabels, formatDuration, LABELS, labelValue, namespaceSchema, parseTtl, resourceLabels } from "../src/core/namespace.ts";
 
 t.test("namespaces are short lowercase DNS labels", async (t) => {
   for (const ok of ["alice", "a", "exp-42", "a".repeat(20)]) t.ok(namespaceSchema.safeParse(ok).success, ok);
@@ -29,4 +29,11 @@ t.test("labels: three keys, exact namespace match, GCP-safe values", async (t) =
   t.notOk(belongsToNamespace({ [LABELS.namespace]: "alice-test" }, "alice"), "alice-test is not alice");
   t.notOk(belongsToNamespace({ [LABELS.namespace]: "alice" }, "alice-test"));
   t.equal(labelValue(""), "unknown");
+});
+
+t.test("an expiry label is unix seconds, and anything else is no expiry (never 1970)", async (t) => {
+  t.same(expiresAtFromLabels({ [LABELS.expiresAt]: "1800000000" }), new Date(1_800_000_000_000));
+  for (const raw of ["", "soon", "-60", "1.8e9", " 1800000000"]) t.equal(expiresAtFromLabels({ [LABELS.expiresAt]: raw }), undefined, JSON.stringify(raw));
+  t.equal(expiresAtFromLabels({}), undefined);
+  t.equal(expiresAtFromLabels(undefined), undefined);
 });

@@ -157,6 +157,7 @@ t.test("the plan says agents × machine type × TTL × target", async (t) => {
     ].join("\n"),
   );
   t.equal(maxVmsProblem(plan), undefined);
+  t.equal(maxVmsProblem({ ...plan, maxVms: 4 }), undefined, "exactly --max-vms agents is allowed");
   t.equal(
     maxVmsProblem({ ...plan, maxVms: 3 }),
     "4 agents exceed --max-vms 3, the guard against costly typos: lower --vms, or raise --max-vms to 4 if you mean it. Nothing was created",

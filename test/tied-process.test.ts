@@ -38,7 +38,7 @@ t.test("stop ends it with TERM, and a program ignoring TERM with KILL after the 
   const polite = spawnTied("sleep", ["600"], "ignore");
   await polite.stop(5000);
   await groupGone(polite.child.pid!);
-  t.pass("TERM ended it");
+  t.not(polite.child.signalCode, "SIGKILL", "TERM ended it, no KILL was needed");
 
   const stubborn = spawnTied("sh", ["-c", "trap '' TERM; sleep 600 & wait"], "ignore");
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -46,5 +46,5 @@ t.test("stop ends it with TERM, and a program ignoring TERM with KILL after the 
   await stubborn.stop(300);
   t.ok(Date.now() - started >= 300, "it waited for the grace period");
   await groupGone(stubborn.child.pid!);
-  t.pass("KILL ended it");
+  t.equal(stubborn.child.signalCode, "SIGKILL", "KILL ended it");
 });

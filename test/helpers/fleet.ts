@@ -15,6 +15,7 @@ import type { Inventory } from "../../src/core/inventory.ts";
 import { silentProgress } from "../../src/progress.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
+import { inCi } from "./ci.ts";
 import type { LogLine } from "../../src/runtime/daemon.ts";
 
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -30,7 +31,7 @@ export async function requireDocker(t: Test): Promise<Docker | undefined> {
     await assertDockerAvailable(docker);
     return docker;
   } catch (error) {
-    if (process.env.CI) t.fail(`Docker is required in CI: ${(error as Error).message}`);
+    if (inCi()) t.fail(`Docker is required in CI: ${(error as Error).message}`);
     else t.plan(0, `no Docker engine: ${(error as Error).message}`);
     return undefined;
   }

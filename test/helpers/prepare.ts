@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage } from "../../src/localhost/image.ts";
+import { inCi } from "./ci.ts";
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const docker = createDocker();
@@ -11,6 +12,6 @@ try {
   await assertDockerAvailable(docker);
 } catch (error) {
   console.error(`prepare: ${(error as Error).message}`);
-  process.exit(process.env.CI ? 1 : 0);
+  process.exit(inCi() ? 1 : 0);
 }
 await ensureAgentImage(docker, { dockerfilesDir: join(root, "dockerfiles"), alias: "debian" }, { step: (m) => console.error(`prepare: ${m}`) });

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Test } from "tap";
 import { generateEd25519KeyPair, knownHostsLine, type SshKeyPair } from "../../src/keys.ts";
 import { portIsFree } from "../../src/localhost/ports.ts";
+import { inCi } from "./ci.ts";
 import { waitFor } from "./fleet.ts";
 
 const SSHD = "/usr/sbin/sshd";
@@ -15,7 +16,7 @@ const SSHD = "/usr/sbin/sshd";
 export async function requireSshd(t: Test): Promise<boolean> {
   const haveSshd = await access(SSHD).then(() => true, () => false);
   if (!haveSshd) {
-    if (process.env.CI) t.fail(`${SSHD} is required in CI: apt-get install openssh-server`);
+    if (inCi()) t.fail(`${SSHD} is required in CI: apt-get install openssh-server`);
     else t.plan(0, `${SSHD} is missing: apt-get install openssh-server`);
   }
   return haveSshd;
