@@ -3,6 +3,16 @@
 # each container before it starts, so no key is baked into the image and every agent's
 # host key can be pinned by the runtime. The node exporter is there for `--monitoring`, which
 # starts it on a port of the agent's slice; nothing runs it otherwise.
+
+# fieldtest-delayer (faults: delay where the kernel has no sch_netem) is built in a stage of
+# its own, so the compiler stays out of the agent image.
+FROM debian:bookworm AS delayer
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libnetfilter-queue-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY agent/fieldtest-delayer.c /src/fieldtest-delayer.c
+RUN gcc -O2 -Wall -Wextra -o /fieldtest-delayer /src/fieldtest-delayer.c -lnetfilter_queue -lnfnetlink
+
 FROM debian:bookworm
 
 RUN apt-get update \
@@ -18,3 +28,14 @@ COPY agent/fieldtest-agent /usr/local/bin/fieldtest-agent
 ENV FIELDTEST_SSH_PORT=30000
 EXPOSE 30000
 ENTRYPOINT ["/usr/local/bin/fieldtest-agent"]
+
+# Faults (src/faults): iptables for partitions and loss, tc for bandwidth (and delay where netem
+# exists), the NFQUEUE delayer, and libfaketime for clock skew of the daemons started with its env.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iptables iproute2 libnetfilter-queue1 libfaketime \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /usr/local/lib/fieldtest \
+ && ln -s "$(dpkg -L libfaketime | grep '/libfaketime.so.1$')" /usr/local/lib/fieldtest/libfaketime.so.1 \
+ && echo "+0" > /var/lib/fieldtest/faketime
+COPY --from=delayer /fieldtest-delayer /usr/local/bin/fieldtest-delayer
+COPY agent/fieldtest-fault /usr/local/bin/fieldtest-fault

@@ -1,4 +1,6 @@
 import type { Inventory } from "../core/inventory.ts";
+import type { FaultObserver } from "../faults/events.ts";
+import { Nemesis } from "../faults/nemesis.ts";
 import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
@@ -21,6 +23,8 @@ export interface CloudOptions {
   logSink: LogSink;
   /** Receives pushMetric and the other observability calls; without it they throw. */
   observer?: CloudObserver;
+  /** Receives every fault start and stop of `cloud.faults` (the run's history). */
+  faultObserver?: FaultObserver;
 }
 
 /** The fleet handed to a scenario's `run`: its agents, by name or all together. */
@@ -29,6 +33,7 @@ export class Cloud {
   readonly agents: readonly Agent[];
   /** One cache and one hashing pool for all agents: a file copied to fifty is hashed once. */
   private readonly hashes = new HashCache();
+  private nemesis: Nemesis | undefined;
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
@@ -80,13 +85,25 @@ export class Cloud {
     return this.observer("addAlert").addAlert(rule);
   }
 
+  /** The fleet's nemesis: partitions, delay, loss, bandwidth, clock skew; healed at close. */
+  get faults(): Nemesis {
+    const observer = this.options.observer;
+    this.nemesis ??= new Nemesis(this.agents, {
+      ...(observer ? { pushMetric: (name, value, options) => observer.pushMetric(name, value, options) } : {}),
+      ...(this.options.faultObserver ? { observer: this.options.faultObserver } : {}),
+    });
+    return this.nemesis;
+  }
+
   private observer(call: string): CloudObserver {
     if (!this.options.observer) throw new Error(`cloud.${call}: this Cloud was connected without an observer (the fieldtest CLI always gives one)`);
     return this.options.observer;
   }
 
-  /** Stops the daemons this run started and closes every connection. */
+  /** Heals the faults, stops the daemons this run started and closes every connection. */
   async close(): Promise<void> {
+    // Before the connections go: a fault must not outlive the run that made it.
+    await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults at close failed: ${error.message}`));
     await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
   }
 }
