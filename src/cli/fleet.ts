@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Namespace } from "../core/namespace.ts";
 import type { Inventory } from "../core/inventory.ts";
+import type { NetworkMode } from "../localhost/network.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../localhost/labels.ts";
 import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
@@ -25,6 +26,7 @@ export interface LocalFleetRequest {
   portsPerAgent: number;
   image: string;
   owner: string;
+  network?: NetworkMode;
 }
 
 export function namespaceState(context: CliContext, namespace: Namespace): NamespaceState {
@@ -294,7 +296,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
   );
   const agents = containers.map((c) => ({
     name: c.Labels[AGENT_LABELS.agent] ?? "",
-    address: `127.0.0.1:${c.Labels[AGENT_LABELS.sshPort] ?? "?"}`,
+    address: `${c.Labels[AGENT_LABELS.address] || "127.0.0.1"}:${c.Labels[AGENT_LABELS.sshPort] ?? "?"}`,
     portRange: c.Labels[AGENT_LABELS.portRange] ?? "",
     state: c.State ?? "unknown",
     expiresAt: expiresAtFromLabels(c.Labels)?.toISOString() ?? null,

@@ -1,21 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { expiresAtFromLabels } from "../core/namespace.ts";
-import type { ExecOptions, ExecResult } from "../runtime/exec.ts";
-import type { Command } from "../runtime/quote.ts";
 import { FAULT_ACTIVE_METRIC, type FaultEvent, type FaultKind, type FaultObserver, type HealCause } from "./events.ts";
+import { healAgents } from "./heal.ts";
 import { completeGrudge, isolationGrudge, type Grudge } from "./grudge.ts";
 import { FaultRefusedError, parseProbe, type Capabilities, type Capability } from "./probe.ts";
+import type { Agents, FaultAgent } from "./target.ts";
 import { runSchedule, type ScheduleRun, type ScheduleStep } from "./schedule.ts";
 
-/** What the nemesis needs of an agent: its name, its fleet address, its labels and exec. */
-export interface FaultAgent {
-  readonly name: string;
-  readonly internalHost: string;
-  readonly labels: Readonly<Record<string, string>>;
-  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
-}
-
-export type Agents<A extends FaultAgent = FaultAgent> = A | readonly A[];
 
 export interface FaultOptions {
   /**
@@ -267,7 +258,7 @@ export class Nemesis {
    */
   async heal(): Promise<void> {
     const results = await Promise.allSettled([...this.active.values()].map((fault) => fault.end("heal-all")));
-    await Promise.allSettled(this.agents.map((agent) => agent.exec(["fieldtest-fault", "heal", "all"], { allowFailure: true })));
+    await healAgents(this.agents);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
   }
