@@ -118,14 +118,14 @@ export class Nemesis {
   }
 
   /** Grudge: each component's agents drop every packet from and to the other components. */
-  partition(components: ReadonlyArray<Agents>, options: FaultOptions = {}): Promise<Fault> {
+  async partition(components: ReadonlyArray<Agents>, options: FaultOptions = {}): Promise<Fault> {
     const lists = components.map(list);
     const byName = new Map(lists.flat().map((a) => [a.name, a]));
     return this.applyGrudge(completeGrudge(lists.map((c) => c.map((a) => a.name))), byName, options);
   }
 
   /** Cuts one agent off from every other agent of the fleet (fieldtest's own SSH still reaches it). */
-  isolate(agent: FaultAgent, options: FaultOptions = {}): Promise<Fault> {
+  async isolate(agent: FaultAgent, options: FaultOptions = {}): Promise<Fault> {
     const byName = new Map(this.agents.map((a) => [a.name, a]));
     byName.set(agent.name, agent);
     return this.applyGrudge(isolationGrudge(agent.name, [...byName.keys()]), byName, options);
@@ -150,7 +150,7 @@ export class Nemesis {
   }
 
   /** One-way: new connections from `from` to `to` fail; `to` still connects to `from`. */
-  cut(spec: CutSpec): Promise<Fault> {
+  async cut(spec: CutSpec): Promise<Fault> {
     const from = list(spec.from);
     const to = list(spec.to);
     const applications = to.map((agent) => ({
@@ -196,7 +196,7 @@ export class Nemesis {
   }
 
   /** Drops about `percent` % of the packets arriving at `to` (iptables' statistic match). */
-  loss(spec: LossSpec): Promise<Fault> {
+  async loss(spec: LossSpec): Promise<Fault> {
     checkNumber("loss", "percent", spec.percent, 0, 100);
     const to = list(spec.to);
     const from = spec.from === undefined ? undefined : list(spec.from);
@@ -235,7 +235,7 @@ export class Nemesis {
    * (dynamically linked programs only: static binaries, Go's included, ignore it). The host's
    * clock is never changed.
    */
-  clock(agent: FaultAgent, spec: { offsetMs: number } & FaultOptions): Promise<Fault> {
+  async clock(agent: FaultAgent, spec: { offsetMs: number } & FaultOptions): Promise<Fault> {
     checkNumber("clock", "offsetMs", spec.offsetMs, -10 * 365 * 86400_000, 10 * 365 * 86400_000);
     const applications = [{ agent, args: ["clock", String(Math.round(spec.offsetMs))] }];
     return this.apply("clock", [agent.name], { offsetMs: spec.offsetMs }, "libfaketime", applications, spec, { faketime: [agent] });
@@ -245,7 +245,7 @@ export class Nemesis {
    * Pauses a daemon (SIGSTOP to its process group) until heal or the deadline, when the agent
    * itself sends SIGCONT. For a pause with no deadline, `daemon.pause()` / `daemon.resume()`.
    */
-  pause(daemon: { readonly name: string; readonly agentName: string; readonly pidFilePath: string }, options: FaultOptions = {}): Promise<Fault> {
+  async pause(daemon: { readonly name: string; readonly agentName: string; readonly pidFilePath: string }, options: FaultOptions = {}): Promise<Fault> {
     const agent = this.agents.find((a) => a.name === daemon.agentName);
     if (!agent) throw new Error(`pause: daemon ${daemon.name} runs on ${daemon.agentName}, which is not an agent of this fleet`);
     const applications = [{ agent, args: ["pause", daemon.pidFilePath] }];
@@ -346,7 +346,7 @@ export class Nemesis {
     const results = await Promise.allSettled(
       useful.map(async ({ agent, args, rules }) => {
         const [sub, ...rest] = args;
-        await agent.exec(["fieldtest-fault", "apply", id, String(deadline), sub!, ...rest], { input: rules ?? "" });
+        await agent.exec(["fieldtest-fault", "apply", id, String(deadline), sub!, ...rest], { input: rules ? `${rules}\n` : "" });
         applied.push(agent);
       }),
     );
