@@ -9,8 +9,8 @@ import type { Agent } from "../src/runtime/agent.ts";
 import { requireDocker, runCli, startCli, testFleet, waitFor, waitForOutput } from "./helpers/fleet.ts";
 
 async function faultChains(agent: Agent): Promise<number> {
-  const { stdout } = await agent.exec(["sh", "-c", "iptables -w -S | grep -c '^-N FT-' || true"]);
-  return Number(stdout.trim());
+  const { stdout } = await agent.exec(["fieldtest-fault", "chains"]);
+  return stdout.split("\n").filter(Boolean).length;
 }
 
 const docker = await requireDocker(t);

@@ -56,7 +56,7 @@ async function listening(agent: Agent, port: number): Promise<true | undefined> 
 }
 
 async function faultChains(agent: Agent): Promise<string[]> {
-  const { stdout } = await agent.exec(["sh", "-c", "iptables -w -S | grep -o 'FT-[IO]-[a-z0-9]*' | sort -u"], { allowFailure: true });
+  const { stdout } = await agent.exec(["fieldtest-fault", "chains"]);
   return stdout.split("\n").filter(Boolean);
 }
 
