@@ -38,6 +38,7 @@ export default defineScenario({
     const cli = startCli(["run", scenario, "--namespace", fleet.namespace], env);
     t.teardown(() => void cli.kill("SIGKILL"));
     await waitForOutput(cli, /partitioned/, "the scenario to partition", 20_000);
+    t.match(cli.output(), /fault-start partition [0-9a-f]{8} on agent-001, agent-002 .*iptables, heals by/, "the fault is in the run's log");
     const killedAt = Date.now();
     cli.kill("SIGKILL");
     t.equal(await faultChains(a), 2, "the partition is in force after the runner died");

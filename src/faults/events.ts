@@ -30,5 +30,12 @@ export interface FaultObserver {
   faultEvent(event: FaultEvent): void;
 }
 
+/** One line for the run's log: `fault-start partition 1a2b3c4d on agent-001, agent-002 (iptables, heals by …)`. */
+export function describeFaultEvent(event: FaultEvent): string {
+  const on = `${event.kind} ${event.id} on ${event.targets.join(", ")}`;
+  if (event.type === "fault-stop") return `fault-stop ${on} (${event.by})`;
+  return `fault-start ${on} ${JSON.stringify(event.params)} (${event.mechanism}, heals by ${event.deadline})`;
+}
+
 /** The Prometheus series that shades fault windows: 1 while active, 0 after, per kind and target. */
 export const FAULT_ACTIVE_METRIC = "fieldtest_fault_active";

@@ -121,17 +121,23 @@ async function findNamespaceNetwork(docker: Docker, namespace: Namespace): Promi
   return network && subnet ? { name: network.Name, id: network.Id, subnet } : undefined;
 }
 
+// A force-removed container may still hold its endpoint for a moment (403 "active endpoints").
+const NETWORK_REMOVE_ATTEMPTS = 20;
+
 /** Removes the namespace's network (after its containers); returns whether there was one. */
 export async function removeNamespaceNetwork(docker: Docker, namespace: Namespace): Promise<boolean> {
   const network = await findNamespaceNetwork(docker, namespace);
   if (!network) return false;
-  await docker
-    .getNetwork(network.id)
-    .remove()
-    .catch((error) => {
-      if (!isGoneOrGoing(error)) throw error;
-    });
-  return true;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await docker.getNetwork(network.id).remove();
+      return true;
+    } catch (error) {
+      if (isGoneOrGoing(error)) return true;
+      if ((error as { statusCode?: number }).statusCode !== 403 || attempt === NETWORK_REMOVE_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 /** Networks of fieldtest whose expiry has passed, with no container attached any more. */

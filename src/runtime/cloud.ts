@@ -1,5 +1,5 @@
 import type { Inventory } from "../core/inventory.ts";
-import type { FaultObserver } from "../faults/events.ts";
+import { describeFaultEvent, type FaultObserver } from "../faults/events.ts";
 import { Nemesis } from "../faults/nemesis.ts";
 import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
@@ -87,11 +87,15 @@ export class Cloud {
 
   /** The fleet's nemesis: partitions, delay, loss, bandwidth, clock skew; healed at close. */
   get faults(): Nemesis {
-    const observer = this.options.observer;
-    this.nemesis ??= new Nemesis(this.agents, {
-      ...(observer ? { pushMetric: (name, value, options) => observer.pushMetric(name, value, options) } : {}),
-      ...(this.options.faultObserver ? { observer: this.options.faultObserver } : {}),
-    });
+    if (!this.nemesis) {
+      const observer = this.options.observer;
+      this.nemesis = new Nemesis(this.agents, {
+        ...(observer ? { pushMetric: (name, value, options) => observer.pushMetric(name, value, options) } : {}),
+        ...(this.options.faultObserver ? { observer: this.options.faultObserver } : {}),
+      });
+      // Every fault window is in the run's log too, in order with the daemons' lines.
+      this.nemesis.onEvent({ faultEvent: (event) => this.log(describeFaultEvent(event)) });
+    }
     return this.nemesis;
   }
 
