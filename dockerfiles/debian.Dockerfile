@@ -38,4 +38,4 @@ RUN apt-get update \
  && ln -s "$(dpkg -L libfaketime | grep '/libfaketime.so.1$')" /usr/local/lib/fieldtest/libfaketime.so.1 \
  && echo "+0" > /var/lib/fieldtest/faketime
 COPY --from=delayer /fieldtest-delayer /usr/local/bin/fieldtest-delayer
-COPY agent/fieldtest-fault /usr/local/bin/fieldtest-fault
+COPY agent/fieldtest-fault agent/fieldtest-fault-timer /usr/local/bin/

@@ -60,6 +60,9 @@ async function faultChains(agent: Agent): Promise<string[]> {
   return stdout.split("\n").filter(Boolean);
 }
 
+// Heal timers sleep for a three-decimal number of seconds; the agent's own TTL sleep is whole.
+const sleepingTimers = "ps -eo args= | grep -c '^sleep [0-9]*\\.[0-9][0-9][0-9]$' || true";
+
 const docker = await requireDocker(t);
 if (docker) {
   const fleet = await testFleet(t, docker, 3);
@@ -88,10 +91,12 @@ if (docker) {
     t.notOk(ba, "b cannot reach a");
     t.ok(bc && cb, "b and c still reach each other");
     t.ok(await connects(a, a), "fieldtest's runner and a's own loopback are untouched");
+    t.equal((await a.exec(["sh", "-c", sleepingTimers])).stdout.trim(), "1", "a's heal timer sleeps until the deadline");
     await fault.heal();
     t.ok(await connects(a, b), "a reaches b after heal");
     t.ok(await connects(b, a), "b reaches a after heal");
     t.same(await faultChains(a), [], "no chain left on a");
+    t.equal((await a.exec(["sh", "-c", sleepingTimers])).stdout.trim(), "0", "no heal timer left sleeping on a");
     const mine = events.filter((e) => e.id === fault.id);
     t.same(mine.map((e) => e.type), ["fault-start", "fault-stop"], "start and stop events");
     t.same(
