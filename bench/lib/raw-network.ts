@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { expiryAfter, LABELS, resourceLabels } from "../../src/core/namespace.ts";
 import { AGENT_LABELS } from "../../src/localhost/labels.ts";
+import { removeNetworkOnceFree } from "../../src/localhost/network.ts";
 import { removeContainers } from "../../src/localhost/provisioner.ts";
 import { waitForPort } from "./raw-docker.ts";
 import type { RawOptions } from "./raw-docker.ts";
@@ -46,5 +47,5 @@ export async function rawUpOwnNetwork(docker: Docker, count: number, options: Ra
 
 export async function rawDownOwnNetwork(docker: Docker, fleet: RawNetworkFleet): Promise<void> {
   await removeContainers(docker, fleet.ids);
-  await docker.getNetwork(fleet.networkId).remove();
+  await removeNetworkOnceFree(docker, fleet.networkId);
 }

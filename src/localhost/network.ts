@@ -128,12 +128,18 @@ const NETWORK_REMOVE_ATTEMPTS = 20;
 export async function removeNamespaceNetwork(docker: Docker, namespace: Namespace): Promise<boolean> {
   const network = await findNamespaceNetwork(docker, namespace);
   if (!network) return false;
+  await removeNetworkOnceFree(docker, network.id);
+  return true;
+}
+
+/** Removes a network, waiting (bounded) for the endpoints of just-removed containers to go. */
+export async function removeNetworkOnceFree(docker: Docker, id: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await docker.getNetwork(network.id).remove();
-      return true;
+      await docker.getNetwork(id).remove();
+      return;
     } catch (error) {
-      if (isGoneOrGoing(error)) return true;
+      if (isGoneOrGoing(error)) return;
       if ((error as { statusCode?: number }).statusCode !== 403 || attempt === NETWORK_REMOVE_ATTEMPTS) throw error;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
