@@ -320,7 +320,9 @@ export async function destroyLocalhost(docker: Docker, namespace: Namespace, dry
   const containers = await namespaceContainers(docker, namespace);
   if (!dryRun) {
     await removeContainers(docker, containers.map((c) => c.Id));
-    await removeNamespaceNetwork(docker, namespace);
+    // Docker 20.10 can keep a stale endpoint of a force-removed container ("active endpoints"):
+    // the labelled network then stays for `reap`, and the agents are gone all the same.
+    await removeNamespaceNetwork(docker, namespace).catch(() => {});
   }
   return containers;
 }
