@@ -19,10 +19,11 @@ function capabilityNames(hex: string): string[] {
 
 const docker = await requireDocker(t);
 if (docker) {
-  const fleet = await testFleet(t, docker, 1, { portsPerAgent: 2 });
+  // On the host's network, where a raw socket would see the host's loopback traffic.
+  const fleet = await testFleet(t, docker, 1, { portsPerAgent: 2, network: "host" });
   const [agent] = fleet.cloud.agents;
 
-  t.test("an agent has only the capabilities it needs, no new privileges, and no raw sockets", async (t) => {
+  t.test("a host-network agent has only the capabilities it needs, no new privileges, and no raw sockets", async (t) => {
     const status = (await agent!.exec(["cat", "/proc/self/status"])).stdout;
     const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)$`, "m").exec(status)?.[1] ?? "";
     t.same(capabilityNames(field("CapBnd")), [...AGENT_CAPABILITIES].sort(), "bounding set is exactly the listed capabilities");
@@ -33,6 +34,14 @@ if (docker) {
     t.match(raw.stderr, /Operation not permitted/);
     const lowPort = await agent!.exec(["busybox", "nc", "-l", "-p", "81"], { allowFailure: true, timeoutMs: 2000 }).catch((e: Error) => e);
     t.match(lowPort instanceof Error ? lowPort.message : lowPort.stderr, /Permission denied/, "ports below 1024 cannot be bound");
+  });
+
+  t.test("an agent on its own network also has NET_ADMIN and NET_RAW, for faults in its own namespace only", async (t) => {
+    const own = await testFleet(t, docker, 1, { network: "own" });
+    const status = (await own.cloud.agents[0]!.exec(["cat", "/proc/self/status"])).stdout;
+    const bounding = new RegExp("^CapBnd:\\s+(\\S+)$", "m").exec(status)?.[1] ?? "";
+    t.same(capabilityNames(bounding), [...AGENT_CAPABILITIES, "NET_ADMIN", "NET_RAW"].sort());
+    t.match(status, /^NoNewPrivs:\s+1$/m, "no-new-privileges there too");
   });
 
   t.test("pids, memory and Docker log files are bounded", async (t) => {

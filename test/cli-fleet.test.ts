@@ -17,8 +17,8 @@ if (docker) {
 
   t.test("up creates a namespace's agents and prints their inventory", async (t) => {
     const [up1, up2] = await Promise.all([
-      runCli(["up", "--localhost", "--namespace", alice, "--vms", "2", "--ttl", "10m", "--json"], env),
-      runCli(["up", "--localhost", "--namespace", aliceTest, "--vms", "1", "--ttl", "10m"], env),
+      runCli(["up", "--localhost", "--network", "host", "--namespace", alice, "--vms", "2", "--ttl", "10m", "--json"], env),
+      runCli(["up", "--localhost", "--network", "host", "--namespace", aliceTest, "--vms", "1", "--ttl", "10m"], env),
     ]);
     t.equal(up1.code, 0, up1.stderr);
     t.equal(up2.code, 0, up2.stderr);

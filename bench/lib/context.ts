@@ -9,12 +9,14 @@ import type { Inventory } from "../../src/core/inventory.ts";
 import { generateEd25519KeyPair } from "../../src/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/localhost/image.ts";
+import type { NetworkMode } from "../../src/localhost/network.ts";
 import { destroyLocalhost, upLocalhost, type Engine } from "../../src/localhost/provisioner.ts";
 import { silentProgress, type Progress } from "../../src/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/state.ts";
 import { OpenSsh } from "./openssh.ts";
-import { rawDown, rawSlices, rawUp, type RawFleet } from "./raw-docker.ts";
+import { rawDown, rawSlices, rawUp, type RawFleet, type RawOptions } from "./raw-docker.ts";
+import { rawDownOwnNetwork, rawUpOwnNetwork, type RawNetworkFleet } from "./raw-network.ts";
 import type { Stats } from "./stats.ts";
 
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -169,8 +171,9 @@ export class BenchContext {
     return namespace;
   }
 
-  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner (on `engine`'s address). */
-  async up(count: number, engine?: Engine): Promise<Fleet> {
+  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner (on `engine`'s address, in `network` mode). */
+  async up(count: number, where: { engine?: Engine; network?: NetworkMode } = {}): Promise<Fleet> {
+    const { engine, network } = where;
     const namespace = this.newNamespace();
     const state = new NamespaceState(this.home, namespace);
     const clientKey = await state.clientKey();
@@ -185,6 +188,7 @@ export class BenchContext {
       progress: silentProgress,
       signal: this.signal,
       ...(engine ? { engine } : { inboxDir: await state.inbox() }),
+      ...(network ? { network } : {}),
     });
     await state.writeKnownHosts(inventory);
     return { namespace, state, inventory, privateKey: clientKey.privateKey };
@@ -197,15 +201,24 @@ export class BenchContext {
 
   /** Raw containers of the same image, in the bench's raw namespace; see raw-docker.ts. */
   async rawUp(count: number): Promise<RawFleet> {
+    const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
+    return rawUp(this.docker, slices, await this.rawOptions());
+  }
+
+  /** Raw containers on a bridge network of their own; see raw-network.ts. */
+  async rawUpOwnNetwork(count: number): Promise<RawNetworkFleet> {
+    const options = await this.rawOptions();
+    return rawUpOwnNetwork(this.docker, count, options, `fieldtest-${options.namespace}-raw-${randomBytes(2).toString("hex")}`);
+  }
+
+  private async rawOptions(): Promise<RawOptions> {
     this.rawNamespace ??= this.newNamespace();
     if (!this.rawHostKeyPath) {
       this.rawHostKeyPath = join(this.dir, "raw_host_ed25519_key");
       await writeFile(this.rawHostKeyPath, generateEd25519KeyPair("bench-raw").privateKey, { mode: 0o600 });
     }
-    const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
     // On failure, `cleanup` removes what was created: the raw namespace is recorded like any other.
-    const options = { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
-    return rawUp(this.docker, slices, options);
+    return { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
   }
 
   rawDown(fleet: RawFleet): Promise<void> {
@@ -222,6 +235,10 @@ export class BenchContext {
       return { ...fleet, cloud, ssh };
     })();
     return this.shared;
+  }
+
+  rawDownOwnNetwork(fleet: RawNetworkFleet): Promise<void> {
+    return rawDownOwnNetwork(this.docker, fleet);
   }
 
   /** Closes the shared fleet's connections and ControlMasters and removes its agents. */

@@ -66,11 +66,11 @@ export function rawDown(docker: Docker, fleet: RawFleet): Promise<void> {
   return removeContainers(docker, fleet.ids);
 }
 
-/** Polls until 127.0.0.1:port accepts a TCP connection. */
-export async function waitForPort(port: number, deadline: number): Promise<void> {
+/** Polls until host:port (default 127.0.0.1) accepts a TCP connection. */
+export async function waitForPort(port: number, deadline: number, host = "127.0.0.1"): Promise<void> {
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port });
+      const socket = connect({ host, port });
       socket.once("connect", () => {
         socket.destroy();
         resolve(true);

@@ -24,7 +24,8 @@ export const bringup: Measure = {
         context.progress.step(`bringup: ${size} agents, round ${round + 1}/${bringupRounds}`);
         context.signal.throwIfAborted();
         let started = performance.now();
-        const fleet = await context.up(size);
+        // The baseline runs on the host's network, so fieldtest does too (own networks: faults.ts).
+        const fleet = await context.up(size, { network: "host" });
         fieldtest.push((performance.now() - started) / 1000);
         await context.down(fleet.namespace);
 

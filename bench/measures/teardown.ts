@@ -20,7 +20,8 @@ export const teardown: Measure = {
     for (let round = 0; round < teardownRounds; round++) {
       context.progress.step(`teardown: ${teardownAgents} agents, round ${round + 1}/${teardownRounds}`);
       context.signal.throwIfAborted();
-      const fleet = await context.up(teardownAgents);
+      // The baseline removes containers only, so fieldtest's fleet has no network of its own to remove.
+      const fleet = await context.up(teardownAgents, { network: "host" });
       const cloud = await Cloud.connect(fleet.inventory, { privateKey: fleet.privateKey, logSink: () => {} });
       let started = performance.now();
       await cloud.close();

@@ -1,6 +1,7 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
+import type { NetworkMode } from "../localhost/network.ts";
 import { dockerfileAliases } from "../core/images.ts";
 import { expiryAfter, formatDuration, type Namespace } from "../core/namespace.ts";
 import { destroyLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
@@ -21,6 +22,8 @@ export interface LocalFleetRequest {
   portsPerAgent: number;
   image: string;
   owner: string;
+  /** Localhost: each agent on a network of its own (the default), or on the host's. */
+  network?: NetworkMode;
 }
 
 export interface SshHostsRequest {

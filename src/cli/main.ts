@@ -10,7 +10,7 @@ import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, maxVmsOption, type CloudFlags } from "./cloud.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { FleetInputError } from "../backends/context.ts";
-import { destroyCommand, extendCommand, inventoryCommand, listCommand, reapCommand, upCommand } from "./fleet.ts";
+import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
 import {
   agentCountOption,
@@ -25,6 +25,9 @@ import {
 } from "./options.ts";
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
+import { healFleet } from "../faults/heal-fleet.ts";
+import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
+import { writeJson } from "./output.ts";
 import { runCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, detachRun, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 
@@ -68,6 +71,7 @@ interface FleetFlags {
   ttl?: string;
   portsPerAgent?: string;
   image?: string;
+  network?: string;
   json?: boolean;
 }
 
@@ -77,7 +81,8 @@ function fleetOptions(command: Command): Command {
     .option("--vms <count>", "number of agents to create")
     .option("--ttl <duration>", "time to live of every agent, e.g. 90s, 30m, 2h, 1d", DEFAULT_TTL)
     .option("--ports-per-agent <count>", "size of each agent's port slice, sshd's port included", "100")
-    .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian");
+    .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian")
+    .option("--network <own|host>", "own: an address per agent, as faults need (default on localhost); host: the host's network, port slices (default on SSH hosts)");
 }
 
 export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never, argv: readonly string[] = []): Command {
@@ -224,6 +229,25 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const namespace = requireNamespace(flags.namespace, context.env, "extend");
       if (flags.ttl === undefined) throw new UsageError("extend needs --ttl <duration>, e.g. --ttl 4h: the namespace then expires that long from now");
       await extendCommand(context, namespace, flags.ttl, ttlOption(flags.ttl), Boolean(flags.json));
+      });
+
+  program
+    .command("heal")
+    .summary("remove every fault (cloud.faults) from a namespace's agents")
+    .description("Heals every partition, delay, loss, bandwidth cap, clock skew and pause on every agent of the namespace, whichever run made it. Agents also heal each fault by themselves at its deadline.")
+    .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
+    .option("--json", "print one report per agent as JSON")
+    .action(async (flags: { namespace?: string; json?: boolean }) => {
+      const namespace = requireNamespace(flags.namespace, context.env, "heal");
+      const inventory = await liveInventory(context, namespace);
+      if (!inventory) throw new UsageError(`namespace ${namespace} has no running agents, so nothing to heal`);
+      const privateKey = await namespaceState(context, namespace).existingPrivateKey().catch((error: Error) => {
+        throw new UsageError(error.message);
+      });
+      const reports = await healFleet(inventory, privateKey);
+      if (flags.json) writeJson(context.stdout, reports);
+      else for (const r of reports) context.stdout.write(`${r.agent}: ${r.error ? `NOT healed: ${r.error}` : r.healed.length ? r.healed.join(", ") : "no fault"}\n`);
+      if (reports.some((r) => r.error)) setExitCode(1);
     });
 
   program
@@ -260,6 +284,11 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
   return program;
 }
 
+function networkOption(value: string): NetworkMode {
+  if (!(NETWORK_MODES as readonly string[]).includes(value)) throw new UsageError(`--network "${value}": use own (an address per agent) or host (the host's network)`);
+  return value as NetworkMode;
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -287,6 +316,7 @@ function localFleet(context: CliContext, flags: FleetFlags, namespace: string) {
     portsPerAgent: portsPerAgentOption(flags.portsPerAgent),
     image: imageOption(flags.image),
     owner: ownerName(context.env),
+    ...(flags.network === undefined ? {} : { network: networkOption(flags.network) }),
   };
 }
 

@@ -17,6 +17,10 @@ export const AGENT_LABELS = {
   image: "fieldtest-image",
   /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
   address: "fieldtest-address",
+  /** Where other agents reach the agent, when it has an address of its own (src/localhost/network.ts). */
+  internalAddress: "fieldtest-internal-address",
+  /** `own` or `host`: the agent's network mode (src/localhost/network.ts); also on namespace networks. */
+  network: "fieldtest-network",
   /** The runner's directory mounted read-only at AGENT_INBOX, when the agent has one. */
   inbox: "fieldtest-inbox",
 } as const;
@@ -33,9 +37,12 @@ export interface LabelledContainer {
 export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   const range = parseRange(labels[AGENT_LABELS.portRange]);
   const inbox = labels[AGENT_LABELS.inbox];
+  const internalHost = labels[AGENT_LABELS.internalAddress];
+  const host = labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS;
   return {
     name: labels[AGENT_LABELS.agent] ?? "",
-    host: labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS,
+    host,
+    ...(internalHost && internalHost !== host ? { internalHost } : {}),
     sshPort: Number(labels[AGENT_LABELS.sshPort]),
     user: "root",
     hostKey: labels[AGENT_LABELS.hostKey] ?? "",
@@ -45,6 +52,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
       [LABELS.expiresAt]: labels[LABELS.expiresAt] ?? "",
       [LABELS.owner]: labels[LABELS.owner] ?? "",
       image: labels[AGENT_LABELS.image] ?? "",
+      network: labels[AGENT_LABELS.network] ?? "host",
     },
     ...(inbox ? { inbox: { hostPath: inbox, agentPath: AGENT_INBOX } } : {}),
   };

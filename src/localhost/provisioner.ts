@@ -14,6 +14,7 @@ import { agentHardening } from "./hardening.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
 import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
 import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
 import { ensureReaper } from "./reaper.ts";
@@ -53,6 +54,8 @@ export interface UpOptions {
    * copies skip SSH's encryption. Only for agents on this machine's engine.
    */
   inboxDir?: string;
+  /** `own` (default): an address and network namespace per agent; `host`: the host's network (see network.ts). */
+  network?: NetworkMode;
 }
 
 export class NamespaceInUseError extends Error {}
@@ -103,10 +106,10 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
   const created: string[] = [];
   const outputs: CapturedOutput[] = [];
   try {
-    const slices = await createWithFreeSlices(docker, image, options, created);
+    const where = await createAgents(docker, image, options, created);
     // Again: a reaper that saw nothing of its owner may have left just before they were created.
     await ensureReaper(docker, reaper);
-    progress.step(`starting ${options.count} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
+    progress.step(`starting ${options.count} agent(s) ${where}`);
     outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
     const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
@@ -125,6 +128,7 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     return inventory;
   } catch (error) {
     await removeContainers(docker, created);
+    if ((options.network ?? DEFAULT_NETWORK_MODE) === "own") await removeNamespaceNetwork(docker, namespace).catch(() => {});
     throw error;
   } finally {
     for (const output of outputs) output.stop();
@@ -166,18 +170,54 @@ async function containerGone(docker: Docker, id: string, output: CapturedOutput)
 }
 
 /**
+ * Creates the agents' containers in the network mode asked for and says where they listen.
+ * On this machine's engine an own network needs no port slices at all: every agent has
+ * 30000 and up to itself. On an SSH host, sshd is published on the host, so slices still
+ * keep those host ports disjoint.
+ */
+async function createAgents(docker: Docker, image: string, options: UpOptions, created: string[]): Promise<string> {
+  const engine = options.engine ?? LOCAL_ENGINE;
+  const mode = options.network ?? DEFAULT_NETWORK_MODE;
+  if (mode === "host") {
+    const slices = await createWithFreeSlices(docker, image, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
+    return `on ports ${slices.map(formatRange).join(", ")}`;
+  }
+  const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
+  const network = await ensureNamespaceNetwork(docker, options.namespace, labels);
+  const ownPlan = (network: NamespaceNetwork, index: number, publish?: { address: string; hostPort: number }) =>
+    networkConfig({ mode: "own", network, index, portsPerAgent: options.portsPerAgent, ...(publish ? { publish } : {}) });
+  if (engine.target === "ssh") {
+    let index = 0;
+    const slices = await createWithFreeSlices(docker, image, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
+    return `on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`;
+  }
+  const ids = await Promise.all(
+    Array.from({ length: options.count }, (_, i) =>
+      createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), ownPlan(network, i)),
+    ),
+  );
+  created.push(...ids);
+  return `on network ${network.name} (${network.subnet})`;
+}
+
+/**
  * Slices are chosen from the engine's labels, then checked again once our containers exist:
  * if a concurrent `up` took an overlapping slice, the container created later yields and
  * retries. No lock file, so two runners on different state directories are safe too.
  */
-async function createWithFreeSlices(docker: Docker, image: string, options: UpOptions, created: string[]): Promise<PortRange[]> {
+async function createWithFreeSlices(
+  docker: Docker,
+  image: string,
+  options: UpOptions,
+  created: string[],
+  plan: (slice: PortRange) => AgentNetwork,
+): Promise<PortRange[]> {
   for (let attempt = 1; ; attempt++) {
-    const others = await listFieldtestContainers(docker);
-    const taken = others.map((c) => parseRange(c.Labels[AGENT_LABELS.portRange])).filter((r): r is PortRange => r !== undefined);
+    const taken = (await listFieldtestContainers(docker)).map(hostPortsOf).filter((r): r is PortRange => r !== undefined);
     const engine = options.engine ?? LOCAL_ENGINE;
     const slices = await allocateSlices(taken, options.count, options.portsPerAgent, engine.portIsFree);
     options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), slice)));
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), plan(slice))));
     created.push(...ids);
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);
@@ -188,10 +228,21 @@ async function createWithFreeSlices(docker: Docker, image: string, options: UpOp
   }
 }
 
+/**
+ * The host ports a container holds: its slice on the host network, only sshd's published port
+ * in an own network on an SSH host, none in an own network on this machine.
+ */
+function hostPortsOf(container: LabelledContainer): PortRange | undefined {
+  if (container.Labels[NETWORK_LABEL] !== "own") return parseRange(container.Labels[AGENT_LABELS.portRange]);
+  if (container.Labels[AGENT_LABELS.target] !== "ssh") return undefined;
+  const port = Number(container.Labels[AGENT_LABELS.sshPort]);
+  return Number.isInteger(port) && port > 0 ? [port, port] : undefined;
+}
+
 async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<boolean> {
   const all = await listFieldtestContainers(docker);
   const mineSet = new Set(mine);
-  const ranged = all.map((c) => ({ id: c.Id, range: parseRange(c.Labels[AGENT_LABELS.portRange]) }));
+  const ranged = all.map((c) => ({ id: c.Id, range: hostPortsOf(c) }));
   const clashes = ranged.filter(
     (other) => !mineSet.has(other.id) && other.range && ranged.some((m) => mineSet.has(m.id) && m.range && overlaps(m.range, other.range!)),
   );
@@ -213,7 +264,7 @@ export function sortableTimestamp(created: string | undefined): string {
   return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
-async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, slice: PortRange): Promise<string> {
+async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, net: AgentNetwork): Promise<string> {
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
   const expiresAt = expiryAfter(options.ttlSeconds);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
@@ -224,9 +275,11 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       ...labels,
       [AGENT_LABELS.agent]: name,
       [AGENT_LABELS.target]: engine.target,
-      [AGENT_LABELS.address]: engine.address,
-      [AGENT_LABELS.sshPort]: String(slice[0]),
-      [AGENT_LABELS.portRange]: formatRange(slice),
+      [AGENT_LABELS.address]: net.host,
+      [AGENT_LABELS.internalAddress]: net.internalHost,
+      [NETWORK_LABEL]: net.hostConfig.NetworkMode === "host" ? "host" : "own",
+      [AGENT_LABELS.sshPort]: String(net.sshPort),
+      [AGENT_LABELS.portRange]: formatRange(net.portRange),
       [AGENT_LABELS.hostKey]: hostKey.publicKey,
       [AGENT_LABELS.createdAt]: new Date().toISOString(),
       [AGENT_LABELS.image]: options.image.alias,
@@ -234,12 +287,13 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
     },
     Env: [
       `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
-      `FIELDTEST_SSH_PORT=${slice[0]}`,
-      `FIELDTEST_LISTEN=${engine.listen}`,
+      `FIELDTEST_SSH_PORT=${net.listenPort}`,
+      `FIELDTEST_LISTEN=${net.listen}`,
     ],
+    ...(net.networkingConfig ? { NetworkingConfig: net.networkingConfig } : {}),
     HostConfig: {
-      ...agentHardening(),
-      NetworkMode: "host",
+      ...net.hostConfig,
+      ...agentHardening({ extraCapabilities: net.hostConfig.CapAdd ?? [] }),
       // The container deletes itself when its main process ends at the TTL: no runner needed.
       AutoRemove: true,
       Init: true,
@@ -276,7 +330,12 @@ export async function removeContainers(docker: Docker, ids: readonly string[]): 
 /** Removes exactly the containers labelled with this namespace; returns what it removed. */
 export async function destroyLocalhost(docker: Docker, namespace: Namespace, dryRun = false): Promise<LabelledContainer[]> {
   const containers = await namespaceContainers(docker, namespace);
-  if (!dryRun) await removeContainers(docker, containers.map((c) => c.Id));
+  if (!dryRun) {
+    await removeContainers(docker, containers.map((c) => c.Id));
+    // Docker 20.10 can keep a stale endpoint of a force-removed container ("active endpoints"):
+    // the labelled network then stays for `reap`, and the agents are gone all the same.
+    await removeNamespaceNetwork(docker, namespace).catch(() => {});
+  }
   return containers;
 }
 
@@ -296,6 +355,7 @@ export async function reapLocalhost(docker: Docker, now: Date, dryRun = false, s
   // Only a container whose label says it expired can have been extended past now.
   const expired = (await withEffectiveExpiry(docker, inScope.filter(isExpired))).filter(isExpired);
   if (!dryRun) await removeContainers(docker, expired.map((c) => c.Id));
+  await reapNetworks(docker, now, dryRun);
   return expired;
 }
 

@@ -62,9 +62,14 @@ export class LongRun {
     };
   }
 
-  cloudOptions(observation: Observation): Pick<CloudOptions, "history" | "onDaemonEvent"> {
+  /** The history records the scenario's operations, every daemon event and every fault window. */
+  cloudOptions(observation: Observation): Pick<CloudOptions, "history" | "onDaemonEvent" | "faultObserver"> {
     const history = observation.history.writer;
-    return { history, onDaemonEvent: ({ type, ...data }) => history.recordEvent(type, data) };
+    return {
+      history,
+      onDaemonEvent: ({ type, ...data }) => history.recordEvent(type, data),
+      faultObserver: { faultEvent: ({ type, ...data }) => history.recordEvent(type, data) },
+    };
   }
 
   /** The fleet is connected: status, mirror, stop requests and the TTL start here. */

@@ -1,4 +1,6 @@
 import type { Inventory } from "../core/inventory.ts";
+import { describeFaultEvent, type FaultObserver } from "../faults/events.ts";
+import { Nemesis } from "../faults/nemesis.ts";
 import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
@@ -28,6 +30,8 @@ export interface CloudOptions {
   history?: ScenarioHistory;
   /** Daemon starts, exits and restarts on any agent. */
   onDaemonEvent?: (event: DaemonEvent) => void;
+  /** Receives every fault start and stop of `cloud.faults` (the run's history). */
+  faultObserver?: FaultObserver;
 }
 
 /** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
@@ -44,6 +48,7 @@ export class Cloud {
   private readonly hashes = new HashCache();
   private readonly copies: CopyCoalescer;
   readonly #failurePaths: FailurePath[] = [];
+  private nemesis: Nemesis | undefined;
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
@@ -136,13 +141,29 @@ export class Cloud {
     return this.#failurePaths;
   }
 
+  /** The fleet's nemesis: partitions, delay, loss, bandwidth, clock skew; healed at close. */
+  get faults(): Nemesis {
+    if (!this.nemesis) {
+      const observer = this.options.observer;
+      this.nemesis = new Nemesis(this.agents, {
+        ...(observer ? { pushMetric: (name, value, options) => observer.pushMetric(name, value, options) } : {}),
+        ...(this.options.faultObserver ? { observer: this.options.faultObserver } : {}),
+      });
+      // Every fault window is in the run's log too, in order with the daemons' lines.
+      this.nemesis.onEvent({ faultEvent: (event) => this.log(describeFaultEvent(event)) });
+    }
+    return this.nemesis;
+  }
+
   private observer(call: string): CloudObserver {
     if (!this.options.observer) throw new Error(`cloud.${call}: this Cloud was connected without an observer (the fieldtest CLI always gives one)`);
     return this.options.observer;
   }
 
-  /** Stops the daemons this run started and closes every connection. */
+  /** Heals the faults, stops the daemons this run started and closes every connection. */
   async close(): Promise<void> {
+    // Before the connections go: a fault must not outlive the run that made it.
+    await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults at close failed: ${error.message}`));
     await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
   }
 }

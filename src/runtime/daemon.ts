@@ -71,7 +71,7 @@ const PID_FILE_WAIT_TICKS = 100;
  * setsid for every session), so its pid doubles as the group id: stop signals the whole
  * group, children included, TERM first and KILL after the grace period.
  */
-export class Daemon {
+export class Daemon implements DaemonSignals {
   readonly name: string;
   private channel: ClientChannel | undefined;
   private readonly lines: string[] = [];
@@ -213,6 +213,60 @@ export class Daemon {
     }
     return this.exited;
   }
+
+  /** The agent the daemon runs on. */
+  get agentName(): string {
+    return this.host.name;
+  }
+
+  /** The agent-side file holding the current launch's process group id (for agent-side tools). */
+  get pidFilePath(): string {
+    return this.pidFile;
+  }
+
+  pause(): Promise<void> {
+    return this.signalRunning("STOP", "pause");
+  }
+
+  resume(): Promise<void> {
+    return this.signalRunning("CONT", "resume");
+  }
+
+  kill(signal: KillSignal = "SIGKILL"): Promise<void> {
+    return this.signalRunning(signal.replace(/^SIG/, ""), "kill");
+  }
+
+  private async signalRunning(signal: string, what: string): Promise<void> {
+    if (!this.channel) throw new Error(`${what}: daemon ${this.name} on ${this.host.name} is not running`);
+    await this.host.run(signalGroupLine(this.pidFile, signal)).catch((error: Error) => {
+      throw new Error(`${what}: could not signal daemon ${this.name} on ${this.host.name}: ${error.message}`);
+    });
+  }
+}
+
+/** Signals that `daemon.kill` sends, by name as `kill -s` takes them. */
+export type KillSignal = "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP" | "SIGQUIT" | "SIGUSR1" | "SIGUSR2" | "SIGABRT";
+
+/** Pause, resume and kill: faults on a daemon's whole process group (see also `cloud.faults.pause`). */
+export interface DaemonSignals {
+  /** SIGSTOP to the process group: the daemon stops answering until `resume()`. */
+  pause(): Promise<void>;
+  /** SIGCONT to the process group. */
+  resume(): Promise<void>;
+  /** Sends `signal` to the process group; the restart policy reacts as to any exit. */
+  kill(signal?: KillSignal): Promise<void>;
+}
+
+/**
+ * The shell line that signals the process group named by a daemon's pid file, waiting
+ * (bounded) for the file: the channel opens before the agent's shell has written it.
+ */
+export function signalGroupLine(pidFile: string, signal: string): string {
+  const file = quoteArg(pidFile);
+  return (
+    `i=0; while [ ! -s ${file} ] && [ $i -lt ${PID_FILE_WAIT_TICKS} ]; do sleep 0.05; i=$((i+1)); done; ` +
+    `pid=$(cat ${file} 2>/dev/null) && kill -s ${signal} -- -"$pid"`
+  );
 }
 
 function uniqueName(base: string, taken: ReadonlySet<string>): string {

@@ -36,6 +36,8 @@ export async function upSshHosts(options: UpSshOptions): Promise<Inventory> {
         ? Promise.resolve(undefined)
         : upLocalhost(remoteDocker(access), {
             ...options,
+            // Agents on different hosts reach each other only on the hosts' addresses.
+            network: options.network ?? "host",
             count: counts[i]!,
             progress: { step: (message) => options.progress.step(`${formatSshHost(access.host)}: ${message}`) },
             engine: {

@@ -68,7 +68,7 @@ export async function testFleet(
   t: Test,
   docker: Docker,
   count: number,
-  options: { ttlSeconds?: number; portsPerAgent?: number; inbox?: boolean } = {},
+  options: { ttlSeconds?: number; portsPerAgent?: number; inbox?: boolean; network?: "own" | "host" } = {},
 ): Promise<TestFleet> {
   const home = await tempHome(t);
   const namespace = uniqueNamespace();
@@ -85,6 +85,7 @@ export async function testFleet(
     image: { dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" },
     progress: silentProgress,
     ...(options.inbox ? { inboxDir: await state.inbox() } : {}),
+    ...(options.network ? { network: options.network } : {}),
   });
   const lines: LogLine[] = [];
   const cloud = await Cloud.connect(inventory, { privateKey: clientKey.privateKey, logSink: (line) => lines.push(line) });

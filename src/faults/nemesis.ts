@@ -1,0 +1,422 @@
+import { randomBytes } from "node:crypto";
+import { expiresAtFromLabels } from "../core/namespace.ts";
+import { FAULT_ACTIVE_METRIC, type FaultEvent, type FaultKind, type FaultObserver, type HealCause } from "./events.ts";
+import { healAgents } from "./heal.ts";
+import { completeGrudge, isolationGrudge, type Grudge } from "./grudge.ts";
+import { FaultRefusedError, parseProbe, type Capabilities, type Capability } from "./probe.ts";
+import type { Agents, FaultAgent } from "./target.ts";
+import { runSchedule, type ScheduleRun, type ScheduleStep } from "./schedule.ts";
+
+
+export interface FaultOptions {
+  /**
+   * Heal after this long. The agents enforce it themselves, so it holds when the runner dies.
+   * Default: the end of the run (the runner's heal) or, at the latest, the agents' TTL.
+   */
+  healAfterMs?: number;
+}
+
+export interface DelaySpec extends FaultOptions {
+  from: Agents;
+  to: Agents;
+  /** Added to every packet from `from` to `to`, so a round trip grows by this much. */
+  ms: number;
+  /** Each packet's delay varies uniformly by up to this much either way (default 0). */
+  jitterMs?: number;
+}
+
+export interface LossSpec extends FaultOptions {
+  /** Agents whose incoming packets are dropped. */
+  to: Agents;
+  /** Only packets from these agents; default: from everyone except fieldtest's own SSH. */
+  from?: Agents;
+  percent: number;
+}
+
+export interface BandwidthSpec extends FaultOptions {
+  /** Agents whose outgoing traffic is capped. */
+  from: Agents;
+  /** Only traffic to these agents; default: everything except fieldtest's own SSH. */
+  to?: Agents;
+  mbit: number;
+}
+
+export interface CutSpec extends FaultOptions {
+  /** `from` can no longer open connections (or start flows) to `to`; `to` still reaches `from`. */
+  from: Agents;
+  to: Agents;
+}
+
+/** A fault in force: heal it alone, or let `nemesis.heal()` / its deadline do it. */
+export interface Fault {
+  readonly id: string;
+  readonly kind: FaultKind;
+  readonly targets: readonly string[];
+  readonly deadline: Date;
+  readonly active: boolean;
+  heal(): Promise<void>;
+}
+
+export interface NemesisOptions {
+  /** Sets a gauge; the run's pushMetric, so dashboards can shade fault windows. */
+  pushMetric?: (name: string, value: number, options: { labels: Record<string, string>; help: string }) => void;
+  observer?: FaultObserver;
+}
+
+/** Libfaketime's environment: pass it to `spawn`/`exec` (`env`) for processes `clock` may skew. */
+export const CLOCK_ENV: Readonly<Record<string, string>> = {
+  LD_PRELOAD: "/usr/local/lib/fieldtest/libfaketime.so.1",
+  FAKETIME_TIMESTAMP_FILE: "/var/lib/fieldtest/faketime",
+  // Re-read the offset every second, so a skew reaches running processes.
+  FAKETIME_CACHE_DURATION: "1",
+  FAKETIME_DONT_FAKE_MONOTONIC: "1",
+};
+
+/** sshd's port inside an agent with a network of its own; fieldtest's SSH is never shaped. */
+const AGENT_SSH_PORT = 30000;
+/** Without a TTL label (an inventory from elsewhere), the agents still heal within this. */
+const FALLBACK_DEADLINE_MS = 2 * 3600_000;
+
+interface Application {
+  agent: FaultAgent;
+  args: string[];
+  rules?: string;
+}
+
+interface ActiveFault extends Fault {
+  end(by: HealCause): Promise<void>;
+}
+
+/**
+ * Jepsen's nemesis for a fieldtest fleet: partitions (grudges), one-way cuts, isolation, delay,
+ * loss, bandwidth and clock skew, each applied by `fieldtest-fault` inside the agents with a
+ * deadline the agents enforce, each refused with the reason where an agent cannot honour it.
+ */
+export class Nemesis {
+  private readonly probes = new Map<string, Promise<Capabilities>>();
+  private readonly active = new Map<string, ActiveFault>();
+  private readonly observers = new Set<FaultObserver>();
+
+  constructor(private readonly agents: readonly FaultAgent[], private readonly options: NemesisOptions = {}) {
+    if (options.observer) this.observers.add(options.observer);
+  }
+
+  /** Adds an observer of fault events; returns the function that removes it. */
+  onEvent(observer: FaultObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Libfaketime's environment for daemons that `clock` should be able to skew (dynamic binaries only). */
+  clockEnv(): Record<string, string> {
+    return { ...CLOCK_ENV };
+  }
+
+  /** Faults in force that this nemesis applied. */
+  faults(): Fault[] {
+    return [...this.active.values()];
+  }
+
+  /** Grudge: each component's agents drop every packet from and to the other components. */
+  async partition(components: ReadonlyArray<Agents>, options: FaultOptions = {}): Promise<Fault> {
+    const lists = components.map(list);
+    const byName = new Map(lists.flat().map((a) => [a.name, a]));
+    return this.applyGrudge(completeGrudge(lists.map((c) => c.map((a) => a.name))), byName, options);
+  }
+
+  /** Cuts one agent off from every other agent of the fleet (fieldtest's own SSH still reaches it). */
+  async isolate(agent: FaultAgent, options: FaultOptions = {}): Promise<Fault> {
+    const byName = new Map(this.agents.map((a) => [a.name, a]));
+    byName.set(agent.name, agent);
+    return this.applyGrudge(isolationGrudge(agent.name, [...byName.keys()]), byName, options);
+  }
+
+  /** A grudge given directly: `grudge.get(a)` holds the agents whose packets `a` drops. */
+  async applyGrudge(grudge: Grudge, agentsByName: ReadonlyMap<string, FaultAgent>, options: FaultOptions = {}): Promise<Fault> {
+    const agentOf = (name: string) => {
+      const agent = agentsByName.get(name);
+      if (!agent) throw new Error(`partition: no agent named ${name}`);
+      return agent;
+    };
+    const applications: Application[] = [];
+    for (const [name, dropped] of grudge) {
+      if (dropped.size === 0) continue;
+      const addresses = [...dropped].map((other) => agentOf(other).internalHost);
+      applications.push({ agent: agentOf(name), args: ["rules"], rules: addresses.flatMap((ip) => [`IN -s ${ip} -j DROP`, `OUT -d ${ip} -j DROP`]).join("\n") });
+    }
+    const targets = [...new Set([...grudge.keys(), ...[...grudge.values()].flatMap((s) => [...s])])];
+    const params = { grudge: Object.fromEntries([...grudge].map(([k, v]) => [k, [...v]])) };
+    return this.apply("partition", targets, params, "iptables", applications, options, { iptables: applications.map((a) => a.agent) });
+  }
+
+  /** One-way: new connections from `from` to `to` fail; `to` still connects to `from`. */
+  async cut(spec: CutSpec): Promise<Fault> {
+    const from = list(spec.from);
+    const to = list(spec.to);
+    const applications = to.map((agent) => ({
+      agent,
+      args: ["rules"],
+      rules: from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} -m conntrack --ctstate NEW,INVALID -j DROP`).join("\n"),
+    }));
+    const targets = names([...from, ...to]);
+    return this.apply("cut", targets, { from: names(from), to: names(to) }, "iptables", applications, spec, { iptables: to });
+  }
+
+  /**
+   * Delays every packet from `from` to `to`. With netem on the senders it shapes their egress;
+   * where the kernel has no netem (this project's machines), fieldtest-delayer holds the packets
+   * on the receivers' NFQUEUE. Neither: refused with both reasons.
+   */
+  async delay(spec: DelaySpec): Promise<Fault> {
+    checkNumber("delay", "ms", spec.ms, 0, 60_000);
+    const jitter = spec.jitterMs ?? 0;
+    checkNumber("delay", "jitterMs", jitter, 0, spec.ms || 60_000);
+    const from = list(spec.from);
+    const to = list(spec.to);
+    const targets = names([...from, ...to]);
+    const params = { from: names(from), to: names(to), ms: spec.ms, jitterMs: jitter };
+    const senders = await this.missing(from, ["iptables", "netem"]);
+    if (senders.length === 0) {
+      const applications = await Promise.all(
+        from.map(async (agent) => ({
+          agent,
+          args: ["netem", await this.device(agent), String(spec.ms), String(jitter), ...to.filter((t) => t.name !== agent.name).map((t) => t.internalHost)],
+        })),
+      );
+      return this.apply("delay", targets, params, "netem", applications, spec, {});
+    }
+    const receivers = await this.missing(to, ["iptables", "delayer"]);
+    if (receivers.length > 0) throw new FaultRefusedError("delay", [...senders.map(withMechanism("netem on the sender")), ...receivers.map(withMechanism("NFQUEUE delayer on the receiver"))]);
+    const applications = to.map((agent) => ({
+      agent,
+      args: ["delay", String(spec.ms), String(jitter)],
+      rules: from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} -j DELAY`).join("\n"),
+    }));
+    return this.apply("delay", targets, params, "nfqueue-delayer", applications, spec, {});
+  }
+
+  /** Drops about `percent` % of the packets arriving at `to` (iptables' statistic match). */
+  async loss(spec: LossSpec): Promise<Fault> {
+    checkNumber("loss", "percent", spec.percent, 0, 100);
+    const to = list(spec.to);
+    const from = spec.from === undefined ? undefined : list(spec.from);
+    const probability = (spec.percent / 100).toFixed(4);
+    const drop = `-m statistic --mode random --probability ${probability} -j DROP`;
+    const applications = to.map((agent) => ({
+      agent,
+      args: ["rules"],
+      rules: from
+        ? from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} ${drop}`).join("\n")
+        : [`IN -p tcp --dport ${AGENT_SSH_PORT} -j RETURN`, `IN ${drop}`].join("\n"),
+    }));
+    const targets = names([...to, ...(from ?? [])]);
+    const params = { to: names(to), ...(from ? { from: names(from) } : {}), percent: spec.percent };
+    return this.apply("loss", targets, params, "iptables", applications, spec, { iptables: to });
+  }
+
+  /** Caps what `from` sends (to `to`, or to everyone but fieldtest's SSH) at `mbit` (htb). */
+  async bandwidth(spec: BandwidthSpec): Promise<Fault> {
+    checkNumber("bandwidth", "mbit", spec.mbit, 0.01, 100_000);
+    const from = list(spec.from);
+    const to = spec.to === undefined ? [] : list(spec.to);
+    await this.require("bandwidth", { iptables: from, htb: from });
+    const applications = await Promise.all(
+      from.map(async (agent) => ({
+        agent,
+        args: ["bandwidth", await this.device(agent), String(spec.mbit), String(AGENT_SSH_PORT), ...to.filter((t) => t.name !== agent.name).map((t) => t.internalHost)],
+      })),
+    );
+    const params = { from: names(from), ...(to.length ? { to: names(to) } : {}), mbit: spec.mbit };
+    return this.apply("bandwidth", names([...from, ...to]), params, "htb", applications, spec, {});
+  }
+
+  /**
+   * Skews the clock that libfaketime shows the agent's processes started with `clockEnv()`
+   * (dynamically linked programs only: static binaries, Go's included, ignore it). The host's
+   * clock is never changed.
+   */
+  async clock(agent: FaultAgent, spec: { offsetMs: number } & FaultOptions): Promise<Fault> {
+    checkNumber("clock", "offsetMs", spec.offsetMs, -10 * 365 * 86400_000, 10 * 365 * 86400_000);
+    const applications = [{ agent, args: ["clock", String(Math.round(spec.offsetMs))] }];
+    return this.apply("clock", [agent.name], { offsetMs: spec.offsetMs }, "libfaketime", applications, spec, { faketime: [agent] });
+  }
+
+  /**
+   * Pauses a daemon (SIGSTOP to its process group) until heal or the deadline, when the agent
+   * itself sends SIGCONT. For a pause with no deadline, `daemon.pause()` / `daemon.resume()`.
+   */
+  async pause(daemon: { readonly name: string; readonly agentName: string; readonly pidFilePath: string }, options: FaultOptions = {}): Promise<Fault> {
+    const agent = this.agents.find((a) => a.name === daemon.agentName);
+    if (!agent) throw new Error(`pause: daemon ${daemon.name} runs on ${daemon.agentName}, which is not an agent of this fleet`);
+    const applications = [{ agent, args: ["pause", daemon.pidFilePath] }];
+    return this.apply("pause", [agent.name], { daemon: daemon.name }, "SIGSTOP", applications, options, {});
+  }
+
+  /**
+   * Heals everything, everywhere: the faults this nemesis applied (each one's stop event), then
+   * whatever `fieldtest-fault` finds on any agent of the fleet (another runner's, a crashed one's).
+   */
+  async heal(): Promise<void> {
+    const results = await Promise.allSettled([...this.active.values()].map((fault) => fault.end("heal-all")));
+    await healAgents(this.agents);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Runs fault steps one after another (start, hold `durationMs`, heal, wait `gapMs`): an array,
+   * or a generator yielding steps, Jepsen's style. `stop()` heals the current step and ends it.
+   */
+  schedule(steps: Iterable<ScheduleStep<Nemesis>>): ScheduleRun {
+    return runSchedule<Nemesis>(this, steps);
+  }
+
+  /** Forgets what the agents reported, e.g. after installing a tool on them. */
+  reprobe(): void {
+    this.probes.clear();
+  }
+
+  private capabilities(agent: FaultAgent): Promise<Capabilities> {
+    let probe = this.probes.get(agent.name);
+    if (!probe) {
+      probe = agent.exec(["sh", "-c", "command -v fieldtest-fault >/dev/null || exit 127; exec fieldtest-fault probe"], { allowFailure: true }).then((result) => {
+        if (result.code === 127) {
+          const reason = "no fieldtest-fault program on the agent (fieldtest's agent images have it; install dockerfiles/agent/fieldtest-fault)";
+          return { missing: { iptables: reason, netem: reason, htb: reason, delayer: reason, faketime: reason }, device: undefined };
+        }
+        const capabilities = parseProbe(result.stdout);
+        if (agent.labels.network === "host") {
+          // Even with the capability, a rule there would change the host's own network, fieldtest's SSH included.
+          const reason = "the agent shares the host's network (--network host); provision it with --network own";
+          capabilities.missing = { ...capabilities.missing, iptables: reason, netem: reason, htb: reason };
+        }
+        return capabilities;
+      });
+      probe.catch(() => this.probes.delete(agent.name));
+      this.probes.set(agent.name, probe);
+    }
+    return probe;
+  }
+
+  private async device(agent: FaultAgent): Promise<string> {
+    const { device } = await this.capabilities(agent);
+    if (!device) throw new FaultRefusedError("tc", [{ agent: agent.name, reason: "no default route, so no interface to shape" }]);
+    return device;
+  }
+
+  /** The agents (with reasons) that lack one of `needs`. */
+  private async missing(agents: readonly FaultAgent[], needs: readonly Capability[]): Promise<Array<{ agent: string; reason: string }>> {
+    const found = await Promise.all(
+      agents.map(async (agent) => {
+        const { missing } = await this.capabilities(agent);
+        const lacking = needs.filter((need) => missing[need] !== undefined);
+        return lacking.length ? { agent: agent.name, reason: lacking.map((need) => `${need}: ${missing[need]}`).join(", ") } : undefined;
+      }),
+    );
+    return found.filter((entry): entry is { agent: string; reason: string } => entry !== undefined);
+  }
+
+  private async require(kind: FaultKind, needs: Partial<Record<Capability, readonly FaultAgent[]>>): Promise<void> {
+    const reasons = (await Promise.all(Object.entries(needs).map(([need, agents]) => this.missing(agents ?? [], [need as Capability])))).flat();
+    if (reasons.length > 0) throw new FaultRefusedError(kind, reasons);
+  }
+
+  private deadlineFor(agents: readonly FaultAgent[], options: FaultOptions): number {
+    if (options.healAfterMs !== undefined) checkNumber("fault", "healAfterMs", options.healAfterMs, 1, 30 * 86400_000);
+    const expiries = agents.map((a) => expiresAtFromLabels(a.labels)?.getTime()).filter((t): t is number => t !== undefined);
+    const limit = expiries.length ? Math.min(...expiries) : Date.now() + FALLBACK_DEADLINE_MS;
+    return Math.min(limit, options.healAfterMs === undefined ? Infinity : Date.now() + options.healAfterMs);
+  }
+
+  private async apply(
+    kind: FaultKind,
+    targets: readonly string[],
+    params: Record<string, unknown>,
+    mechanism: string,
+    applications: readonly Application[],
+    options: FaultOptions,
+    needs: Partial<Record<Capability, readonly FaultAgent[]>>,
+  ): Promise<Fault> {
+    await this.require(kind, needs);
+    const useful = applications.filter((a) => a.rules === undefined || a.rules.trim() !== "");
+    if (useful.length === 0) throw new Error(`${kind}: nothing to do: the agents given leave no pair to fault (an agent is never faulted against itself)`);
+    const id = randomBytes(4).toString("hex");
+    const deadline = this.deadlineFor(useful.map((a) => a.agent), options);
+    const applied: FaultAgent[] = [];
+    const results = await Promise.allSettled(
+      useful.map(async ({ agent, args, rules }) => {
+        const [sub, ...rest] = args;
+        await agent.exec(["fieldtest-fault", "apply", id, String(deadline), sub!, ...rest], { input: rules ? `${rules}\n` : "" });
+        applied.push(agent);
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    const healOn = (agents: readonly FaultAgent[]) => Promise.allSettled(agents.map((agent) => agent.exec(["fieldtest-fault", "heal", id], { allowFailure: true })));
+    if (failure) {
+      await healOn(applied);
+      throw new Error(`${kind} could not be applied, and was healed where it had been: ${(failure.reason as Error).message}`);
+    }
+    let ended: Promise<void> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const fault: ActiveFault = {
+      id,
+      kind,
+      targets: [...targets],
+      deadline: new Date(deadline),
+      get active() {
+        return ended === undefined;
+      },
+      heal: () => fault.end("heal"),
+      end: (by) => {
+        ended ??= (async () => {
+          clearTimeout(timer);
+          const results = await healOn(useful.map((a) => a.agent));
+          this.active.delete(id);
+          this.emit({ type: "fault-stop", id, kind, targets: [...targets], at: new Date().toISOString(), by });
+          this.setActive(kind, targets, 0);
+          const failed = results
+            .map((r, i) => (r.status === "rejected" ? `${useful[i]!.agent.name}: ${(r.reason as Error).message}` : r.value.code !== 0 ? `${useful[i]!.agent.name}: ${r.value.stderr.trim()}` : ""))
+            .filter(Boolean);
+          if (failed.length) throw new Error(`healing ${kind} ${id} failed on ${failed.join("; ")} (the agents still heal it at ${new Date(deadline).toISOString()})`);
+        })();
+        return ended;
+      },
+    };
+    this.active.set(id, fault);
+    // The agents heal by themselves at the deadline; this timer only records it, so it does not hold the process.
+    timer = setTimeout(() => void fault.end("deadline").catch(() => {}), Math.max(0, deadline - Date.now()));
+    timer.unref();
+    this.setActive(kind, targets, 1);
+    this.emit({ type: "fault-start", id, kind, targets: [...targets], params, at: new Date().toISOString(), deadline: new Date(deadline).toISOString(), mechanism });
+    return fault;
+  }
+
+  private emit(event: FaultEvent): void {
+    for (const observer of this.observers) observer.faultEvent(event);
+  }
+
+  private setActive(kind: FaultKind, targets: readonly string[], value: 0 | 1): void {
+    if (!this.options.pushMetric) return;
+    for (const target of targets) {
+      this.options.pushMetric(FAULT_ACTIVE_METRIC, value, { labels: { kind, target }, help: "1 while a fault of this kind affects this agent (cloud.faults)" });
+    }
+  }
+}
+
+function list<A extends FaultAgent>(agents: Agents<A>): readonly A[] {
+  return Array.isArray(agents) ? (agents as readonly A[]) : [agents as A];
+}
+
+function names(agents: readonly FaultAgent[]): string[] {
+  return [...new Set(agents.map((a) => a.name))];
+}
+
+function withMechanism(mechanism: string) {
+  return ({ agent, reason }: { agent: string; reason: string }) => ({ agent, reason: `${mechanism}: ${reason}` });
+}
+
+function checkNumber(kind: string, field: string, value: number, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+    throw new RangeError(`${kind}: ${field} must be a number from ${min} to ${max}, not ${String(value)}`);
+  }
+}
