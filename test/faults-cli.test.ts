@@ -48,7 +48,7 @@ export default defineScenario({
     t.equal((await a.exec(["fieldtest-fault", "list"])).stdout.trim(), "", "no fault recorded on the agent");
     const [runId] = await readdir(join(runsDir, fleet.namespace));
     const history = (await readFile(join(runsDir, fleet.namespace, runId!, "history.jsonl"), "utf8")).split("\n").filter(Boolean).map((line) => JSON.parse(line));
-    t.match(history.find((entry) => entry.type === "fault-start"), { kind: "partition" }, "the fault's start is in the run's history, written before the runner died");
+    t.match(history.find((entry) => entry.type === "fault-start"), { kind: "event", data: { kind: "partition" } }, "the fault's start is in the run's history, written before the runner died");
   });
 
   t.test("fieldtest heal --namespace removes faults no runner owns", async (t) => {
