@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory, type Inventory } from "../src/core/inventory.ts";
+import { DEFAULT_GROUP } from "../src/core/naming.ts";
 import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
 import type { SshStackConfig } from "./config.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
@@ -48,12 +49,12 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
     const inventory = await upSshHosts({
       namespace: inputs.namespace,
-      count: inputs.count,
+      groups: [{ name: DEFAULT_GROUP, count: inputs.count, image: inputs.image.alias }],
       ttlSeconds: inputs.ttlSeconds,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
-      image: inputs.image,
+      images: { projectDirs: [], fieldtestDir: inputs.image.dockerfilesDir },
       progress: { step() {} },
       hosts: pinnedHostAccess(inputs.hosts, inputs.operatorPrivateKey),
     });

@@ -1,8 +1,13 @@
 // The package's public surface: what scenario files and embedding programs import.
-export { defineScenario, type Scenario, type ScenarioDefinition } from "./scenario.ts";
+export { defineScenario, type FleetSpec, type GroupSpec, type Scenario, type ScenarioDefinition } from "./scenario.ts";
+export { runScenario, type RunScenarioOptions, type ScenarioRun } from "./run-scenario.ts";
+export type { Shape } from "./core/shapes.ts";
+/** The zod that fieldtest uses, for a scenario's `params`: `import { defineScenario, z } from "fieldtest"`. */
+export { z } from "zod";
 export type { Cloud } from "./runtime/cloud.ts";
-export type { Agent } from "./runtime/agent.ts";
-export type { Daemon, DaemonExit, LogLine, RestartPolicy, SpawnOptions, StopOptions } from "./runtime/daemon.ts";
+export type { Agent, WriteFileOptions } from "./runtime/agent.ts";
+export type { Daemon, DaemonExit, LogLine, RestartBackoff, RestartEvent, RestartPolicy, SpawnOptions, StopOptions } from "./runtime/daemon.ts";
+export { WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./runtime/wait.ts";
 export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
 export type { CopyResult } from "./runtime/copy.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";

@@ -5,7 +5,7 @@ import { formatDuration, expiresAtFromLabels, LABELS, namespaceSchema, type Name
 import type { Inventory } from "../core/inventory.ts";
 import { assertDockerAvailable } from "../localhost/docker.ts";
 import { AGENT_LABELS, isAgentContainer, type LabelledContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
+import { destroyLocalhost, listFieldtestContainers, localInventory, namespaceContainers, reapLocalhost, upLocalhost, type ContainerGroup, type UpOptions } from "../localhost/provisioner.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
 import { namespacesInState, NamespaceState, stateHome } from "../state.ts";
 import { destroySshFleet, pinnedHostAccess, sshFleetInventory, upSshHosts } from "../ssh-hosts/fleet.ts";
@@ -20,10 +20,11 @@ import { renderTable, stderrProgress, writeJson } from "./output.ts";
 
 export interface LocalFleetRequest {
   namespace: Namespace;
-  count: number;
+  groups: ContainerGroup[];
   ttlSeconds: number;
   portsPerAgent: number;
-  image: string;
+  /** The user's directories of Dockerfiles, searched before fieldtest's own (src/scenario.ts scenarioDockerfileDirs). */
+  dockerfileDirs: string[];
   owner: string;
 }
 
@@ -49,11 +50,12 @@ async function provision(
   }
   const state = namespaceState(context, request.namespace);
   const progress = stderrProgress(context.stderr);
-  progress.step(`namespace ${request.namespace}: ${request.count} agent(s) ${where}, image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
+  const groups = request.groups.map((group) => `${group.name} ${group.count} × ${group.image}`).join(", ");
+  progress.step(`namespace ${request.namespace}: ${groups} ${where}, ttl ${formatDuration(request.ttlSeconds)}`);
   const options = {
     ...request,
     clientKey: await state.clientKey(),
-    image: { dockerfilesDir: join(context.packageRoot, "dockerfiles"), alias: request.image },
+    images: { projectDirs: request.dockerfileDirs, fieldtestDir: join(context.packageRoot, "dockerfiles") },
     progress,
     signal: interrupt.signal,
   };

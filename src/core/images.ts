@@ -14,3 +14,8 @@ export function dockerfileAliases(dockerfilesDir: string): string[] {
     .map((file) => file.slice(0, -DOCKERFILE_SUFFIX.length))
     .sort();
 }
+
+/** A published image (`ghcr.io/org/node:1.2`, `redis:7`) rather than the alias of a Dockerfile. */
+export function isPublishedImage(image: string): boolean {
+  return image.includes("/") || image.includes(":");
+}

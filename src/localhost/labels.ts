@@ -15,6 +15,8 @@ export const AGENT_LABELS = {
   hostKey: "fieldtest-host-key",
   createdAt: "fieldtest-created-at",
   image: "fieldtest-image",
+  /** The fleet group of the agent (src/core/naming.ts). */
+  group: "fieldtest-group",
   /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
   address: "fieldtest-address",
   /** The runner's directory mounted read-only at AGENT_INBOX, when the agent has one. */
@@ -33,6 +35,7 @@ export interface LabelledContainer {
 export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   const range = parseRange(labels[AGENT_LABELS.portRange]);
   const inbox = labels[AGENT_LABELS.inbox];
+  const group = labels[AGENT_LABELS.group];
   return {
     name: labels[AGENT_LABELS.agent] ?? "",
     host: labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS,
@@ -46,6 +49,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
       [LABELS.owner]: labels[LABELS.owner] ?? "",
       image: labels[AGENT_LABELS.image] ?? "",
     },
+    ...(group ? { group } : {}),
     ...(inbox ? { inbox: { hostPath: inbox, agentPath: AGENT_INBOX } } : {}),
   };
 }

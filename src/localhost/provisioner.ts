@@ -6,10 +6,11 @@ import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
 import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
-import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
+import { agentName } from "../core/naming.ts";
+import { containerLimits, type Shape } from "../core/shapes.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
-import { ensureAgentImage, type AgentImageSource } from "./image.ts";
+import { ensureFleetImages, type ImageCatalog } from "./image.ts";
 import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
@@ -21,22 +22,40 @@ export interface Engine {
   address: string;
   /** Address sshd listens on inside the agent (host network). */
   listen: string;
-  /** Agent numbering starts after this many, so names stay unique across several engines. */
-  firstAgentIndex: number;
   /** Whether a port is free on the engine's host, checked before a slice is chosen. */
   portIsFree: (port: number) => Promise<boolean>;
 }
 
-export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, firstAgentIndex: 0, portIsFree };
+export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, portIsFree };
+
+/** A group of agents to create on one engine: `<name>-NNN`, numbered from `firstIndex` (agents of the group on other engines come before). */
+export interface ContainerGroup {
+  name: string;
+  count: number;
+  /** An image alias of the catalog, or a published image reference. */
+  image: string;
+  /** Becomes the container's CPU and memory limits. */
+  shape?: Shape;
+  firstIndex?: number;
+}
+
+/** One agent container to create. */
+interface AgentToCreate {
+  name: string;
+  group: string;
+  image: string;
+  imageTag: string;
+  limits?: { NanoCpus: number; Memory: number };
+}
 
 export interface UpOptions {
   namespace: Namespace;
-  count: number;
+  groups: readonly ContainerGroup[];
   ttlSeconds: number;
   portsPerAgent: number;
   owner: string;
   clientKey: SshKeyPair;
-  image: AgentImageSource;
+  images: ImageCatalog;
   progress: Progress;
   /** Aborting removes whatever was created so far. */
   signal?: AbortSignal;
@@ -78,8 +97,24 @@ export async function localInventory(docker: Docker, namespace: Namespace): Prom
   return containers.length ? inventoryFromContainers(namespace, containers) : undefined;
 }
 
+/** The agents of the groups, group after group, with the engine's tag of each one's image. */
+async function agentsToCreate(docker: Docker, options: UpOptions): Promise<AgentToCreate[]> {
+  const groups = options.groups.filter((group) => group.count > 0);
+  const tags = await ensureFleetImages(docker, options.images, groups.map((group) => group.image), options.progress);
+  const engineCpus = groups.some((group) => group.shape) ? (await docker.info()).NCPU : 0;
+  return groups.flatMap((group) =>
+    Array.from({ length: group.count }, (_, i) => ({
+      name: agentName(group.name, (group.firstIndex ?? 0) + i),
+      group: group.name,
+      image: group.image,
+      imageTag: tags.get(group.image)!,
+      ...(group.shape ? { limits: containerLimits(group.shape, engineCpus) } : {}),
+    })),
+  );
+}
+
 /**
- * Creates `count` agents in parallel and returns their inventory once every one answers an
+ * Creates the groups' agents in parallel and returns their inventory once every one answers an
  * authenticated SSH command. On any failure or abort, the agents created so far are removed.
  */
 export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
@@ -90,14 +125,14 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
       `namespace ${namespace} already has ${existing.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
     );
   }
-  const image = await ensureAgentImage(docker, options.image, progress);
+  const agents = await agentsToCreate(docker, options);
   options.signal?.throwIfAborted();
 
   const created: string[] = [];
   const outputs: CapturedOutput[] = [];
   try {
-    const slices = await createWithFreeSlices(docker, image, options, created);
-    progress.step(`starting ${options.count} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
+    const slices = await createWithFreeSlices(docker, agents, options, created);
+    progress.step(`starting ${agents.length} agent(s) on ports ${slices.map(formatRange).join(", ")}`);
     outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
     const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
@@ -159,14 +194,14 @@ async function containerGone(docker: Docker, id: string, output: CapturedOutput)
  * if a concurrent `up` took an overlapping slice, the container created later yields and
  * retries. No lock file, so two runners on different state directories are safe too.
  */
-async function createWithFreeSlices(docker: Docker, image: string, options: UpOptions, created: string[]): Promise<PortRange[]> {
+async function createWithFreeSlices(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: string[]): Promise<PortRange[]> {
   for (let attempt = 1; ; attempt++) {
     const others = await listFieldtestContainers(docker);
     const taken = others.map((c) => parseRange(c.Labels[AGENT_LABELS.portRange])).filter((r): r is PortRange => r !== undefined);
     const engine = options.engine ?? LOCAL_ENGINE;
-    const slices = await allocateSlices(taken, options.count, options.portsPerAgent, engine.portIsFree);
-    options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), slice)));
+    const slices = await allocateSlices(taken, agents.length, options.portsPerAgent, engine.portIsFree);
+    options.progress.step(`creating ${agents.length} agent(s) in namespace ${options.namespace}`);
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, agents[i]!, options, engine, slice)));
     created.push(...ids);
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);
@@ -202,13 +237,14 @@ export function sortableTimestamp(created: string | undefined): string {
   return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
-async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, slice: PortRange): Promise<string> {
+async function createAgentContainer(docker: Docker, agent: AgentToCreate, options: UpOptions, engine: Engine, slice: PortRange): Promise<string> {
+  const { name } = agent;
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
   const expiresAt = expiryAfter(options.ttlSeconds);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
   const container = await docker.createContainer({
     name: containerName(options.namespace, name),
-    Image: image,
+    Image: agent.imageTag,
     Labels: {
       ...labels,
       [AGENT_LABELS.agent]: name,
@@ -218,7 +254,8 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       [AGENT_LABELS.portRange]: formatRange(slice),
       [AGENT_LABELS.hostKey]: hostKey.publicKey,
       [AGENT_LABELS.createdAt]: new Date().toISOString(),
-      [AGENT_LABELS.image]: options.image.alias,
+      [AGENT_LABELS.image]: agent.image,
+      [AGENT_LABELS.group]: agent.group,
       ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
     },
     Env: [
@@ -231,6 +268,7 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       // The container deletes itself when its main process ends at the TTL: no runner needed.
       AutoRemove: true,
       Init: true,
+      ...agent.limits,
       ...(options.inboxDir ? { Binds: [`${options.inboxDir}:${AGENT_INBOX}:ro`] } : {}),
     },
   });

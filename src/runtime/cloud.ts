@@ -3,7 +3,7 @@ import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
 import { Agent } from "./agent.ts";
-import type { LogSink } from "./daemon.ts";
+import type { LogSink, RestartEventSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
 /** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
@@ -21,6 +21,8 @@ export interface CloudOptions {
   logSink: LogSink;
   /** Receives pushMetric and the other observability calls; without it they throw. */
   observer?: CloudObserver;
+  /** Receives every daemon restart a restart policy makes, on any agent (e.g. for the run's history). */
+  restartEvents?: RestartEventSink;
 }
 
 /** The fleet handed to a scenario's `run`: its agents, by name or all together. */
@@ -32,7 +34,15 @@ export class Cloud {
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
-    this.agents = inventory.agents.map((spec) => new Agent(spec, { privateKey: options.privateKey, hashes: this.hashes, logSink: options.logSink }));
+    this.agents = inventory.agents.map(
+      (spec) =>
+        new Agent(spec, {
+          privateKey: options.privateKey,
+          hashes: this.hashes,
+          logSink: options.logSink,
+          ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
+        }),
+    );
   }
 
   /** Connects to every agent in parallel; the first failure closes the rest and throws. */
@@ -53,6 +63,20 @@ export class Cloud {
       throw new Error(`no agent named "${name}" in namespace ${this.namespace}; agents are: ${this.agents.map((a) => a.name).join(", ") || "(none)"}`);
     }
     return agent;
+  }
+
+  /** The fleet's group names, in the order of their first agent. */
+  get groups(): string[] {
+    return [...new Set(this.agents.map((agent) => agent.group))];
+  }
+
+  /** The agents of one group (`unit` → unit-001, unit-002, …), in name order. */
+  group(name: string): Agent[] {
+    const members = this.agents.filter((agent) => agent.group === name);
+    if (members.length === 0) {
+      throw new Error(`no group named "${name}" in namespace ${this.namespace}; groups are: ${this.groups.join(", ") || "(none)"}`);
+    }
+    return members;
   }
 
   /** A line in the run's log, attributed to the scenario. */
