@@ -4,6 +4,7 @@ import { join, relative, resolve, sep } from "node:path";
 import type Docker from "dockerode";
 import type { Progress } from "../progress.ts";
 import { dockerfileAliases, dockerfileName, isPublishedImage } from "../core/images.ts";
+import { DEFAULT_IMAGE } from "../core/defaults.ts";
 import { isNotFound } from "./docker.ts";
 
 /**
@@ -165,11 +166,17 @@ export async function locateDockerfile(catalog: ImageCatalog, alias: string): Pr
   );
 }
 
-/** The aliases of fieldtest's images a Dockerfile extends: `FROM fieldtest-agent:debian`. */
+/**
+ * The aliases of fieldtest's images a Dockerfile extends: `FROM fieldtest-agent:debian`, or
+ * `FROM ${FIELDTEST_AGENT_IMAGE}` (the exact debian image, passed as a build argument). The first
+ * one is what the build argument holds.
+ */
 async function extendedAliases(source: AgentImageSource): Promise<string[]> {
   const text = await readFile(join(source.dockerfilesDir, dockerfileName(source.alias)), "utf8");
   const pattern = new RegExp(`^\\s*FROM\\s+(?:--\\S+\\s+)*${AGENT_IMAGE_REPOSITORY}:([a-z0-9][a-z0-9_-]*)`, "gim");
-  return [...new Set([...text.matchAll(pattern)].map((m) => m[1]!))];
+  const named = [...text.matchAll(pattern)].map((m) => m[1]!);
+  const viaArgument = new RegExp(`\\$\\{?${AGENT_IMAGE_BUILD_ARG}\\b`).test(text) ? [DEFAULT_IMAGE] : [];
+  return [...new Set([...viaArgument, ...named])];
 }
 
 /** fieldtest's own image of an alias, built if needed and tagged `fieldtest-agent:<alias>` for Dockerfiles to extend. */
