@@ -55,8 +55,8 @@ export function machineTypeFor(target: CloudTarget, shape: Shape, table: readonl
     .sort((a, b) => a.type.cores - b.type.cores || a.type.ramGb - b.type.ramGb || a.order - b.order);
   const best = fitting[0];
   if (!best) {
-    const largest = table.map((t) => `${t.machineType} (${formatShape(t)})`).join(", ");
-    throw new ShapeError(`no ${target} machine type fits ${formatShape(shape)}; the table holds ${largest || "nothing"}: shrink the shape, or add a type to fieldtest:instanceTypes`);
+    const offered = table.map((t) => `${t.machineType} (${formatShape(t)})`).join(", ");
+    throw new ShapeError(`no ${target} machine type fits ${formatShape(shape)}; the table holds ${offered || "nothing"}: shrink the shape, or add a type to fieldtest:instanceTypes`);
   }
   return best.type;
 }
