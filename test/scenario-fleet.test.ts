@@ -119,3 +119,26 @@ t.test("guards: a plan over --max-cores or --max-ram-gb is refused, naming the g
     /\n {5}3 × 2 cores, 4 GB → container \(image su, limits 2 cores, 4 GB\)\s+group unit\s+unit-001 … unit-003\n[\s\S]*5 agent\(s\), 10 cores, 28 GB \(and 1 agent\(s\) of no declared size\) in all \(limits --max-vms 10, --max-cores 8\)/,
   );
 });
+
+t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulumi program accepts the key", async (t) => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { stackInstanceTypes } = await import("../src/cli/stack-file.ts");
+  const { parseStackConfig } = await import("../infra/config.ts");
+  const project = await mkdtemp(join(tmpdir(), "fieldtest-stack-"));
+  t.teardown(() => rm(project, { recursive: true, force: true }));
+  await mkdir(join(project, "stacks"));
+  const table = [{ cores: 2, ramGb: 4, machineType: "c3-standard-2" }];
+  await writeFile(join(project, "stacks", "Pulumi.carol.yaml"), `config:\n  fieldtest:instanceTypes:\n    - { cores: 2, ramGb: 4, machineType: c3-standard-2 }\n`);
+  t.same(await stackInstanceTypes(project, "carol"), table);
+  t.equal(await stackInstanceTypes(project, "nobody"), undefined, "no stack file: the built-in table");
+  t.same(cloudGroups(scenarioGroups(cluster, { units: 1 }).filter((g) => g.name === "unit"), "gcp", table).map((g) => g.machineType), ["c3-standard-2"]);
+  await writeFile(join(project, "stacks", "Pulumi.bad.yaml"), `config:\n  fieldtest:instanceTypes:\n    - { cores: 2 }\n`);
+  await t.rejects(stackInstanceTypes(project, "bad"), /Pulumi\.bad\.yaml: fieldtest:instanceTypes must list \[\{cores, ramGb, machineType\}, …\]/);
+  const config = parseStackConfig(
+    { "fieldtest:target": "gcp", "fieldtest:agents": [{ name: "unit", count: 1, machineType: "c3-standard-2" }], "fieldtest:instanceTypes": table, "gcp:project": "p", "gcp:zone": "europe-west1-b" },
+    { stackName: "carol", now, defaultOwner: "carol", imageAliases: ["debian"] },
+  );
+  t.equal(config.target, "gcp");
+});
