@@ -142,3 +142,24 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
   );
   t.equal(config.target, "gcp");
 });
+
+t.test("on several SSH hosts each group is spread in turn, numbered on across hosts", async (t) => {
+  const { groupsPerHost } = await import("../src/ssh-hosts/fleet.ts");
+  const shape = { cores: 1, ramGb: 1 };
+  const perHost = groupsPerHost(
+    [
+      { name: "router", count: 1, image: "su" },
+      { name: "unit", count: 3, image: "su", shape },
+    ],
+    2,
+  );
+  t.same(perHost, [
+    [
+      { name: "router", count: 1, image: "su", firstIndex: 0 },
+      { name: "unit", count: 2, image: "su", shape, firstIndex: 0 },
+    ],
+    [{ name: "unit", count: 1, image: "su", shape, firstIndex: 2 }],
+  ]);
+  const names = perHost.flatMap((groups) => groups.flatMap((g) => Array.from({ length: g.count }, (_, i) => `${g.name}-${String((g.firstIndex ?? 0) + i + 1).padStart(3, "0")}`)));
+  t.same(names.sort(), ["router-001", "unit-001", "unit-002", "unit-003"], "the same names as on one engine");
+});
