@@ -70,6 +70,12 @@ t.test("groups come from the fleet, computed from the parameters, with --group a
   t.throws(() => defineScenario({ name: "x", vms: 2, fleet: { a: { count: 1 } }, run() {} }), /defineScenario: fleet: give fleet or agents\/vms, not both/, "fleet and vms exclude each other");
 });
 
+t.test("an image is an alias of a Dockerfile, or a published reference", async (t) => {
+  const { isPublishedImage } = await import("../src/core/images.ts");
+  t.same(["ghcr.io/org/node:1.2", "redis:7", "127.0.0.1:5000/a/b", "debian", "../etc", "Foo/bar"].map(isPublishedImage), [true, true, true, false, false, false]);
+  t.throws(() => scenarioGroups(defineScenario({ name: "x", run() {} }), {}, { image: "../etc" }), /--image "\.\.\/etc" must name dockerfiles\/<image>\.Dockerfile/);
+});
+
 t.test("a shape becomes the smallest machine type that fits, per cloud, unless the group names one", async (t) => {
   t.equal(machineTypeFor("gcp", { cores: 2, ramGb: 4 }).machineType, "e2-medium");
   t.equal(machineTypeFor("aws", { cores: 2, ramGb: 4 }).machineType, "t3.medium");

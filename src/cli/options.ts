@@ -3,7 +3,7 @@ import { userInfo } from "node:os";
 import { DEFAULT_PORTS_PER_AGENT } from "../localhost/ports.ts";
 import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../core/namespace.ts";
 import { DEFAULT_IMAGE } from "../core/defaults.ts";
-import { isPublishedImage } from "../core/images.ts";
+import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "../core/images.ts";
 import { UsageError } from "./context.ts";
 
 export const MAX_LOCALHOST_AGENTS = 200;
@@ -68,7 +68,7 @@ export function portsPerAgentOption(value: string | undefined): number {
 
 export function imageOption(value: string | undefined): string {
   const image = value ?? DEFAULT_IMAGE;
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(image) && !isPublishedImage(image)) {
+  if (!IMAGE_ALIAS_PATTERN.test(image) && !isPublishedImage(image)) {
     throw new UsageError(`--image "${image}" must name dockerfiles/<image>.Dockerfile (e.g. debian) or a published image such as ghcr.io/org/agent:1`);
   }
   return image;
