@@ -191,13 +191,6 @@ async function extendedAliases(source: AgentImageSource): Promise<string[]> {
   return [...new Set([...viaArgument, ...named])];
 }
 
-/** fieldtest's own image of an alias, built if needed and tagged `fieldtest-agent:<alias>` for Dockerfiles to extend. */
-async function ensureFieldtestImage(docker: Docker, fieldtestDir: string, alias: string, progress: Progress): Promise<string> {
-  const tag = await ensureAgentImage(docker, { dockerfilesDir: fieldtestDir, alias }, progress);
-  await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: alias });
-  return tag;
-}
-
 /** A published image: used if the engine has it, pulled otherwise; either way it must meet the agent contract. */
 async function ensurePublishedImage(docker: Docker, reference: string, progress: Progress): Promise<string> {
   if (!(await imageExists(docker, reference))) {
@@ -228,14 +221,20 @@ export async function ensureFleetImages(docker: Docker, catalog: ImageCatalog, i
       tags.set(image, await ensurePublishedImage(docker, image, progress));
       continue;
     }
-    const source = await locateDockerfile(catalog, image);
-    if (source.dockerfilesDir === fieldtestDir) {
-      tags.set(image, await ensureFieldtestImage(docker, fieldtestDir, image, progress));
-      continue;
-    }
-    const bases: string[] = [];
-    for (const base of await extendedAliases(source)) bases.push(await ensureFieldtestImage(docker, fieldtestDir, base, progress));
-    tags.set(image, await ensureAgentImage(docker, source, progress, bases));
+    tags.set(image, await ensureAliasImage(docker, await locateDockerfile(catalog, image), fieldtestDir, progress));
   }
   return tags;
+}
+
+/** An alias's image, after the fieldtest images it extends; fieldtest's own also get their stable tag. */
+async function ensureAliasImage(docker: Docker, source: AgentImageSource, fieldtestDir: string, progress: Progress): Promise<string> {
+  const own = source.dockerfilesDir === fieldtestDir;
+  const bases: string[] = [];
+  for (const base of await extendedAliases(source)) {
+    if (own && base === source.alias) throw new ImageError(`${dockerfileName(source.alias)} extends itself (FROM ${AGENT_IMAGE_REPOSITORY}:${base})`);
+    bases.push(await ensureAliasImage(docker, { dockerfilesDir: fieldtestDir, alias: base }, fieldtestDir, progress));
+  }
+  const tag = await ensureAgentImage(docker, source, progress, bases);
+  if (own) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: source.alias });
+  return tag;
 }
