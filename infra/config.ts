@@ -3,6 +3,7 @@ import { AGENT_SSH_PORT, DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, 
 import { publicKeySchema } from "../src/core/inventory.ts";
 import { MAX_TTL_SECONDS, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/core/namespace.ts";
 import { agentName, cloudResourceName, MAX_AGENTS_PER_GROUP } from "../src/core/naming.ts";
+import { instanceTypeSchema } from "../src/core/shapes.ts";
 
 /**
  * Stack configuration of the fieldtest Pulumi program. Parsing is a pure function of the
@@ -134,6 +135,8 @@ const rawConfigSchema = z.object({
   "fieldtest:sshPrivateKey": z.string().includes("PRIVATE KEY", { message: "must be an OpenSSH private key: pulumi config set --secret fieldtest:sshPrivateKey < ~/.ssh/id_ed25519" }).optional(),
   "fieldtest:image": z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must name a dockerfiles/<image>.Dockerfile").optional(),
   "fieldtest:maxVms": fromConfigText(z.number().int().min(1)).default(DEFAULT_MAX_VMS),
+  // Read by `fieldtest up --scenario` to turn shapes into machine types (src/core/shapes.ts); the program takes the types it chose.
+  "fieldtest:instanceTypes": fromConfigText(z.array(instanceTypeSchema).min(1)).optional(),
   "gcp:project": z.string().min(1).optional(),
   "gcp:zone": z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, "must be a zone such as europe-west1-b").optional(),
   "aws:region": z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be a region such as eu-west-1").optional(),

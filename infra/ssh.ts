@@ -56,13 +56,12 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
     const inventory = await upSshHosts({
       namespace: inputs.namespace,
-      count: inputs.count,
+      groups: [{ name: DEFAULT_GROUP, count: inputs.count, image: inputs.image.alias, firstIndex: inputs.firstAgentIndex }],
       ttlSeconds,
-      firstAgentIndex: inputs.firstAgentIndex,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
-      image: inputs.image,
+      images: { projectDirs: [], fieldtestDir: inputs.image.dockerfilesDir },
       progress: { step() {} },
       hosts: pinnedHostAccess(inputs.hosts, inputs.operatorPrivateKey),
     });

@@ -9,7 +9,7 @@ import {
   cloudPlan,
   containerPlan,
   expiredStacks,
-  maxVmsProblem,
+  limitProblem,
   parseGroup,
   renderPlan,
   stackConfigMap,
@@ -156,15 +156,15 @@ t.test("the plan says agents × machine type × TTL × target", async (t) => {
       "",
     ].join("\n"),
   );
-  t.equal(maxVmsProblem(plan), undefined);
-  t.equal(maxVmsProblem({ ...plan, maxVms: 4 }), undefined, "exactly --max-vms agents is allowed");
+  t.equal(limitProblem(plan), undefined);
+  t.equal(limitProblem({ ...plan, maxVms: 4 }), undefined, "exactly --max-vms agents is allowed");
   t.equal(
-    maxVmsProblem({ ...plan, maxVms: 3 }),
-    "4 agents exceed --max-vms 3, the guard against costly typos: lower --vms, or raise --max-vms to 4 if you mean it. Nothing was created",
+    limitProblem({ ...plan, maxVms: 3 }),
+    "4 agents exceed --max-vms 3, the guard against costly typos: lower --vms or --group counts, or raise --max-vms to 4 if you mean it. Nothing was created",
   );
-  const local = containerPlan({ namespace: "bob", count: 12, image: "debian", ttlSeconds: 600 }, "localhost", "this machine's Docker engine", 10, now);
-  t.match(renderPlan(local), /^plan: namespace bob on localhost \(this machine's Docker engine\)\n {4}12 × container \(image debian\)  group agent\n/);
-  t.match(maxVmsProblem(local), /^12 agents exceed --max-vms 10/);
+  const local = containerPlan({ namespace: "bob", groups: [{ name: "agent", count: 12, image: "debian" }], ttlSeconds: 600 }, "localhost", "this machine's Docker engine", { maxVms: 10 }, now);
+  t.match(renderPlan(local), /^plan: namespace bob on localhost \(this machine's Docker engine\)\n {4}12 × container \(image debian\)  group agent  agent-001 … agent-012\n/);
+  t.match(limitProblem(local), /^12 agents exceed --max-vms 10/);
 });
 
 t.test("reap picks the fieldtest stacks whose expiry tag has passed", async (t) => {

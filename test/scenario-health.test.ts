@@ -46,7 +46,7 @@ if (docker) {
 
   t.test("the whole scenario passes on a healthy fleet, with the stop checked on each agent", async (t) => {
     const logged = fleet.lines.length;
-    await health.run(fleet.cloud);
+    await health.run(fleet.cloud, {});
     const lines = fleet.lines.slice(logged).map((l) => l.line);
     for (const [agent, from] of [["agent-001", "agent-002"], ["agent-002", "agent-001"]] as const) {
       t.match(lines.find((line) => line.startsWith(`${agent}: exec ok`)), new RegExp(`^${agent}: exec ok, copy ok \\(\\w{12}\\), httpd on \\d+ reached from ${from} and stopped$`), agent);

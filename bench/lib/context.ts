@@ -179,12 +179,12 @@ export class BenchContext {
     const clientKey = await state.clientKey();
     const inventory = await upLocalhost(this.docker, {
       namespace,
-      count,
+      groups: [{ name: "agent", count, image: this.imageSource.alias }],
       ttlSeconds: TTL_SECONDS,
       portsPerAgent: PORTS_PER_AGENT,
       owner: "bench",
       clientKey,
-      image: this.imageSource,
+      images: { projectDirs: [], fieldtestDir: this.imageSource.dockerfilesDir },
       progress: silentProgress,
       signal: this.signal,
       ...(engine ? { engine } : { inboxDir: await state.inbox() }),

@@ -99,7 +99,7 @@ export const broadcast: Measure = {
     try {
       const largest = Math.max(...broadcastSizes);
       context.progress.step(`broadcast: bringing up ${largest} agent(s) behind a ${broadcastMbit} Mbit/s runner link`);
-      const engine = { target: "localhost" as const, address: link.agentAddress, listen: link.agentAddress, firstAgentIndex: 0, portIsFree };
+      const engine = { target: "localhost" as const, address: link.agentAddress, listen: link.agentAddress, portIsFree };
       const fleet = await context.up(largest, { engine, network: "host" });
       // The host side's view, unlimited, only for tidying the agents between copies.
       const host = await Cloud.connect(fleet.inventory, { privateKey: fleet.privateKey, logSink: () => {} });

@@ -2,9 +2,10 @@ import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import type { NetworkMode } from "../localhost/network.ts";
-import { dockerfileAliases } from "../core/images.ts";
+import { isPublishedImage } from "../core/images.ts";
 import { expiryAfter, formatDuration, type Namespace } from "../core/namespace.ts";
-import { destroyLocalhost, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
+import { locateDockerfile, type ImageCatalog } from "../localhost/image.ts";
+import { destroyLocalhost, upLocalhost, type ContainerGroup, type UpOptions } from "../localhost/provisioner.ts";
 import type { Progress } from "../progress.ts";
 import { destroySshFleet, upSshHosts } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
@@ -17,10 +18,11 @@ import { readOperatorKey } from "./ssh-hosts.ts";
 /** The `up` of the localhost and SSH-host backends: a fleet of agent containers. */
 export interface LocalFleetRequest {
   namespace: Namespace;
-  count: number;
+  groups: ContainerGroup[];
   ttlSeconds: number;
   portsPerAgent: number;
-  image: string;
+  /** The user's directories of Dockerfiles, searched before fieldtest's own (src/scenario.ts scenarioDockerfileDirs). */
+  dockerfileDirs: string[];
   owner: string;
   /** Localhost: each agent on a network of its own (the default), or on the host's. */
   network?: NetworkMode;
@@ -65,22 +67,23 @@ async function provision(
   sweep: () => Promise<unknown>,
 ): Promise<Inventory> {
   await claimNamespace(context, request.namespace, kind);
-  const dockerfilesDir = join(context.packageRoot, "dockerfiles");
-  const images = dockerfileAliases(dockerfilesDir);
-  if (!images.includes(request.image)) {
-    throw new FleetInputError(`--image "${request.image}" has no dockerfiles/${request.image}.Dockerfile in ${dockerfilesDir}; available: ${images.join(", ")}`);
+  const images: ImageCatalog = { projectDirs: request.dockerfileDirs, fieldtestDir: join(context.packageRoot, "dockerfiles") };
+  // Every alias has its Dockerfile before anything is made: a typo is bad input, and leaves nothing.
+  for (const image of new Set(request.groups.map((group) => group.image))) {
+    if (!isPublishedImage(image)) await locateDockerfile(images, image);
   }
   const state = namespaceState(context, request.namespace);
   const createdState = !(await access(state.dir).then(() => true, () => false));
   const { progress, signal } = control;
-  progress.step(`namespace ${request.namespace}: ${request.count} agent(s) ${where}, image ${request.image}, ttl ${formatDuration(request.ttlSeconds)}`);
+  const groups = request.groups.map((group) => `${group.name} ${group.count} × ${group.image}`).join(", ");
+  progress.step(`namespace ${request.namespace}: ${groups} ${where}, ttl ${formatDuration(request.ttlSeconds)}`);
   try {
     // Recorded before any agent exists, so that `reap` knows when this state may go.
     await state.writeExpiry(expiryAfter(request.ttlSeconds));
     const options = {
       ...request,
       clientKey: await state.clientKey(),
-      image: { dockerfilesDir, alias: request.image },
+      images,
       progress,
       signal,
     };

@@ -17,10 +17,11 @@ import {
   DEFAULT_MACHINE_TYPES,
   DEFAULT_MAX_VMS,
   parseGroup,
-  maxVmsProblem,
+  limitProblem,
   renderPlan,
   stackConfigMap,
   stackTags,
+  type AgentGroupRequest,
   type CloudFleetRequest,
   type FleetPlan,
 } from "../pulumi/plan.ts";
@@ -40,10 +41,10 @@ import { printUpResult } from "./up-result.ts";
 
 const stacks = () => import("../pulumi/stacks.ts");
 
-/** Prints the plan on stderr and refuses it (bad input, exit 2) above --max-vms. */
+/** Prints the plan on stderr and refuses it (bad input, exit 2) above --max-vms, --max-cores or --max-ram-gb. */
 export function announcePlan(context: CliContext, plan: FleetPlan): void {
   context.stderr.write(renderPlan(plan));
-  const problem = maxVmsProblem(plan);
+  const problem = limitProblem(plan);
   if (problem) throw new UsageError(problem);
 }
 
@@ -67,7 +68,13 @@ export interface CloudFlags {
 }
 
 /** `up --cloud` flags → the request; every mistake names its flag. Cloud defaults come from the usual environment variables. */
-export function cloudFleetRequest(env: NodeJS.ProcessEnv, flags: CloudFlags, fleet: Omit<LocalFleetRequest, "count">, ttl: string): CloudFleetRequest {
+export function cloudFleetRequest(
+  env: NodeJS.ProcessEnv,
+  flags: CloudFlags,
+  fleet: Omit<LocalFleetRequest, "groups" | "dockerfileDirs"> & { image: string },
+  ttl: string,
+  scenarioGroups?: AgentGroupRequest[],
+): CloudFleetRequest {
   const target = CLOUD_TARGETS.find((t) => t === flags.cloud);
   if (!target) throw new UsageError(`--cloud "${flags.cloud}" must be one of ${CLOUD_TARGETS.join(", ")} (agents on your own machines: --localhost or --ssh-host)`);
   if (flags.group.length && (flags.vms !== undefined || flags.machineType !== undefined)) {
@@ -75,7 +82,9 @@ export function cloudFleetRequest(env: NodeJS.ProcessEnv, flags: CloudFlags, fle
   }
   let groups;
   try {
-    groups = flags.group.length
+    groups = scenarioGroups
+      ? scenarioGroups
+      : flags.group.length
       ? flags.group.map((group) => parseGroup(group, target))
       : [{ name: DEFAULT_GROUP, count: positiveIntOption("--vms", flags.vms, 1, MAX_AGENTS_PER_GROUP), machineType: flags.machineType ?? DEFAULT_MACHINE_TYPES[target] }];
   } catch (error) {

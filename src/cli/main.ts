@@ -2,12 +2,19 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
+import { DEFAULT_GROUP } from "../core/naming.ts";
+import { ImageError } from "../localhost/image.ts";
+import { scenarioDockerfileDirs } from "../scenario.ts";
+import { describeCommand } from "./describe.ts";
+import { resolveRunScenario } from "./run.ts";
+import { cloudGroups, fleetGroups, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
+import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
 import { InventoryError, readInventoryFile } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
-import { announcePlan, cloudFleetRequest, cloudUpCommand, maxVmsOption, type CloudFlags } from "./cloud.ts";
+import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { FleetInputError } from "../backends/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
@@ -34,6 +41,8 @@ import { addLongRunOptions, detachRun, longRunRequest, registerRunsCommands, typ
 const EXAMPLES = `
 Examples:
   $ fieldtest run health --localhost --vms 3          deploy 3 agents, run, tear down
+  $ fieldtest run su-cluster --localhost --param units=3 --group router=1
+  $ fieldtest describe su-cluster                  groups, parameters and invariants
   $ fieldtest run health --localhost --website --prometheus --monitoring --keep-alive
   $ fieldtest up --localhost --namespace alice --vms 2 --ttl 30m
   $ fieldtest up --ssh-host root@h1:22 --ssh-host root@h2:22 --namespace bob --vms 4
@@ -65,23 +74,29 @@ interface UpFlags extends CloudFlagsInput {
 
 type CloudFlagsInput = Omit<CloudFlags, "cloud" | "vms">;
 
-interface FleetFlags {
+interface FleetFlags extends ScenarioFlags {
   namespace?: string;
-  vms?: string;
   ttl?: string;
   portsPerAgent?: string;
-  image?: string;
   network?: string;
   json?: boolean;
+  maxVms?: string;
+  maxCores?: string;
+  maxRamGb?: string;
 }
 
 function fleetOptions(command: Command): Command {
   return command
     .option("--namespace <name>", "namespace of the fleet (default: $FIELDTEST_NAMESPACE)")
-    .option("--vms <count>", "number of agents to create")
+    .option("--vms <count>", "number of agents to create (a scenario with one group: that group's count)")
     .option("--ttl <duration>", "time to live of every agent, e.g. 90s, 30m, 2h, 1d", DEFAULT_TTL)
     .option("--ports-per-agent <count>", "size of each agent's port slice, sshd's port included", "100")
-    .option("--image <name>", "agent image: dockerfiles/<name>.Dockerfile", "debian")
+    .option("--image <name>", "agent image of the groups that name none: dockerfiles/<name>.Dockerfile of your project or fieldtest's (default debian), or a published image")
+    .option("--param <name=value>", "a scenario parameter, read by the type its schema declares (repeat for more)", collect, [])
+    .option("--params <file.json>", "scenario parameters from a JSON object; --param wins over it")
+    .option("--max-vms <count>", "refuse a plan of more agents than this, a guard against costly typos", String(DEFAULT_MAX_VMS))
+    .option("--max-cores <count>", "refuse a plan whose shapes add up to more cores than this")
+    .option("--max-ram-gb <gb>", "refuse a plan whose shapes add up to more RAM than this")
     .option("--network <own|host>", "own: an address per agent, as faults need (default on localhost); host: the host's network, port slices (default on SSH hosts)");
 }
 
@@ -118,6 +133,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       .argument("<scenario>", "scenario name (scenarios/<name>.ts) or path"),
   )
     .option("--localhost", "create the agents as Docker containers on this machine for this run")
+    .option("--group <name=count>", "with --localhost: the count of one of the scenario's groups, e.g. unit=5 (repeat for more)", collect, [])
     .option("--inventory <file>", "run on the agents of an inventory JSON file (as `fieldtest inventory` prints)")
     .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
     .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
@@ -141,6 +157,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
     .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
       const source = fleetSource(context, flags);
+      const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
       if (flags.detach) {
@@ -149,7 +166,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         return detachRun(context, argv, namespace, observe.runsDir, Boolean(flags.json));
       }
       await withInterrupts(async (interrupt) => {
-        const outcome = await runCommand(context, { scenario, source, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
+        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
         if (outcome.result === "failed") setExitCode(1);
       });
     });
@@ -161,12 +178,12 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--ssh-known-hosts <file>", "with --ssh-host: known_hosts file holding the hosts' keys", defaultKnownHosts(context.env))
     .option("--cloud <gcp|aws>", "create the agents as VMs with Pulumi (stack = namespace; needs the pulumi CLI)")
     .option("--machine-type <type>", "with --cloud: machine type of the --vms agents (default e2-standard-2 on gcp, t3.medium on aws)")
-    .option("--group <name:count[:type]>", "with --cloud: a group of agents instead of --vms, e.g. node:3:e2-standard-2 (repeat for more)", collect, [])
+    .option("--scenario <scenario>", "create the fleet a scenario declares: its groups, images and shapes, with --param and --group name=count")
+    .option("--group <spec>", "with --scenario: name=count, one group's count; with --cloud alone: name:count[:type], a group of agents instead of --vms (repeat for more)", collect, [])
     .option("--ssh-source-range <cidr>", "with --cloud: who may reach the agents' sshd, e.g. 203.0.113.7/32 (repeat for more; required for a new stack)", collect, [])
     .option("--project <id>", "with --cloud gcp: the project (default: $GOOGLE_CLOUD_PROJECT)")
     .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
     .option("--region <region>", "with --cloud aws: the region, e.g. eu-west-1 (default: $AWS_REGION)")
-    .option("--max-vms <count>", "refuse to create more agents than this, a guard against costly typos", String(DEFAULT_MAX_VMS))
     .option("--dry-run", "print the plan and check it, create nothing")
     .option("--json", "print the inventory as JSON")
     .action(async (flags: FleetFlags & UpFlags, command: Command) => {
@@ -174,22 +191,41 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets > 1) throw new UsageError("--localhost, --ssh-host and --cloud exclude each other: agents go to one kind of place");
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
+      const limits = planLimits(flags, DEFAULT_MAX_VMS);
+      const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
-        const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli" };
-        const request = cloudFleetRequest(context.env, cloudFlags, localFleet(context, flags, namespace), flags.ttl ?? DEFAULT_TTL);
-        await withInterrupts((interrupt) => cloudUpCommand(context, request, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
+        const instanceTypes = await stackInstanceTypes(context, namespace);
+        const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
+        const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
+        const request = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
+        await withInterrupts((interrupt) => cloudUpCommand(context, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
-      if (cloudOnly || flags.group.length || flags.sshSourceRange?.length) throw new UsageError(`${flagOf(cloudOnly ?? (flags.group.length ? "group" : "sshSourceRange"))} only applies with --cloud`);
+      if (cloudOnly || flags.sshSourceRange?.length) throw new UsageError(`${flagOf(cloudOnly ?? "sshSourceRange")} only applies with --cloud`);
       const sshHosts = flags.sshHost.length
         ? { hosts: flags.sshHost.map(sshHostOption), operatorKeyPath: flags.sshKey, knownHostsPath: flags.sshKnownHosts }
         : undefined;
-      const request = { ...localFleet(context, flags, namespace), count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1) };
+      if (!declared && flags.group.length) throw new UsageError("--group name=count needs --scenario (without one, --vms sets the count); --group name:count:type only applies with --cloud");
+      const request = {
+        ...localFleet(context, flags, namespace),
+        ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
+      };
       const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
-      announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, maxVmsOption(flags.maxVms), new Date()));
+      announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, limits, new Date()));
       if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");
       await withInterrupts((interrupt) => upCommand(context, request, sshHosts, Boolean(flags.json), interrupt));
+    });
+
+  program
+    .command("describe")
+    .summary("explain a scenario: its groups, parameters with defaults and docs, and invariants")
+    .argument("<scenario>", "scenario name (scenarios/<name>.ts) or path")
+    .option("--param <name=value>", "show the fleet for this parameter value (repeat for more)", collect, [])
+    .option("--params <file.json>", "show the fleet for these parameters")
+    .option("--json", "print JSON")
+    .action(async (reference: string, flags: { param: string[]; params?: string; json?: boolean }) => {
+      await describeCommand(context, reference, scenarioArguments(flags), Boolean(flags.json));
     });
 
   program
@@ -314,10 +350,29 @@ function localFleet(context: CliContext, flags: FleetFlags, namespace: string) {
     namespace,
     ttlSeconds: ttlOption(flags.ttl),
     portsPerAgent: portsPerAgentOption(flags.portsPerAgent),
-    image: imageOption(flags.image),
     owner: ownerName(context.env),
     ...(flags.network === undefined ? {} : { network: networkOption(flags.network) }),
   };
+}
+
+/** `up --scenario`: the scenario's groups for these parameters and overrides, and where its Dockerfiles are. */
+async function declaredFleet(context: CliContext, flags: FleetFlags & { scenario?: string }) {
+  if (flags.scenario === undefined) {
+    if (flags.param?.length || flags.params !== undefined) throw new UsageError("--param and --params need --scenario <scenario>: parameters belong to a scenario");
+    return undefined;
+  }
+  const scenario = await resolveRunScenario(context, flags.scenario);
+  const args = scenarioArguments({ ...flags, group: (flags.group ?? []).filter((spec) => spec.includes("=") || !spec.includes(":")) });
+  if (flags.group?.some((spec) => !spec.includes("=") && spec.includes(":"))) {
+    throw new UsageError("--group name:count:type does not go with --scenario: the scenario declares its groups; override a count with --group <name>=<count>");
+  }
+  const groups = fleetGroups(scenario, await scenarioParams(scenario, args), args.overrides);
+  return { groups, dockerfileDirs: scenarioDockerfileDirs(scenario, context.cwd) };
+}
+
+function cloudGroupsFor(cloud: string, groups: Parameters<typeof cloudGroups>[0], table: Parameters<typeof cloudGroups>[2]) {
+  if (cloud !== "gcp" && cloud !== "aws") return undefined;
+  return cloudGroups(groups, cloud, table);
 }
 
 function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean }): FleetSource {
@@ -325,17 +380,17 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
   if (flags.localhost) {
     const namespace = namespaceOption(flags.namespace, context.env) ?? generatedNamespace();
-    const count = flags.vms === undefined ? undefined : agentCountOption(flags.vms, 1);
-    return { kind: "localhost", request: localFleet(context, flags, namespace), count, keep: Boolean(flags.keep) };
+    return { kind: "localhost", request: localFleet(context, flags, namespace), limits: planLimits(flags, DEFAULT_MAX_VMS), keep: Boolean(flags.keep) };
   }
-  if (flags.vms !== undefined) throw new UsageError("--vms only applies with --localhost: an existing fleet has the agents it has");
+  const fleetOnly = (["vms", "image", "maxCores", "maxRamGb"] as const).find((flag) => flags[flag] !== undefined) ?? (flags.group?.length ? "group" : undefined);
+  if (fleetOnly) throw new UsageError(`${flagOf(fleetOnly)} only applies with --localhost: an existing fleet has the agents it has`);
   if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey };
   const namespace = namespaceOption(flags.namespace, context.env);
   if (!namespace) throw new UsageError("run needs a fleet: --localhost to create one, --namespace <name> to use a live one, or --inventory <file>");
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError];
+const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {

@@ -7,12 +7,17 @@ import { redactUrl } from "../observe/alerts.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";
-import { Cloud } from "../runtime/cloud.ts";
-import { loadScenario, resolveScenarioPath, type Scenario } from "../scenario.ts";
+import type { Cloud } from "../runtime/cloud.ts";
+import { containerPlan, type PlanLimits } from "../pulumi/plan.ts";
+import { runScenario } from "../run-scenario.ts";
+import { loadScenario, resolveScenarioPath, scenarioDockerfileDirs, type Scenario } from "../scenario.ts";
+import type { FleetGroup } from "../scenario-fleet.ts";
+import { announcePlan } from "./cloud.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import { destroyNamespace, liveInventory, namespaceState, provisionLocalhost, type LocalFleetRequest } from "./fleet.ts";
 import { abortable, type Interrupt } from "./interrupt.ts";
+import { fleetGroups, scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 import { preflightObserve, type ObserveRequest } from "./observe-options.ts";
 import { ownerName } from "./options.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
@@ -21,13 +26,15 @@ import { LongRun, type LongRunOptions } from "../runs/long-run.ts";
 
 /** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
 export type FleetSource =
-  | { kind: "localhost"; request: Omit<LocalFleetRequest, "count">; count: number | undefined; keep: boolean }
+  | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean }
   | { kind: "namespace"; namespace: Namespace; keyPath: string | undefined }
   | { kind: "inventory"; path: string; keyPath: string | undefined };
 
 export interface RunRequest {
   scenario: string;
   source: FleetSource;
+  /** `--param`, `--params` and the group overrides (which only a fleet made for the run uses). */
+  scenarioArgs: ScenarioArguments;
   keepAlive: boolean;
   json: boolean;
   observe: ObserveRequest;
@@ -61,8 +68,14 @@ interface ClientKey {
   keyPath: string;
 }
 
-/** Loads an existing fleet's inventory and its client key, or provisions a new localhost fleet. */
-async function acquireFleet(context: CliContext, request: RunRequest, scenario: Scenario, interrupt: Interrupt): Promise<{ inventory: Inventory; key: ClientKey; owned: boolean }> {
+/** Loads an existing fleet's inventory and its client key, or provisions the scenario's groups on localhost. */
+async function acquireFleet(
+  context: CliContext,
+  request: RunRequest,
+  scenario: Scenario,
+  groups: FleetGroup[] | undefined,
+  interrupt: Interrupt,
+): Promise<{ inventory: Inventory; key: ClientKey; owned: boolean }> {
   const { source } = request;
   if (source.kind === "inventory") {
     const file = await readInventoryFile(source.path).catch((error) => {
@@ -81,8 +94,7 @@ async function acquireFleet(context: CliContext, request: RunRequest, scenario: 
     }
     return { inventory, key: await existingKey(context, source.namespace, source.keyPath), owned: false };
   }
-  const count = source.count ?? scenario.agentCount;
-  const inventory = await provisionLocalhost(context, { ...source.request, count }, interrupt);
+  const inventory = await provisionLocalhost(context, { ...source.request, groups: groups ?? [], dockerfileDirs: scenarioDockerfileDirs(scenario, context.cwd) }, interrupt);
   const state = namespaceState(context, source.request.namespace);
   return { inventory, key: { privateKey: (await state.clientKey()).privateKey, keyPath: state.clientKeyPath }, owned: !source.keep };
 }
@@ -105,14 +117,23 @@ async function existingKey(context: CliContext, namespace: Namespace, keyPath: s
 export async function runCommand(context: CliContext, request: RunRequest, interrupt: Interrupt): Promise<RunOutcome> {
   const progress = stderrProgress(context.stderr);
   const scenario = await resolveRunScenario(context, request.scenario);
+  const params = await scenarioParams(scenario, request.scenarioArgs);
+  const { source } = request;
+  let groups: FleetGroup[] | undefined;
+  if (source.kind === "localhost") {
+    // The plan and its guards come before anything is made, as for `up`.
+    groups = fleetGroups(scenario, params, request.scenarioArgs.overrides);
+    const plan = containerPlan({ ...source.request, groups }, "localhost", "this machine's Docker engine", source.limits, new Date());
+    announcePlan(context, plan);
+  }
   const observe = await preflightObserve(request.observe, context.env, context.docker);
-  const fleet = await acquireFleet(context, request, scenario, interrupt);
+  const fleet = await acquireFleet(context, request, scenario, groups, interrupt);
   const { inventory } = fleet;
   const started = Date.now();
   let outcome: RunOutcome | undefined;
   let observation: Observation | undefined;
-  let cloud: Cloud | undefined;
   let scenarioStarted = false;
+  let closedOut = false;
   const longRun = new LongRun(request.longRun ?? {}, context, interrupt, progress);
   try {
     observation = await Observation.start({
@@ -120,37 +141,59 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       inventory,
       scenario: scenario.name,
       runsDir: observe.runsDir,
-      config: runConfig(request, scenario.name),
+      config: runConfig(request, scenario.name, params, groups),
       clientKeyPath: fleet.key.keyPath,
       ...(observe.website ? { website: observe.website } : {}),
       progress,
     });
     progress.step(`run directory ${observation.runDir.path}`);
-    const logSink = observation.logSink(consoleSink(longRun.daemonOutput, prefixedLogSink(request.json ? context.stderr : context.stdout)));
-    cloud = await abortable(Cloud.connect(inventory, { privateKey: fleet.key.privateKey, logSink, observer: observation, ...longRun.cloudOptions(observation) }), interrupt.signal);
-    await longRun.started(observation, cloud, inventory, scenario.name, fleet.key.privateKey);
-    let nodeExporters: NodeExporterTarget[] = [];
-    if (observe.monitoring) {
-      // Exporter chatter belongs on the website and in the run directory, not in the scenario's output.
-      nodeExporters = await abortable(startNodeExporters(cloud.agents, () => {}), interrupt.signal);
-      progress.step(`node exporters running on ${nodeExporters.length} agent(s)`);
-    }
-    if (observe.prometheus) await abortable(observation.startPrometheus(observe.prometheus, nodeExporters), interrupt.signal);
-    if (observe.grafana) await abortable(startRunGrafana(context, observation, observe.grafana, inventory), interrupt.signal);
-    progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
-    observation.setPhase("running");
-    scenarioStarted = true;
-    const connected = cloud;
-    await abortable(Promise.resolve().then(() => scenario.run(connected)), interrupt.signal);
-    observation.assertHealthy();
-    outcome = finish("passed");
-    observation.setPhase("done");
-    progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
-    if (request.keepAlive && !interrupt.signal.aborted) {
-      observation.setPhase("keep-alive");
-      progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.owned ? "tear down" : "exit"}`);
-      await interrupt.requested;
-    }
+    const observing = observation;
+    const logSink = observing.logSink(consoleSink(longRun.daemonOutput, prefixedLogSink(request.json ? context.stderr : context.stdout)));
+    await runScenario(scenario, {
+      inventory,
+      privateKey: fleet.key.privateKey,
+      params,
+      logSink,
+      observer: observing,
+      recording: longRun.cloudOptions(observing),
+      signal: interrupt.signal,
+      beforeRun: async (connected: Cloud) => {
+        await longRun.started(observing, connected, inventory, scenario.name, fleet.key.privateKey);
+        let nodeExporters: NodeExporterTarget[] = [];
+        if (observe.monitoring) {
+          // Exporter chatter belongs on the website and in the run directory, not in the scenario's output.
+          nodeExporters = await abortable(startNodeExporters(connected.agents, () => {}), interrupt.signal);
+          progress.step(`node exporters running on ${nodeExporters.length} agent(s)`);
+        }
+        if (observe.prometheus) await abortable(observing.startPrometheus(observe.prometheus, nodeExporters), interrupt.signal);
+        if (observe.grafana) await abortable(startRunGrafana(context, observing, observe.grafana, inventory), interrupt.signal);
+        progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
+        observing.setPhase("running");
+        scenarioStarted = true;
+      },
+      afterRun: async () => {
+        observing.assertHealthy();
+        outcome = finish("passed");
+        observing.setPhase("done");
+        progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
+        if (request.keepAlive && !interrupt.signal.aborted) {
+          observing.setPhase("keep-alive");
+          progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.owned ? "tear down" : "exit"}`);
+          await interrupt.requested;
+        }
+      },
+      // Dumps need the fleet still connected: they are taken before runScenario closes it.
+      beforeClose: async (_connected, failure) => {
+        if (failure) {
+          const message = (failure.error as Error)?.message ?? String(failure.error);
+          outcome = interrupt.signal.aborted ? (outcome ?? finish("interrupted", "interrupted by the user")) : finish("failed", message);
+        }
+        if (outcome) await longRun.beforeClose(outcome);
+        closedOut = true;
+      },
+    });
+    // Set by afterRun already; this tells the type checker.
+    outcome ??= finish("passed");
   } catch (error) {
     if (interrupt.signal.aborted) {
       outcome ??= finish("interrupted", "interrupted by the user");
@@ -159,8 +202,8 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       progress.step(`${scenarioStarted ? `scenario ${scenario.name}` : "setting up the run"} failed: ${(error as Error).message}`);
     }
   } finally {
-    if (outcome) await longRun.beforeClose(outcome);
-    await cloud?.close();
+    // A run that failed before its fleet was connected still ends its long-run record.
+    if (outcome && !closedOut) await longRun.beforeClose(outcome);
     if (observation && outcome) {
       const result = outcome.result === "passed" ? ({ status: "passed" } as const) : ({ status: "failed", error: outcome.error ?? outcome.result } as const);
       await observation.finish(result).catch((error: Error) => progress.step(`recording the run failed: ${error.message}`));
@@ -206,12 +249,13 @@ function startRunGrafana(context: CliContext, observation: Observation, grafana:
 }
 
 /** config.json of the run directory: what was asked for, never a secret. */
-function runConfig(request: RunRequest, scenario: string) {
+function runConfig(request: RunRequest, scenario: string, params: Record<string, unknown>, groups: FleetGroup[] | undefined) {
   const { source, observe } = request;
   return {
     scenario,
     reference: request.scenario,
-    source: source.kind === "localhost" ? { kind: source.kind, ...source.request, count: source.count, keep: source.keep } : source,
+    params,
+    source: source.kind === "localhost" ? { kind: source.kind, ...source.request, groups, limits: source.limits, keep: source.keep } : source,
     keepAlive: request.keepAlive,
     website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,
     prometheus: observe.prometheus ? { port: observe.prometheus.port, scrapeInterval: observe.prometheus.scrapeInterval, alertWebhook: observe.prometheus.alertWebhook ? redactUrl(observe.prometheus.alertWebhook) : null } : null,

@@ -15,6 +15,8 @@ export const AGENT_LABELS = {
   hostKey: "fieldtest-host-key",
   createdAt: "fieldtest-created-at",
   image: "fieldtest-image",
+  /** The fleet group of the agent (src/core/naming.ts). */
+  group: "fieldtest-group",
   /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
   address: "fieldtest-address",
   /** Where other agents reach the agent, when it has an address of its own (src/localhost/network.ts). */
@@ -39,6 +41,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
   const inbox = labels[AGENT_LABELS.inbox];
   const internalHost = labels[AGENT_LABELS.internalAddress];
   const host = labels[AGENT_LABELS.address] || LOCALHOST_ADDRESS;
+  const group = labels[AGENT_LABELS.group];
   return {
     name: labels[AGENT_LABELS.agent] ?? "",
     host,
@@ -54,6 +57,7 @@ export function agentFromLabels(labels: Record<string, string>): AgentSpec {
       image: labels[AGENT_LABELS.image] ?? "",
       network: labels[AGENT_LABELS.network] ?? "host",
     },
+    ...(group ? { group } : {}),
     ...(inbox ? { inbox: { hostPath: inbox, agentPath: AGENT_INBOX } } : {}),
   };
 }

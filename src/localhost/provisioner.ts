@@ -7,11 +7,12 @@ import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../keys.ts";
 import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../core/namespace.ts";
-import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
+import { agentName } from "../core/naming.ts";
+import { containerLimits, type Shape } from "../core/shapes.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
-import { ensureAgentImage, type AgentImageSource } from "./image.ts";
+import { ensureFleetImages, type ImageCatalog } from "./image.ts";
 import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
 import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
@@ -26,22 +27,40 @@ export interface Engine {
   address: string;
   /** Address sshd listens on inside the agent (host network). */
   listen: string;
-  /** Agent numbering starts after this many, so names stay unique across several engines. */
-  firstAgentIndex: number;
   /** Whether a port is free on the engine's host, checked before a slice is chosen. */
   portIsFree: (port: number) => Promise<boolean>;
 }
 
-export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, firstAgentIndex: 0, portIsFree };
+export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, portIsFree };
+
+/** A group of agents to create on one engine: `<name>-NNN`, numbered from `firstIndex` (agents of the group on other engines come before). */
+export interface ContainerGroup {
+  name: string;
+  count: number;
+  /** An image alias of the catalog, or a published image reference. */
+  image: string;
+  /** Becomes the container's CPU and memory limits. */
+  shape?: Shape;
+  firstIndex?: number;
+}
+
+/** One agent container to create. */
+interface AgentToCreate {
+  name: string;
+  group: string;
+  image: string;
+  imageTag: string;
+  limits?: { NanoCpus: number; Memory: number };
+}
 
 export interface UpOptions {
   namespace: Namespace;
-  count: number;
+  groups: readonly ContainerGroup[];
   ttlSeconds: number;
   portsPerAgent: number;
   owner: string;
   clientKey: SshKeyPair;
-  image: AgentImageSource;
+  images: ImageCatalog;
   progress: Progress;
   /** Aborting removes whatever was created so far. */
   signal?: AbortSignal;
@@ -85,8 +104,24 @@ export async function localInventory(docker: Docker, namespace: Namespace): Prom
   return containers.length ? inventoryFromContainers(namespace, await withEffectiveExpiry(docker, containers)) : undefined;
 }
 
+/** The agents of the groups, group after group, with the engine's tag of each one's image. */
+async function agentsToCreate(docker: Docker, options: UpOptions): Promise<AgentToCreate[]> {
+  const groups = options.groups.filter((group) => group.count > 0);
+  const tags = await ensureFleetImages(docker, options.images, groups.map((group) => group.image), options.progress);
+  const engineCpus = groups.some((group) => group.shape) ? (await docker.info()).NCPU : 0;
+  return groups.flatMap((group) =>
+    Array.from({ length: group.count }, (_, i) => ({
+      name: agentName(group.name, (group.firstIndex ?? 0) + i),
+      group: group.name,
+      image: group.image,
+      imageTag: tags.get(group.image)!,
+      ...(group.shape ? { limits: containerLimits(group.shape, engineCpus) } : {}),
+    })),
+  );
+}
+
 /**
- * Creates `count` agents in parallel and returns their inventory once every one answers an
+ * Creates the groups' agents in parallel and returns their inventory once every one answers an
  * authenticated SSH command. On any failure or abort, the agents created so far are removed.
  */
 export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
@@ -97,8 +132,8 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
       `namespace ${namespace} already has ${existing.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
     );
   }
-  const image = await ensureAgentImage(docker, options.image, progress);
-  const reaper = { owner: options.owner, dockerfilesDir: options.image.dockerfilesDir, progress };
+  const agents = await agentsToCreate(docker, options);
+  const reaper = { owner: options.owner, dockerfilesDir: options.images.fieldtestDir, progress };
   // Before anything exists: agents the runner never starts are removed at their TTL all the same.
   await ensureReaper(docker, reaper);
   options.signal?.throwIfAborted();
@@ -106,17 +141,19 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
   const created: string[] = [];
   const outputs: CapturedOutput[] = [];
   try {
-    const where = await createAgents(docker, image, options, created);
+    const where = await createAgents(docker, agents, options, created);
     // Again: a reaper that saw nothing of its owner may have left just before they were created.
     await ensureReaper(docker, reaper);
-    progress.step(`starting ${options.count} agent(s) ${where}`);
+    progress.step(`starting ${agents.length} agent(s) ${where}`);
     outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
     const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     const started = Date.now();
     await Promise.all(
-      inventory.agents.map(async (agent, i) => {
+      inventory.agents.map(async (agent) => {
+        // The inventory is sorted by name; containers were created in the groups' order.
+        const i = agents.findIndex((planned) => planned.name === agent.name);
         await waitForSsh(agent, options.clientKey.privateKey, {
           deadline,
           signal: options.signal,
@@ -175,11 +212,11 @@ async function containerGone(docker: Docker, id: string, output: CapturedOutput)
  * 30000 and up to itself. On an SSH host, sshd is published on the host, so slices still
  * keep those host ports disjoint.
  */
-async function createAgents(docker: Docker, image: string, options: UpOptions, created: string[]): Promise<string> {
+async function createAgents(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: string[]): Promise<string> {
   const engine = options.engine ?? LOCAL_ENGINE;
   const mode = options.network ?? DEFAULT_NETWORK_MODE;
   if (mode === "host") {
-    const slices = await createWithFreeSlices(docker, image, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
+    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
     return `on ports ${slices.map(formatRange).join(", ")}`;
   }
   const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
@@ -188,14 +225,10 @@ async function createAgents(docker: Docker, image: string, options: UpOptions, c
     networkConfig({ mode: "own", network, index, portsPerAgent: options.portsPerAgent, ...(publish ? { publish } : {}) });
   if (engine.target === "ssh") {
     let index = 0;
-    const slices = await createWithFreeSlices(docker, image, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
+    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
     return `on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`;
   }
-  const ids = await Promise.all(
-    Array.from({ length: options.count }, (_, i) =>
-      createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), ownPlan(network, i)),
-    ),
-  );
+  const ids = await Promise.all(agents.map((agent, i) => createAgentContainer(docker, agent, options, engine, ownPlan(network, i))));
   created.push(...ids);
   return `on network ${network.name} (${network.subnet})`;
 }
@@ -207,7 +240,7 @@ async function createAgents(docker: Docker, image: string, options: UpOptions, c
  */
 async function createWithFreeSlices(
   docker: Docker,
-  image: string,
+  agents: readonly AgentToCreate[],
   options: UpOptions,
   created: string[],
   plan: (slice: PortRange) => AgentNetwork,
@@ -215,9 +248,9 @@ async function createWithFreeSlices(
   for (let attempt = 1; ; attempt++) {
     const taken = (await listFieldtestContainers(docker)).map(hostPortsOf).filter((r): r is PortRange => r !== undefined);
     const engine = options.engine ?? LOCAL_ENGINE;
-    const slices = await allocateSlices(taken, options.count, options.portsPerAgent, engine.portIsFree);
-    options.progress.step(`creating ${options.count} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, image, options, engine, agentName(DEFAULT_GROUP, engine.firstAgentIndex + i), plan(slice))));
+    const slices = await allocateSlices(taken, agents.length, options.portsPerAgent, engine.portIsFree);
+    options.progress.step(`creating ${agents.length} agent(s) in namespace ${options.namespace}`);
+    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, agents[i]!, options, engine, plan(slice))));
     created.push(...ids);
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);
@@ -264,13 +297,14 @@ export function sortableTimestamp(created: string | undefined): string {
   return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
-async function createAgentContainer(docker: Docker, image: string, options: UpOptions, engine: Engine, name: string, net: AgentNetwork): Promise<string> {
+async function createAgentContainer(docker: Docker, agent: AgentToCreate, options: UpOptions, engine: Engine, net: AgentNetwork): Promise<string> {
+  const { name } = agent;
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
   const expiresAt = expiryAfter(options.ttlSeconds);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
   const container = await docker.createContainer({
     name: containerName(options.namespace, name),
-    Image: image,
+    Image: agent.imageTag,
     Labels: {
       ...labels,
       [AGENT_LABELS.agent]: name,
@@ -282,7 +316,8 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
       [AGENT_LABELS.portRange]: formatRange(net.portRange),
       [AGENT_LABELS.hostKey]: hostKey.publicKey,
       [AGENT_LABELS.createdAt]: new Date().toISOString(),
-      [AGENT_LABELS.image]: options.image.alias,
+      [AGENT_LABELS.image]: agent.image,
+      [AGENT_LABELS.group]: agent.group,
       ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
     },
     Env: [
@@ -293,7 +328,9 @@ async function createAgentContainer(docker: Docker, image: string, options: UpOp
     ...(net.networkingConfig ? { NetworkingConfig: net.networkingConfig } : {}),
     HostConfig: {
       ...net.hostConfig,
-      ...agentHardening({ extraCapabilities: net.hostConfig.CapAdd ?? [] }),
+      // A shape's memory replaces the default bound (and its swap with it); its CPUs are added.
+      ...agentHardening({ extraCapabilities: net.hostConfig.CapAdd ?? [], ...(agent.limits ? { memoryBytes: agent.limits.Memory } : {}) }),
+      ...(agent.limits ? { NanoCpus: agent.limits.NanoCpus } : {}),
       // The container deletes itself when its main process ends at the TTL: no runner needed.
       AutoRemove: true,
       Init: true,

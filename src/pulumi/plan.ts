@@ -4,6 +4,7 @@ import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget
 import type { Target } from "../core/inventory.ts";
 import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, parseTtl, resourceLabels, type Namespace } from "../core/namespace.ts";
 import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
+import { formatShape, sizeOfMachineType, type InstanceType, type Shape } from "../core/shapes.ts";
 
 /**
  * The pure half of `fieldtest up --cloud`: from the command's flags to the stack config and
@@ -17,6 +18,17 @@ export interface AgentGroupRequest {
   name: string;
   count: number;
   machineType: string;
+  /** The shape the machine type was chosen for, when the group declared one. */
+  shape?: Shape;
+  /** The group's image alias; default: the request's. */
+  image?: string;
+}
+
+/** The guards of every command that creates agents (TestLooper's max_workers, max_cores, max_ram_gb). */
+export interface PlanLimits {
+  maxVms: number;
+  maxCores?: number;
+  maxRamGb?: number;
 }
 
 export interface CloudFleetRequest {
@@ -34,6 +46,10 @@ export interface CloudFleetRequest {
   image: string;
   portsPerAgent: number;
   maxVms: number;
+  maxCores?: number;
+  maxRamGb?: number;
+  /** The stack's machine-type table (`fieldtest:instanceTypes`), for the plan's sizes. */
+  instanceTypes?: readonly InstanceType[];
   gcp?: { project: string; zone: string };
   aws?: { region: string };
 }
@@ -53,7 +69,9 @@ export function stackConfigMap(request: CloudFleetRequest, expiresAt: Date): Sta
     "fieldtest:target": plain(request.target),
     "fieldtest:owner": plain(request.owner),
     ...expiryConfig(expiresAt, request.ttl),
-    "fieldtest:agents": plain(JSON.stringify(request.groups.map((group) => ({ ...group, image: request.image })))),
+    "fieldtest:agents": plain(
+      JSON.stringify(request.groups.map(({ name, count, machineType, shape, image }) => ({ name, count, machineType, ...(shape?.diskGb ? { diskGb: shape.diskGb } : {}), image: image ?? request.image }))),
+    ),
     "fieldtest:portsPerAgent": plain(request.portsPerAgent),
     "fieldtest:maxVms": plain(request.maxVms),
   };
@@ -192,7 +210,7 @@ export interface FleetPlan {
   target: Target;
   /** Where, in words: `project p, zone z`, `on localhost`, `on root@h1:22`. */
   where: string;
-  groups: Array<{ name: string; count: number; machineType: string; firstAgent?: string; lastAgent?: string }>;
+  groups: PlannedGroup[];
   ttlSeconds: number;
   expiresAt: Date;
   maxVms: number;
@@ -200,6 +218,21 @@ export interface FleetPlan {
   expiry?: string;
   /** What the fleet opens to whom, one line per rule. */
   exposure?: string[];
+  maxCores?: number;
+  maxRamGb?: number;
+}
+
+export interface PlannedGroup {
+  name: string;
+  count: number;
+  /** What each agent runs on, in words: `e2-standard-2`, `container (image debian)`. */
+  machineType: string;
+  /** The shape the group asked for. */
+  shape?: Shape;
+  /** Cores and RAM of each agent, when known: the shape, or the machine type's. */
+  size?: Pick<Shape, "cores" | "ramGb">;
+  firstAgent?: string;
+  lastAgent?: string;
 }
 
 /**
@@ -212,35 +245,54 @@ export function cloudPlan(request: CloudFleetRequest, expiry: ExpiryChange, now:
     namespace: request.namespace,
     target: request.target,
     where,
-    groups: request.groups.map((group) => ({
-      ...group,
-      firstAgent: agentName(group.name, 0),
-      lastAgent: agentName(group.name, group.count - 1),
-    })),
+    groups: request.groups.map(({ image: _image, ...group }) => {
+      const size = group.shape ?? sizeOfMachineType(request.target, group.machineType, request.instanceTypes);
+      return {
+        ...group,
+        ...(size ? { size: { cores: size.cores, ramGb: size.ramGb } } : {}),
+        firstAgent: agentName(group.name, 0),
+        lastAgent: agentName(group.name, group.count - 1),
+      };
+    }),
     ttlSeconds: request.ttlSeconds,
     expiresAt: expiry.expiresAt,
-    maxVms: request.maxVms,
+    ...limitsOf(request),
     expiry: describeExpiryChange(expiry, now),
     ...(config && config.target !== "ssh" ? { exposure: describeExposure(agentPortRange(config.portsPerAgent), config) } : {}),
   };
 }
 
-/** The plan of agents as containers on a Docker engine: this machine's, or SSH hosts'. */
+function limitsOf(limits: PlanLimits): PlanLimits {
+  return {
+    maxVms: limits.maxVms,
+    ...(limits.maxCores !== undefined ? { maxCores: limits.maxCores } : {}),
+    ...(limits.maxRamGb !== undefined ? { maxRamGb: limits.maxRamGb } : {}),
+  };
+}
+
+/** The plan of agents as containers on a Docker engine (this machine's, or SSH hosts'): a shape is the container's limits. */
 export function containerPlan(
-  request: { namespace: Namespace; count: number; image: string; ttlSeconds: number },
+  request: { namespace: Namespace; groups: ReadonlyArray<{ name: string; count: number; image: string; shape?: Shape }>; ttlSeconds: number },
   target: "localhost" | "ssh",
   where: string,
-  maxVms: number,
+  limits: PlanLimits,
   now: Date,
 ): FleetPlan {
   return {
     namespace: request.namespace,
     target,
     where,
-    groups: [{ name: DEFAULT_GROUP, count: request.count, machineType: `container (image ${request.image})` }],
+    groups: request.groups.map((group) => ({
+      name: group.name,
+      count: group.count,
+      machineType: `container (image ${group.image}${group.shape ? `, limits ${formatShape(group.shape)}` : ""})`,
+      ...(group.shape ? { shape: group.shape, size: { cores: group.shape.cores, ramGb: group.shape.ramGb } } : {}),
+      firstAgent: agentName(group.name, 0),
+      lastAgent: agentName(group.name, group.count - 1),
+    })),
     ttlSeconds: request.ttlSeconds,
     expiresAt: expiryAfter(request.ttlSeconds, now),
-    maxVms,
+    ...limitsOf(limits),
   };
 }
 
@@ -248,29 +300,61 @@ export function totalAgents(plan: FleetPlan): number {
   return plan.groups.reduce((sum, group) => sum + group.count, 0);
 }
 
+/** Cores and RAM of the whole plan, counting the groups whose size is known, and how many agents are not. */
+export function planTotals(plan: FleetPlan): { cores: number; ramGb: number; unsized: number } {
+  return plan.groups.reduce(
+    (sum, group) =>
+      group.size
+        ? { ...sum, cores: sum.cores + group.count * group.size.cores, ramGb: sum.ramGb + group.count * group.size.ramGb }
+        : { ...sum, unsized: sum.unsized + group.count },
+    { cores: 0, ramGb: 0, unsized: 0 },
+  );
+}
+
 export function renderPlan(plan: FleetPlan): string {
-  const typeWidth = Math.max(...plan.groups.map((group) => group.machineType.length));
+  const kinds = plan.groups.map((group) => `${group.shape ? `${formatShape(group.shape)} → ` : ""}${group.machineType}`);
+  const typeWidth = Math.max(...kinds.map((kind) => kind.length));
   const nameWidth = Math.max(...plan.groups.map((group) => group.name.length));
-  const lines = plan.groups.map((group) => {
+  const lines = plan.groups.map((group, i) => {
     const names = group.firstAgent ? `  ${group.firstAgent}${group.lastAgent !== group.firstAgent ? ` … ${group.lastAgent}` : ""}` : "";
-    return `  ${String(group.count).padStart(4)} × ${group.machineType.padEnd(typeWidth)}  group ${group.name.padEnd(nameWidth)}${names}`.trimEnd();
+    return `  ${String(group.count).padStart(4)} × ${kinds[i]!.padEnd(typeWidth)}  group ${group.name.padEnd(nameWidth)}${names}`.trimEnd();
   });
+  const totals = planTotals(plan);
+  const sized = plan.groups.some((group) => group.shape) || plan.maxCores !== undefined || plan.maxRamGb !== undefined;
+  const resources = sized ? `, ${totals.cores} cores, ${totals.ramGb} GB${totals.unsized ? ` (and ${totals.unsized} agent(s) of no declared size)` : ""}` : "";
+  const limits = [`--max-vms ${plan.maxVms}`, ...(plan.maxCores !== undefined ? [`--max-cores ${plan.maxCores}`] : []), ...(plan.maxRamGb !== undefined ? [`--max-ram-gb ${plan.maxRamGb}`] : [])];
   return (
     [
       `plan: namespace ${plan.namespace} on ${plan.target} (${plan.where})`,
       ...lines,
-      `  ${totalAgents(plan)} agent(s) in all (limit --max-vms ${plan.maxVms}), ttl ${formatDuration(plan.ttlSeconds)}: gone by ${plan.expiresAt.toISOString()} even if nobody destroys them`,
+      `  ${totalAgents(plan)} agent(s)${resources} in all (limit${limits.length > 1 ? "s" : ""} ${limits.join(", ")}), ttl ${formatDuration(plan.ttlSeconds)}: gone by ${plan.expiresAt.toISOString()} even if nobody destroys them`,
       ...(plan.expiry ? [`  ${plan.expiry}`] : []),
       ...(plan.exposure ? ["  reachable (every other port is closed):", ...plan.exposure.map((line) => `    ${line}`)] : []),
     ].join("\n") + "\n"
   );
 }
 
-/** The guard against costly typos: more agents than --max-vms is bad input. */
-export function maxVmsProblem(plan: FleetPlan): string | undefined {
+/** The guards against costly typos: more agents, cores or RAM than the limits is bad input. */
+export function limitProblem(plan: FleetPlan): string | undefined {
   const total = totalAgents(plan);
-  if (total <= plan.maxVms) return undefined;
-  return `${total} agents exceed --max-vms ${plan.maxVms}, the guard against costly typos: lower --vms, or raise --max-vms to ${total} if you mean it. Nothing was created`;
+  if (total > plan.maxVms) {
+    return `${total} agents exceed --max-vms ${plan.maxVms}, the guard against costly typos: lower --vms or --group counts, or raise --max-vms to ${total} if you mean it. Nothing was created`;
+  }
+  const { cores, ramGb } = planTotals(plan);
+  if (plan.maxCores !== undefined && cores > plan.maxCores) {
+    return `${cores} cores exceed --max-cores ${plan.maxCores}: ${sizeBreakdown(plan, "cores")}; shrink the groups or their shapes, or raise --max-cores to ${cores}. Nothing was created`;
+  }
+  if (plan.maxRamGb !== undefined && ramGb > plan.maxRamGb) {
+    return `${ramGb} GB of RAM exceed --max-ram-gb ${plan.maxRamGb}: ${sizeBreakdown(plan, "ramGb")}; shrink the groups or their shapes, or raise --max-ram-gb to ${ramGb}. Nothing was created`;
+  }
+  return undefined;
+}
+
+function sizeBreakdown(plan: FleetPlan, key: "cores" | "ramGb"): string {
+  return plan.groups
+    .filter((group) => group.size)
+    .map((group) => `${group.name} ${group.count} × ${group.size![key]}`)
+    .join(" + ");
 }
 
 /** A stack as `pulumi stack ls` and its tags describe it. */

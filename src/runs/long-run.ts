@@ -63,12 +63,16 @@ export class LongRun {
   }
 
   /** The history records the scenario's operations, every daemon event and every fault window. */
-  cloudOptions(observation: Observation): Pick<CloudOptions, "history" | "onDaemonEvent" | "faultObserver"> {
+  cloudOptions(observation: Observation): Pick<CloudOptions, "history" | "onDaemonEvent" | "faultObserver" | "restartEvents"> {
     const history = observation.history.writer;
     return {
       history,
       onDaemonEvent: ({ type, ...data }) => history.recordEvent(type, data),
       faultObserver: { faultEvent: ({ type, ...data }) => history.recordEvent(type, data) },
+      // Restarts are daemon-restart events already; a policy that gives up is news of its own.
+      restartEvents: (event) => {
+        if (event.type === "gave-up") history.recordEvent("daemon-gave-up", { agent: event.agent, daemon: event.daemon, restarts: event.restart });
+      },
     };
   }
 

@@ -1,14 +1,16 @@
 import { basename } from "node:path";
 import type { AgentSpec } from "../core/inventory.ts";
+import { DEFAULT_GROUP, parseAgentName } from "../core/naming.ts";
 import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
-import { Daemon, type DaemonEvent, type LogSink, type SpawnOptions } from "./daemon.ts";
-import { execOnConnection, type ExecOptions, type ExecResult } from "./exec.ts";
+import { Daemon, USER_NAME, type DaemonEvent, type LogSink, type RestartEventSink, type SpawnOptions } from "./daemon.ts";
+import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult } from "./exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
-import type { Command } from "./quote.ts";
+import { quoteArg, type Command } from "./quote.ts";
 import { SshConnection } from "./ssh-connection.ts";
+import { DEFAULT_WAIT_MS, httpGetOver, pollUntil, WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./wait.ts";
 
 export interface AgentContext {
   privateKey: string;
@@ -18,6 +20,15 @@ export interface AgentContext {
   onDaemonEvent?: (event: DaemonEvent) => void;
   /** Gathers concurrent copies of one file to many agents into a broadcast. */
   copies?: CopyCoalescer;
+  /** Receives every daemon restart made by a restart policy. */
+  restartEvents?: RestartEventSink;
+}
+
+export interface WriteFileOptions {
+  /** File mode, e.g. 0o600 for a secret (default 0o644). The file never exists with a wider mode. */
+  mode?: number;
+  /** Unix user (and its group) to own the file. */
+  owner?: string;
 }
 
 /** A machine of the fleet as a scenario sees it: run, spawn, copy, and ports of its own. */
@@ -30,7 +41,11 @@ export class Agent {
   readonly user: string;
   readonly portRange: readonly [number, number];
   readonly labels: Readonly<Record<string, string>>;
+  /** The fleet group the agent belongs to (`unit` for unit-002); `agent` in a fleet without groups. */
+  readonly group: string;
   private readonly connection: SshConnection;
+  /** Users being created, so that two spawns as one new user do not race in useradd. */
+  private readonly users = new Map<string, Promise<void>>();
   private readonly copier: Copier;
   private readonly daemons = new Map<string, Daemon>();
   private readonly ports: PortSlice;
@@ -43,6 +58,7 @@ export class Agent {
     this.user = spec.user;
     this.portRange = spec.portRange;
     this.labels = spec.labels;
+    this.group = spec.group ?? parseAgentName(spec.name)?.group ?? DEFAULT_GROUP;
     this.connection = new SshConnection({
       label: spec.name,
       host: spec.host,
@@ -72,6 +88,7 @@ export class Agent {
 
   /** Starts a long-running process whose output lines stream to the log sink, prefixed. */
   async spawn(command: Command, options: SpawnOptions = {}): Promise<Daemon> {
+    if (options.user !== undefined) await this.ensureUser(options.user);
     const daemon = await Daemon.start(
       {
         name: this.name,
@@ -82,7 +99,12 @@ export class Agent {
         ...(this.context.onDaemonEvent ? { onEvent: this.context.onDaemonEvent } : {}),
       },
       command,
-      { ...options, onLine: this.captured(options.onLine), reservedNames: new Set(this.runningDaemonNames()) },
+      {
+        ...options,
+        onLine: this.captured(options.onLine),
+        reservedNames: new Set(this.runningDaemonNames()),
+        ...(this.context.restartEvents ? { restartEvents: this.context.restartEvents } : {}),
+      },
     );
     this.daemons.set(daemon.name, daemon);
     void daemon.exited.then(() => {
@@ -102,6 +124,89 @@ export class Agent {
       sink({ ...line, output: "none" });
       onLine(line);
     };
+  }
+
+  /** Creates a unix user with a home directory unless the agent has it; once per user and agent. */
+  ensureUser(user: string): Promise<void> {
+    if (!USER_NAME.test(user)) throw new Error(`${this.name}: user "${user}" must be a unix user name: lowercase letters, digits, '_' and '-', at most 32 characters`);
+    let created = this.users.get(user);
+    if (!created) {
+      created = this.exec(`id -u ${user} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ${user}`).then(() => {});
+      created.catch(() => this.users.delete(user));
+      this.users.set(user, created);
+    }
+    return created;
+  }
+
+  /**
+   * Writes a file on the agent, its content through stdin only: it never appears in a command
+   * line, a log or the run directory. The file is made with the final mode before any byte is
+   * written, then renamed into place, so no reader ever sees it partial or wider open.
+   */
+  async writeFile(remote: string, content: string | Buffer, options: WriteFileOptions = {}): Promise<void> {
+    const mode = options.mode ?? 0o644;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`${this.name}: writeFile ${remote}: mode must be a file mode such as 0o600, not ${mode}`);
+    if (options.owner !== undefined && !USER_NAME.test(options.owner)) throw new Error(`${this.name}: writeFile ${remote}: owner "${options.owner}" is not a unix user name`);
+    const path = quoteArg(remote);
+    const octal = mode.toString(8).padStart(4, "0");
+    const chown = options.owner ? ` && chown ${options.owner}: "$t"` : "";
+    await this.exec(
+      `d=$(dirname -- ${path}) && mkdir -p -- "$d" && t="$d/.fieldtest-write.$$" && (umask 7777 && : > "$t") && chmod ${octal} "$t" && cat > "$t"${chown} && mv -f -- "$t" ${path}`,
+      { input: content },
+    );
+  }
+
+  /** A file of the agent, as UTF-8 text. */
+  async readFile(remote: string): Promise<string> {
+    return (await this.exec(["cat", "--", remote])).stdout;
+  }
+
+  /** Resolves once something on the agent accepts TCP connections on `port` (polled on the agent itself). */
+  async waitForPort(port: number, options: WaitForPortOptions = {}): Promise<void> {
+    const host = options.host ?? "127.0.0.1";
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${this.name}: waitForPort: ${port} is not a port number`);
+    // Pauses of 50 ms growing to 1 s between attempts, all on the agent: one round trip in all.
+    const poll = 'p=0.05; until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do sleep $p; case $p in 0.05) p=0.1;; 0.1) p=0.2;; 0.2) p=0.5;; *) p=1;; esac; done';
+    try {
+      await this.exec(["bash", "-c", poll, "wait-for-port", host, String(port)], { timeoutMs });
+    } catch (error) {
+      if (error instanceof ExecTimeoutError) {
+        throw new WaitTimeoutError(`${this.name}: waited ${timeoutMs} ms for a listener on ${host}:${port} (waitForPort); nothing accepted a connection`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Resolves once a GET of `url`, made from the agent (through this runner's SSH connection),
+   * answers with `status` (default any 2xx). `http://127.0.0.1:8080/ping` is the agent itself.
+   */
+  async waitForHttp(url: string, options: WaitForHttpOptions = {}): Promise<number> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw new Error(`${this.name}: waitForHttp: "${url}" is not a URL such as http://127.0.0.1:8080/ping`);
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:") throw new Error(`${this.name}: waitForHttp: ${url} must be http:// or https://`);
+    const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
+    const host = target.hostname.replace(/^\[|\]$/g, "");
+    const wanted = options.status === undefined ? "a 2xx status" : `status ${options.status}`;
+    return pollUntil(
+      timeoutMs,
+      async (remaining) => {
+        try {
+          const status = await httpGetOver(() => this.connection.forwardOut(host, port), target, options, remaining);
+          const ok = options.status === undefined ? status >= 200 && status < 300 : status === options.status;
+          return ok ? { done: true, value: status } : { done: false, problem: `the last answer was status ${status}` };
+        } catch (error) {
+          return { done: false, problem: `the last attempt failed: ${(error as Error).message}` };
+        }
+      },
+      (problem) => `${this.name}: waited ${timeoutMs} ms for GET ${url} to answer with ${wanted} (waitForHttp); ${problem}`,
+    );
   }
 
   private runningDaemonNames(): string[] {

@@ -8,7 +8,7 @@ import { Agent } from "./agent.ts";
 import type { ScenarioHistory } from "../history/scenario-history.ts";
 import { broadcast, type BroadcastResult } from "./broadcast.ts";
 import { CopyCoalescer } from "./copy-coalescer.ts";
-import type { DaemonEvent, LogSink } from "./daemon.ts";
+import type { DaemonEvent, LogSink, RestartEventSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
 /** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
@@ -32,6 +32,8 @@ export interface CloudOptions {
   onDaemonEvent?: (event: DaemonEvent) => void;
   /** Receives every fault start and stop of `cloud.faults` (the run's history). */
   faultObserver?: FaultObserver;
+  /** Receives every daemon restart a restart policy makes, on any agent (e.g. for the run's history). */
+  restartEvents?: RestartEventSink;
 }
 
 /** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
@@ -61,6 +63,7 @@ export class Cloud {
           logSink: options.logSink,
           copies: this.copies,
           ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}),
+          ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
         }),
     );
   }
@@ -97,6 +100,20 @@ export class Cloud {
       remote,
       { hashes: this.hashes, log: (message) => this.log(message) },
     );
+  }
+
+  /** The fleet's group names, in the order of their first agent. */
+  get groups(): string[] {
+    return [...new Set(this.agents.map((agent) => agent.group))];
+  }
+
+  /** The agents of one group (`unit` → unit-001, unit-002, …), in name order. */
+  group(name: string): Agent[] {
+    const members = this.agents.filter((agent) => agent.group === name);
+    if (members.length === 0) {
+      throw new Error(`no group named "${name}" in namespace ${this.namespace}; groups are: ${this.groups.join(", ") || "(none)"}`);
+    }
+    return members;
   }
 
   /** A line in the run's log, attributed to the scenario. */

@@ -27,12 +27,42 @@ export type DaemonEvent =
 
 export type LogSink = (line: LogLine) => void;
 
+/** Every restart of a daemon by its policy, and the moment the policy gives up. */
+export interface RestartEvent {
+  type: "restart" | "gave-up";
+  agent: string;
+  daemon: string;
+  /** The restart this is (1 for the first); for `gave-up`, how many were made. */
+  restart: number;
+  /** How the incarnation before it ended. */
+  lastExit: DaemonExit;
+  /** The backoff waited before this restart (0 for `gave-up`). */
+  delayMs: number;
+  /** ISO time of the restart. */
+  at: string;
+}
+
+export type RestartEventSink = (event: RestartEvent) => void;
+
+export interface RestartBackoff {
+  /** The wait before the first restart (default 100 ms); it doubles with each restart. */
+  initialMs?: number;
+  /** The longest wait (default 5000 ms). */
+  maxMs?: number;
+}
+
 export interface SpawnOptions extends Pick<ExecOptions, "cwd" | "env"> {
   /** Names the daemon in log prefixes and pid files; defaults to the program's base name. */
   name?: string;
+  /** Runs the daemon as this unix user of the agent, created (with a home directory) if missing. */
+  user?: string;
   restart?: RestartPolicy;
   /** Gives up restarting after this many restarts (default 5). */
   maxRestarts?: number;
+  /** The wait before each restart: initialMs, doubling, capped at maxMs. */
+  backoff?: RestartBackoff;
+  /** Called on every restart (and when the policy gives up), besides the cloud's restart events. */
+  onRestart?: RestartEventSink;
   /** Where each output line goes; defaults to the cloud's log sink. */
   onLine?: LogSink;
   /** How many recent lines `daemon.recentLines()` keeps (default 200). */
@@ -63,6 +93,8 @@ export interface DaemonHost {
 const RESTART_MARKER = "fieldtest: restarting";
 
 const PID_DIR = "/run/fieldtest/daemons";
+/** What useradd accepts, kept to what needs no quoting. */
+export const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 // 0.05 s ticks: up to 5 s for a just-opened channel's shell to write its pid file.
 const PID_FILE_WAIT_TICKS = 100;
 
@@ -75,6 +107,7 @@ export class Daemon implements DaemonSignals {
   readonly name: string;
   private channel: ClientChannel | undefined;
   private readonly lines: string[] = [];
+  private readonly restartEvents: RestartEvent[] = [];
   private stopping = false;
   private restarts = 0;
   private resolveExit!: (exit: DaemonExit) => void;
@@ -87,7 +120,7 @@ export class Daemon implements DaemonSignals {
   private constructor(
     private readonly host: DaemonHost,
     private readonly command: string,
-    private readonly options: SpawnOptions & { name: string; onLine: LogSink },
+    private readonly options: SpawnOptions & { name: string; onLine: LogSink; restartEvents?: RestartEventSink },
   ) {
     this.name = options.name;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -96,12 +129,15 @@ export class Daemon implements DaemonSignals {
   static async start(
     host: DaemonHost,
     argvOrShell: string | readonly string[],
-    options: SpawnOptions & { onLine: LogSink; reservedNames: ReadonlySet<string> },
+    options: SpawnOptions & { onLine: LogSink; reservedNames: ReadonlySet<string>; restartEvents?: RestartEventSink },
   ): Promise<Daemon> {
     const name = options.name ?? uniqueName(defaultName(argvOrShell), options.reservedNames);
     // The name also names the daemon's log file in the run directory.
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.includes("..")) {
       throw new Error(`spawn: name "${name}" may only hold letters, digits, '.', '_' and '-', starting with a letter or digit`);
+    }
+    if (options.user !== undefined && !USER_NAME.test(options.user)) {
+      throw new Error(`spawn: user "${options.user}" must be a unix user name: lowercase letters, digits, '_' and '-', at most 32 characters`);
     }
     if (options.reservedNames.has(name)) {
       throw new Error(`spawn: a daemon named "${name}" is already running on ${host.name}; pass another name`);
@@ -140,9 +176,16 @@ export class Daemon implements DaemonSignals {
     });
   }
 
-  /** A multi-word shell command runs in its own `sh -c` so `exec` applies to all of it. */
+  /**
+   * A multi-word shell command runs in its own `sh -c` so `exec` applies to all of it. With a
+   * user, setpriv drops to it without forking, so the pid file still names the process group.
+   */
   private shellFor(command: string): string {
-    return `sh -c ${quoteArg(command)}`;
+    const shell = `sh -c ${quoteArg(command)}`;
+    const user = this.options.user;
+    if (user === undefined) return shell;
+    const home = `"$(getent passwd ${user} | cut -d: -f6)"`;
+    return `setpriv --reuid=${user} --regid="$(id -g ${user})" --init-groups env HOME=${home} USER=${user} LOGNAME=${user} ${shell}`;
   }
 
   private record(stream: "stdout" | "stderr", line: string): void {
@@ -156,16 +199,24 @@ export class Daemon implements DaemonSignals {
     const policy = this.options.restart ?? "no";
     const failed = exit.code !== 0;
     const wantsRestart = policy === "always" || (policy === "on-failure" && failed);
-    const restarting = !this.stopping && wantsRestart && this.restarts < (this.options.maxRestarts ?? 5);
+    const maxRestarts = this.options.maxRestarts ?? 5;
+    const restarting = !this.stopping && wantsRestart && this.restarts < maxRestarts;
+    if (!this.stopping && wantsRestart && !restarting) {
+      this.record("stderr", `fieldtest: ${this.name} not restarted: ${maxRestarts} restart(s) made, last exit ${describeExit(exit)}`);
+      this.emitRestart({ type: "gave-up", restart: this.restarts, lastExit: exit, delayMs: 0 });
+    }
     this.host.onEvent?.({ type: "daemon-exit", agent: this.host.name, daemon: this.name, code: exit.code, signal: exit.signal, final: !restarting });
     if (restarting) {
       this.restarts += 1;
-      // Back off so a daemon that dies at once does not spin: 100 ms, 200 ms, … capped at 5 s.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (this.restarts - 1), 5000)));
+      // Back off so a daemon that dies at once does not spin: 100 ms, 200 ms, … capped at 5 s by default.
+      const { initialMs = 100, maxMs = 5000 } = this.options.backoff ?? {};
+      const delayMs = Math.min(initialMs * 2 ** (this.restarts - 1), maxMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (!this.stopping) {
         // The marker line lands in the daemon's log file, between the two incarnations' output.
         this.record("stderr", `${RESTART_MARKER} ${this.name} (restart ${this.restarts}, last exit ${describeExit(exit)})`);
         this.host.onEvent?.({ type: "daemon-restart", agent: this.host.name, daemon: this.name, restart: this.restarts, lastExit: describeExit(exit) });
+        this.emitRestart({ type: "restart", restart: this.restarts, lastExit: exit, delayMs });
         try {
           await this.launch();
           return;
@@ -175,6 +226,18 @@ export class Daemon implements DaemonSignals {
       }
     }
     this.resolveExit(exit);
+  }
+
+  private emitRestart(event: Omit<RestartEvent, "agent" | "daemon" | "at">): void {
+    const full: RestartEvent = { ...event, agent: this.host.name, daemon: this.name, at: new Date().toISOString() };
+    this.restartEvents.push(full);
+    this.options.restartEvents?.(full);
+    this.options.onRestart?.(full);
+  }
+
+  /** Every restart so far, oldest first (and `gave-up` if the policy stopped restarting). */
+  restartHistory(): RestartEvent[] {
+    return [...this.restartEvents];
   }
 
   get running(): boolean {

@@ -151,6 +151,14 @@ export class SshConnection {
     });
   }
 
+  /** A TCP connection the agent opens to `host:port` on the runner's behalf (an SSH direct-tcpip channel). */
+  async forwardOut(host: string, port: number): Promise<ClientChannel> {
+    const client = await this.get();
+    return new Promise((resolve, reject) => {
+      client.forwardOut("127.0.0.1", 0, host, port, (error, channel) => (error ? reject(error) : resolve(channel)));
+    });
+  }
+
   async sftp(): Promise<SFTPWrapper> {
     const client = await this.get();
     this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { parseInventory, type Inventory } from "../core/inventory.ts";
 import type { LabelledContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, localInventory, upLocalhost, type UpOptions } from "../localhost/provisioner.ts";
+import { destroyLocalhost, localInventory, upLocalhost, type ContainerGroup, type UpOptions } from "../localhost/provisioner.ts";
 import type { Namespace } from "../core/namespace.ts";
 import { formatSshHost } from "./host-spec.ts";
 import type { SshFleetRecord } from "./record.ts";
@@ -11,11 +11,8 @@ export function pinnedHostAccess(hosts: SshFleetRecord["hosts"], privateKey: str
   return hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
 }
 
-/**
- * Like a localhost fleet, `count` agents in all, spread over `hosts` in turn, named from
- * `agent-<firstAgentIndex + 1>` (default 0: a fleet made host by host numbers on across hosts).
- */
-export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[]; firstAgentIndex?: number };
+/** Like a localhost fleet, each group's agents spread over `hosts` in turn. */
+export type UpSshOptions = Omit<UpOptions, "engine"> & { hosts: readonly HostAccess[] };
 
 export function agentsPerHost(count: number, hosts: number): number[] {
   return Array.from({ length: hosts }, (_, i) => Math.floor(count / hosts) + (i < count % hosts ? 1 : 0));
@@ -26,25 +23,33 @@ export function agentsPerHost(count: number, hosts: number): number[] {
  * localhost (the Engine API tunnelled over SSH), with sshd on the host's address. Every
  * agent keeps its container-level TTL. If one host fails, the others are cleaned up.
  */
+/** Each host's share of every group, numbered on after the agents of that group on the hosts before it. */
+export function groupsPerHost(groups: readonly ContainerGroup[], hosts: number): ContainerGroup[][] {
+  const shares = groups.map((group) => agentsPerHost(group.count, hosts));
+  return Array.from({ length: hosts }, (_, h) =>
+    groups
+      .map((group, g) => ({ ...group, count: shares[g]![h]!, firstIndex: (group.firstIndex ?? 0) + shares[g]!.slice(0, h).reduce((a, b) => a + b, 0) }))
+      .filter((group) => group.count > 0),
+  );
+}
+
 export async function upSshHosts(options: UpSshOptions): Promise<Inventory> {
-  const counts = agentsPerHost(options.count, options.hosts.length);
-  const offsets = counts.map((_, i) => (options.firstAgentIndex ?? 0) + counts.slice(0, i).reduce((a, b) => a + b, 0));
+  const perHost = groupsPerHost(options.groups, options.hosts.length);
   await Promise.all(options.hosts.map((access) => ensureDockerOnHost(access, options.progress)));
   const results = await Promise.allSettled(
     options.hosts.map((access, i) =>
-      counts[i] === 0
+      perHost[i]!.length === 0
         ? Promise.resolve(undefined)
         : upLocalhost(remoteDocker(access), {
             ...options,
             // Agents on different hosts reach each other only on the hosts' addresses.
             network: options.network ?? "host",
-            count: counts[i]!,
+            groups: perHost[i]!,
             progress: { step: (message) => options.progress.step(`${formatSshHost(access.host)}: ${message}`) },
             engine: {
               target: "ssh",
               address: access.host.host,
               listen: "0.0.0.0",
-              firstAgentIndex: offsets[i]!,
               // Another machine's ports cannot be probed from here; fieldtest's own slices are still disjoint.
               portIsFree: async () => true,
             },

@@ -77,12 +77,12 @@ export async function testFleet(
   const clientKey = await state.clientKey();
   const inventory = await upLocalhost(docker, {
     namespace,
-    count,
+    groups: [{ name: "agent", count, image: "debian" }],
     ttlSeconds: options.ttlSeconds ?? 600,
     portsPerAgent: options.portsPerAgent ?? 100,
     owner: "tap",
     clientKey,
-    image: { dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" },
+    images: { projectDirs: [], fieldtestDir: join(ROOT, "dockerfiles") },
     progress: silentProgress,
     ...(options.inbox ? { inboxDir: await state.inbox() } : {}),
     ...(options.network ? { network: options.network } : {}),

@@ -1,0 +1,116 @@
+import type { CloudTarget } from "../core/defaults.ts";
+import { DEFAULT_MACHINE_TYPES } from "../core/defaults.ts";
+import { machineTypeFor, ShapeError, type InstanceType } from "../core/shapes.ts";
+import type { AgentGroupRequest, PlanLimits } from "../pulumi/plan.ts";
+import type { Scenario } from "../scenario.ts";
+import { FleetError, parseGroupCount, scenarioGroups, type FleetGroup, type FleetOverrides } from "../scenario-fleet.ts";
+import { ParamsError, parseScenarioParams, readParamsFile } from "../scenario-params.ts";
+import { UsageError } from "./context.ts";
+import { positiveIntOption } from "./options.ts";
+
+/**
+ * The command line's say over a scenario: its parameters (`--param`, `--params`), its groups'
+ * sizes (`--vms`, `--group name=N`, `--image`) and the guards (`--max-vms`, `--max-cores`,
+ * `--max-ram-gb`). Every mistake is a UsageError (exit 2) naming the flag or parameter.
+ */
+
+export interface ScenarioFlags {
+  param?: string[];
+  params?: string;
+  vms?: string;
+  group?: string[];
+  image?: string;
+}
+
+export interface ScenarioArguments {
+  pairs: string[];
+  paramsFile?: string;
+  overrides: FleetOverrides;
+}
+
+/** Per group, far more than a machine's Docker engine or a typo-guard would let through anyway. */
+const MAX_VMS_FLAG = 999;
+
+export function scenarioArguments(flags: ScenarioFlags): ScenarioArguments {
+  const counts: Record<string, number> = {};
+  for (const text of flags.group ?? []) {
+    try {
+      const [name, count] = parseGroupCount(text);
+      counts[name] = count;
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  return {
+    pairs: flags.param ?? [],
+    ...(flags.params !== undefined ? { paramsFile: flags.params } : {}),
+    overrides: {
+      ...(flags.vms !== undefined ? { vms: positiveIntOption("--vms", flags.vms, 1, MAX_VMS_FLAG) } : {}),
+      ...(Object.keys(counts).length ? { counts } : {}),
+      ...(flags.image !== undefined ? { image: flags.image } : {}),
+    },
+  };
+}
+
+/** The parameters the run uses, from `--params` then `--param`; a bad one is exit 2. */
+export async function scenarioParams(scenario: Scenario, args: Pick<ScenarioArguments, "pairs" | "paramsFile">): Promise<Record<string, unknown>> {
+  try {
+    const values = args.paramsFile !== undefined ? await readParamsFile(args.paramsFile) : undefined;
+    return parseScenarioParams(scenario, { pairs: args.pairs, ...(values ? { values, valuesSource: `--params ${args.paramsFile}` } : {}) });
+  } catch (error) {
+    if (error instanceof ParamsError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The groups to provision for these parameters and overrides; a bad override is exit 2. */
+export function fleetGroups(scenario: Scenario, params: Record<string, unknown>, overrides: FleetOverrides): FleetGroup[] {
+  try {
+    return scenarioGroups(scenario, params, overrides);
+  } catch (error) {
+    if (error instanceof FleetError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function positiveNumberOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`${flag} "${value}" must be a positive number`);
+  return Number(value);
+}
+
+/** `--max-vms` (default 10), `--max-cores` and `--max-ram-gb` (no limit unless given). */
+export function planLimits(flags: { maxVms?: string; maxCores?: string; maxRamGb?: string }, defaultMaxVms: number): PlanLimits {
+  const maxCores = positiveNumberOption("--max-cores", flags.maxCores);
+  const maxRamGb = positiveNumberOption("--max-ram-gb", flags.maxRamGb);
+  return {
+    maxVms: positiveIntOption("--max-vms", flags.maxVms, defaultMaxVms, 100_000),
+    ...(maxCores !== undefined ? { maxCores } : {}),
+    ...(maxRamGb !== undefined ? { maxRamGb } : {}),
+  };
+}
+
+/**
+ * The groups as cloud machines: a group's explicit machine type for the target, else the
+ * smallest type of the table that fits its shape, else the target's default type.
+ */
+export function cloudGroups(groups: readonly FleetGroup[], target: CloudTarget, table?: readonly InstanceType[]): AgentGroupRequest[] {
+  return groups.map((group) => {
+    let machineType = group.machineType?.[target];
+    if (machineType === undefined && group.shape) {
+      try {
+        machineType = machineTypeFor(target, group.shape, table).machineType;
+      } catch (error) {
+        if (error instanceof ShapeError) throw new UsageError(`group ${group.name}: ${error.message}`);
+        throw error;
+      }
+    }
+    return {
+      name: group.name,
+      count: group.count,
+      machineType: machineType ?? DEFAULT_MACHINE_TYPES[target],
+      image: group.image,
+      ...(group.shape ? { shape: group.shape } : {}),
+    };
+  });
+}
