@@ -244,13 +244,14 @@ export default defineScenario({
     });
     const issues: Issue[] = [];
     const reproduces: Record<string, boolean> = {};
-    for (const fingerprint of final.issues) {
-      const issue = JSON.parse(await hub!.readFile(`/home/${HUB_USER}/issues/${fingerprint}.json`)) as Issue;
+    for (const file of final.issues) {
+      const issue = JSON.parse(await hub!.readFile(`/home/${HUB_USER}/issues/${file}`)) as Issue;
+      const { fingerprint } = issue;
       issues.push(issue);
       // The scenario's own replay, independent of the hub's: the seed at its commit, in the scenario's clone.
       const replay = await hub!.exec(`cd /root/fuzz-src && git checkout -q ${issue.commit} && python3 - <<'EOF'\nimport subprocess, sys\nsys.path.insert(0, "/root/fuzz-farm")\nfrom fingerprint import fingerprint\nr = subprocess.run([sys.executable, "sim.py", "${issue.seed}"], capture_output=True, text=True)\nprint(fingerprint(r.stderr) if r.returncode else "passed")\nEOF`);
       reproduces[fingerprint] = replay.stdout.trim() === issue.fingerprint;
-      cloud.log(`issue ${fingerprint}: seed ${issue.seed} on ${issue.branch} at ${issue.commit.slice(0, 12)}; replayed by the scenario: ${reproduces[fingerprint] ? "reproduces" : "does not reproduce"}`);
+      cloud.log(`${file} (${fingerprint}): seed ${issue.seed} on ${issue.branch} at ${issue.commit.slice(0, 12)}; replayed by the scenario: ${reproduces[fingerprint] ? "reproduces" : "does not reproduce"}`);
     }
     const record: FuzzRecord = {
       voprs,

@@ -42,7 +42,7 @@ if (docker) {
     cleanupNamespace(t, docker, namespace);
     const run = await runCli(["run", "fuzz-farm", "--localhost", "--namespace", namespace], { FIELDTEST_HOME: home });
     t.equal(run.code, 0, "the scenario passes", { stderr: run.stderr.slice(-3000) });
-    t.match(run.stdout, /issue \w+: seed \d+ .*replayed by the scenario: reproduces/);
+    t.match(run.stdout, /issue-\d+\.json \(\w+\): seed \d+ .*replayed by the scenario: reproduces/);
     t.match(run.stdout, "fuzz-farm: every invariant holds");
   });
 

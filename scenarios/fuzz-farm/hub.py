@@ -24,9 +24,15 @@ seen = set()
 replays = queue.Queue()
 
 
-def filed_fingerprints():
+def filed_issues():
+    """Issue file name → the fingerprint of the bug it reports."""
     os.makedirs(ISSUE_DIR, exist_ok=True)
-    return {name[:-5] for name in os.listdir(ISSUE_DIR) if name.endswith(".json")}
+    issues = {}
+    for name in sorted(os.listdir(ISSUE_DIR)):
+        if name.endswith(".json"):
+            with open(os.path.join(ISSUE_DIR, name)) as f:
+                issues[name] = json.load(f)["fingerprint"]
+    return issues
 
 
 def replay(report):
@@ -54,7 +60,9 @@ def replay(report):
         "logs": report.get("log", ""),
         "replayed_at": time.time(),
     }
-    path = os.path.join(ISSUE_DIR, report["fingerprint"] + ".json")
+    # Numbered as a tracker numbers issues: a bug filed twice shows as two files.
+    with lock:
+        path = os.path.join(ISSUE_DIR, f"issue-{len(filed_issues()) + 1:04d}.json")
     with open(path + ".tmp", "w") as out:
         json.dump(issue, out, indent=2)
     os.rename(path + ".tmp", path)
@@ -88,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/state":
             return self.reply(404, {"error": "no such path"})
         with lock:
-            body = {**state, "issues": sorted(filed_fingerprints())}
+            body = {**state, "issues": sorted(filed_issues())}
         self.reply(200, body)
 
     def do_POST(self):
@@ -113,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    seen.update(filed_fingerprints())
+    seen.update(filed_issues().values())
     threading.Thread(target=replayer, daemon=True).start()
     print(f"vopr hub listening on {PORT}, issues in {ISSUE_DIR}", flush=True)
     ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
