@@ -181,7 +181,11 @@ async function extendedAliases(source: AgentImageSource): Promise<string[]> {
 
 /** fieldtest's own image of an alias, built if needed and tagged `fieldtest-agent:<alias>` for Dockerfiles to extend. */
 async function ensureFieldtestImage(docker: Docker, fieldtestDir: string, alias: string, progress: Progress): Promise<string> {
-  const tag = await ensureAgentImage(docker, { dockerfilesDir: fieldtestDir, alias }, progress);
+  const source = { dockerfilesDir: fieldtestDir, alias };
+  // One of fieldtest's images may extend another (the reference fleets' `fleet` extends `debian`).
+  const bases: string[] = [];
+  for (const base of await extendedAliases(source)) if (base !== alias) bases.push(await ensureFieldtestImage(docker, fieldtestDir, base, progress));
+  const tag = await ensureAgentImage(docker, source, progress, bases);
   await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: alias });
   return tag;
 }
