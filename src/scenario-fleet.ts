@@ -1,8 +1,8 @@
 import type { CloudTarget } from "./core/defaults.ts";
 import { DEFAULT_IMAGE } from "./core/defaults.ts";
-import { isPublishedImage } from "./core/images.ts";
+import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "./core/images.ts";
 import { describeIssues } from "./core/inventory.ts";
-import { agentName, DEFAULT_GROUP, GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP } from "./core/naming.ts";
+import { agentName, DEFAULT_GROUP, MAX_AGENTS_PER_GROUP } from "./core/naming.ts";
 import type { Shape } from "./core/shapes.ts";
 import { fleetSpecSchema, type FleetSpec, type Scenario } from "./scenario.ts";
 
@@ -58,7 +58,7 @@ export function scenarioGroups(scenario: Scenario, params: Record<string, unknow
   for (const name of Object.keys(overrides.counts ?? {})) {
     if (!names.includes(name)) throw new FleetError(`--group ${name}: scenario ${scenario.name} has no group "${name}"; its groups are ${names.join(", ")}`);
   }
-  if (overrides.image !== undefined && !GROUP_NAME_PATTERN.test(overrides.image) && !isPublishedImage(overrides.image)) {
+  if (overrides.image !== undefined && !IMAGE_ALIAS_PATTERN.test(overrides.image) && !isPublishedImage(overrides.image)) {
     throw new FleetError(`--image "${overrides.image}" must name dockerfiles/<image>.Dockerfile (e.g. debian) or a published image such as ghcr.io/org/agent:1`);
   }
   return names.map((name) => {

@@ -70,6 +70,12 @@ t.test("groups come from the fleet, computed from the parameters, with --group a
   t.throws(() => defineScenario({ name: "x", vms: 2, fleet: { a: { count: 1 } }, run() {} }), /defineScenario: fleet: give fleet or agents\/vms, not both/, "fleet and vms exclude each other");
 });
 
+t.test("an image is an alias of a Dockerfile, or a published reference", async (t) => {
+  const { isPublishedImage } = await import("../src/core/images.ts");
+  t.same(["ghcr.io/org/node:1.2", "redis:7", "127.0.0.1:5000/a/b", "debian", "../etc", "Foo/bar"].map(isPublishedImage), [true, true, true, false, false, false]);
+  t.throws(() => scenarioGroups(defineScenario({ name: "x", run() {} }), {}, { image: "../etc" }), /--image "\.\.\/etc" must name dockerfiles\/<image>\.Dockerfile/);
+});
+
 t.test("a shape becomes the smallest machine type that fits, per cloud, unless the group names one", async (t) => {
   t.equal(machineTypeFor("gcp", { cores: 2, ramGb: 4 }).machineType, "e2-medium");
   t.equal(machineTypeFor("aws", { cores: 2, ramGb: 4 }).machineType, "t3.medium");
@@ -141,4 +147,25 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
     { stackName: "carol", now, defaultOwner: "carol", imageAliases: ["debian"] },
   );
   t.equal(config.target, "gcp");
+});
+
+t.test("on several SSH hosts each group is spread in turn, numbered on across hosts", async (t) => {
+  const { groupsPerHost } = await import("../src/ssh-hosts/fleet.ts");
+  const shape = { cores: 1, ramGb: 1 };
+  const perHost = groupsPerHost(
+    [
+      { name: "router", count: 1, image: "su" },
+      { name: "unit", count: 3, image: "su", shape },
+    ],
+    2,
+  );
+  t.same(perHost, [
+    [
+      { name: "router", count: 1, image: "su", firstIndex: 0 },
+      { name: "unit", count: 2, image: "su", shape, firstIndex: 0 },
+    ],
+    [{ name: "unit", count: 1, image: "su", shape, firstIndex: 2 }],
+  ]);
+  const names = perHost.flatMap((groups) => groups.flatMap((g) => Array.from({ length: g.count }, (_, i) => `${g.name}-${String((g.firstIndex ?? 0) + i + 1).padStart(3, "0")}`)));
+  t.same(names.sort(), ["router-001", "unit-001", "unit-002", "unit-003"], "the same names as on one engine");
 });

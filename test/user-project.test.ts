@@ -59,7 +59,8 @@ if (docker) {
     await mkdir(join(project, "scenarios"));
     await mkdir(join(project, "dockerfiles"));
     await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);
-    await writeFile(join(project, "dockerfiles", "marker-worker.Dockerfile"), "FROM fieldtest-agent:debian\nRUN echo worker > /etc/fieldtest-marker\n");
+    // Its own content per run, so that the build and the contract check of a good image run every time.
+    await writeFile(join(project, "dockerfiles", "marker-worker.Dockerfile"), `# ${project}\nFROM fieldtest-agent:debian\nRUN echo worker > /etc/fieldtest-marker\n`);
     await writeFile(join(project, "dockerfiles", "store-marker"), "store\n");
     await writeFile(join(project, "dockerfiles", "marker-store.Dockerfile"), "ARG FIELDTEST_AGENT_IMAGE\nFROM ${FIELDTEST_AGENT_IMAGE}\nCOPY store-marker /etc/fieldtest-marker\n");
     await writeFile(join(project, "dockerfiles", "plain.Dockerfile"), 'FROM debian:bookworm\nENTRYPOINT ["sleep", "infinity"]\n');
@@ -90,6 +91,9 @@ if (docker) {
     t.same(limits.get("store-001")?.memory, 0.5 * 1024 ** 3);
     t.same(limits.get("hub-001")?.cpus, 0, "a group without a shape has no limits");
     t.match(limits.get("store-001")?.image, /^fieldtest-agent:marker-store-[0-9a-f]{12}$/);
+    const workerImage = limits.get("worker-001")!.image;
+    t.match(result.stderr, `building agent image ${workerImage}`);
+    t.teardown(() => docker.getImage(workerImage).remove({ force: true }).catch(() => {}));
 
     const runs = join(project, "runs", namespace);
     const [runId] = await readdir(runs);

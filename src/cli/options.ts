@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { DEFAULT_PORTS_PER_AGENT } from "../localhost/ports.ts";
 import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../core/namespace.ts";
+import { DEFAULT_IMAGE } from "../core/defaults.ts";
+import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "../core/images.ts";
 import { UsageError } from "./context.ts";
 
 export const MAX_LOCALHOST_AGENTS = 200;
@@ -65,9 +67,11 @@ export function portsPerAgentOption(value: string | undefined): number {
 }
 
 export function imageOption(value: string | undefined): string {
-  const alias = value ?? "debian";
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(alias)) throw new UsageError(`--image "${alias}" must name dockerfiles/<image>.Dockerfile, e.g. debian`);
-  return alias;
+  const image = value ?? DEFAULT_IMAGE;
+  if (!IMAGE_ALIAS_PATTERN.test(image) && !isPublishedImage(image)) {
+    throw new UsageError(`--image "${image}" must name dockerfiles/<image>.Dockerfile (e.g. debian) or a published image such as ghcr.io/org/agent:1`);
+  }
+  return image;
 }
 
 /** A commander option key as the flag a user typed: `websiteTlsCert` → `--website-tls-cert`. */

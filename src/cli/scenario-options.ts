@@ -73,7 +73,7 @@ export function fleetGroups(scenario: Scenario, params: Record<string, unknown>,
   }
 }
 
-function nonNegativeOption(flag: string, value: string | undefined): number | undefined {
+function positiveNumberOption(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`${flag} "${value}" must be a positive number`);
   return Number(value);
@@ -81,8 +81,8 @@ function nonNegativeOption(flag: string, value: string | undefined): number | un
 
 /** `--max-vms` (default 10), `--max-cores` and `--max-ram-gb` (no limit unless given). */
 export function planLimits(flags: { maxVms?: string; maxCores?: string; maxRamGb?: string }, defaultMaxVms: number): PlanLimits {
-  const maxCores = nonNegativeOption("--max-cores", flags.maxCores);
-  const maxRamGb = nonNegativeOption("--max-ram-gb", flags.maxRamGb);
+  const maxCores = positiveNumberOption("--max-cores", flags.maxCores);
+  const maxRamGb = positiveNumberOption("--max-ram-gb", flags.maxRamGb);
   return {
     maxVms: positiveIntOption("--max-vms", flags.maxVms, defaultMaxVms, 100_000),
     ...(maxCores !== undefined ? { maxCores } : {}),

@@ -15,7 +15,13 @@ export function dockerfileAliases(dockerfilesDir: string): string[] {
     .sort();
 }
 
+/** An image alias: the name of `dockerfiles/<alias>.Dockerfile`. */
+export const IMAGE_ALIAS_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** `[registry[:port]/]path[:tag][@sha256:digest]`, as Docker spells an image reference. */
+const IMAGE_REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+
 /** A published image (`ghcr.io/org/node:1.2`, `redis:7`) rather than the alias of a Dockerfile. */
 export function isPublishedImage(image: string): boolean {
-  return image.includes("/") || image.includes(":");
+  return /[/:@]/.test(image) && IMAGE_REFERENCE.test(image);
 }

@@ -32,6 +32,8 @@ export interface ImageCatalog {
 export const AGENT_IMAGE_REPOSITORY = "fieldtest-agent";
 /** The build argument holding the exact (hash-tagged) fieldtest image a Dockerfile extends. */
 export const AGENT_IMAGE_BUILD_ARG = "FIELDTEST_AGENT_IMAGE";
+/** Where a new image waits for its contract check. */
+const UNCHECKED_REPOSITORY = "fieldtest-unchecked";
 const ENTRYPOINT = "/usr/local/bin/fieldtest-agent";
 const SSHD = "/usr/sbin/sshd";
 
@@ -77,10 +79,12 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
   const tag = await agentImageTag(source, baseTags);
   if (await imageExists(docker, tag)) return tag;
   progress.step(`building agent image ${tag} from ${dockerfile} (first run only)`);
+  // Built under a provisional name: the final tag exists only on an image that passed the contract check.
+  const unchecked = `${UNCHECKED_REPOSITORY}:${tag.slice(AGENT_IMAGE_REPOSITORY.length + 1)}`;
   const stream = await docker.buildImage(
     { context: source.dockerfilesDir, src: await contextFiles(source) },
     {
-      t: tag,
+      t: unchecked,
       dockerfile: dockerfileName(source.alias),
       labels: { "fieldtest-image": source.alias },
       ...(baseTags[0] ? { buildargs: { [AGENT_IMAGE_BUILD_ARG]: baseTags[0] } } : {}),
@@ -91,12 +95,20 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
     const hint = /debian:bookworm/.test(tail) ? "\n(no debian:bookworm base image: run scripts/build-base-image.sh)" : "";
     throw new ImageError(`building ${tag} from ${dockerfile} failed: ${error.message}\n${tail}${hint}`);
   });
-  const problems = await contractProblems(docker, tag);
+  const problems = await contractProblems(docker, unchecked);
   if (problems.length) {
-    // Removed, so that the next run builds and checks it again rather than trusting it.
-    await docker.getImage(tag).remove({ force: true }).catch(() => {});
+    await docker.getImage(unchecked).remove({ force: true }).catch(() => {});
     throw new ImageError(`${dockerfile} does not make a fieldtest agent:\n  ${problems.join("\n  ")}\nExtend fieldtest's agent image instead: FROM ${AGENT_IMAGE_REPOSITORY}:debian`);
   }
+  await docker
+    .getImage(unchecked)
+    .tag({ repo: AGENT_IMAGE_REPOSITORY, tag: tag.slice(AGENT_IMAGE_REPOSITORY.length + 1) })
+    .catch(async (error: Error) => {
+      // A concurrent build of the same content may have finished first; its image is as good.
+      if (!(await imageExists(docker, tag))) throw error;
+    });
+  // Only the provisional name goes: the image keeps its final tag.
+  await docker.getImage(unchecked).remove().catch(() => {});
   return tag;
 }
 
@@ -179,17 +191,6 @@ async function extendedAliases(source: AgentImageSource): Promise<string[]> {
   return [...new Set([...viaArgument, ...named])];
 }
 
-/** fieldtest's own image of an alias, built if needed and tagged `fieldtest-agent:<alias>` for Dockerfiles to extend. */
-async function ensureFieldtestImage(docker: Docker, fieldtestDir: string, alias: string, progress: Progress): Promise<string> {
-  const source = { dockerfilesDir: fieldtestDir, alias };
-  // One of fieldtest's images may extend another (the reference fleets' `fleet` extends `debian`).
-  const bases: string[] = [];
-  for (const base of await extendedAliases(source)) if (base !== alias) bases.push(await ensureFieldtestImage(docker, fieldtestDir, base, progress));
-  const tag = await ensureAgentImage(docker, source, progress, bases);
-  await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: alias });
-  return tag;
-}
-
 /** A published image: used if the engine has it, pulled otherwise; either way it must meet the agent contract. */
 async function ensurePublishedImage(docker: Docker, reference: string, progress: Progress): Promise<string> {
   if (!(await imageExists(docker, reference))) {
@@ -220,14 +221,20 @@ export async function ensureFleetImages(docker: Docker, catalog: ImageCatalog, i
       tags.set(image, await ensurePublishedImage(docker, image, progress));
       continue;
     }
-    const source = await locateDockerfile(catalog, image);
-    if (source.dockerfilesDir === fieldtestDir) {
-      tags.set(image, await ensureFieldtestImage(docker, fieldtestDir, image, progress));
-      continue;
-    }
-    const bases: string[] = [];
-    for (const base of await extendedAliases(source)) bases.push(await ensureFieldtestImage(docker, fieldtestDir, base, progress));
-    tags.set(image, await ensureAgentImage(docker, source, progress, bases));
+    tags.set(image, await ensureAliasImage(docker, await locateDockerfile(catalog, image), fieldtestDir, progress));
   }
   return tags;
+}
+
+/** An alias's image, after the fieldtest images it extends; fieldtest's own also get their stable tag. */
+async function ensureAliasImage(docker: Docker, source: AgentImageSource, fieldtestDir: string, progress: Progress): Promise<string> {
+  const own = source.dockerfilesDir === fieldtestDir;
+  const bases: string[] = [];
+  for (const base of await extendedAliases(source)) {
+    if (own && base === source.alias) throw new ImageError(`${dockerfileName(source.alias)} extends itself (FROM ${AGENT_IMAGE_REPOSITORY}:${base})`);
+    bases.push(await ensureAliasImage(docker, { dockerfilesDir: fieldtestDir, alias: base }, fieldtestDir, progress));
+  }
+  const tag = await ensureAgentImage(docker, source, progress, bases);
+  if (own) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: source.alias });
+  return tag;
 }

@@ -139,7 +139,9 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     const started = Date.now();
     await Promise.all(
-      inventory.agents.map(async (agent, i) => {
+      inventory.agents.map(async (agent) => {
+        // The inventory is sorted by name; containers were created in the groups' order.
+        const i = agents.findIndex((planned) => planned.name === agent.name);
         await waitForSsh(agent, options.clientKey.privateKey, {
           deadline,
           signal: options.signal,
