@@ -66,7 +66,7 @@ export function checkFuzzFarm(r: FuzzRecord): string[] {
   if (offMain.length) problems.push(`vopr 0 tested ${offMain[0]!.branch}, not main`);
   for (const start of r.starts.filter((s) => s.vopr > 0)) {
     const expected = LABELLED_NEWEST_FIRST[start.vopr - 1] ?? "main";
-    if (start.branch !== expected) problems.push(`vopr ${start.vopr} tested ${start.branch}; the ${start.vopr}th newest labelled branch is ${expected}`);
+    if (start.branch !== expected) problems.push(`vopr ${start.vopr} tested ${start.branch}, not ${expected} (labelled branch ${start.vopr}, newest first, or main)`);
   }
   const mainStarts = r.starts.filter((s) => s.vopr === 0 && s.at > r.mainPush.at).sort((a, b) => a.at - b.at);
   const pickedUp = mainStarts.findIndex((s) => s.commit === r.mainPush.commit);
