@@ -3,7 +3,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
-import { ensureAgentImage } from "../../src/localhost/image.ts";
+import { ensureAgentImage, ensureFleetImages } from "../../src/localhost/image.ts";
 import { inCi } from "./ci.ts";
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -15,3 +15,5 @@ try {
   process.exit(inCi() ? 1 : 0);
 }
 await ensureAgentImage(docker, { dockerfilesDir: join(root, "dockerfiles"), alias: "debian" }, { step: (m) => console.error(`prepare: ${m}`) });
+// The reference fleets' one image (test/fleet-*.test.ts), which extends the agent image.
+await ensureFleetImages(docker, { projectDirs: [], fieldtestDir: join(root, "dockerfiles") }, ["fleet"], { step: (m) => console.error(`prepare: ${m}`) });
