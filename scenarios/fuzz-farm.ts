@@ -130,20 +130,14 @@ async function pushToMain(hub: Agent): Promise<string> {
   return (await hub.exec(["git", "-C", "/root/fuzz-src", "rev-parse", "HEAD"])).stdout.trim();
 }
 
-/**
- * The run's one fault: kill -9 a simulator service's whole process group, as a crash would.
- * LEAD: after merging the faults and history branches, this is the one place to switch to
- * `cloud.faults` (daemon.kill) and `cloud.history`; the log line and metric stand for them now.
- */
+/** The run's one fault: SIGKILL to a simulator service's whole process group, as a crash would; recorded in the run's history. */
 async function killSimulator(cloud: Cloud, runner: Agent, daemon: Daemon): Promise<void> {
   cloud.log(`fault: kill -9 ${runner.name}/${daemon.name}; expected recovery: its restart policy starts it again`);
   cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${runner.name}/${daemon.name}` }, help: "faults injected" });
-  // Between two incarnations there is no process to kill: wait for one (its pid file names its process group).
+  cloud.history.recordEvent("fault", { kind: "kill", target: `${runner.name}/${daemon.name}`, expected: "restarted by its policy" });
+  // Between two incarnations there is no process to kill: wait for one.
   await until(`${daemon.name} to be running`, 30_000, async () => (daemon.running ? true : undefined));
-  await runner.exec(
-    `for i in $(seq 100); do ls /run/fieldtest/daemons/${daemon.name}.*.pid >/dev/null 2>&1 && break; sleep 0.05; done; ` +
-      `for f in /run/fieldtest/daemons/${daemon.name}.*.pid; do kill -9 -- -"$(cat "$f")"; done 2>/dev/null; true`,
-  );
+  await daemon.kill("SIGKILL");
 }
 
 export default defineScenario({

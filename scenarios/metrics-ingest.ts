@@ -97,15 +97,14 @@ interface Ping {
 }
 
 /**
- * The run's one fault: the ingest server is killed with kill -9; its supervision (the restart
- * policy) must bring it back. LEAD: after merging the faults and history branches, this is the
- * one place to switch to `cloud.faults` (daemon.kill) and `cloud.history`; the log line and
- * metric stand for them now.
+ * The run's one fault: the ingest server is killed with SIGKILL; its supervision (the restart
+ * policy) must bring it back. Recorded in the run's history.
  */
 async function crashServer(cloud: Cloud, server: Agent, daemon: Daemon): Promise<void> {
   cloud.log(`fault: kill -9 ${server.name}/${daemon.name}; expected recovery: restarted by its policy, /ping answers again, no sample lost`);
   cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${server.name}/${daemon.name}` }, help: "faults injected" });
-  await server.exec(`for f in /run/fieldtest/daemons/${daemon.name}.*.pid; do kill -9 -- -"$(cat "$f")"; done 2>/dev/null; true`);
+  cloud.history.recordEvent("fault", { kind: "kill", target: `${server.name}/${daemon.name}`, expected: "restarted by its policy, /ping answers again, no sample lost" });
+  await daemon.kill("SIGKILL");
 }
 
 export default defineScenario({

@@ -144,7 +144,8 @@ async function storedRows(node: Node): Promise<Array<{ process: string; nonce: n
 async function killPostgres(cloud: Cloud, node: Node): Promise<void> {
   cloud.log(`fault: kill -9 ${node.agent.name}/postgres; expected: failed requests for exactly its processes, nothing acknowledged lost after its restart`);
   cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${node.agent.name}/postgres` }, help: "faults injected" });
-  await node.agent.exec(`for f in /run/fieldtest/daemons/postgres.*.pid; do kill -9 -- -"$(cat "$f")"; done 2>/dev/null; true`);
+  cloud.history.recordEvent("fault", { kind: "kill", target: `${node.agent.name}/postgres`, expected: "failed requests for exactly its processes, nothing acknowledged lost" });
+  await node.postgres!.kill("SIGKILL");
   await node.postgres!.exited;
 }
 

@@ -121,14 +121,11 @@ interface ServerState {
 
 const clock = async (agent: Agent) => Number((await agent.exec(["date", "+%s.%N"])).stdout.trim());
 
-/**
- * The run's one fault: the server is stopped and started again while jobs run.
- * LEAD: after merging the faults and history branches, this is the one place to switch to
- * `cloud.faults` and `cloud.history`; the log line and metric stand for them now.
- */
+/** The run's one fault: the server is stopped and started again while jobs run; recorded in the run's history. */
 async function restartServer(cloud: Cloud, server: Agent, daemon: Daemon, start: () => Promise<Daemon>): Promise<{ stoppedAt: number; startedAt: number; daemon: Daemon }> {
   cloud.log(`fault: restart ${server.name}/${daemon.name} while jobs run; expected recovery: workers wait, reconnect, and their results arrive`);
   cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "restart", target: `${server.name}/${daemon.name}` }, help: "faults injected" });
+  cloud.history.recordEvent("fault", { kind: "restart", target: `${server.name}/${daemon.name}`, expected: "workers wait, reconnect, and their results arrive" });
   await daemon.stop({ graceMs: 2000 });
   const stoppedAt = await clock(server);
   // Long enough that every worker finds the server away at least once.

@@ -21,6 +21,23 @@ if (docker) {
     t.equal(both.stdout, "it's\n$two lines|stdin after env", "quotes and newlines survive, and the command still gets its stdin");
   });
 
+  t.test("a daemon's env values reach it but no argv on the agent", async (t) => {
+    const secret = `tok-${randomBytes(8).toString("hex")}`;
+    const lines: string[] = [];
+    const daemon = await a!.spawn('[ "$API_TOKEN" = "$EXPECTED_HASH_SOURCE" ] && echo same; sleep 30; echo end', {
+      name: "env-daemon",
+      env: { API_TOKEN: secret, EXPECTED_HASH_SOURCE: secret },
+      onLine: (line) => lines.push(line.line),
+    });
+    t.teardown(() => daemon.stop({ graceMs: 100 }).then(() => {}));
+    const deadline = Date.now() + 10_000;
+    while (!lines.includes("same") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    t.same(lines, ["same"], "the daemon saw the value");
+    const { stdout: ps } = await a!.exec(["ps", "-eo", "args"]);
+    t.match(ps, /sleep 30/, "the daemon was running while ps looked");
+    t.notMatch(ps, secret, "the value is in no process's arguments");
+  });
+
   t.test("a cwd that cannot be entered fails naming it, and nothing runs", async (t) => {
     for (const options of [{ cwd: "/no/such/dir" }, { cwd: "/no/such/dir", env: { A: "1" } }, { cwd: "/no/such/dir", allowFailure: true }]) {
       const error = await a!.exec("touch /tmp/ran-anyway; pwd", options).catch((e: unknown) => e);

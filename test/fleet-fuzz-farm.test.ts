@@ -2,7 +2,7 @@
 // parameters exit 2 naming them, and its invariant checks fail on a broken record.
 import t from "tap";
 import { checkFuzzFarm, type FuzzRecord } from "../scenarios/fuzz-farm.ts";
-import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace, runHistory } from "./helpers/fleet.ts";
 
 const BUG = 'Traceback (most recent call last):\n  File "sim.py", line 30, in check_replicas_agree\nAssertionError: replicas diverged after view change';
 const kill = { type: "restart", agent: "runner-001", daemon: "vopr-0", restart: 3, lastExit: { code: null, signal: "SIGKILL" }, delayMs: 100, at: "" } as const;
@@ -44,6 +44,8 @@ if (docker) {
     t.equal(run.code, 0, "the scenario passes", { stderr: run.stderr.slice(-3000) });
     t.match(run.stdout, /issue-\d+\.json \(\w+\): seed \d+ .*replayed by the scenario: reproduces/);
     t.match(run.stdout, "fuzz-farm: every invariant holds");
+    const faults = (await runHistory(home, namespace)).filter((entry) => entry.kind === "event" && entry.type === "fault");
+    t.match(faults, [{ data: { kind: "kill", target: /^runner-\d{3}\// } }], "the run's one fault is in its history");
   });
 
   t.test("a runner with fewer than 3 cores is refused, naming runner_cores, before anything is made", async (t) => {

@@ -5,7 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { checkMetricsIngest, expectedPath, type IngestRecord } from "../scenarios/metrics-ingest.ts";
-import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace, runHistory } from "./helpers/fleet.ts";
 
 // 2026-12-01T12:00:00Z
 const line = (host: string, seq: number) => `v1,${host}-${seq},1796126400.000,${host},0.5`;
@@ -50,6 +50,8 @@ if (docker) {
     t.match(run.stdout, "a wrong password got status 401");
     t.match(run.stdout, /infiltrate 2 up/);
     t.match(run.stdout, "metrics-ingest: every invariant holds");
+    const faults = (await runHistory(home, namespace)).filter((entry) => entry.kind === "event" && entry.type === "fault");
+    t.match(faults, [{ data: { kind: "kill", target: /^server-001\// } }], "the run's one fault is in its history");
   });
 
   t.test("a missing auth file is refused, naming auth_file, before anything is made", async (t) => {

@@ -5,7 +5,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { checkSuCluster, type SuRecord } from "../scenarios/su-cluster.ts";
-import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace, runHistory } from "./helpers/fleet.ts";
 
 const A = "http://u1";
 const B = "http://u2";
@@ -55,6 +55,8 @@ if (docker) {
     t.equal(run.code, 0, "the scenario passes", { stderr: run.stderr.slice(-3000) });
     t.match(run.stdout, /unit-001's Postgres restarted; [1-9]\d* request\(s\) failed during the outage/);
     t.match(run.stdout, "su-cluster: every invariant holds");
+    const faults = (await runHistory(home, namespace)).filter((entry) => entry.kind === "event" && entry.type === "fault");
+    t.match(faults, [{ data: { kind: "kill", target: /^unit-\d{3}\/postgres$/ } }], "the run's one fault is in its history");
     const runs = join(home, "runs", namespace);
     const [runId] = await readdir(runs);
     for (const file of await readdir(join(runs, runId!), { recursive: true })) {

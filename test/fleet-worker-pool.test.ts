@@ -2,7 +2,7 @@
 // over a quota (or a quota of 0) exits 2 naming it, and its invariant checks fail on a broken record.
 import t, { type Test } from "tap";
 import { checkWorkerPool, type PoolRecord } from "../scenarios/worker-pool.ts";
-import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace, runHistory } from "./helpers/fleet.ts";
 
 const TAG = "pool";
 const good = (): PoolRecord => ({
@@ -48,6 +48,8 @@ if (docker) {
     t.equal(run.code, 0, "the scenario passes", { stderr: run.stderr.slice(-3000) });
     t.match(run.stdout, /6 jobs done; [1-9]\d* ran across the server restart; shut down m5-xlarge-001, t2-medium-001\n/);
     t.match(run.stdout, "worker-pool: every invariant holds");
+    const faults = (await runHistory(home, namespace)).filter((entry) => entry.kind === "event" && entry.type === "fault");
+    t.match(faults, [{ data: { kind: "restart", target: /^server-001\// } }], "the run's one fault is in its history");
   });
 
   const refused = async (t: Test, param: string, message: RegExp) => {

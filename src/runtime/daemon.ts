@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { ClientChannel } from "ssh2";
 import type { RemoteProcess } from "./ssh-connection.ts";
 import { quoteArg } from "./quote.ts";
-import { wrapCommand, type ExecOptions } from "./exec.ts";
+import { prepareCommand, type ExecOptions, type PreparedCommand } from "./exec.ts";
 import { LineSplitter } from "./line-splitter.ts";
 
 export type RestartPolicy = "no" | "on-failure" | "always";
@@ -119,7 +119,7 @@ export class Daemon implements DaemonSignals {
 
   private constructor(
     private readonly host: DaemonHost,
-    private readonly command: string,
+    private readonly command: PreparedCommand,
     private readonly options: SpawnOptions & { name: string; onLine: LogSink; restartEvents?: RestartEventSink },
   ) {
     this.name = options.name;
@@ -142,7 +142,7 @@ export class Daemon implements DaemonSignals {
     if (options.reservedNames.has(name)) {
       throw new Error(`spawn: a daemon named "${name}" is already running on ${host.name}; pass another name`);
     }
-    const daemon = new Daemon(host, wrapCommand(argvOrShell, options), { ...options, name });
+    const daemon = new Daemon(host, prepareCommand(argvOrShell, options), { ...options, name });
     await daemon.launch();
     return daemon;
   }
@@ -150,7 +150,7 @@ export class Daemon implements DaemonSignals {
   private async launch(): Promise<void> {
     this.pidFile = `${PID_DIR}/${this.name}.${randomBytes(4).toString("hex")}.pid`;
     // `exec` keeps the pid: the pid file names the process group that stop() signals.
-    const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command)}`;
+    const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command.line)}`;
     const { channel, exited } = await this.host.openChannel(line);
     this.channel = channel;
     this.host.onEvent?.({ type: "daemon-start", agent: this.host.name, daemon: this.name, restart: this.restarts });
@@ -165,7 +165,8 @@ export class Daemon implements DaemonSignals {
           resolve();
         });
       });
-    channel.end();
+    // The environment's values go first on stdin, read by the daemon's shell: no argv shows them.
+    channel.end(this.command.stdinPrefix.length ? this.command.stdinPrefix : undefined);
     const pidFile = this.pidFile;
     void Promise.all([drained(channel, out), drained(channel.stderr, err), exited]).then(([, , exit]) => {
       this.channel = undefined;

@@ -88,20 +88,6 @@ export function prepareCommand(command: Command, options: Pick<ExecOptions, "cwd
   return { line: steps.join("\n"), stdinPrefix };
 }
 
-/**
- * `cd` and `env` for a command that cannot be given stdin first (daemons): the values are in
- * the shell's argv here, which `ps` shows; prefer prepareCommand where stdin is free.
- */
-export function wrapCommand(command: Command, options: Pick<ExecOptions, "cwd" | "env">): string {
-  const env = Object.entries(options.env ?? {});
-  checkEnvNames(env);
-  const steps: string[] = [];
-  if (env.length > 0) steps.push(`export ${env.map(([k, v]) => quoteArg(`${k}=${v}`)).join(" ")}`);
-  if (options.cwd) steps.push(cdStep(options.cwd));
-  steps.push(commandLine(command));
-  return steps.join("\n");
-}
-
 function abbreviate(command: Command): string {
   const text = commandLine(command);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;

@@ -3,7 +3,7 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -143,4 +143,13 @@ export async function waitForOutput(cli: { output: () => string }, pattern: RegE
 
 export async function containerCount(docker: Docker, namespace: string): Promise<number> {
   return (await namespaceContainers(docker, namespace)).length;
+}
+
+/** The entries of the history.jsonl of the one run a test made in `home`'s runs directory for `namespace`. */
+export async function runHistory(home: string, namespace: string): Promise<Array<{ kind: string; type: string; data?: Record<string, unknown> }>> {
+  const runs = join(home, "runs", namespace);
+  const [runId, ...others] = await readdir(runs);
+  if (!runId || others.length) throw new Error(`expected one run in ${runs}, found ${[runId, ...others].filter(Boolean).length}`);
+  const text = await readFile(join(runs, runId, "history.jsonl"), "utf8");
+  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
 }
