@@ -71,7 +71,9 @@ export function httpGetOver(openStream: () => Promise<Duplex>, url: URL, options
       const transport = https ? tlsConnect({ socket: asSocket(stream) as never, servername: url.hostname, ca: options.ca, rejectUnauthorized: !options.insecure }) : asSocket(stream);
       const send = https ? httpsRequest : httpRequest;
       const timer = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      const request = send(url, { method: "GET", agent: false, createConnection: () => transport as never }, (response: IncomingMessage) => {
+      // No `agent`: with one (even `agent: false`, a fresh one) Node ignores createConnection and
+      // connects from the runner itself, which only looks right when the runner shares the agent's network.
+      const request = send(url, { method: "GET", createConnection: () => transport as never }, (response: IncomingMessage) => {
         clearTimeout(timer);
         response.resume();
         resolve(response.statusCode ?? 0);
