@@ -32,7 +32,7 @@ t.test("an unknown --image is bad input and leaves no state", async (t) => {
   const namespace = uniqueNamespace("img");
   const up = await runCli(["up", "--localhost", "--namespace", namespace, "--image", "nosuch"], { FIELDTEST_HOME: home });
   t.equal(up.code, 2, up.stderr);
-  t.match(up.stderr, /--image "nosuch" has no dockerfiles\/nosuch\.Dockerfile in .*; available: debian/);
+  t.match(up.stderr, /image "nosuch": no nosuch\.Dockerfile in .*; known images: debian/);
   t.equal(await exists(join(home, "namespaces", namespace)), false, "no state directory");
 });
 
