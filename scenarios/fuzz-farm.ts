@@ -6,6 +6,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon, type RestartEvent } from "fieldtest";
+import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "fuzz-farm");
 const HUB_USER = "voprhub";
@@ -79,15 +80,6 @@ export function checkFuzzFarm(r: FuzzRecord): string[] {
   return problems;
 }
 
-async function until<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
-}
 
 const asUser = (user: string, script: string) => ["runuser", "-u", user, "--", "env", `HOME=/home/${user}`, "bash", "-c", script];
 

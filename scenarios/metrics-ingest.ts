@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "metrics-ingest");
 const SONAR = "/root/sonar";
@@ -80,15 +81,6 @@ export function checkMetricsIngest(r: IngestRecord): string[] {
   return problems;
 }
 
-async function until<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 100; ; pause = Math.min(pause * 2, 500)) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
-}
 
 interface Ping {
   version: string;

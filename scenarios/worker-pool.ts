@@ -5,6 +5,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "worker-pool");
 
@@ -104,15 +105,6 @@ export function checkWorkerPool(r: PoolRecord): string[] {
   return problems;
 }
 
-async function until<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 100; ; pause = Math.min(pause * 2, 500)) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
-}
 
 interface ServerState {
   jobs: Record<string, { state: string; machine?: string; result_machine?: string; done_at?: string; started_at?: string }>;
