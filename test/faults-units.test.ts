@@ -25,7 +25,7 @@ t.test("own-network agents: an address each, sshd on 30000, NET_ADMIN and no mor
   t.equal(agentAddress(network.subnet, 0), "172.21.7.2");
   t.throws(() => agentAddress(network.subnet, 253), /at most 253 agents/);
   const own = networkConfig({ mode: "own", network, index: 1, portsPerAgent: 100 });
-  t.same(own.hostConfig, { NetworkMode: "fieldtest-x", CapAdd: ["NET_ADMIN"] });
+  t.same(own.hostConfig, { NetworkMode: "fieldtest-x", CapAdd: ["NET_ADMIN", "NET_RAW"] });
   t.same([own.host, own.sshPort, own.internalHost, own.portRange], ["172.21.7.3", 30000, "172.21.7.3", [30000, 30099]]);
   const published = networkConfig({ mode: "own", network, index: 0, portsPerAgent: 10, publish: { address: "h1.example", hostPort: 30200 } });
   t.same([published.host, published.sshPort, published.internalHost, published.listenPort], ["h1.example", 30200, "172.21.7.2", 30000]);

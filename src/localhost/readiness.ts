@@ -10,6 +10,10 @@ export interface ReadinessOptions {
   gone?: () => Promise<string | undefined>;
 }
 
+const ATTEMPT_TIMEOUT_MS = 5000;
+/** An attempt this slow is worth a look at the container before the next one. */
+const SLOW_ATTEMPT_MS = 500;
+
 /**
  * Ready means an authenticated SSH round trip with the pinned host key, not an open port:
  * sshd accepts TCP before it has loaded its keys. Polled every 25 ms, no fixed sleeps.
@@ -19,9 +23,12 @@ export async function waitForSsh(spec: AgentSpec, privateKey: string, options: R
   let lastError: Error | undefined;
   for (let attempt = 0; ; attempt++) {
     options.signal?.throwIfAborted();
+    const began = Date.now();
+    // Bounded per attempt: an address of its own that nobody answers (a dead agent on its own
+    // network) hangs a connect instead of refusing it, and the container's death must still be seen.
     const connection = new SshConnection(
       { label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey },
-      Math.max(1000, options.deadline - Date.now()),
+      Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, options.deadline - Date.now())),
     );
     try {
       await execOnConnection(connection, spec.name, "true");
@@ -32,7 +39,7 @@ export async function waitForSsh(spec: AgentSpec, privateKey: string, options: R
     } finally {
       connection.close();
     }
-    if (attempt % 10 === 9) {
+    if (attempt % 10 === 9 || Date.now() - began >= SLOW_ATTEMPT_MS) {
       const reason = await options.gone?.();
       if (reason) throw new Error(`${spec.name} will not become ready: ${reason}`);
     }
