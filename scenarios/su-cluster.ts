@@ -137,9 +137,8 @@ async function storedRows(node: Node): Promise<Array<{ process: string; nonce: n
 }
 
 /**
- * The run's one fault: kill -9 a unit's PostgreSQL (its whole process group), then start it again.
- * LEAD: after merging the faults and history branches, this is the one place to switch to
- * `cloud.faults` (daemon.kill) and `cloud.history`; the log lines and metric stand for them now.
+ * The run's one fault: SIGKILL to a unit's PostgreSQL (its whole process group), recorded in the
+ * run's history; the scenario starts it again.
  */
 async function killPostgres(cloud: Cloud, node: Node): Promise<void> {
   cloud.log(`fault: kill -9 ${node.agent.name}/postgres; expected: failed requests for exactly its processes, nothing acknowledged lost after its restart`);

@@ -69,8 +69,10 @@ export class Agent {
     });
     const notice = (line: string) => context.logSink({ agent: spec.name, daemon: "copy", stream: "stderr", line });
     this.copier = new Copier(this.connection, spec.name, context.hashes, spec.inbox, notice);
-    // sshd may sit inside the range (localhost slices start with it): never hand its port out.
-    this.ports = new PortSlice(spec.name, spec.portRange, spec.sshPort);
+    // sshd may sit inside the range: the port the runner dials, and the slice's first port, where
+    // every fieldtest agent's sshd listens on its own address (on an SSH host with its own network
+    // the runner dials a published host port instead). Neither is ever handed out.
+    this.ports = new PortSlice(spec.name, spec.portRange, new Set([spec.sshPort, spec.portRange[0]]));
   }
 
   /** Opens the SSH connection now, so connection errors surface before the scenario starts. */

@@ -11,8 +11,8 @@ export class PortSlice {
   constructor(
     private readonly agentName: string,
     private readonly range: readonly [number, number],
-    /** Never handed out nor lent: sshd's port when it sits inside the slice. */
-    private readonly reserved: number,
+    /** Never handed out nor lent: sshd's ports, where they sit inside the slice. */
+    private readonly reserved: ReadonlySet<number>,
   ) {
     this.nextFree = range[0];
   }
@@ -20,7 +20,7 @@ export class PortSlice {
   /** The next port for the scenario; throws once the slice is used up. */
   next(): number {
     const [first, last] = this.range;
-    while (this.nextFree <= last && (this.nextFree === this.reserved || this.lent.has(this.nextFree))) this.nextFree++;
+    while (this.nextFree <= last && (this.reserved.has(this.nextFree) || this.lent.has(this.nextFree))) this.nextFree++;
     if (this.nextFree > last) {
       throw new Error(`${this.agentName}: port range ${first}-${last} is exhausted; provision with more ports per agent (--ports-per-agent)`);
     }
@@ -31,7 +31,7 @@ export class PortSlice {
   borrow(count: number): number[] {
     const ports: number[] = [];
     for (let port = this.range[1]; port >= this.nextFree && ports.length < count; port--) {
-      if (port === this.reserved || this.lent.has(port)) continue;
+      if (this.reserved.has(port) || this.lent.has(port)) continue;
       this.lent.add(port);
       ports.push(port);
     }
