@@ -36,11 +36,11 @@ if (docker) {
         clientKey: await state.clientKey(),
         images: { projectDirs: [project], fieldtestDir: join(ROOT, "dockerfiles") },
         progress: silentProgress,
-        readyTimeoutMs: 30_000,
+        readyTimeoutMs: 120_000,
       }),
       /zeta-001 will not become ready: its container exited: [\s\S]*mute sshd gives up/,
     );
-    t.ok(Date.now() - started < 25_000, "found dead at once, not at the readiness deadline");
+    t.ok(Date.now() - started < 60_000, "found dead long before the readiness deadline");
     t.equal(await containerCount(docker, namespace), 0, "the partial fleet is removed");
   });
 }

@@ -44,7 +44,7 @@ t.test("each agent's labels become its inventory entry", async (t) => {
         user: "root",
         hostKey: HOST_KEY,
         portRange: [30000, 30099],
-        labels: { [LABELS.namespace]: "alice", [LABELS.expiresAt]: "1800003600", [LABELS.owner]: "tap", image: "debian" },
+        labels: { [LABELS.namespace]: "alice", [LABELS.expiresAt]: "1800003600", [LABELS.owner]: "tap", image: "debian", network: "host" },
       },
       {
         name: "agent-002",
@@ -53,7 +53,7 @@ t.test("each agent's labels become its inventory entry", async (t) => {
         user: "root",
         hostKey: HOST_KEY,
         portRange: [30100, 30199],
-        labels: { [LABELS.namespace]: "alice", [LABELS.expiresAt]: "1800000000", [LABELS.owner]: "tap", image: "debian" },
+        labels: { [LABELS.namespace]: "alice", [LABELS.expiresAt]: "1800000000", [LABELS.owner]: "tap", image: "debian", network: "host" },
         inbox: { hostPath: "/home/a/inbox", agentPath: AGENT_INBOX },
       },
     ],
