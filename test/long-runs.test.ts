@@ -162,7 +162,7 @@ t.test("a failing run dumps every agent; a 100 MB flood stays within the log cap
 
   t.match(await readFile(join(logs, "agent-001-flaky.log"), "utf8"), /flaky up\n.*fieldtest: restarting flaky \(restart 1, last exit code 3\)\n.*flaky up\n/s, "the restart is marked in the log");
   const events = (await readFile(join(outcome.runDir, "history.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; data?: { daemon?: string; final?: boolean } });
-  t.same(events.filter((e) => e.data?.daemon === "flaky").map((e) => `${e.type}${e.data?.final ? " (final)" : ""}`), ["daemon-start", "daemon-exit", "daemon-restart", "daemon-start", "daemon-exit (final)"]);
+  t.same(events.filter((e) => e.data?.daemon === "flaky").map((e) => `${e.type}${e.data?.final ? " (final)" : ""}`), ["daemon-start", "daemon-exit", "daemon-restart", "daemon-start", "daemon-gave-up", "daemon-exit (final)"], "the restart policy giving up is an event of its own");
   t.ok(events.some((e) => e.type === "dump"), "the dump is in the history");
 
   const [dump] = await readdir(join(outcome.runDir, "dumps"));
