@@ -143,7 +143,15 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
   await writeFile(join(project, "stacks", "Pulumi.bad.yaml"), `config:\n  fieldtest:instanceTypes:\n    - { cores: 2 }\n`);
   await t.rejects(stackInstanceTypes({ env: {}, packageRoot: project }, "bad"), /Pulumi\.bad\.yaml: fieldtest:instanceTypes must list \[\{cores, ramGb, machineType\}, …\]/);
   const config = parseStackConfig(
-    { "fieldtest:target": "gcp", "fieldtest:agents": [{ name: "unit", count: 1, machineType: "c3-standard-2" }], "fieldtest:instanceTypes": table, "gcp:project": "p", "gcp:zone": "europe-west1-b" },
+    {
+      "fieldtest:target": "gcp",
+      "fieldtest:agents": [{ name: "unit", count: 1, machineType: "c3-standard-2" }],
+      "fieldtest:instanceTypes": table,
+      "fieldtest:expiresAt": new Date(now.getTime() + 3600_000).toISOString(),
+      "fieldtest:sshSourceRanges": ["203.0.113.7/32"],
+      "gcp:project": "p",
+      "gcp:zone": "europe-west1-b",
+    },
     { stackName: "carol", now, defaultOwner: "carol", imageAliases: ["debian"] },
   );
   t.equal(config.target, "gcp");
