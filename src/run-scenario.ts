@@ -1,3 +1,4 @@
+import { abortable } from "./abort.ts";
 import type { Inventory } from "./core/inventory.ts";
 import { Cloud, type CloudObserver, type CloudOptions } from "./runtime/cloud.ts";
 import type { LogSink, RestartEventSink } from "./runtime/daemon.ts";
@@ -58,16 +59,6 @@ function stderrLogSink(): LogSink {
   return ({ agent, daemon, stream, line }) => process.stderr.write(`[${agent}/${daemon}${stream === "stderr" ? "!" : ""}] ${line}\n`);
 }
 
-/** Rejects with the signal's reason as soon as it aborts; the work itself is left to the caller's teardown. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new Error("aborted"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /**
  * Connects to the inventory's agents, runs the scenario with its parameters, and closes
@@ -85,15 +76,15 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
     ...options.recording,
   });
-  const cloud = await untilAborted(connecting, options.signal).catch((error) => {
+  const cloud = await abortable(connecting, options.signal).catch((error) => {
     // Aborted while connecting: the connections that still come up are closed at once.
     void connecting.then((late) => late.close(), () => {});
     throw error;
   });
   let failure: { error: unknown } | undefined;
   try {
-    await untilAborted(Promise.resolve().then(() => options.beforeRun?.(cloud)), options.signal);
-    await untilAborted(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal);
+    await abortable(Promise.resolve().then(() => options.beforeRun?.(cloud)), options.signal);
+    await abortable(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal);
     const run = { scenario: loaded.name, namespace: options.inventory.namespace, params, durationMs: Date.now() - started };
     await options.afterRun?.(cloud);
     return run;

@@ -1,5 +1,6 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
+import { abortable } from "../abort.ts";
 import type { Inventory } from "../core/inventory.ts";
 import type { NetworkMode } from "../localhost/network.ts";
 import { isPublishedImage } from "../core/images.ts";
@@ -42,15 +43,6 @@ export interface ProvisionControl {
   signal: AbortSignal;
 }
 
-/** Rejects with the abort reason when the signal fires, so a long step can race it. */
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /**
  * What both kinds share: the claim of the namespace, its client key, a sweep by label of what
