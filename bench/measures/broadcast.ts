@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { open, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
@@ -11,6 +11,7 @@ import { ROOT, type Measure } from "../lib/context.ts";
 import { finished } from "../lib/openssh.ts";
 import { row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
+import { randomFile } from "../lib/random-file.ts";
 
 const run = promisify(execFile);
 const GOAL_VS_ONE = 1.5;
@@ -69,15 +70,6 @@ class LimitedRunnerLink {
     } catch {
       // already gone
     }
-  }
-}
-
-async function randomFile(path: string, bytes: number): Promise<void> {
-  const file = await open(path, "w");
-  try {
-    for (let written = 0; written < bytes; written += 1 << 20) await file.write(randomBytes(Math.min(1 << 20, bytes - written)));
-  } finally {
-    await file.close();
   }
 }
 

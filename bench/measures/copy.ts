@@ -1,23 +1,14 @@
-import { randomBytes } from "node:crypto";
-import { open, utimes } from "node:fs/promises";
+import { utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import type { Measure } from "../lib/context.ts";
 import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
+import { randomFile } from "../lib/random-file.ts";
 
 const GOAL_VS_SCP = 3;
 const GOAL_UNCHANGED_MS = 20;
-
-async function randomFile(path: string, bytes: number): Promise<void> {
-  const file = await open(path, "w");
-  try {
-    for (let written = 0; written < bytes; written += 1 << 20) await file.write(randomBytes(Math.min(1 << 20, bytes - written)));
-  } finally {
-    await file.close();
-  }
-}
 
 /**
  * One file to one agent: fieldtest's `agent.copy` (content hash included: the file's mtime is
