@@ -6,6 +6,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon, type RestartEvent } from "fieldtest";
+import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "fuzz-farm");
@@ -124,9 +125,7 @@ async function pushToMain(hub: Agent): Promise<string> {
 
 /** The run's one fault: SIGKILL to a simulator service's whole process group, as a crash would; recorded in the run's history. */
 async function killSimulator(cloud: Cloud, runner: Agent, daemon: Daemon): Promise<void> {
-  cloud.log(`fault: kill -9 ${runner.name}/${daemon.name}; expected recovery: its restart policy starts it again`);
-  cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${runner.name}/${daemon.name}` }, help: "faults injected" });
-  cloud.history.recordEvent("fault", { kind: "kill", target: `${runner.name}/${daemon.name}`, expected: "restarted by its policy" });
+  recordFault(cloud, { kind: "kill", target: `${runner.name}/${daemon.name}`, expected: "its restart policy starts it again" });
   // Between two incarnations there is no process to kill: wait for one.
   await until(`${daemon.name} to be running`, 30_000, async () => (daemon.running ? true : undefined));
   await daemon.kill("SIGKILL");

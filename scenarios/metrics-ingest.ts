@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "metrics-ingest");
@@ -93,9 +94,7 @@ interface Ping {
  * policy) must bring it back. Recorded in the run's history.
  */
 async function crashServer(cloud: Cloud, server: Agent, daemon: Daemon): Promise<void> {
-  cloud.log(`fault: kill -9 ${server.name}/${daemon.name}; expected recovery: restarted by its policy, /ping answers again, no sample lost`);
-  cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${server.name}/${daemon.name}` }, help: "faults injected" });
-  cloud.history.recordEvent("fault", { kind: "kill", target: `${server.name}/${daemon.name}`, expected: "restarted by its policy, /ping answers again, no sample lost" });
+  recordFault(cloud, { kind: "kill", target: `${server.name}/${daemon.name}`, expected: "restarted by its policy, /ping answers again, no sample lost" });
   await daemon.kill("SIGKILL");
 }
 

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { recordFault } from "./lib/record-fault.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "su-cluster");
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -141,9 +142,7 @@ async function storedRows(node: Node): Promise<Array<{ process: string; nonce: n
  * run's history; the scenario starts it again.
  */
 async function killPostgres(cloud: Cloud, node: Node): Promise<void> {
-  cloud.log(`fault: kill -9 ${node.agent.name}/postgres; expected: failed requests for exactly its processes, nothing acknowledged lost after its restart`);
-  cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "kill", target: `${node.agent.name}/postgres` }, help: "faults injected" });
-  cloud.history.recordEvent("fault", { kind: "kill", target: `${node.agent.name}/postgres`, expected: "failed requests for exactly its processes, nothing acknowledged lost" });
+  recordFault(cloud, { kind: "kill", target: `${node.agent.name}/postgres`, expected: "failed requests for exactly its processes, nothing acknowledged lost after its restart" });
   await node.postgres!.kill("SIGKILL");
   await node.postgres!.exited;
 }

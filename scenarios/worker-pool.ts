@@ -5,6 +5,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "worker-pool");
@@ -115,9 +116,7 @@ const clock = async (agent: Agent) => Number((await agent.exec(["date", "+%s.%N"
 
 /** The run's one fault: the server is stopped and started again while jobs run; recorded in the run's history. */
 async function restartServer(cloud: Cloud, server: Agent, daemon: Daemon, start: () => Promise<Daemon>): Promise<{ stoppedAt: number; startedAt: number; daemon: Daemon }> {
-  cloud.log(`fault: restart ${server.name}/${daemon.name} while jobs run; expected recovery: workers wait, reconnect, and their results arrive`);
-  cloud.pushMetric("fieldtest_faults_total", 1, { type: "counter", labels: { fault: "restart", target: `${server.name}/${daemon.name}` }, help: "faults injected" });
-  cloud.history.recordEvent("fault", { kind: "restart", target: `${server.name}/${daemon.name}`, expected: "workers wait, reconnect, and their results arrive" });
+  recordFault(cloud, { kind: "restart", target: `${server.name}/${daemon.name}`, expected: "workers wait, reconnect, and their results arrive (restarted while jobs run)" });
   await daemon.stop({ graceMs: 2000 });
   const stoppedAt = await clock(server);
   // Long enough that every worker finds the server away at least once.
