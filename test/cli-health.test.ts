@@ -1,6 +1,6 @@
 import t, { type Test } from "tap";
 import type Docker from "dockerode";
-import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
+import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitForOutput } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
