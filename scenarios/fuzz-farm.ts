@@ -6,6 +6,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon, type RestartEvent } from "fieldtest";
+import { copyStandIns } from "./lib/stand-ins.ts";
 import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
@@ -157,12 +158,12 @@ export default defineScenario({
     const hubPort = hub!.nextPort();
     const repository = `git://${hub!.internalHost}:${gitPort}/tigerbeetle.git`;
 
-    await Promise.all([hub!, ...runners].map((agent) => agent.copy(HERE, "fuzz-farm")));
+    await Promise.all([hub!, ...runners].map((agent) => copyStandIns(agent, HERE, "fuzz-farm")));
     await hub!.ensureUser(HUB_USER);
     await makeRepository(hub!);
     await hub!.spawn(["git", "daemon", "--reuseaddr", "--export-all", "--base-path=/srv/git", `--port=${gitPort}`, "/srv/git"], { name: "git-daemon" });
     await hub!.waitForPort(gitPort);
-    await hub!.exec(`install -d -o ${HUB_USER} /home/${HUB_USER}/hub && install -o ${HUB_USER} -m 644 /root/fuzz-farm/hub.py /root/fuzz-farm/fingerprint.py /home/${HUB_USER}/hub/`);
+    await hub!.exec(`install -d -o ${HUB_USER} /home/${HUB_USER}/hub && install -o ${HUB_USER} -m 644 /root/fuzz-farm/hub.py /root/fuzz-farm/fingerprint.py /root/fuzz-farm/json_http.py /home/${HUB_USER}/hub/`);
     await hub!.exec(asUser(HUB_USER, `git clone -q ${repository} ~/tigerbeetle`));
     await hub!.spawn(["python3", "hub.py"], {
       name: "voprhub",

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { copyStandIns } from "./lib/stand-ins.ts";
 import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
@@ -123,8 +124,8 @@ export default defineScenario({
     const credentials = p.auth_file ? readFileSync(p.auth_file, "utf8").split("\n")[0]!.trim() : `sonar:${randomBytes(12).toString("base64url")}`;
     const timeoutMs = 60_000;
 
-    await Promise.all([server!, ...nodes].map((agent) => agent.copy(HERE, "metrics-ingest")));
-    await server!.exec(`mkdir -p ${SONAR}/data ${SONAR}/reports ${SONAR}/bin && cp metrics-ingest/infiltrate.py metrics-ingest/naicreport.py ${SONAR}/bin/`);
+    await Promise.all([server!, ...nodes].map((agent) => copyStandIns(agent, HERE, "metrics-ingest")));
+    await server!.exec(`mkdir -p ${SONAR}/data ${SONAR}/reports ${SONAR}/bin && cp metrics-ingest/infiltrate.py metrics-ingest/json_http.py metrics-ingest/naicreport.py ${SONAR}/bin/`);
     await server!.writeFile("/root/.ssh/exfil-auth.txt", `${credentials}\n`, { mode: 0o600 });
     const san = /^\d+\.\d+\.\d+\.\d+$/.test(host) ? `IP:${host}` : `DNS:${host}`;
     await server!.exec(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sonar-ingest", "-addext", `subjectAltName=${san}`, "-keyout", `${SONAR}/key.pem`, "-out", `${SONAR}/cert.pem`]);

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { copyStandIns } from "./lib/stand-ins.ts";
 import { recordFault } from "./lib/record-fault.ts";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "su-cluster");
@@ -179,7 +180,7 @@ export default defineScenario({
     const all = [router, ...units];
     await Promise.all(
       all.map(async (n) => {
-        await n.agent.copy(HERE, "su-cluster");
+        await copyStandIns(n.agent, HERE, "su-cluster");
         // All nodes share one wallet, as the guide says.
         await n.agent.writeFile("/root/su-cluster/.wallet.json", wallet, { mode: 0o600 });
         await preparePostgres(n);

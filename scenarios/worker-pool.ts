@@ -5,6 +5,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineScenario, z, type Agent, type Cloud, type Daemon } from "fieldtest";
+import { copyStandIns } from "./lib/stand-ins.ts";
 import { recordFault } from "./lib/record-fault.ts";
 import { until } from "./lib/until.ts";
 
@@ -153,7 +154,7 @@ export default defineScenario({
     const port = server!.nextPort();
     const url = `http://${server!.internalHost}:${port}`;
 
-    await Promise.all([server!, ...machines.map((m) => m.agent)].map((agent) => agent.copy(HERE, "worker-pool")));
+    await Promise.all([server!, ...machines.map((m) => m.agent)].map((agent) => copyStandIns(agent, HERE, "worker-pool")));
     const config = { machine_management: { worker_name: p.worker_tag, instance_types: INSTANCE_TYPES.map((t) => [{ cores: t.cores, ram_gb: t.ram_gb }, t.type]), max_workers: p.max_workers, max_cores: p.max_cores, max_ram_gb: p.max_ram_gb } };
     await server!.writeFile("worker-pool/config.json", JSON.stringify(config, null, 2));
     await server!.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { name: "redis" });

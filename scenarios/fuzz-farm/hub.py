@@ -8,10 +8,11 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fingerprint import fingerprint  # noqa: E402
+from json_http import JsonHandler  # noqa: E402
 
 REPLAY_DIR = os.environ["TIGERBEETLE_DIRECTORY"]
 ISSUE_DIR = os.path.join(os.environ["ISSUE_DIRECTORY"], "issues")
@@ -80,17 +81,7 @@ def replayer():
                 seen.discard(report["fingerprint"])
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(JsonHandler):
 
     def do_GET(self):
         if self.path != "/state":

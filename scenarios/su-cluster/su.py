@@ -14,9 +14,11 @@ import stat
 import sys
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import psycopg2
+
+from json_http import JsonHandler
 
 MIGRATIONS = {
     "su": ["CREATE TABLE messages (process_id text NOT NULL, nonce integer NOT NULL, payload text NOT NULL, signature text NOT NULL, PRIMARY KEY (process_id, nonce))"],
@@ -95,17 +97,7 @@ def assigned_unit(process):
         db.close()
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(JsonHandler):
 
     def do_GET(self):
         self.reply(200, {"mode": MODE, "url": SELF_URL}) if self.path == "/" else self.reply(404, {"error": "no such path"})

@@ -5,9 +5,11 @@ shuts down only the machines carrying this pool's worker tag (the guide's worker
 import argparse
 import json
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import redis
+
+from json_http import JsonHandler
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
@@ -67,40 +69,30 @@ def state():
     return {"jobs": jobs, "machines": machines, "shutdowns": shutdowns, "queued": db.llen("queue")}
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, body, code=200):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(JsonHandler):
 
     def do_GET(self):
         if self.path.startswith("/next?machine="):
-            return self.reply(next_job(self.path.split("=", 1)[1]))
+            return self.reply(200, next_job(self.path.split("=", 1)[1]))
         if self.path == "/state":
-            return self.reply(state())
-        self.reply({"error": "no such path"}, 404)
+            return self.reply(200, state())
+        self.reply(404, {"error": "no such path"})
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
         if self.path == "/register":
             db.hset("machines", body["machine"], json.dumps(body))
-            return self.reply({})
+            return self.reply(200, {})
         if self.path == "/jobs":
             for job in body:
                 db.hset(f"job:{job['id']}", mapping={"state": "queued", "cores": job["cores"], "ram_gb": job["ram_gb"]})
                 db.rpush("queue", json.dumps(job))
-            return self.reply({"queued": len(body)})
+            return self.reply(200, {"queued": len(body)})
         if self.path == "/result":
-            return self.reply(post_result(body))
+            return self.reply(200, post_result(body))
         if self.path == "/scale-down":
-            return self.reply(scale_down())
-        self.reply({"error": "no such path"}, 404)
+            return self.reply(200, scale_down())
+        self.reply(404, {"error": "no such path"})
 
 
 if __name__ == "__main__":
