@@ -67,7 +67,11 @@ export class SshConnection {
       this.socket = socket;
       const client = new ssh2.Client();
       let offered: Buffer | undefined;
+      // ssh2's readyTimeout starts at the handshake; the TCP connect before it needs its own bound:
+      // towards an address whose host has gone (a stale ARP entry), the kernel retries SYNs for ~2 min.
+      const connectTimer = setTimeout(() => fail(new Error(`no TCP connection within ${this.readyTimeoutMs} ms`)), this.readyTimeoutMs);
       const fail = (error: Error) => {
+        clearTimeout(connectTimer);
         socket.destroy();
         if (offered && !offered.equals(pinned)) {
           reject(
@@ -98,6 +102,7 @@ export class SshConnection {
         resolve(client);
       });
       socket.once("connect", () => {
+        clearTimeout(connectTimer);
         // connect() throws on a key it cannot parse; in this callback that would end the process.
         try {
           client.connect({
