@@ -148,6 +148,12 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
     await Promise.all(created.map((id) => docker.getContainer(id).start()));
     const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
+    // An agent that died at once may be auto-removed before the listing: missing, not ready.
+    const listed = new Set(inventory.agents.map((agent) => agent.name));
+    const vanished = agents.findIndex((planned) => !listed.has(planned.name));
+    if (vanished >= 0) {
+      throw new Error(`${agents[vanished]!.name} will not become ready: ${(await containerGone(docker, created[vanished]!, outputs[vanished]!)) ?? "its container is not listed"}`);
+    }
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     const started = Date.now();
     await Promise.all(
