@@ -7,8 +7,8 @@ import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { LABELS } from "../core/namespace.ts";
 import { openBackend } from "../backends/open.ts";
 import { ensureAgentImage } from "../localhost/image.ts";
-import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, startOrchestrator } from "../localhost/orchestrator.ts";
-import { REAPER_IMAGE_ALIAS, ensureReaper } from "../localhost/reaper.ts";
+import { ORCHESTRATOR_IMAGE_ALIAS, ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, startOrchestrator } from "../localhost/orchestrator.ts";
+import { ensureReaper } from "../localhost/reaper.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { stateHome } from "../state.ts";
@@ -117,7 +117,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const dockerfilesDir = join(context.packageRoot, "dockerfiles");
   // The agents' reaper removes the orchestrator at the TTL too; it runs as long as its owner has containers.
   await ensureReaper(docker, { owner, dockerfilesDir, progress });
-  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: REAPER_IMAGE_ALIAS }, progress);
+  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
   const network = first.labels.network === "own" ? "own" : "host";
   const website = request.observe.website;
   const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;

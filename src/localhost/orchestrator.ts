@@ -7,6 +7,8 @@ import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { networkName } from "./network.ts";
 
+/** The agent image alias the orchestrator runs: it has `sh`, and node comes from the caller's machine. */
+export const ORCHESTRATOR_IMAGE_ALIAS = "debian";
 /** The run a detached runner container serves; with ROLE_LABEL=orchestrator it is never an agent. */
 export const ORCHESTRATOR_RUN_LABEL = "fieldtest-run";
 export const ORCHESTRATOR_ROLE = "orchestrator";
