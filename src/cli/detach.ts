@@ -104,9 +104,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const progress = stderrProgress(context.stderr);
   const { namespace } = inventory;
   const runsDir = request.observe.runsDir;
-  const runId = newRunId();
-  const dir = join(runsDir, namespace, runId);
-  await mkdir(dir, { recursive: true });
+  const { runId, dir } = await newRunDir(runsDir, namespace);
   const inventoryPath = join(dir, "orchestrator-inventory.json");
   await writeFile(inventoryPath, `${JSON.stringify(inventory, null, 2)}\n`, { mode: 0o600 });
   const state = namespaceState(context, namespace);
@@ -158,6 +156,15 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   printStarted(context, runId, namespace, websiteUrl);
 }
 
+/** The run id a detached run's parent chooses, and its directory, made so the runner's console has a place. */
+async function newRunDir(runsDir: string, namespace: string): Promise<{ runId: string; dir: string }> {
+  const runId = newRunId();
+  const dir = join(runsDir, namespace, runId);
+  // Owner-only, as the runner makes its run directories: they hold what the scenario printed.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return { runId, dir };
+}
+
 /** Waits for the runner's status.json; `ended` says why not when the runner is gone, and its console's tail follows. */
 async function untilTracked(dir: string, ended: () => Promise<string | undefined>): Promise<void> {
   for (;;) {
@@ -194,9 +201,7 @@ async function publishedWebsite(docker: ReturnType<CliContext["docker"]>, id: st
  * of its own (setsid), whose output goes to the run directory's console.log.
  */
 export async function detachProcess(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
-  const runId = newRunId();
-  const dir = join(runsDir, namespace, runId);
-  await mkdir(dir, { recursive: true });
+  const { runId, dir } = await newRunDir(runsDir, namespace);
   const consolePath = join(dir, CONSOLE_FILE);
   const out = openSync(consolePath, "a");
   const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
