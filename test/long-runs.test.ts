@@ -6,6 +6,7 @@ import t, { type Test } from "tap";
 import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readExtendedExpiry } from "../src/localhost/extension.ts";
 import { namespaceContainers } from "../src/localhost/provisioner.ts";
 import { BIN, cleanupNamespace, containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 
@@ -129,6 +130,10 @@ t.test("docker kill of the orchestrator: the history ends with what happened, th
   t.ok((info.HostConfig.Binds ?? []).includes(`${dir}:${dir}`), "the run directory is the one writable mount besides the namespace's state");
 
   await waitFor("operations in the history", async () => ((await readFile(join(dir, "history.jsonl"), "utf8")).includes('"f":"read"') ? true : undefined), 30_000);
+  const extend = await runCli(["extend", "--namespace", namespace, "--ttl", "45s", "--json"], env);
+  t.equal(extend.code, 0, extend.stderr);
+  const { expiresAt } = JSON.parse(extend.stdout) as { expiresAt: string };
+  t.equal((await readExtendedExpiry(docker, container))?.getTime(), Math.floor(Date.parse(expiresAt) / 1000) * 1000, "extend moves the orchestrator's expiry with the agents'");
   await docker.getContainer(container).kill({ signal: "SIGKILL" });
   const text = await readFile(join(dir, "history.jsonl"), "utf8");
   const lines = text.split("\n").filter(Boolean);
