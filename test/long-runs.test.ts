@@ -2,10 +2,12 @@
 // the fleet, Ctrl+D / Ctrl+C through a real pty (util-linux `script`), kill -9 of the
 // attaching terminal and of the runner, fetch-run, dumps of a failing run, and a log cap
 // under a 100 MB flood.
-import t from "tap";
+import t, { type Test } from "tap";
 import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readExtendedExpiry } from "../src/localhost/extension.ts";
+import { namespaceContainers } from "../src/localhost/provisioner.ts";
 import { BIN, cleanupNamespace, containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
@@ -21,13 +23,20 @@ function attachInPty(args: string[], env: Record<string, string>) {
   return Object.assign(child, { output: () => output, exited });
 }
 
-t.test("detach, attach from anywhere, Ctrl+D, kill -9, fetch-run, Ctrl+C", async (t) => {
+/** Docker, a state directory and a namespace of the test's own, removed when it ends. */
+async function namespaceOfTest(t: Test, prefix: string) {
   const docker = await requireDocker(t);
-  if (!docker) return;
+  if (!docker) return undefined;
   const home = await tempHome(t);
-  const namespace = uniqueNamespace("lr");
+  const namespace = uniqueNamespace(prefix);
   cleanupNamespace(t, docker, namespace);
-  const env = { FIELDTEST_HOME: home };
+  return { docker, home, namespace, env: { FIELDTEST_HOME: home } };
+}
+
+t.test("detach, attach from anywhere, Ctrl+D, kill -9, fetch-run, Ctrl+C", async (t) => {
+  const fleet = await namespaceOfTest(t, "lr");
+  if (!fleet) return;
+  const { docker, home, namespace, env } = fleet;
   const up = await runCli(["up", "--localhost", "--namespace", namespace, "--vms", "2", "--ttl", "10m"], env);
   t.equal(up.code, 0, up.stderr);
 
@@ -103,20 +112,29 @@ t.test("detach, attach from anywhere, Ctrl+D, kill -9, fetch-run, Ctrl+C", async
   t.match(JSON.parse(await readFile(join(runDir, "status.json"), "utf8")), { result: "interrupted", final: true });
 });
 
-t.test("kill -9 of the runner: the history ends with what happened, the TTL removes the agents", async (t) => {
-  const docker = await requireDocker(t);
-  if (!docker) return;
-  const home = await tempHome(t);
-  const namespace = uniqueNamespace("lrk");
-  cleanupNamespace(t, docker, namespace);
-  const env = { FIELDTEST_HOME: home };
-  const detached = await runCli(["run", SCENARIO, "--localhost", "--namespace", namespace, "--ttl", "12s", "--detach"], { ...env, LONG_RUN_SECONDS: "120" });
+t.test("docker kill of the orchestrator: the history ends with what happened, the TTL removes agents and orchestrator", async (t) => {
+  const fleet = await namespaceOfTest(t, "lrk");
+  if (!fleet) return;
+  const { docker, home, namespace, env } = fleet;
+  const detached = await runCli(["run", SCENARIO, "--localhost", "--namespace", namespace, "--ttl", "40s", "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "120" });
   t.equal(detached.code, 0, detached.stderr);
-  const runId = /run (\S+) started/.exec(detached.stdout)?.[1] ?? "";
-  const dir = join(home, "runs", namespace, runId);
-  const status = JSON.parse(await readFile(join(dir, "status.json"), "utf8")) as { runner: { pid: number } };
-  await waitFor("operations in the history", async () => ((await readFile(join(dir, "history.jsonl"), "utf8")).includes('"f":"read"') ? true : undefined), 15_000);
-  process.kill(status.runner.pid, "SIGKILL");
+  const { runId, runDir: dir, container } = JSON.parse(detached.stdout) as { runId: string; runDir: string; container: string };
+  t.equal(dir, join(home, "runs", namespace, runId));
+
+  // The runner is a resource of the namespace, labelled and timed like its agents.
+  const info = await docker.getContainer(container).inspect();
+  const agent = (await namespaceContainers(docker, namespace)).find((c) => c.Labels["fieldtest-agent"] === "agent-001");
+  t.match(info.Config.Labels, { "fieldtest-namespace": namespace, "fieldtest-role": "orchestrator", "fieldtest-run": runId, "fieldtest-owner": agent?.Labels["fieldtest-owner"], "fieldtest-expires-at": agent?.Labels["fieldtest-expires-at"] });
+  t.equal(info.HostConfig.NetworkMode, `fieldtest-${namespace}`, "on the namespace's network, as the agents are");
+  t.notOk((info.HostConfig.Binds ?? []).some((bind) => bind.includes("docker.sock")), "no Docker socket");
+  t.ok((info.HostConfig.Binds ?? []).includes(`${dir}:${dir}`), "the run directory is the one writable mount besides the namespace's state");
+
+  await waitFor("operations in the history", async () => ((await readFile(join(dir, "history.jsonl"), "utf8")).includes('"f":"read"') ? true : undefined), 30_000);
+  const extend = await runCli(["extend", "--namespace", namespace, "--ttl", "45s", "--json"], env);
+  t.equal(extend.code, 0, extend.stderr);
+  const { expiresAt } = JSON.parse(extend.stdout) as { expiresAt: string };
+  t.equal((await readExtendedExpiry(docker, container))?.getTime(), Math.floor(Date.parse(expiresAt) / 1000) * 1000, "extend moves the orchestrator's expiry with the agents'");
+  await docker.getContainer(container).kill({ signal: "SIGKILL" });
   const text = await readFile(join(dir, "history.jsonl"), "utf8");
   const lines = text.split("\n").filter(Boolean);
   const complete = text.endsWith("\n") ? lines : lines.slice(0, -1);
@@ -126,18 +144,40 @@ t.test("kill -9 of the runner: the history ends with what happened, the TTL remo
   t.ok(entries.some((e) => e.type === "phase" && e.data?.phase === "running"));
   t.ok(entries.some((e) => e.type === "daemon-start"));
   t.notOk(entries.some((e) => e.type === "result"), "the runner never got to record a result");
-  await waitFor("the agents to expire", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 40_000, 500);
-  t.throws(() => process.kill(status.runner.pid, 0), "the runner is gone");
+  await waitFor("the orchestrator to be removed", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? true : undefined), 20_000, 200);
   const stale = await waitFor(
     "runs to call the run stale",
     async () => {
       const runs = JSON.parse((await runCli(["runs", "--namespace", namespace, "--json"], env)).stdout) as { id: string; final: boolean; stale: boolean }[];
       return runs.find((r) => r.id === runId && r.stale);
     },
-    30_000,
+    60_000,
     2000,
   );
   t.match(stale, { final: false, stale: true }, "runs says the runner went silent");
+  await waitFor("the agents to expire", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 90_000, 500);
+});
+
+t.test("a detached run that made its fleet ends it from the orchestrator; the TTL removes an orchestrator left behind", async (t) => {
+  const fleet = await namespaceOfTest(t, "lro");
+  if (!fleet) return;
+  const { docker, home, namespace, env } = fleet;
+  const detached = await runCli(["run", SCENARIO, "--localhost", "--namespace", namespace, "--vms", "2", "--website", "--website-port", "0", "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "8" });
+  t.equal(detached.code, 0, detached.stderr);
+  const { runDir, website } = JSON.parse(detached.stdout) as { runDir: string; website: string };
+  t.match(website, /^http:\/\/127\.0\.0\.1:\d+$/, "the website is published on this machine's loopback");
+  const state = (await (await fetch(`${website}/api/state`)).json()) as { namespace: string; scenario: string };
+  t.match(state, { namespace, scenario: "long-run" }, "the run's website answers from the orchestrator");
+  await waitFor("every container of the namespace to go", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 60_000, 500);
+  t.match(JSON.parse(await readFile(join(runDir, "status.json"), "utf8")), { result: "passed", final: true });
+  t.match(await readFile(join(runDir, "console.log"), "utf8"), /ending the agents of namespace/);
+
+  // An orchestrator whose runner never ends (a kept fleet, --keep-alive) still goes at the TTL, with its agents.
+  const kept = await runCli(["run", SCENARIO, "--localhost", "--keep", "--keep-alive", "--namespace", namespace, "--ttl", "25s", "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "1" });
+  t.equal(kept.code, 0, kept.stderr);
+  const { container } = JSON.parse(kept.stdout) as { container: string };
+  t.ok(await docker.getContainer(container).inspect(), "the orchestrator runs");
+  await waitFor("the TTL to remove agents and orchestrator", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 90_000, 500);
 });
 
 t.test("a failing run dumps every agent; a 100 MB flood stays within the log cap", async (t) => {

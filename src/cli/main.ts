@@ -11,7 +11,7 @@ import { cloudGroups, fleetGroups, planLimits, scenarioArguments, scenarioParams
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
-import { InventoryError, readInventoryFile } from "../core/inventory.ts";
+import { InventoryError } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
@@ -36,7 +36,9 @@ import { healFleet } from "../faults/heal-fleet.ts";
 import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
 import { writeJson } from "./output.ts";
 import { runCommand, type FleetSource } from "./run.ts";
-import { addLongRunOptions, detachRun, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
+import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
+import { detachCommand } from "./detach.ts";
+import { ORCHESTRATOR_WEBSITE_PORT } from "../localhost/orchestrator.ts";
 
 const EXAMPLES = `
 Examples:
@@ -155,16 +157,19 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }, command: Command) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
       if (flags.detach) {
-        const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
-        // The detached runner is this same command line, less --detach.
-        return detachRun(context, argv, namespace, observe.runsDir, Boolean(flags.json));
+        const files = [flags.params, flags.websiteTlsCert, flags.websiteTlsKey].filter((f): f is string => f !== undefined);
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json) };
+        return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
+      // Inside an orchestrator container: the host publishes this port on its loopback, and only
+      // the namespace's own bridge reaches it otherwise.
+      if (flags.websiteInContainer && observe.website) observe.website = { ...observe.website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true };
       await withInterrupts(async (interrupt) => {
         const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
         if (outcome.result === "failed") setExitCode(1);
@@ -375,7 +380,7 @@ function cloudGroupsFor(cloud: string, groups: Parameters<typeof cloudGroups>[0]
   return cloudGroups(groups, cloud, table);
 }
 
-function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean }): FleetSource {
+function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; endAgents?: boolean }): FleetSource {
   if (flags.localhost && flags.inventory) throw new UsageError("--localhost and --inventory exclude each other: a run either makes its fleet or uses a given one");
   if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
   if (flags.localhost) {
@@ -384,7 +389,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   }
   const fleetOnly = (["vms", "image", "maxCores", "maxRamGb"] as const).find((flag) => flags[flag] !== undefined) ?? (flags.group?.length ? "group" : undefined);
   if (fleetOnly) throw new UsageError(`${flagOf(fleetOnly)} only applies with --localhost: an existing fleet has the agents it has`);
-  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey };
+  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey, endAgents: Boolean(flags.endAgents) };
   const namespace = namespaceOption(flags.namespace, context.env);
   if (!namespace) throw new UsageError("run needs a fleet: --localhost to create one, --namespace <name> to use a live one, or --inventory <file>");
   return { kind: "namespace", namespace, keyPath: flags.sshKey };

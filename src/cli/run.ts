@@ -23,13 +23,14 @@ import { preflightObserve, type ObserveRequest } from "./observe-options.ts";
 import { ownerName } from "./options.ts";
 import { prefixedLogSink, stderrProgress, writeJson } from "./output.ts";
 import { consoleSink } from "../runs/console.ts";
+import { endAgents } from "../runs/end-agents.ts";
 import { LongRun, type LongRunOptions } from "../runs/long-run.ts";
 
 /** Where the fleet comes from; each source says whether this run owns (and so removes) it. */
 export type FleetSource =
   | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean }
   | { kind: "namespace"; namespace: Namespace; keyPath: string | undefined }
-  | { kind: "inventory"; path: string; keyPath: string | undefined };
+  | { kind: "inventory"; path: string; keyPath: string | undefined; endAgents?: boolean };
 
 export interface RunRequest {
   scenario: string;
@@ -69,6 +70,13 @@ interface ClientKey {
   keyPath: string;
 }
 
+/**
+ * What happens to the fleet after the run: `destroy` for one this run made, `end-agents` for one
+ * a detached run's parent made for it (the orchestrator container ends them from inside, having
+ * no Docker socket), `keep` otherwise.
+ */
+type Teardown = "destroy" | "end-agents" | "keep";
+
 /** Loads an existing fleet's inventory and its client key, or provisions the scenario's groups on localhost. */
 async function acquireFleet(
   context: CliContext,
@@ -76,7 +84,7 @@ async function acquireFleet(
   scenario: Scenario,
   groups: FleetGroup[] | undefined,
   interrupt: Interrupt,
-): Promise<{ inventory: Inventory; key: ClientKey; owned: boolean }> {
+): Promise<{ inventory: Inventory; key: ClientKey; teardown: Teardown }> {
   const { source } = request;
   if (source.kind === "inventory") {
     const file = await readInventoryFile(source.path).catch((error) => {
@@ -84,7 +92,7 @@ async function acquireFleet(
     });
     const { inventory, ignored } = withTrustedInboxes(file, stateHome(context.env));
     if (ignored.length) stderrProgress(context.stderr).step(`${source.path}: inbox of ${ignored.join(", ")} is outside ${stateHome(context.env)} and was ignored; copies go over SSH`);
-    return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath), owned: false };
+    return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath), teardown: source.endAgents ? "end-agents" : "keep" };
   }
   if (source.kind === "namespace") {
     const inventory = await liveInventory(context, source.namespace);
@@ -93,15 +101,29 @@ async function acquireFleet(
         `namespace ${source.namespace} has no running agents: create them with \`fieldtest up --localhost --namespace ${source.namespace}\`, or add --localhost to make a fleet for this run only`,
       );
     }
-    return { inventory, key: await existingKey(context, source.namespace, source.keyPath), owned: false };
+    return { inventory, key: await existingKey(context, source.namespace, source.keyPath), teardown: "keep" };
   }
-  const inventory = await provisionLocalhost(context, { ...source.request, groups: groups ?? [], dockerfileDirs: scenarioDockerfileDirs(scenario, context.cwd) }, interrupt);
+  const inventory = await provisionRunFleet(context, source, scenario, groups ?? [], interrupt);
   const state = namespaceState(context, source.request.namespace);
-  return { inventory, key: { privateKey: (await state.clientKey()).privateKey, keyPath: state.clientKeyPath }, owned: !source.keep };
+  return { inventory, key: { privateKey: (await state.clientKey()).privateKey, keyPath: state.clientKeyPath }, teardown: source.keep ? "keep" : "destroy" };
+}
+
+type LocalhostSource = Extract<FleetSource, { kind: "localhost" }>;
+
+/** The groups a `run --localhost` makes, after its plan is printed and checked, as for `up`, before anything is made. */
+export function planRunFleet(context: CliContext, source: LocalhostSource, scenario: Scenario, params: Record<string, unknown>, scenarioArgs: ScenarioArguments): FleetGroup[] {
+  const groups = fleetGroups(scenario, params, scenarioArgs.overrides);
+  const plan = containerPlan({ ...source.request, groups }, "localhost", "this machine's Docker engine", source.limits, new Date());
+  announcePlan(context, plan);
+  return groups;
+}
+
+export function provisionRunFleet(context: CliContext, source: LocalhostSource, scenario: Scenario, groups: FleetGroup[], interrupt: Interrupt): Promise<Inventory> {
+  return provisionLocalhost(context, { ...source.request, groups, dockerfileDirs: scenarioDockerfileDirs(scenario, context.cwd) }, interrupt);
 }
 
 /** The key `--ssh-key` names, or the namespace's own. */
-async function existingKey(context: CliContext, namespace: Namespace, keyPath: string | undefined): Promise<ClientKey> {
+export async function existingKey(context: CliContext, namespace: Namespace, keyPath: string | undefined): Promise<ClientKey> {
   if (keyPath === undefined) {
     const state = namespaceState(context, namespace);
     const privateKey = await state.existingPrivateKey().catch((error) => {
@@ -121,12 +143,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
   const params = await scenarioParams(scenario, request.scenarioArgs);
   const { source } = request;
   let groups: FleetGroup[] | undefined;
-  if (source.kind === "localhost") {
-    // The plan and its guards come before anything is made, as for `up`.
-    groups = fleetGroups(scenario, params, request.scenarioArgs.overrides);
-    const plan = containerPlan({ ...source.request, groups }, "localhost", "this machine's Docker engine", source.limits, new Date());
-    announcePlan(context, plan);
-  }
+  if (source.kind === "localhost") groups = planRunFleet(context, source, scenario, params, request.scenarioArgs);
   const observe = await preflightObserve(request.observe, context.env, context.docker);
   const fleet = await acquireFleet(context, request, scenario, groups, interrupt);
   const { inventory } = fleet;
@@ -179,7 +196,7 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
         progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
         if (request.keepAlive && !interrupt.signal.aborted) {
           observing.setPhase("keep-alive");
-          progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.owned ? "tear down" : "exit"}`);
+          progress.step(`keeping the agents alive: press Ctrl+C to ${fleet.teardown === "keep" ? "exit" : "tear down"}`);
           await interrupt.requested;
         }
       },
@@ -211,9 +228,12 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
       outcome = longRun.withChecks(outcome, observation);
     }
     await longRun.finish();
-    if (fleet.owned) {
+    if (fleet.teardown === "destroy") {
       progress.step(`tearing down namespace ${inventory.namespace}`);
       await destroyNamespace(context, inventory.namespace, false);
+    } else if (fleet.teardown === "end-agents") {
+      progress.step(`ending the agents of namespace ${inventory.namespace}`);
+      for (const { agent, error } of await endAgents(inventory, fleet.key.privateKey)) progress.step(`${agent} could not be ended (${error}); its TTL removes it`);
     } else {
       progress.step(`agents of namespace ${inventory.namespace} are still running: \`fieldtest destroy --namespace ${inventory.namespace}\` removes them`);
     }

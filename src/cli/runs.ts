@@ -26,6 +26,8 @@ export interface LongRunFlags {
   logCap?: string;
   runId?: string;
   checkTimeLimit?: string;
+  endAgents?: boolean;
+  websiteInContainer?: boolean;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -35,7 +37,9 @@ export function addLongRunOptions(command: Command): Command {
     .option("--daemon-output <level>", "daemon lines on the console: all, errors or none (log files always get everything)", "all")
     .option("--log-cap <size>", "most disk one daemon's log takes, its rotation included, e.g. 100MB", "100MB")
     .option("--check-time-limit <seconds>", "time the linearizability checker may take before answering unknown", "10")
-    .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp());
+    .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
+    .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
+    .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp());
 }
 
 export function longRunRequest(flags: LongRunFlags): LongRunOptions {
@@ -53,37 +57,6 @@ export function longRunRequest(flags: LongRunFlags): LongRunOptions {
     checkTimeLimitMs: positiveIntOption("--check-time-limit", flags.checkTimeLimit, 10, 86_400) * 1000,
     ...(flags.runId ? { runId: flags.runId, detached: true } : {}),
   };
-}
-
-/**
- * `run --detach`: the same command again, without `--detach`, as a process of its own session
- * (setsid) whose output goes to the run directory's console.log; returns once the runner is
- * tracked (status.json written, mirrored to the fleet), or fails with the runner's output.
- */
-export async function detachRun(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
-  const runId = newRunId();
-  const dir = join(runsDir, namespace, runId);
-  await mkdir(dir, { recursive: true });
-  const consolePath = join(dir, CONSOLE_FILE);
-  const out = openSync(consolePath, "a");
-  const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
-  const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
-  closeSync(out);
-  child.unref();
-  const progress = stderrProgress(context.stderr);
-  progress.step(`detached run ${runId} (pid ${child.pid}), output in ${consolePath}`);
-  let exited: number | null | undefined;
-  child.once("exit", (code) => (exited = code));
-  for (;;) {
-    if (await stat(join(dir, STATUS_FILE)).then(() => true, () => false)) break;
-    if (exited !== undefined) {
-      const tail = (await readFile(consolePath, "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
-      throw new Error(`the detached run ended before it started (exit ${exited}):\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
-  context.stdout.write(`run ${runId} started in namespace ${namespace}\n  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
 }
 
 /** The namespace's fleet, from `--inventory`/`--ssh-key` or from the namespace's live agents and key. */

@@ -1,0 +1,218 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { Option } from "commander";
+import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { LABELS } from "../core/namespace.ts";
+import { openBackend } from "../backends/open.ts";
+import { ensureAgentImage } from "../localhost/image.ts";
+import { ORCHESTRATOR_IMAGE_ALIAS, ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, startOrchestrator } from "../localhost/orchestrator.ts";
+import { ensureReaper } from "../localhost/reaper.ts";
+import { newRunId } from "../observe/run-dir.ts";
+import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
+import { stateHome } from "../state.ts";
+import type { CliContext } from "./context.ts";
+import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
+import type { Interrupt } from "./interrupt.ts";
+import type { ObserveRequest } from "./observe-options.ts";
+import { stderrProgress, writeJson } from "./output.ts";
+import { planRunFleet, provisionRunFleet, resolveRunScenario, type FleetSource } from "./run.ts";
+import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
+
+/**
+ * Options of `run` that say where the fleet comes from or how to make it: a detached localhost
+ * run's parent settles them (it makes the fleet, if any), and the orchestrator is given the
+ * resulting inventory instead.
+ */
+const FLEET_FLAGS = ["--detach", "--localhost", "--namespace", "--inventory", "--ssh-key", "--keep", "--vms", "--ttl", "--ports-per-agent", "--group", "--image", "--max-vms", "--max-cores", "--max-ram-gb", "--network", "--runs-dir", "--run-id"];
+
+export interface DetachRequest {
+  /** The command line as typed (after `fieldtest`); the runner's is derived from it. */
+  argv: readonly string[];
+  /** `run`'s options, to tell which ones take a value. */
+  options: readonly Option[];
+  scenario: string;
+  source: FleetSource;
+  scenarioArgs: ScenarioArguments;
+  observe: ObserveRequest;
+  /** Files the command line names that the runner reads (`--params`, `--website-tls-*`). */
+  files: readonly string[];
+  json: boolean;
+}
+
+/** The command line less the options named, whether written `--flag value` or `--flag=value`. */
+export function withoutOptions(argv: readonly string[], options: readonly Option[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const [flag, inline] = [arg.split("=")[0]!, arg.includes("=")];
+    const option = options.find((o) => o.long === flag || o.short === flag);
+    const takesValue = Boolean(option && (option.required || option.optional) && !inline);
+    if (names.includes(option?.long ?? "")) {
+      if (takesValue) i++;
+      continue;
+    }
+    out.push(arg);
+    if (takesValue && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
+
+/**
+ * `run --detach`. On localhost (a fleet made for the run, or a localhost namespace) the runner
+ * is an orchestrator container of the namespace (src/localhost/orchestrator.ts); elsewhere, and
+ * for `--prometheus` (whose server and Grafana run on this machine), a process of its own
+ * session. Returns once the runner tracks the run (status.json), or fails with its output.
+ */
+export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
+  const { source } = request;
+  const progress = stderrProgress(context.stderr);
+  const localhost = source.kind === "localhost" || (source.kind === "namespace" && (await openBackend(context, source.namespace)).kind === "localhost");
+  if (!localhost || request.observe.prometheus) {
+    if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
+    const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
+    return detachProcess(context, request.argv, namespace, request.observe.runsDir, request.json);
+  }
+  const scenario = await resolveRunScenario(context, request.scenario);
+  const made = source.kind === "localhost";
+  let inventory: Inventory | undefined;
+  if (source.kind === "localhost") {
+    const groups = planRunFleet(context, source, scenario, await scenarioParams(scenario, request.scenarioArgs), request.scenarioArgs);
+    inventory = await provisionRunFleet(context, source, scenario, groups, interrupt);
+  } else if (source.kind === "namespace") {
+    inventory = await liveInventory(context, source.namespace);
+  }
+  if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.kind === "namespace" ? source.namespace : "?"} has no running agents to run on`);
+  const { namespace } = inventory;
+  try {
+    await startDetachedOrchestrator(context, request, scenario.path, inventory, made && !(source.kind === "localhost" && source.keep));
+  } catch (error) {
+    if (made) {
+      progress.step(`tearing down namespace ${namespace}`);
+      await destroyNamespace(context, namespace, false);
+    }
+    throw error;
+  }
+}
+
+async function startDetachedOrchestrator(context: CliContext, request: DetachRequest, scenarioPath: string | undefined, inventory: Inventory, endAgents: boolean): Promise<void> {
+  const progress = stderrProgress(context.stderr);
+  const { namespace } = inventory;
+  const runsDir = request.observe.runsDir;
+  const { runId, dir } = await newRunDir(runsDir, namespace);
+  const inventoryPath = join(dir, "orchestrator-inventory.json");
+  await writeFile(inventoryPath, `${JSON.stringify(inventory, null, 2)}\n`, { mode: 0o600 });
+  const state = namespaceState(context, namespace);
+  const keyPath = request.source.kind === "namespace" && request.source.keyPath ? resolve(context.cwd, request.source.keyPath) : state.clientKeyPath;
+  const first = inventory.agents[0]!;
+  const owner = first.labels[LABELS.owner] ?? "";
+  const docker = context.docker();
+  const dockerfilesDir = join(context.packageRoot, "dockerfiles");
+  // The agents' reaper removes the orchestrator at the TTL too; it runs as long as its owner has containers.
+  await ensureReaper(docker, { owner, dockerfilesDir, progress });
+  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
+  const network = first.labels.network === "own" ? "own" : "host";
+  const website = request.observe.website;
+  const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;
+  const runnerArgs = [
+    join(context.packageRoot, "bin", "fieldtest.js"),
+    ...withoutOptions(request.argv, request.options, FLEET_FLAGS),
+    "--inventory", inventoryPath,
+    "--ssh-key", keyPath,
+    "--runs-dir", runsDir,
+    "--run-id", runId,
+    ...(endAgents ? ["--end-agents"] : []),
+    ...(published ? ["--website-in-container"] : []),
+  ];
+  const stateDirExists = await access(state.dir).then(() => true, () => false);
+  const consolePath = join(dir, CONSOLE_FILE);
+  const id = await startOrchestrator(docker, {
+    namespace,
+    runId,
+    owner,
+    expiresAt: new Date(inventory.expiresAt),
+    network,
+    image,
+    nodePath: process.execPath,
+    args: runnerArgs,
+    consolePath,
+    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f)), keyPath],
+    readWrite: [...(stateDirExists ? [state.dir] : []), dir],
+    cwd: context.cwd,
+    env: { ...context.env, FIELDTEST_HOME: stateHome(context.env) },
+    user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    ...(published ? { website: published } : {}),
+  });
+  const name = orchestratorName(namespace, runId);
+  progress.step(`detached run ${runId} in orchestrator container ${name}, output in ${consolePath}`);
+  await untilTracked(dir, async () => ((await orchestratorRunning(docker, id)) ? undefined : "the detached run's orchestrator ended before the run started"));
+  const websiteUrl = website ? await publishedWebsite(docker, id, website, network) : undefined;
+  if (request.json) return writeJson(context.stdout, { runId, namespace, runDir: dir, container: name, ...(websiteUrl ? { website: websiteUrl } : {}) });
+  printStarted(context, runId, namespace, websiteUrl);
+}
+
+/** The run id a detached run's parent chooses, and its directory, made so the runner's console has a place. */
+async function newRunDir(runsDir: string, namespace: string): Promise<{ runId: string; dir: string }> {
+  const runId = newRunId();
+  const dir = join(runsDir, namespace, runId);
+  // Owner-only, as the runner makes its run directories: they hold what the scenario printed.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return { runId, dir };
+}
+
+/** Waits for the runner's status.json; `ended` says why not when the runner is gone, and its console's tail follows. */
+async function untilTracked(dir: string, ended: () => Promise<string | undefined>): Promise<void> {
+  for (;;) {
+    if (await stat(join(dir, STATUS_FILE)).then(() => true, () => false)) return;
+    const why = await ended();
+    if (why !== undefined) {
+      const tail = (await readFile(join(dir, CONSOLE_FILE), "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
+      throw new Error(`${why}:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function printStarted(context: CliContext, runId: string, namespace: string, websiteUrl?: string): void {
+  const website = websiteUrl ? `  website:    ${websiteUrl}\n` : "";
+  context.stdout.write(`run ${runId} started in namespace ${namespace}\n${website}  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
+}
+
+/**
+ * Where this machine reaches the run's website: the port Docker published (it chose one for
+ * --website-port 0); on the host's network, the runner's own port, which the console names
+ * when it was chosen at random.
+ */
+async function publishedWebsite(docker: ReturnType<CliContext["docker"]>, id: string, website: NonNullable<ObserveRequest["website"]>, network: "own" | "host"): Promise<string | undefined> {
+  const scheme = website.tls ? "https" : "http";
+  const host = website.host ?? "127.0.0.1";
+  if (network === "host") return website.port ? `${scheme}://${host}:${website.port}` : undefined;
+  const ports = (await docker.getContainer(id).inspect()).NetworkSettings.Ports[`${ORCHESTRATOR_WEBSITE_PORT}/tcp`];
+  return `${scheme}://${host}:${ports?.[0]?.HostPort ?? website.port}`;
+}
+
+/**
+ * The detached runner as a process: the same command again, without `--detach`, in a session
+ * of its own (setsid), whose output goes to the run directory's console.log.
+ */
+export async function detachProcess(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
+  const { runId, dir } = await newRunDir(runsDir, namespace);
+  const consolePath = join(dir, CONSOLE_FILE);
+  const out = openSync(consolePath, "a");
+  const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
+  const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  const progress = stderrProgress(context.stderr);
+  progress.step(`detached run ${runId} (pid ${child.pid}), output in ${consolePath}`);
+  let exited: number | null | undefined;
+  child.once("exit", (code) => (exited = code));
+  await untilTracked(dir, async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`));
+  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
+  printStarted(context, runId, namespace);
+}
