@@ -9,7 +9,7 @@ import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
 import type { Agent } from "../src/runtime/agent.ts";
-import { haveBinary, launchChromium } from "./fixtures/binaries.ts";
+import { haveBinary, openPage } from "./fixtures/binaries.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 t.setTimeout(180_000);
@@ -35,12 +35,7 @@ if (docker && haveBinary(t, "chromium")) {
     await sleep(500);
     const cut = await nemesis.cut({ from: b, to: c });
 
-    const browser = await launchChromium(t);
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    page.on("pageerror", (error) => problems.push(error.message));
-    page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-    await page.goto(site.url);
+    const { page, problems } = await openPage(t, site.url);
 
     const lane = (id: string, state: "active" | "healed") => page.locator(`.fault-lane[data-fault="${id}"][data-state="${state}"]`);
     await lane(partition.id, "healed").waitFor();
