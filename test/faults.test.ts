@@ -114,6 +114,19 @@ if (docker) {
     );
   });
 
+  t.test("a fault session that ended is opened again, and the runner still heals what the old one applied", async (t) => {
+    const fault = await nemesis.partition([[a], [b]]);
+    const sessions = await a.exec(["sh", "-c", "ps -eo pid=,args= | sed -n 's|^ *\\([0-9]*\\) /bin/bash /usr/local/bin/fieldtest-fault serve$|\\1|p'"]);
+    const pids = sessions.stdout.split("\n").filter(Boolean);
+    t.equal(pids.length, 1, "one session on a");
+    await a.exec(["kill", "-9", ...pids]);
+    t.notOk(await connects(a, b), "the partition outlives its session");
+    await fault.heal();
+    t.ok(await connects(a, b), "healed through a new session");
+    t.same(await activeFaults(a), [], "nothing active on a");
+    t.equal(await faultSessions(a), 1, "the new session runs");
+  });
+
   t.test("one-way cut: a cannot open connections to b, b still opens them to a", async (t) => {
     const fault = await nemesis.cut({ from: a, to: b });
     t.notOk(await connects(a, b), "a → b fails");

@@ -44,11 +44,6 @@ export class FaultSession {
     });
   }
 
-  /** Ends the channel; the agent's loop exits once the faults it applied are healed. */
-  close(): void {
-    this.remote.channel.end();
-  }
-
   private listen(onEnd: () => void): void {
     const lines = new LineSplitter((line) => this.answer(line));
     this.remote.channel.on("data", (chunk: Buffer) => lines.push(chunk));
