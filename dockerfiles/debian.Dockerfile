@@ -30,7 +30,7 @@ RUN apt-get update \
  && echo "+0" > /var/lib/fieldtest/faketime
 
 COPY agent/sshd_config /etc/ssh/sshd_config
-COPY agent/fieldtest-agent agent/fieldtest-reaper agent/fieldtest-fault agent/fieldtest-fault-timer /usr/local/bin/
+COPY agent/fieldtest-agent agent/fieldtest-reaper agent/fieldtest-fault /usr/local/bin/
 COPY --from=delayer /fieldtest-delayer /usr/local/bin/fieldtest-delayer
 
 ENV FIELDTEST_SSH_PORT=30000

@@ -60,8 +60,15 @@ async function faultChains(agent: Agent): Promise<string[]> {
   return stdout.split("\n").filter(Boolean);
 }
 
-// Heal timers sleep for a three-decimal number of seconds; the agent's own TTL sleep is whole.
-const sleepingTimers = "ps -eo args= | grep -c '^sleep [0-9]*\\.[0-9][0-9][0-9]$' || true";
+async function activeFaults(agent: Agent): Promise<string[]> {
+  const { stdout } = await agent.exec(["fieldtest-fault", "list"]);
+  return stdout.split("\n").filter(Boolean);
+}
+
+async function faultSessions(agent: Agent): Promise<number> {
+  const { stdout } = await agent.exec(["sh", "-c", "ps -eo args= | grep -c '^/bin/bash /usr/local/bin/fieldtest-fault serve$' || true"]);
+  return Number(stdout.trim());
+}
 
 const docker = await requireDocker(t);
 if (docker) {
@@ -91,12 +98,13 @@ if (docker) {
     t.notOk(ba, "b cannot reach a");
     t.ok(bc && cb, "b and c still reach each other");
     t.ok(await connects(a, a), "fieldtest's runner and a's own loopback are untouched");
-    t.equal((await a.exec(["sh", "-c", sleepingTimers])).stdout.trim(), "1", "a's heal timer sleeps until the deadline");
+    t.same(await activeFaults(a), [fault.id], "the fault is active on a");
+    t.equal(await faultSessions(a), 1, "one resident fault session on a, which heals it at the deadline");
     await fault.heal();
     t.ok(await connects(a, b), "a reaches b after heal");
     t.ok(await connects(b, a), "b reaches a after heal");
     t.same(await faultChains(a), [], "no chain left on a");
-    t.equal((await a.exec(["sh", "-c", sleepingTimers])).stdout.trim(), "0", "no heal timer left sleeping on a");
+    t.same(await activeFaults(a), [], "nothing active on a");
     const mine = events.filter((e) => e.id === fault.id);
     t.same(mine.map((e) => e.type), ["fault-start", "fault-stop"], "start and stop events");
     t.same(
@@ -104,6 +112,19 @@ if (docker) {
       [["fieldtest_fault_active", 1], ["fieldtest_fault_active", 0]],
       "the fault-active series goes 1, then 0",
     );
+  });
+
+  t.test("a fault session that ended is opened again, and the runner still heals what the old one applied", async (t) => {
+    const fault = await nemesis.partition([[a], [b]]);
+    const sessions = await a.exec(["sh", "-c", "ps -eo pid=,args= | sed -n 's|^ *\\([0-9]*\\) /bin/bash /usr/local/bin/fieldtest-fault serve$|\\1|p'"]);
+    const pids = sessions.stdout.split("\n").filter(Boolean);
+    t.equal(pids.length, 1, "one session on a");
+    await a.exec(["kill", "-9", ...pids]);
+    t.notOk(await connects(a, b), "the partition outlives its session");
+    await fault.heal();
+    t.ok(await connects(a, b), "healed through a new session");
+    t.same(await activeFaults(a), [], "nothing active on a");
+    t.equal(await faultSessions(a), 1, "the new session runs");
   });
 
   t.test("one-way cut: a cannot open connections to b, b still opens them to a", async (t) => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
-import { haveBinary, launchChromium } from "./fixtures/binaries.ts";
+import { haveBinary, openPage } from "./fixtures/binaries.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 
 t.setTimeout(120_000);
@@ -25,12 +25,7 @@ t.test("the page shows agents, state, logs and live charts in Chromium", async (
   const site = await startWebsite({ state, metrics, port: 0, pushIntervalMs: 100 });
   t.teardown(() => site.close());
 
-  const browser = await launchChromium(t);
-  const page = await browser.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(site.url);
+  const { page, problems } = await openPage(t, site.url);
 
   const agents = page.locator("#agents tbody tr");
   await agents.nth(2).waitFor();

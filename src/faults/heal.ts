@@ -2,7 +2,7 @@ import type { FaultAgent } from "./target.ts";
 
 export interface AgentHealReport {
   agent: string;
-  /** What the agent removed: `healed <id> (runner)`, `removed leftover chain FT-I-<id>`. */
+  /** What the agent removed: a `healed <id> (runner)` line per fault. */
   healed: string[];
   /** Why the agent could not be healed (unreachable, no fieldtest-fault), if it could not. */
   error?: string;

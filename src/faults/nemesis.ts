@@ -6,6 +6,7 @@ import { completeGrudge, isolationGrudge, type Grudge } from "./grudge.ts";
 import { FaultRefusedError, parseProbe, type Capabilities, type Capability } from "./probe.ts";
 import type { Agents, FaultAgent } from "./target.ts";
 import { runSchedule, type ScheduleRun, type ScheduleStep } from "./schedule.ts";
+import { FaultSession } from "./session.ts";
 
 
 export interface FaultOptions {
@@ -94,6 +95,8 @@ interface ActiveFault extends Fault {
  */
 export class Nemesis {
   private readonly probes = new Map<string, Promise<Capabilities>>();
+  /** Each agent's resident fault session, opened at its first fault. */
+  private readonly sessions = new Map<string, Promise<FaultSession>>();
   private readonly active = new Map<string, ActiveFault>();
   private readonly observers = new Set<FaultObserver>();
 
@@ -345,13 +348,13 @@ export class Nemesis {
     const applied: FaultAgent[] = [];
     const results = await Promise.allSettled(
       useful.map(async ({ agent, args, rules }) => {
-        const [sub, ...rest] = args;
-        await agent.exec(["fieldtest-fault", "apply", id, String(deadline), sub!, ...rest], { input: rules ? `${rules}\n` : "" });
+        const request = applyRequest(kind, id, deadline, args, rules);
+        await (await this.session(agent)).request(request);
         applied.push(agent);
       }),
     );
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    const healOn = (agents: readonly FaultAgent[]) => Promise.allSettled(agents.map((agent) => agent.exec(["fieldtest-fault", "heal", id], { allowFailure: true })));
+    const healOn = (agents: readonly FaultAgent[]) => Promise.allSettled(agents.map(async (agent) => (await this.session(agent)).request(`heal ${id}`)));
     if (failure) {
       await healOn(applied);
       throw new Error(`${kind} could not be applied, and was healed where it had been: ${(failure.reason as Error).message}`);
@@ -374,9 +377,7 @@ export class Nemesis {
           this.active.delete(id);
           this.emit({ type: "fault-stop", id, kind, targets: [...targets], at: new Date().toISOString(), by });
           this.setActive(kind, targets, 0);
-          const failed = results
-            .map((r, i) => (r.status === "rejected" ? `${useful[i]!.agent.name}: ${(r.reason as Error).message}` : r.value.code !== 0 ? `${useful[i]!.agent.name}: ${r.value.stderr.trim()}` : ""))
-            .filter(Boolean);
+          const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as Error).message);
           if (failed.length) throw new Error(`healing ${kind} ${id} failed on ${failed.join("; ")} (the agents still heal it at ${new Date(deadline).toISOString()})`);
         })();
         return ended;
@@ -391,6 +392,22 @@ export class Nemesis {
     return fault;
   }
 
+  /** The agent's session, opened at first use and again after one ended (a dropped connection). */
+  private session(agent: FaultAgent): Promise<FaultSession> {
+    let session = this.sessions.get(agent.name);
+    if (!session) {
+      const opening = FaultSession.open(agent, () => {
+        if (this.sessions.get(agent.name) === opening) this.sessions.delete(agent.name);
+      });
+      opening.catch(() => {
+        if (this.sessions.get(agent.name) === opening) this.sessions.delete(agent.name);
+      });
+      this.sessions.set(agent.name, opening);
+      session = opening;
+    }
+    return session;
+  }
+
   private emit(event: FaultEvent): void {
     for (const observer of this.observers) observer.faultEvent(event);
   }
@@ -401,6 +418,18 @@ export class Nemesis {
       this.options.pushMetric(FAULT_ACTIVE_METRIC, value, { labels: { kind, target }, help: "1 while a fault of this kind affects this agent (cloud.faults)" });
     }
   }
+}
+
+/**
+ * `apply ID UNTIL_MS KIND ARG…`, the rules a line, and the empty line that ends them. The agent
+ * splits the first line at white space, so an argument must have none.
+ */
+function applyRequest(kind: FaultKind, id: string, deadline: number, args: readonly string[], rules: string | undefined): string {
+  for (const arg of args) {
+    if (!/^\S+$/.test(arg)) throw new Error(`${kind}: ${JSON.stringify(arg)} cannot be sent to the agent: a fault's arguments (addresses, devices, pid file paths) must have no white space`);
+  }
+  const ruleLines = (rules ?? "").split("\n").filter((line) => line.trim() !== "");
+  return [["apply", id, String(deadline), ...args].join(" "), ...ruleLines, ""].join("\n");
 }
 
 function list<A extends FaultAgent>(agents: Agents<A>): readonly A[] {

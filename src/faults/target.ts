@@ -1,12 +1,15 @@
 import type { ExecOptions, ExecResult } from "../runtime/exec.ts";
 import type { Command } from "../runtime/quote.ts";
+import type { RemoteProcess } from "../runtime/ssh-connection.ts";
 
-/** What faults need of an agent: its name, its fleet address, its labels and exec. */
+/** What faults need of an agent: its name, its fleet address, its labels, exec and a raw channel. */
 export interface FaultAgent {
   readonly name: string;
   readonly internalHost: string;
   readonly labels: Readonly<Record<string, string>>;
   exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** A channel whose stdin stays open: the resident `fieldtest-fault serve` session. */
+  openChannel(line: string): Promise<RemoteProcess>;
 }
 
 /** One agent or several, wherever a fault takes agents. */

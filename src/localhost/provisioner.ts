@@ -14,7 +14,7 @@ import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { ensureFleetImages, type ImageCatalog } from "./image.ts";
 import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
-import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { AGENT_INBOX, AGENT_LABELS, agentFromLabels, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
@@ -138,44 +138,48 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
   await ensureReaper(docker, reaper);
   options.signal?.throwIfAborted();
 
-  const created: string[] = [];
-  const outputs: CapturedOutput[] = [];
+  /** Agent name → its container, of every container made so far (removed on failure). */
+  const created = new Map<string, LabelledContainer>();
+  /** Container id → its output, captured from its first line. */
+  const outputs = new Map<string, CapturedOutput>();
+  const began = Date.now();
+  // Each agent is waited for from its own start, so the first ones are ready while the last start.
+  const start = async ({ Id: id, Labels: labels }: LabelledContainer) => {
+    const output = await captureOutput(docker, id);
+    outputs.set(id, output);
+    await docker.getContainer(id).start();
+    const agent = agentFromLabels(labels);
+    await waitForSsh(agent, options.clientKey.privateKey, {
+      deadline: Date.now() + (options.readyTimeoutMs ?? 60_000),
+      signal: options.signal,
+      gone: () => containerGone(docker, id, output),
+    });
+    progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - began) / 1000).toFixed(2)}s)`);
+  };
+  // Again once all exist: a reaper that saw nothing of its owner may have left just before they were created.
+  const whenCreated = () => ensureReaper(docker, reaper);
   try {
-    const where = await createAgents(docker, agents, options, created);
-    // Again: a reaper that saw nothing of its owner may have left just before they were created.
-    await ensureReaper(docker, reaper);
-    progress.step(`starting ${agents.length} agent(s) ${where}`);
-    outputs.push(...(await Promise.all(created.map((id) => captureOutput(docker, id)))));
-    await Promise.all(created.map((id) => docker.getContainer(id).start()));
-    const inventory = inventoryFromContainers(namespace, await namespaceContainers(docker, namespace));
-    // An agent that died at once may be auto-removed before the listing: missing, not ready.
-    const listed = new Set(inventory.agents.map((agent) => agent.name));
-    const vanished = agents.findIndex((planned) => !listed.has(planned.name));
-    if (vanished >= 0) {
-      throw new Error(`${agents[vanished]!.name} will not become ready: ${(await containerGone(docker, created[vanished]!, outputs[vanished]!)) ?? "its container is not listed"}`);
-    }
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-    const started = Date.now();
-    await Promise.all(
-      inventory.agents.map(async (agent) => {
-        // The inventory is sorted by name; containers were created in the groups' order.
-        const i = agents.findIndex((planned) => planned.name === agent.name);
-        await waitForSsh(agent, options.clientKey.privateKey, {
-          deadline,
-          signal: options.signal,
-          gone: () => containerGone(docker, created[i]!, outputs[i]!),
-        });
-        progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - started) / 1000).toFixed(2)}s)`);
-      }),
-    );
-    return inventory;
+    await createAndStartAgents(docker, agents, options, created, { start, whenCreated });
+    // The labels the containers were made with: every one of them answered SSH just now.
+    return inventoryFromContainers(namespace, [...created.values()]);
   } catch (error) {
-    await removeContainers(docker, created);
+    await removeContainers(docker, [...created.values()].map((c) => c.Id));
     if ((options.network ?? DEFAULT_NETWORK_MODE) === "own") await removeNamespaceNetwork(docker, namespace).catch(() => {});
     throw error;
   } finally {
-    for (const output of outputs) output.stop();
+    for (const output of outputs.values()) output.stop();
   }
+}
+
+interface StartSteps {
+  /** Captures the container's output, starts it and waits until it answers SSH. */
+  start(container: LabelledContainer): Promise<void>;
+  /**
+   * Runs once every container exists: a container that is never started has no TTL timer of its
+   * own, so a reaper must be known to run after the last creation (alongside the starts where
+   * they do not wait for each other).
+   */
+  whenCreated(): Promise<void>;
 }
 
 interface CapturedOutput {
@@ -213,17 +217,23 @@ async function containerGone(docker: Docker, id: string, output: CapturedOutput)
 }
 
 /**
- * Creates the agents' containers in the network mode asked for and says where they listen.
- * On this machine's engine an own network needs no port slices at all: every agent has
- * 30000 and up to itself. On an SSH host, sshd is published on the host, so slices still
- * keep those host ports disjoint.
+ * Creates and starts the agents' containers in the network mode asked for. On this machine's
+ * engine an own network needs no port slices at all: every agent has 30000 and up to itself, so
+ * each agent starts as soon as it exists, as `docker run` would. On an SSH host, sshd is
+ * published on the host, and on the host network agents share its ports: slices keep those
+ * disjoint, and nothing starts before they are known to be ours.
  */
-async function createAgents(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: string[]): Promise<string> {
+async function createAndStartAgents(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: Map<string, LabelledContainer>, steps: StartSteps): Promise<void> {
   const engine = options.engine ?? LOCAL_ENGINE;
   const mode = options.network ?? DEFAULT_NETWORK_MODE;
+  const startAll = async (where: string) => {
+    await steps.whenCreated();
+    options.progress.step(`starting ${agents.length} agent(s) ${where}`);
+    await Promise.all([...created.values()].map(steps.start));
+  };
   if (mode === "host") {
     const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
-    return `on ports ${slices.map(formatRange).join(", ")}`;
+    return startAll(`on ports ${slices.map(formatRange).join(", ")}`);
   }
   const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
   const network = await ensureNamespaceNetwork(docker, options.namespace, labels);
@@ -232,11 +242,24 @@ async function createAgents(docker: Docker, agents: readonly AgentToCreate[], op
   if (engine.target === "ssh") {
     let index = 0;
     const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
-    return `on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`;
+    return startAll(`on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`);
   }
-  const ids = await Promise.all(agents.map((agent, i) => createAgentContainer(docker, agent, options, engine, ownPlan(network, i))));
-  created.push(...ids);
-  return `on network ${network.name} (${network.subnet})`;
+  options.progress.step(`creating and starting ${agents.length} agent(s) on network ${network.name} (${network.subnet})`);
+  const creations = agents.map(async (agent, i) => {
+    const container = await createAgentContainer(docker, agent, options, engine, ownPlan(network, i));
+    created.set(agent.name, container);
+    return container;
+  });
+  const pending = [Promise.all(creations).then(steps.whenCreated), ...creations.map(async (creation) => steps.start(await creation))];
+  try {
+    await Promise.all(pending);
+  } catch (error) {
+    // Every creation settles first, so the caller removes all that exist; the starts still under
+    // way then end with their containers.
+    for (const step of pending) step.catch(() => {});
+    await Promise.allSettled(creations);
+    throw error;
+  }
 }
 
 /**
@@ -248,7 +271,7 @@ async function createWithFreeSlices(
   docker: Docker,
   agents: readonly AgentToCreate[],
   options: UpOptions,
-  created: string[],
+  created: Map<string, LabelledContainer>,
   plan: (slice: PortRange) => AgentNetwork,
 ): Promise<PortRange[]> {
   for (let attempt = 1; ; attempt++) {
@@ -256,11 +279,16 @@ async function createWithFreeSlices(
     const engine = options.engine ?? LOCAL_ENGINE;
     const slices = await allocateSlices(taken, agents.length, options.portsPerAgent, engine.portIsFree);
     options.progress.step(`creating ${agents.length} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(slices.map((slice, i) => createAgentContainer(docker, agents[i]!, options, engine, plan(slice))));
-    created.push(...ids);
+    const ids = await Promise.all(
+      slices.map(async (slice, i) => {
+        const container = await createAgentContainer(docker, agents[i]!, options, engine, plan(slice));
+        created.set(agents[i]!.name, container);
+        return container.Id;
+      }),
+    );
     if (!(await lostSliceRace(docker, ids))) return slices;
     await removeContainers(docker, ids);
-    created.length = 0;
+    created.clear();
     if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
     options.signal?.throwIfAborted();
     await new Promise((resolve) => setTimeout(resolve, randomInt(20, 200)));
@@ -303,29 +331,30 @@ export function sortableTimestamp(created: string | undefined): string {
   return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
 }
 
-async function createAgentContainer(docker: Docker, agent: AgentToCreate, options: UpOptions, engine: Engine, net: AgentNetwork): Promise<string> {
+async function createAgentContainer(docker: Docker, agent: AgentToCreate, options: UpOptions, engine: Engine, net: AgentNetwork): Promise<LabelledContainer> {
   const { name } = agent;
   const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
   const expiresAt = expiryAfter(options.ttlSeconds);
   const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
+  const agentLabels: Record<string, string> = {
+    ...labels,
+    [AGENT_LABELS.agent]: name,
+    [AGENT_LABELS.target]: engine.target,
+    [AGENT_LABELS.address]: net.host,
+    [AGENT_LABELS.internalAddress]: net.internalHost,
+    [NETWORK_LABEL]: net.hostConfig.NetworkMode === "host" ? "host" : "own",
+    [AGENT_LABELS.sshPort]: String(net.sshPort),
+    [AGENT_LABELS.portRange]: formatRange(net.portRange),
+    [AGENT_LABELS.hostKey]: hostKey.publicKey,
+    [AGENT_LABELS.createdAt]: new Date().toISOString(),
+    [AGENT_LABELS.image]: agent.image,
+    [AGENT_LABELS.group]: agent.group,
+    ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
+  };
   const container = await docker.createContainer({
     name: containerName(options.namespace, name),
     Image: agent.imageTag,
-    Labels: {
-      ...labels,
-      [AGENT_LABELS.agent]: name,
-      [AGENT_LABELS.target]: engine.target,
-      [AGENT_LABELS.address]: net.host,
-      [AGENT_LABELS.internalAddress]: net.internalHost,
-      [NETWORK_LABEL]: net.hostConfig.NetworkMode === "host" ? "host" : "own",
-      [AGENT_LABELS.sshPort]: String(net.sshPort),
-      [AGENT_LABELS.portRange]: formatRange(net.portRange),
-      [AGENT_LABELS.hostKey]: hostKey.publicKey,
-      [AGENT_LABELS.createdAt]: new Date().toISOString(),
-      [AGENT_LABELS.image]: agent.image,
-      [AGENT_LABELS.group]: agent.group,
-      ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
-    },
+    Labels: agentLabels,
     Env: [
       `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
       `FIELDTEST_SSH_PORT=${net.listenPort}`,
@@ -344,7 +373,7 @@ async function createAgentContainer(docker: Docker, agent: AgentToCreate, option
     },
   });
   await container.putArchive(await keysArchive(hostKey, options.clientKey.publicKey), { path: "/" });
-  return container.id;
+  return { Id: container.id, Labels: agentLabels };
 }
 
 /** The agent's host key and the namespace's authorized key, placed before sshd first starts. */

@@ -9,7 +9,7 @@ import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult }
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
 import { quoteArg, type Command } from "./quote.ts";
-import { SshConnection } from "./ssh-connection.ts";
+import { SshConnection, type RemoteProcess } from "./ssh-connection.ts";
 import { DEFAULT_WAIT_MS, httpGetOver, pollUntil, WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./wait.ts";
 
 export interface AgentContext {
@@ -86,6 +86,14 @@ export class Agent {
    */
   exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     return execOnConnection(this.connection, this.name, command, options);
+  }
+
+  /**
+   * A channel running a shell line, handed over as it is: its stdin stays open for a conversation
+   * with a resident program (the fault session, src/faults/session.ts). For commands, exec or spawn.
+   */
+  openChannel(line: string): Promise<RemoteProcess> {
+    return this.connection.exec(line);
   }
 
   /** Starts a long-running process whose output lines stream to the log sink, prefixed. */

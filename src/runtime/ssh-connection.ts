@@ -84,7 +84,7 @@ export class SshConnection {
         }
       };
       socket.once("error", fail);
-      client.once("error", fail);
+      client.on("error", fail);
       // ssh2 may end a refused handshake (a host key the verifier rejected) with a close alone.
       client.once("close", () => fail(new Error("connection closed during the handshake")));
       client.once("ready", () => {

@@ -199,9 +199,13 @@ async function refreshHistory() {
   const { entries, next } = await response.json();
   historyView.next = next;
   for (const entry of entries) {
+    if (entry.kind === "header") faultView.startedAtMs = Date.parse(entry.startedAt);
     if (entry.kind === "op") historyView.ops += 1;
     else if (entry.kind === "event") historyView.events.push(entry);
+    if (entry.kind === "event") recordFaultEvent(entry);
+    faultView.latestNs = Math.max(faultView.latestNs, entry.time ?? 0);
   }
+  renderFaults();
   historyView.events = historyView.events.slice(-HISTORY_EVENTS);
   if (historyView.events.length === 0 && historyView.ops === 0) return;
   $("history-card").hidden = false;
@@ -209,6 +213,60 @@ async function refreshHistory() {
   $("history-events").replaceChildren(...historyView.events.map((e) => el("li", {}, `${(e.time / 1e9).toFixed(1)}s ${e.type} ${e.data === undefined ? "" : JSON.stringify(e.data)}`)));
   const { checks } = await (await fetch("/api/checks")).json();
   $("checks").replaceChildren(...(checks?.checkers ?? []).map((c) => el("li", {}, el("b", {}, c.checker), ` ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}: ${c.summary}`)));
+}
+
+// Fault windows, from the fault-start / fault-stop events of the history (the same events
+// cloud.faults records there): one lane per fault, its bar from start to stop, or to now while
+// it is active. Times are the history's, in seconds since the run started.
+const FAULT_LANES = 50;
+const faultView = { faults: new Map(), startedAtMs: null, latestNs: 0 };
+function recordFaultEvent(entry) {
+  const data = entry.data ?? {};
+  if (entry.type === "fault-start") {
+    faultView.faults.set(data.id, { ...data, startNs: entry.time, stopNs: null, by: null });
+  } else if (entry.type === "fault-stop") {
+    const fault = faultView.faults.get(data.id);
+    // A stop without its start (the page joined late, or the start was cut from the page) still shows from 0.
+    if (fault) Object.assign(fault, { stopNs: entry.time, by: data.by });
+    else faultView.faults.set(data.id, { ...data, startNs: 0, stopNs: entry.time });
+  }
+}
+/** The run's time now, in ns: the history's latest entry, or later by this browser's clock. */
+function runNowNs() {
+  const byClock = faultView.startedAtMs === null ? 0 : (Date.now() - faultView.startedAtMs) * 1e6;
+  return Math.max(faultView.latestNs, byClock);
+}
+const seconds = (ns) => `${(ns / 1e9).toFixed(1)}s`;
+function renderFaults() {
+  if (faultView.faults.size === 0) return;
+  $("faults-card").hidden = false;
+  const shown = [...faultView.faults.values()].slice(-FAULT_LANES);
+  const endNs = Math.max(runNowNs(), 1);
+  const active = shown.filter((f) => f.stopNs === null).length;
+  $("fault-count").textContent = `(${faultView.faults.size}, ${active} active)`;
+  $("fault-axis-end").textContent = seconds(endNs);
+  $("fault-timeline").replaceChildren(
+    ...shown.map((f) => {
+      const stopNs = f.stopNs ?? endNs;
+      const left = (100 * f.startNs) / endNs;
+      const width = Math.max(0.5, (100 * (stopNs - f.startNs)) / endNs);
+      const title = `${f.kind} ${f.id} on ${f.targets.join(", ")}: ${seconds(f.startNs)} → ${f.stopNs === null ? "active" : `${seconds(f.stopNs)} (${f.by})`}`;
+      return el("div", { class: "fault-lane", "data-fault": f.id, "data-state": f.stopNs === null ? "active" : "healed" },
+        el("span", { class: "fault-label" }, `${f.kind} ${f.id}`),
+        el("div", { class: "fault-track" }, el("div", { class: `fault-bar kind-${f.kind}`, style: `left:${left.toFixed(2)}%;width:${Math.min(width, 100 - left).toFixed(2)}%`, title })));
+    }),
+  );
+  $("faults").tBodies[0].replaceChildren(
+    ...shown.map((f) =>
+      el("tr", { "data-fault": f.id },
+        el("td", {}, f.kind),
+        el("td", {}, el("code", {}, f.id)),
+        el("td", {}, f.targets.join(", ")),
+        el("td", {}, f.mechanism ?? "—"),
+        el("td", {}, seconds(f.startNs)),
+        el("td", { class: f.stopNs === null ? "state-firing" : "" }, f.stopNs === null ? `active, heals by ${f.deadline?.slice(11, 19) ?? "?"}` : `${seconds(f.stopNs)} (${f.by})`),
+        el("td", {}, el("code", {}, f.params === undefined ? "" : JSON.stringify(f.params))))),
+  );
 }
 
 function showError(error) {
