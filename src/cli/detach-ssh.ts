@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { posix } from "node:path";
+import { join, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { LABELS } from "../core/namespace.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
@@ -97,11 +97,12 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
 
     const first = request.inventory.agents[0]!;
     const owner = first.labels[LABELS.owner] ?? "";
-    const dockerfilesDir = posix.join(context.packageRoot, "dockerfiles");
+    const dockerfilesDir = join(context.packageRoot, "dockerfiles");
     // The host's engine reaper removes the orchestrator at the TTL, as it does the agents there.
     await ensureReaper(docker, { owner, dockerfilesDir, progress });
     const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
-    const scenarioAt = request.runnerArgs.indexOf(request.scenario);
+    // The scenario is the first operand after `run`.
+    const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
     const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg))];
     const consolePath = posix.join(runDir, CONSOLE_FILE);
     const id = await startOrchestrator(docker, {
