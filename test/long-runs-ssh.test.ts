@@ -2,7 +2,7 @@
 // namespace's first host, reached through that host's Docker engine. The host is a real sshd on
 // a loopback port started by this test, whose engine is this machine's (as in ssh-hosts.test.ts).
 import { spawn } from "node:child_process";
-import { readFile, rm, stat } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
@@ -53,6 +53,14 @@ if (docker && haveSshd) {
     const host = `root@127.0.0.1:${port}`;
     const up = await runCli(["up", "--ssh-host", host, "--ssh-key", join(dir, "operator_key"), "--ssh-known-hosts", join(dir, "known_hosts"), "--namespace", namespace, "--vms", "2", "--ttl", "10m"], env);
     t.equal(up.code, 0, up.stderr + sshdLog());
+
+    // Files of this machine named on the command line would not be on the host: refused, nothing started.
+    const params = join(home, "params.json");
+    await writeFile(params, "{}\n");
+    const refused = await runCli(["run", SCENARIO, "--namespace", namespace, "--detach", "--params", params], env);
+    t.equal(refused.code, 2, refused.stderr);
+    t.match(refused.stderr, /--detach on SSH hosts cannot take files of this machine yet \(.*params\.json\)/);
+    t.equal(await stat(hostDir).then(() => true, () => false), false, "nothing was staged for a refused run");
 
     const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--daemon-output", "errors", "--json"], { ...env, LONG_RUN_SECONDS: "8" });
     t.equal(detached.code, 0, detached.stderr);
