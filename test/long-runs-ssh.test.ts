@@ -41,7 +41,8 @@ const docker = await requireDocker(t);
 const haveSshd = await requireSshd(t);
 
 if (docker && haveSshd) {
-  t.test("a detached run on SSH hosts runs in an orchestrator container on the first host", async (t) => {
+  /** An SSH host of the test's own, a namespace with two agents on it, and the namespace's state on the host removed at the end. */
+  const sshFleet = async (t: Test, ttl: string) => {
     const home = await tempHome(t);
     const { port, dir, log: sshdLog } = await startSshd(t, join(home, "host"));
     const namespace = uniqueNamespace("lrs");
@@ -51,8 +52,13 @@ if (docker && haveSshd) {
     t.teardown(() => rm(hostDir, { recursive: true, force: true }));
     const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" };
     const host = `root@127.0.0.1:${port}`;
-    const up = await runCli(["up", "--ssh-host", host, "--ssh-key", join(dir, "operator_key"), "--ssh-known-hosts", join(dir, "known_hosts"), "--namespace", namespace, "--vms", "2", "--ttl", "10m"], env);
+    const up = await runCli(["up", "--ssh-host", host, "--ssh-key", join(dir, "operator_key"), "--ssh-known-hosts", join(dir, "known_hosts"), "--namespace", namespace, "--vms", "2", "--ttl", ttl], env);
     t.equal(up.code, 0, up.stderr + sshdLog());
+    return { home, namespace, hostDir, env, host };
+  };
+
+  t.test("a detached run on SSH hosts runs in an orchestrator container on the first host", async (t) => {
+    const { home, namespace, hostDir, env, host } = await sshFleet(t, "10m");
 
     // Files of this machine named on the command line would not be on the host: refused, nothing started.
     const params = join(home, "params.json");
@@ -111,5 +117,19 @@ if (docker && haveSshd) {
     await waitFor("every container of the namespace to go", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 20_000, 200);
     t.equal(await docker.getContainer(container).inspect().then(() => true, () => false), false, "the orchestrator is gone");
     t.equal(await stat(hostDir).then(() => true, () => false), false, "the host's staging and run directories are gone");
+  });
+
+  t.test("at the TTL a detached run's orchestrator goes with the agents; reap then removes the namespace's state on the host", async (t) => {
+    const { namespace, hostDir, env } = await sshFleet(t, "40s");
+    const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "600" });
+    t.equal(detached.code, 0, detached.stderr);
+    const { container } = JSON.parse(detached.stdout) as { container: string };
+    const owner = (await docker.getContainer(container).inspect()).Config.Labels["fieldtest-owner"]!;
+    await waitFor("the TTL to remove agents and orchestrator", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 120_000, 500);
+    t.ok(await stat(hostDir).catch(() => undefined), "the staged files and the run directory outlive the containers");
+    const reap = await runCli(["reap", "--owner", owner, "--json"], env);
+    t.equal(reap.code, 0, reap.stderr);
+    t.same((JSON.parse(reap.stdout) as { states: string[] }).states, [namespace], "the expired namespace's state is removed");
+    t.equal(await stat(hostDir).then(() => true, () => false), false, "with the namespace's state on the host");
   });
 }
