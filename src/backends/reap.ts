@@ -83,7 +83,13 @@ export async function reapEverything(context: BackendContext & { cwd: string }, 
     const left = backend instanceof SshHostsBackend ? await backend.remainingContainers().catch(() => undefined) : await namespaceContainers(docker, backend.namespace);
     // Unreachable hosts may still hold agents: their state (the key that reaches them) stays.
     if (left === undefined || left.some((c) => !gone.has(c.Id))) continue;
-    if (!dryRun) await state.remove();
+    if (dryRun) {
+      states.push(backend.namespace);
+      continue;
+    }
+    // The local state goes only once the hosts' is gone: it is what reaches them.
+    if (backend instanceof SshHostsBackend && !(await backend.removeHostState().then(() => true, () => false))) continue;
+    await state.remove();
     states.push(backend.namespace);
   }
   return { dryRun, expired, stacks, states, unreachable };

@@ -6,7 +6,8 @@ import type { LabelledContainer } from "../localhost/labels.ts";
 import { destroySshFleet, pinnedHostAccess, sshFleetInventory } from "../ssh-hosts/fleet.ts";
 import { formatSshHost } from "../ssh-hosts/host-spec.ts";
 import type { SshFleetRecord } from "../ssh-hosts/record.ts";
-import { remoteDocker, type HostAccess } from "../ssh-hosts/remote-engine.ts";
+import { hostConnection, remoteDocker, type HostAccess } from "../ssh-hosts/remote-engine.ts";
+import { removeHostNamespaceDir } from "../orchestrator/staging.ts";
 import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
 import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal } from "./containers.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
@@ -19,6 +20,15 @@ export async function readOperatorKey(path: string): Promise<string> {
 
 export function describeHosts(record: SshFleetRecord): string {
   return record.hosts.map(formatSshHost).join(", ");
+}
+
+async function removeHostNamespace(access: HostAccess, namespace: Namespace): Promise<void> {
+  const ssh = hostConnection(access);
+  try {
+    await removeHostNamespaceDir(ssh, formatSshHost(access.host), namespace);
+  } finally {
+    ssh.close();
+  }
 }
 
 /** A namespace made by `up --ssh-host`: its record names the hosts; their engines hold the agents. */
@@ -65,9 +75,18 @@ export class SshHostsBackend implements FleetBackend {
   }
 
   async destroy(dryRun: boolean): Promise<Removal> {
-    const removed = await destroySshFleet(await this.access(), this.namespace, dryRun);
-    if (!dryRun) await namespaceState(this.context, this.namespace).remove();
+    const access = await this.access();
+    const removed = await destroySshFleet(access, this.namespace, dryRun);
+    if (!dryRun) {
+      await this.removeHostState(access);
+      await namespaceState(this.context, this.namespace).remove();
+    }
     return removal(removed);
+  }
+
+  /** The namespace's state on its hosts: a detached run's staged files and run directory, once its orchestrator is gone. */
+  async removeHostState(access?: HostAccess[]): Promise<void> {
+    await Promise.all((access ?? (await this.access())).map((host) => removeHostNamespace(host, this.namespace)));
   }
 
   async extend({ expiresAt }: ExtendRequest): Promise<Extension> {

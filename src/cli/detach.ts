@@ -6,6 +6,7 @@ import type { Option } from "commander";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { LABELS } from "../core/namespace.ts";
 import { openBackend } from "../backends/open.ts";
+import { SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { ensureAgentImage } from "../localhost/image.ts";
 import { ORCHESTRATOR_IMAGE_ALIAS, ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, startOrchestrator } from "../localhost/orchestrator.ts";
 import { ensureReaper } from "../localhost/reaper.ts";
@@ -13,6 +14,7 @@ import { newRunId } from "../observe/run-dir.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { stateHome } from "../state.ts";
 import type { CliContext } from "./context.ts";
+import { startSshOrchestrator } from "./detach-ssh.ts";
 import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { ObserveRequest } from "./observe-options.ts";
@@ -65,14 +67,17 @@ export function withoutOptions(argv: readonly string[], options: readonly Option
 
 /**
  * `run --detach`. On localhost (a fleet made for the run, or a localhost namespace) the runner
- * is an orchestrator container of the namespace (src/localhost/orchestrator.ts); elsewhere, and
- * for `--prometheus` (whose server and Grafana run on this machine), a process of its own
- * session. Returns once the runner tracks the run (status.json), or fails with its output.
+ * is an orchestrator container of the namespace (src/localhost/orchestrator.ts), on an SSH-hosts
+ * namespace one on its first host (./detach-ssh.ts); elsewhere (an inventory file, a Pulumi
+ * stack), and for `--prometheus` (whose server and Grafana run on this machine), a process of
+ * its own session. Returns once the runner tracks the run (status.json), or fails with its output.
  */
 export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
   const { source } = request;
   const progress = stderrProgress(context.stderr);
-  const localhost = source.kind === "localhost" || (source.kind === "namespace" && (await openBackend(context, source.namespace)).kind === "localhost");
+  const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
+  if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return detachOnSshHost(context, request, source, backend);
+  const localhost = source.kind === "localhost" || backend?.kind === "localhost";
   if (!localhost || request.observe.prometheus) {
     if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
     const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
@@ -150,7 +155,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   });
   const name = orchestratorName(namespace, runId);
   progress.step(`detached run ${runId} in orchestrator container ${name}, output in ${consolePath}`);
-  await untilTracked(dir, async () => ((await orchestratorRunning(docker, id)) ? undefined : "the detached run's orchestrator ended before the run started"));
+  await untilTracked({ ...localRunner(dir), ended: async () => ((await orchestratorRunning(docker, id)) ? undefined : "the detached run's orchestrator ended before the run started") });
   const websiteUrl = website ? await publishedWebsite(docker, id, website, network) : undefined;
   if (request.json) return writeJson(context.stdout, { runId, namespace, runDir: dir, container: name, ...(websiteUrl ? { website: websiteUrl } : {}) });
   printStarted(context, runId, namespace, websiteUrl);
@@ -165,16 +170,54 @@ async function newRunDir(runsDir: string, namespace: string): Promise<{ runId: s
   return { runId, dir };
 }
 
+/** How the parent tells that a detached runner tracks its run, has ended, and what it last printed. */
+interface RunnerWatch {
+  tracked(): Promise<boolean>;
+  ended(): Promise<string | undefined>;
+  consoleTail(): Promise<string>;
+}
+
+/** A runner whose run directory is on this machine. */
+function localRunner(dir: string): Omit<RunnerWatch, "ended"> {
+  return {
+    tracked: () => stat(join(dir, STATUS_FILE)).then(() => true, () => false),
+    consoleTail: async () => (await readFile(join(dir, CONSOLE_FILE), "utf8").catch(() => "")).split("\n").slice(-15).join("\n"),
+  };
+}
+
 /** Waits for the runner's status.json; `ended` says why not when the runner is gone, and its console's tail follows. */
-async function untilTracked(dir: string, ended: () => Promise<string | undefined>): Promise<void> {
+async function untilTracked(runner: RunnerWatch): Promise<void> {
   for (;;) {
-    if (await stat(join(dir, STATUS_FILE)).then(() => true, () => false)) return;
-    const why = await ended();
-    if (why !== undefined) {
-      const tail = (await readFile(join(dir, CONSOLE_FILE), "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
-      throw new Error(`${why}:\n${tail}`);
-    }
+    if (await runner.tracked()) return;
+    const why = await runner.ended();
+    if (why !== undefined) throw new Error(`${why}:\n${await runner.consoleTail()}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** `run --detach` on an SSH-hosts namespace: the runner is an orchestrator container on its first host. */
+async function detachOnSshHost(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "namespace" }>, backend: SshHostsBackend): Promise<void> {
+  const progress = stderrProgress(context.stderr);
+  const scenario = await resolveRunScenario(context, request.scenario);
+  const inventory = await liveInventory(context, source.namespace);
+  if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.namespace} has no running agents to run on`);
+  if (!scenario.path) throw new Error(`scenario ${request.scenario} has no file to send to the host`);
+  const orchestrator = await startSshOrchestrator(context, backend, {
+    runnerArgs: withoutOptions(request.argv, request.options, FLEET_FLAGS),
+    scenario: request.scenario,
+    scenarioPath: scenario.path,
+    inventory,
+    keyPath: source.keyPath ? resolve(context.cwd, source.keyPath) : namespaceState(context, source.namespace).clientKeyPath,
+    files: request.files,
+  }, progress);
+  try {
+    const { runId, runDir, host, container } = orchestrator;
+    progress.step(`detached run ${runId} in orchestrator container ${container} on ${host}, output in ${runDir}/${CONSOLE_FILE} there`);
+    await untilTracked(orchestrator);
+    if (request.json) return writeJson(context.stdout, { runId, namespace: source.namespace, host, runDir, container });
+    printStarted(context, runId, source.namespace);
+  } finally {
+    orchestrator.close();
   }
 }
 
@@ -212,7 +255,7 @@ export async function detachProcess(context: CliContext, args: readonly string[]
   progress.step(`detached run ${runId} (pid ${child.pid}), output in ${consolePath}`);
   let exited: number | null | undefined;
   child.once("exit", (code) => (exited = code));
-  await untilTracked(dir, async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`));
+  await untilTracked({ ...localRunner(dir), ended: async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`) });
   if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
   printStarted(context, runId, namespace);
 }

@@ -13,7 +13,8 @@ export interface HostAccess {
   privateKey: string;
 }
 
-function connection(access: HostAccess): SshConnection {
+/** An SSH connection to the host itself (not an agent), its key pinned. */
+export function hostConnection(access: HostAccess): SshConnection {
   const { host, hostKey, privateKey } = access;
   return new SshConnection({ label: formatSshHost(host), host: host.host, port: host.port, user: host.user, hostKey, privateKey });
 }
@@ -23,7 +24,7 @@ function connection(access: HostAccess): SshConnection {
  * command is missing and starts the daemon when it does not answer.
  */
 export async function ensureDockerOnHost(access: HostAccess, progress: Progress): Promise<void> {
-  const ssh = connection(access);
+  const ssh = hostConnection(access);
   const label = formatSshHost(access.host);
   const sudo = access.host.user === "root" ? "" : "sudo -n ";
   try {

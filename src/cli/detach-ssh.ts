@@ -1,0 +1,139 @@
+import { readFile } from "node:fs/promises";
+import { join, posix } from "node:path";
+import type { Inventory } from "../core/inventory.ts";
+import { LABELS } from "../core/namespace.ts";
+import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
+import { ensureAgentImage } from "../localhost/image.ts";
+import { ORCHESTRATOR_IMAGE_ALIAS, orchestratorName, orchestratorRunning, startOrchestrator } from "../localhost/orchestrator.ts";
+import { ensureReaper } from "../localhost/reaper.ts";
+import { newRunId } from "../observe/run-dir.ts";
+import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../orchestrator/bundle.ts";
+import { hostHome, hostNamespaceDir, stageOnHost, writeOnHost } from "../orchestrator/staging.ts";
+import type { Progress } from "../progress.ts";
+import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
+import { execOnConnection } from "../runtime/exec.ts";
+import { quoteArg } from "../runtime/quote.ts";
+import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
+import { formatSshHost } from "../ssh-hosts/host-spec.ts";
+import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
+import type { CliContext } from "./context.ts";
+import { UsageError } from "./context.ts";
+
+/** node's variables that name files of this machine (`--import` hooks, module paths), which the host has not. */
+const MACHINE_NODE_VARIABLES = ["NODE_OPTIONS", "NODE_PATH"];
+
+function withoutEntries(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !names.includes(key)));
+}
+
+export interface SshDetachRequest {
+  /** The runner's arguments after the CLI, with the scenario still as typed. */
+  runnerArgs: readonly string[];
+  scenario: string;
+  scenarioPath: string;
+  inventory: Inventory;
+  /** The agents' key on this machine; it is copied to the host for the runner. */
+  keyPath: string;
+  /** Files the command line names (`--params`, `--website-tls-*`): they are on this machine only. */
+  files: readonly string[];
+}
+
+/** A started orchestrator on the namespace's first host, and how to tell how it is doing from here. */
+export interface SshOrchestrator {
+  runId: string;
+  /** The run directory on the host. */
+  runDir: string;
+  host: string;
+  container: string;
+  tracked(): Promise<boolean>;
+  /** Why the runner is gone, or undefined while it runs. */
+  ended(): Promise<string | undefined>;
+  consoleTail(): Promise<string>;
+  close(): void;
+}
+
+/**
+ * Starts a detached run's runner in an orchestrator container on the namespace's first host,
+ * through that host's Docker engine. The host gets no node_modules: the CLI and the scenario as
+ * one bundle each, and this machine's node binary, in content-addressed directories of the
+ * namespace's state there (`~/.fieldtest/namespaces/<ns>/orchestrator/<digest>/`), sent only
+ * when not there yet. The run directory is `~/.fieldtest/namespaces/<ns>/runs/<ns>/<run>` on
+ * the host; `runs`, `attach`, `stop` and `fetch-run` use its mirror on the first agent as ever.
+ */
+export async function startSshOrchestrator(context: CliContext, backend: SshHostsBackend, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
+  if (request.files.length) {
+    throw new UsageError(`--detach on SSH hosts cannot take files of this machine yet (${request.files.join(", ")}): give --param values instead, or run without --detach`);
+  }
+  const [access] = pinnedHostAccess(backend.record.hosts, await readOperatorKey(backend.record.operatorKeyPath));
+  const host = formatSshHost(access!.host);
+  const ssh = hostConnection(access!);
+  const docker = remoteDocker(access!);
+  try {
+    const { namespace } = request.inventory;
+    const nsDir = hostNamespaceDir(await hostHome(ssh, host), namespace);
+    const stagingRoot = posix.join(nsDir, "orchestrator");
+    const bundle = await buildOrchestratorBundle(context.packageRoot, request.scenarioPath);
+    const [code, node] = await (async () => {
+      try {
+        await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(stagingRoot)}`);
+        const files = bundle.files.map((relative) => ({ relative, local: posix.join(bundle.dir, relative) }));
+        return [await stageOnHost(ssh, host, stagingRoot, files), await stageOnHost(ssh, host, stagingRoot, [{ relative: "node", local: process.execPath }])];
+      } finally {
+        await bundle.remove();
+      }
+    })();
+    progress.step(`${host}: fieldtest and the scenario staged in ${code.dir} (${code.sentBytes} bytes sent), node in ${node.dir} (${node.sentBytes} bytes sent)`);
+
+    const runId = newRunId();
+    const runsDir = posix.join(nsDir, "runs");
+    const runDir = posix.join(runsDir, namespace, runId);
+    const home = posix.join(nsDir, "home");
+    const keyPath = posix.join(stagingRoot, "client_key");
+    const inventoryPath = posix.join(runDir, "orchestrator-inventory.json");
+    await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(runDir)} ${quoteArg(home)}`);
+    await writeOnHost(ssh, host, keyPath, await readFile(request.keyPath, "utf8"));
+    await writeOnHost(ssh, host, inventoryPath, `${JSON.stringify(request.inventory, null, 2)}\n`);
+    const user = (await execOnConnection(ssh, host, 'printf %s:%s "$(id -u)" "$(id -g)"')).stdout;
+
+    const first = request.inventory.agents[0]!;
+    const owner = first.labels[LABELS.owner] ?? "";
+    const dockerfilesDir = join(context.packageRoot, "dockerfiles");
+    // The host's engine reaper removes the orchestrator at the TTL, as it does the agents there.
+    await ensureReaper(docker, { owner, dockerfilesDir, progress });
+    const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
+    // The scenario is the first operand after `run`.
+    const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
+    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg))];
+    const consolePath = posix.join(runDir, CONSOLE_FILE);
+    const id = await startOrchestrator(docker, {
+      namespace,
+      runId,
+      owner,
+      expiresAt: new Date(request.inventory.expiresAt),
+      network: first.labels.network === "own" ? "own" : "host",
+      image,
+      nodePath: posix.join(node.dir, "node"),
+      args: [...args, "--inventory", inventoryPath, "--ssh-key", keyPath, "--runs-dir", runsDir, "--run-id", runId],
+      consolePath,
+      readOnly: [code.dir, keyPath],
+      readWrite: [runsDir, home],
+      cwd: code.dir,
+      env: { ...withoutEntries(context.env, MACHINE_NODE_VARIABLES), FIELDTEST_HOME: home },
+      user,
+    });
+    const exists = async (path: string) => (await execOnConnection(ssh, host, `test -f ${quoteArg(path)}`, { allowFailure: true })).code === 0;
+    return {
+      runId,
+      runDir,
+      host,
+      container: orchestratorName(namespace, runId),
+      tracked: () => exists(posix.join(runDir, STATUS_FILE)),
+      ended: async () => ((await orchestratorRunning(docker, id)) ? undefined : `the detached run's orchestrator on ${host} ended before the run started`),
+      consoleTail: async () => (await execOnConnection(ssh, host, `tail -n 15 ${quoteArg(consolePath)}`, { allowFailure: true })).stdout,
+      close: () => ssh.close(),
+    };
+  } catch (error) {
+    ssh.close();
+    throw error;
+  }
+}

@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { execOnConnection } from "../runtime/exec.ts";
+import { quoteArg } from "../runtime/quote.ts";
+import type { SshConnection } from "../runtime/ssh-connection.ts";
+
+export interface StagedFile {
+  /** Its path inside the staging directory. */
+  relative: string;
+  /** Its path on this machine. */
+  local: string;
+}
+
+/** Marks a staging directory whose files all arrived; a directory without it is never used. */
+const COMPLETE = ".complete";
+
+/** Where a namespace keeps its state on a host: under the SSH user's home, as on this machine. */
+export function hostNamespaceDir(hostHome: string, namespace: string): string {
+  return posix.join(hostHome, ".fieldtest", "namespaces", namespace);
+}
+
+/** The SSH user's home on the host. */
+export async function hostHome(ssh: SshConnection, label: string): Promise<string> {
+  const home = (await execOnConnection(ssh, label, 'printf %s "$HOME"')).stdout;
+  if (!home.startsWith("/")) throw new Error(`${label}: the SSH user's $HOME is "${home}", not an absolute path; set one in the host's passwd`);
+  return home;
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** One digest for the files' names and contents: equal digests, equal directories. */
+export async function stagingDigest(files: readonly StagedFile[]): Promise<string> {
+  const hash = createHash("sha256");
+  for (const file of files) hash.update(`${file.relative}\0${await fileDigest(file.local)}\n`);
+  return hash.digest("hex").slice(0, 32);
+}
+
+/**
+ * Puts the files in `<root>/<digest>/` on the host unless a complete copy is there already
+ * (a second run, or the same node binary, sends nothing). They go to a directory of their own
+ * first and are renamed into place, so a copy cut short is never taken for a complete one.
+ */
+export async function stageOnHost(ssh: SshConnection, label: string, root: string, files: readonly StagedFile[]): Promise<{ dir: string; sentBytes: number }> {
+  const dir = posix.join(root, await stagingDigest(files));
+  const present = await execOnConnection(ssh, label, `test -f ${quoteArg(posix.join(dir, COMPLETE))}`, { allowFailure: true });
+  if (present.code === 0) return { dir, sentBytes: 0 };
+  const partial = `${dir}.partial-${randomBytes(4).toString("hex")}`;
+  const dirs = [...new Set(files.map((f) => posix.dirname(posix.join(partial, f.relative))))];
+  await execOnConnection(ssh, label, `mkdir -p ${dirs.map(quoteArg).join(" ")}`);
+  let sentBytes = 0;
+  for (const file of files) {
+    const { mode, size } = await stat(file.local);
+    await sendToHost(ssh, label, posix.join(partial, file.relative), createReadStream(file.local), mode & 0o755);
+    sentBytes += size;
+  }
+  // Another run may have staged the same files meanwhile: theirs are as good as ours.
+  await execOnConnection(ssh, label, `touch ${quoteArg(posix.join(partial, COMPLETE))} && { mv -T ${quoteArg(partial)} ${quoteArg(dir)} 2>/dev/null || rm -rf ${quoteArg(partial)}; }`);
+  return { dir, sentBytes };
+}
+
+/** Removes a namespace's state on a host (staged files, runs' directories); what runs from them is gone first. */
+export async function removeHostNamespaceDir(ssh: SshConnection, label: string, namespace: string): Promise<void> {
+  const dir = hostNamespaceDir(await hostHome(ssh, label), namespace);
+  await execOnConnection(ssh, label, `rm -rf ${quoteArg(dir)}`);
+}
+
+/**
+ * Writes `source` to `path` on the host through a shell's stdin (`cat`), which every host has;
+ * not all have sshd's sftp subsystem.
+ */
+async function sendToHost(ssh: SshConnection, label: string, path: string, source: Readable, mode: number): Promise<void> {
+  const remote = await ssh.exec(`umask 077 && cat > ${quoteArg(path)} && chmod ${mode.toString(8)} ${quoteArg(path)}`);
+  let stderr = "";
+  remote.channel.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+  // The channel closes only once its (empty) output has been read too.
+  remote.channel.resume();
+  await pipeline(source, remote.channel);
+  const exit = await remote.exited;
+  if (exit.code !== 0) throw new Error(`${label}: writing ${path} failed (exit ${exit.code ?? exit.signal}): ${stderr.trim()}`);
+}
+
+/** Writes a small file on the host, readable by the SSH user only unless `mode` says otherwise. */
+export function writeOnHost(ssh: SshConnection, label: string, path: string, content: string, mode = 0o600): Promise<void> {
+  return sendToHost(ssh, label, path, Readable.from([Buffer.from(content)]), mode);
+}

@@ -1,0 +1,42 @@
+// The bundle an SSH host's orchestrator runs: plain node, no node_modules, no tsx, and the
+// scenario's fieldtest (by name or by path to fieldtest's own source) is the CLI bundle itself.
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { promisify } from "node:util";
+import t from "tap";
+import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../src/orchestrator/bundle.ts";
+import { stagingDigest } from "../src/orchestrator/staging.ts";
+import { ROOT, tempHome } from "./helpers/fleet.ts";
+
+const run = promisify(execFile);
+
+t.test("a scenario importing fieldtest by name and by path runs from the bundle with plain node", async (t) => {
+  const dir = await tempHome(t);
+  const scenario = join(dir, "two-imports.ts");
+  await writeFile(
+    scenario,
+    [
+      'import { defineScenario } from "fieldtest";',
+      `import { z } from ${JSON.stringify(relative(dir, join(ROOT, "src", "index.ts")))};`,
+      'export default defineScenario({ name: "two-imports", params: z.object({ rounds: z.number().default(3) }), async run() {} });',
+    ].join("\n"),
+  );
+  const bundle = await buildOrchestratorBundle(ROOT, scenario);
+  t.teardown(() => bundle.remove());
+  const scenarioCode = await readFile(join(bundle.dir, SCENARIO_BUNDLE), "utf8");
+  t.match(scenarioCode, /from "\.\/fieldtest\.mjs"/, "fieldtest is imported from the CLI bundle");
+  t.notMatch(scenarioCode, /function defineScenario/, "fieldtest itself is not bundled into the scenario a second time");
+  t.notOk((await readFile(join(bundle.dir, CLI_BUNDLE), "utf8")).includes("class LocalWorkspace"), "Pulumi's automation API is left out");
+
+  // A cwd without node_modules, and node without tsx: what the host has.
+  const described = await run(process.execPath, [join(bundle.dir, CLI_BUNDLE), "describe", join(bundle.dir, SCENARIO_BUNDLE)], { cwd: dir, env: { PATH: process.env.PATH ?? "" } });
+  t.match(described.stdout, /scenario two-imports/);
+  t.match(described.stdout, /rounds/, "the scenario's zod schema is the CLI's zod");
+
+  const files = bundle.files.map((file) => ({ relative: file, local: join(bundle.dir, file) }));
+  const digest = await stagingDigest(files);
+  t.equal(await stagingDigest(files), digest, "the same files, the same staging directory");
+  await writeFile(join(bundle.dir, "web", "style.css"), "changed\n");
+  t.not(await stagingDigest(files), digest, "a changed file, another staging directory");
+});
