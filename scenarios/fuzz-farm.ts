@@ -76,7 +76,7 @@ export function checkFuzzFarm(r: FuzzRecord): string[] {
   if (pickedUp < 0) problems.push(`commit ${r.mainPush.commit.slice(0, 12)} pushed to main was never tested by vopr 0`);
   else if (mainStarts.slice(pickedUp).some((s) => s.commit !== r.mainPush.commit)) problems.push("vopr 0 went back to an older commit of main after testing the one pushed mid-run");
   else if (pickedUp > 1) problems.push(`vopr 0 restarted ${pickedUp} times on the old main before picking up ${r.mainPush.commit.slice(0, 12)}`);
-  const killed = r.kill.restarts.filter((e) => e.type === "restart" && (e.lastExit.signal === "SIGKILL" || e.lastExit.signal === "KILL" || e.lastExit.code === 137));
+  const killed = r.kill.restarts.filter((e) => e.type === "restart" && endedByKill(e.lastExit));
   if (killed.length === 0) problems.push(`vopr ${r.kill.vopr} was killed but its policy made no restart after a KILL`);
   if (!r.starts.some((s) => s.vopr === r.kill.vopr && s.at > r.kill.at)) problems.push(`vopr ${r.kill.vopr} never started again after it was killed`);
   return problems;
@@ -124,12 +124,30 @@ async function pushToMain(hub: Agent): Promise<string> {
   return (await hub.exec(["git", "-C", "/root/fuzz-src", "rev-parse", "HEAD"])).stdout.trim();
 }
 
-/** The run's one fault: SIGKILL to a simulator service's whole process group, as a crash would; recorded in the run's history. */
-async function killSimulator(cloud: Cloud, runner: Agent, daemon: Daemon): Promise<void> {
+const KILL_ATTEMPTS = 5;
+
+/** True when an incarnation ended by SIGKILL (a signal, or 137 from a shell that saw it). */
+function endedByKill(exit: RestartEvent["lastExit"]): boolean {
+  return exit.signal === "SIGKILL" || exit.signal === "KILL" || exit.code === 137;
+}
+
+/**
+ * The run's one fault: SIGKILL to a simulator service's whole process group, as a crash would;
+ * recorded in the run's history. A simulator exits by itself every few seeds, so a kill can land
+ * on an incarnation that has just ended: then the next one is killed, until one dies of it.
+ */
+async function killSimulator(cloud: Cloud, runner: Agent, daemon: Daemon, timeoutMs: number): Promise<void> {
   recordFault(cloud, { kind: "kill", target: `${runner.name}/${daemon.name}`, expected: "its restart policy starts it again" });
-  // Between two incarnations there is no process to kill: wait for one.
-  await until(`${daemon.name} to be running`, 30_000, async () => (daemon.running ? true : undefined));
-  await daemon.kill("SIGKILL");
+  for (let attempt = 1; attempt <= KILL_ATTEMPTS; attempt++) {
+    // Between two incarnations there is no process to kill: wait for one.
+    await until(`${daemon.name} to be running`, timeoutMs, async () => (daemon.running ? true : undefined));
+    const before = daemon.restartHistory().length;
+    await daemon.kill("SIGKILL");
+    const next = await until(`${daemon.name} to be restarted after the kill`, timeoutMs, async () => daemon.restartHistory()[before]);
+    if (endedByKill(next.lastExit)) return;
+    cloud.log(`the kill of ${daemon.name} landed as it ended by itself (${JSON.stringify(next.lastExit)}); killing its next incarnation`);
+  }
+  throw new Error(`${KILL_ATTEMPTS} kills of ${daemon.name} each landed on an incarnation that was ending by itself`);
 }
 
 export default defineScenario({
@@ -218,7 +236,7 @@ export default defineScenario({
     const victim = services[0]!;
     const killedAt = await hubClock(hub!);
     const restartsBefore = victim.daemon.restartHistory().length;
-    await killSimulator(cloud, victim.runner, victim.daemon);
+    await killSimulator(cloud, victim.runner, victim.daemon, timeoutMs);
     await until(`vopr ${victim.vopr} to start again after the kill`, timeoutMs, async () => ((await observe()).starts.some((s) => s.vopr === victim.vopr && s.at > killedAt) ? true : undefined));
     await until("the hub to file an issue", timeoutMs, async () => ((await observe()).issues.length > 0 ? true : undefined));
 
