@@ -10,7 +10,6 @@ import type { AgentSpec } from "../core/inventory.ts";
 import { CHUNK_BYTES, ChunkedDigest, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
-import type { ClientChannel } from "ssh2";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
 import { execOnConnection, type ExecOptions } from "./exec.ts";
 
@@ -120,20 +119,25 @@ export class Copier {
   }
 
   private async copyFile(local: string, remote: string, info: Stats): Promise<CopyResult> {
-    if (!this.inbox) return this.sendOverSsh(local, info, remote);
     const seen = untouchedIdentity((await this.run(manifestCheckCommand(remote))).stdout);
     // Only a copy the agent kept untouched can be skipped, so only then is the hash needed up front.
     if (seen !== undefined && seen === fileIdentity(await this.hashes.fileHash(local), info.mode)) return { remote, transferred: false, bytes: 0 };
 
     const partial = partialPath(remote);
-    // Hashed while the agent copies: the two take about as long on a large file.
-    const hashing = this.hashes.fileHash(local);
-    hashing.catch(() => {}); // awaited below, unless the inbox turns out unusable
-    // A symlink's target is staged: the agent could not follow the link out of its mount.
-    const stage = async (staged: string) => linkOrCopy(await realpath(local), staged);
-    if (!(await this.throughInbox(local, remote, stage, (s) => `cp -- ${s} ${quoteArg(partial)}`))) return this.sendOverSsh(local, info, remote);
-    await this.run(commitCommand(remote, partial, await hashing, info.mode));
-    return { remote, transferred: true, bytes: info.size, via: "inbox" };
+    let inboxHash: string | undefined;
+    if (this.inbox) {
+      // Hashed while the agent copies: the two take about as long on a large file.
+      const hashing = this.hashes.fileHash(local);
+      hashing.catch(() => {}); // awaited below, unless the inbox turns out unusable
+      // A symlink's target is staged: the agent could not follow the link out of its mount.
+      const stage = async (staged: string) => linkOrCopy(await realpath(local), staged);
+      const received = await this.throughInbox(local, remote, stage, (s) => `cp -- ${s} ${quoteArg(partial)}`);
+      if (received) inboxHash = await hashing;
+    }
+    const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
+    // `dd` keeps what lies past the new end of a partial file an earlier, failed copy left larger.
+    await this.run(`truncate -s ${info.size} -- ${quoteArg(partial)} && ${commitCommand(remote, partial, hash, info.mode)}`);
+    return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
   }
 
   /**
@@ -172,74 +176,37 @@ export class Copier {
    * transfer needs no SFTP request and reply per 32 KiB. A large file goes in SSH_CHANNELS parts
    * at once, each to a `dd` writing its range: one channel is held to sshd's 2 MiB window,
    * several keep more bytes in flight (see the README's copy notes for the figures). The parts
-   * are cut at chunk boundaries, so their chunk digests make the content hash. The first channel
-   * also carries the manifest check (its first output line, answered `send` or `skip`) and the
-   * commit (the content hash, sent once every part is written), so the copy costs no round trip
-   * beyond opening its channels.
+   * are cut at chunk boundaries, so their chunk digests make the content hash.
    */
-  private async sendOverSsh(local: string, info: Stats, remote: string): Promise<CopyResult> {
-    const partial = quoteArg(partialPath(remote));
+  private async sendOverSsh(local: string, info: Stats, remote: string, partial: string): Promise<string> {
     const parts = Math.max(1, Math.min(SSH_CHANNELS, Math.floor(info.size / CHUNK_BYTES)));
     const chunksPerPart = Math.ceil(Math.ceil(info.size / CHUNK_BYTES) / parts);
     const ranges = Array.from({ length: parts }, (_, i) => [i * chunksPerPart * CHUNK_BYTES, Math.min(info.size, (i + 1) * chunksPerPart * CHUNK_BYTES)] as const).filter(
       ([start, end], i) => i === 0 || start < end,
     );
     const what = `${this.agentName}: copy of ${local} to ${remote}`;
-    // `dd` stops at its range's end, so what follows on the first channel is the commit's line.
-    const receive = ([start, end]: readonly [number, number]) =>
-      `read -r go && { [ "$go" = send ] || exit 0; } && dd of=${partial} bs=1M seek=${start} count=${end - start} oflag=seek_bytes iflag=count_bytes,fullblock conv=notrunc status=none`;
-    // `truncate` cuts what an earlier, failed copy to a larger partial file left past the new end.
-    const first =
-      `echo "seen $(${manifestCheckCommand(remote)})"; ${receive(ranges[0]!)} && read -r h && ` +
-      `truncate -s ${info.size} -- ${partial} && ${commitCommand(remote, partialPath(remote), "$h", info.mode)}`;
-    const receivers = await Promise.all(ranges.map((range, i) => this.connection.exec(i === 0 ? first : receive(range))));
-    const done = receivers.map((receiver) => waitForSuccess(receiver, what));
-    for (const d of done) d.catch(() => {}); // awaited below
-    for (const receiver of receivers.slice(1)) receiver.channel.resume();
-
-    const checked = await firstLine(receivers[0]!.channel).catch(async (error: Error) => {
-      await done[0];
-      throw new Error(`${what} failed: ${error.message}`);
-    });
-    const seen = untouchedIdentity(checked.replace(/^seen ?/, ""));
-    if (seen !== undefined && seen === fileIdentity(await this.hashes.fileHash(local), info.mode)) {
-      for (const { channel } of receivers) channel.end("skip\n");
-      await Promise.all(done);
-      return { remote, transferred: false, bytes: 0 };
-    }
-
-    const sendRange = async ({ channel }: RemoteProcess, [start, end]: readonly [number, number], ended: Promise<void>, trailer?: (own: Buffer[]) => Promise<string>): Promise<Buffer[]> => {
-      channel.write("send\n");
+    const sendRange = async ([start, end]: readonly [number, number]): Promise<Buffer[]> => {
+      const command = ranges.length === 1 ? `cat > ${quoteArg(partial)}` : `dd of=${quoteArg(partial)} bs=1M seek=${start} oflag=seek_bytes conv=notrunc status=none`;
+      const receiver = await this.connection.exec(command);
+      const done = waitForSuccess(receiver, what);
+      receiver.channel.resume();
       const digest = new ChunkedDigest();
       const hashing = new Transform({
         transform(chunk: Buffer, _encoding, next) {
           digest.update(chunk);
           next(null, chunk);
         },
-        flush(next) {
-          if (!trailer) return next();
-          trailer(digest.chunks()).then((line) => next(null, line), next);
-        },
       });
       const reading = end > start ? createReadStream(local, { highWaterMark: 1 << 20, start, end: end - 1 }) : Readable.from([]);
-      await Promise.all([pipeline(reading, hashing, channel), ended]).catch(async (error) => {
-        await ended;
+      await Promise.all([pipeline(reading, hashing, receiver.channel), done]).catch(async (error) => {
+        await done;
         throw new Error(`${what} failed: ${(error as Error).message}`);
       });
       return digest.chunks();
     };
-    const rest = Promise.all(receivers.slice(1).map((receiver, i) => sendRange(receiver, ranges[i + 1]!, done[i + 1]!)));
-    let hash = "";
-    // The first part's trailer is the commit's line: the content hash, once the other parts are written.
-    await Promise.all([
-      sendRange(receivers[0]!, ranges[0]!, done[0]!, async (own) => {
-        hash = hashOfChunks([...own, ...(await rest).flat()]);
-        return `${hash}\n`;
-      }),
-      rest,
-    ]);
+    const hash = hashOfChunks((await Promise.all(ranges.map(sendRange))).flat());
     this.hashes.remember(local, info, hash);
-    return { remote, transferred: true, bytes: info.size, via: "ssh" };
+    return hash;
   }
 
   private async copyTree(local: string, remote: string): Promise<CopyResult> {
@@ -297,19 +264,6 @@ export class Copier {
     await pipeline(remoteTar.channel, tar.extract(local));
     await done;
   }
-}
-
-/** The channel's first line of output; the rest is read and dropped, so the channel can close. */
-function firstLine(channel: ClientChannel): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes("\n")) resolve(text.slice(0, text.indexOf("\n")));
-    };
-    channel.on("data", onData);
-    channel.once("close", () => reject(new Error("the channel closed before its first line")));
-  });
 }
 
 async function waitForSuccess({ channel, exited }: RemoteProcess, what: string): Promise<void> {
