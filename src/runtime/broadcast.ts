@@ -103,8 +103,9 @@ export async function broadcast(targets: readonly RelayTarget[], local: string, 
       ),
     );
 
-  if (info.isDirectory()) {
-    // Trees go to each agent on its own; the relay carries single files.
+  if (info.isDirectory() || unique.filter((t) => !t.usesInbox).length <= 1) {
+    // Trees go to each agent on its own, and so does a file with at most one agent over SSH
+    // (the others have the inbox): its own copy checks the manifest and hashes while it sends.
     await direct(unique);
   } else {
     // Hashed while the agents answer their manifest checks: on a 200 MB file both take a while.
