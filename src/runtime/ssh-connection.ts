@@ -32,6 +32,10 @@ const ALGORITHMS = {
   cipher: ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"],
 } as const;
 
+const KEEPALIVE_MS = 15_000;
+/** Silence from the server this long (three keepalives unanswered, and no other byte) drops the connection. */
+const SILENCE_MS = 3 * KEEPALIVE_MS;
+
 /**
  * One persistent SSH connection to an agent. Every exec, spawn and copy opens a channel on
  * it, so a command costs one round trip instead of a TCP + key exchange + auth handshake.
@@ -94,6 +98,7 @@ export class SshConnection {
         }
         client.on("error", () => this.forget(client));
         client.once("close", () => this.forget(client));
+        this.dropWhenSilent(socket);
         this.client = client;
         resolve(client);
       });
@@ -105,7 +110,11 @@ export class SshConnection {
             username: user,
             privateKey,
             readyTimeout: this.readyTimeoutMs,
-            keepaliveInterval: 15_000,
+            // ssh2 counts a keepalive as answered only by its reply, which waits behind the data
+            // queued on a saturated uplink (30 copies through 100 Mbit/s: over a minute), so its
+            // own count never ends the connection; dropWhenSilent does, from what arrives.
+            keepaliveInterval: KEEPALIVE_MS,
+            keepaliveCountMax: Number.MAX_SAFE_INTEGER,
             algorithms: ALGORITHMS as never,
             hostVerifier: (key: Buffer) => {
               offered = key;
@@ -117,6 +126,22 @@ export class SshConnection {
         }
       });
     });
+  }
+
+  /**
+   * Destroys the socket once nothing at all arrived from the server for SILENCE_MS. A live
+   * server sends window adjustments while it receives and answers keepalives when idle.
+   */
+  private dropWhenSilent(socket: Socket): void {
+    let heard = Date.now();
+    socket.on("data", () => {
+      heard = Date.now();
+    });
+    const timer = setInterval(() => {
+      if (Date.now() - heard > SILENCE_MS) socket.destroy(new Error(`no answer from the agent for ${SILENCE_MS / 1000} s`));
+    }, KEEPALIVE_MS);
+    timer.unref();
+    socket.once("close", () => clearInterval(timer));
   }
 
   /** Bytes this connection has written to the network so far, handshakes and every channel included. */
