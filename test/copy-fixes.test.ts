@@ -87,6 +87,29 @@ if (docker) {
     t.equal((await fresh.agents[0]!.copy(local, "parts/large.bin")).transferred, false, "the hash from the parts is the file's content hash");
   });
 
+  t.test("a part cut mid-stream over SSH: the copy fails and neither the file nor its manifest is replaced", async (t) => {
+    const dir = await tempHome(t);
+    const local = join(dir, "cut.bin");
+    const remote = "cut/cut.bin";
+    await writeFile(local, "the old content\n");
+    t.equal((await viaSsh.copy(local, remote)).transferred, true);
+    await writeFile(local, randomBytes(64 << 20));
+    // Kills one part's dd once the partial file holds 1 MiB, while the others are still writing.
+    const cut = viaSsh.exec(
+      `p=${quoteArg(partialPath(remote))}; for i in $(seq 2000); do s=$(stat -c %s "$p" 2>/dev/null || echo 0); ` +
+        `[ "$s" -ge 1048576 ] && exec pkill -KILL -n -f '^dd of=.*fieldtest-.*partial'; sleep 0.005; done; exit 1`,
+    );
+    const copying = viaSsh.copy(local, remote).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await cut;
+    t.match(String(await copying), /copy of .*cut\.bin to cut\/cut\.bin failed/, "the copy reports the cut part");
+    t.equal((await viaSsh.exec(["cat", remote])).stdout, "the old content\n", "the old file is in place");
+    t.equal((await viaSsh.copy(local, remote)).transferred, true, "the manifest still names the old content: the next copy sends it");
+    t.equal((await viaSsh.exec(["sha256sum", remote])).stdout.split(" ")[0], createHash("sha256").update(await readFile(local)).digest("hex"));
+  });
+
   t.test("a failed inbox staging switches to SSH and says why, once", async (t) => {
     const elsewhere = await tempHome(t);
     const lines: LogLine[] = [];

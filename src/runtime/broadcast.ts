@@ -54,6 +54,8 @@ export interface BroadcastOptions {
   log: (message: string) => void;
   /** A relay that sees no data, no predecessor or no progress this long gives up (default 30 s). */
   idleSeconds?: number;
+  /** Up to this many agents are fed in a single chain, more get a binary tree (default CHAIN_MAX). */
+  chainMax?: number;
 }
 
 /** Up to this many agents are fed in a single chain; a larger fleet gets a binary tree, so a lost agent cuts off fewer. */
@@ -71,6 +73,7 @@ interface Plan {
   mode: number;
   hash: string;
   idleSeconds: number;
+  chainMax: number;
   log: (message: string) => void;
 }
 
@@ -100,19 +103,22 @@ export async function broadcast(targets: readonly RelayTarget[], local: string, 
       ),
     );
 
-  if (info.isDirectory()) {
-    // Trees go to each agent on its own; the relay carries single files.
+  if (info.isDirectory() || unique.filter((t) => !t.usesInbox).length <= 1) {
+    // Trees go to each agent on its own, and so does a file with at most one agent over SSH
+    // (the others have the inbox): its own copy checks the manifest and hashes while it sends.
     await direct(unique);
   } else {
-    const hash = await options.hashes.fileHash(local);
-    const identity = fileIdentity(hash, info.mode);
+    // Hashed while the agents answer their manifest checks: on a 200 MB file both take a while.
+    const hashing = options.hashes.fileHash(local);
+    hashing.catch(() => {}); // awaited below
     const needing = new Set<RelayTarget>();
     await Promise.all(
       unique
         .filter((t) => !t.usesInbox)
         .map(async (t) => {
           try {
-            if (untouchedIdentity((await t.exec(manifestCheckCommand(remote))).stdout) === identity) {
+            const seen = untouchedIdentity((await t.exec(manifestCheckCommand(remote))).stdout);
+            if (seen !== undefined && seen === fileIdentity(await hashing, info.mode)) {
               result.agents[t.name] = { remote, transferred: false, bytes: 0 };
             } else needing.add(t);
           } catch (error) {
@@ -122,7 +128,17 @@ export async function broadcast(targets: readonly RelayTarget[], local: string, 
     );
     // In the order given, so the chain is the caller's order.
     const overSsh = unique.filter((t) => needing.has(t));
-    const plan: Plan = { local, remote, size: info.size, mode: info.mode, hash, idleSeconds: options.idleSeconds ?? DEFAULT_IDLE_SECONDS, log: options.log };
+    const hash = await hashing;
+    const plan: Plan = {
+      local,
+      remote,
+      size: info.size,
+      mode: info.mode,
+      hash,
+      idleSeconds: options.idleSeconds ?? DEFAULT_IDLE_SECONDS,
+      chainMax: options.chainMax ?? CHAIN_MAX,
+      log: options.log,
+    };
     // Inbox agents (localhost) copy on their own disk; a single agent over SSH needs no relay.
     const relayed = overSsh.length > 1 ? relayAll(overSsh, plan, result, fail) : direct(overSsh).then(() => []);
     const [, left] = await Promise.all([direct(unique.filter((t) => t.usesInbox)), relayed]);
@@ -302,7 +318,7 @@ async function relayRound(source: RelayTarget | undefined, targets: readonly Rel
     );
     ready.sort((a, b) => targets.indexOf(a.relay.target) - targets.indexOf(b.relay.target));
     if (ready.length === 0) return outcome;
-    const fanout = ready.length <= CHAIN_MAX ? 1 : 2;
+    const fanout = ready.length <= plan.chainMax ? 1 : 2;
     const address = ({ relay, port }: { relay: Relay; port: number }) => `${relay.target.internalHost}:${port}`;
     ready.forEach((node, i) => {
       const children = ready.slice(fanout * i + 1, fanout * i + 1 + fanout);

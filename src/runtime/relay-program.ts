@@ -13,7 +13,9 @@
  * block read is sent to the successors first, so the stream moves on at once, then written to
  * FILE and to a hasher per 16 MiB chunk (`openssl dgst -sha256 -r`, else `sha256sum`), whose
  * lines (`<hex> *stdin` or `<hex>  -`) reach the runner on stdout, which checks them against the
- * local content hash. A successor that fails
+ * local content hash. A socket is read only once LOWAT bytes (or the rest) are there (SO_RCVLOWAT):
+ * a stream held to the runner's uplink otherwise arrives in reads of a few KiB, and every read
+ * costs each hop a select, a send per successor, a file write and a pipe write. A successor that fails
  * or stalls for IDLE seconds is dropped (`lost host:port why`) and the rest go on; no data for IDLE
  * seconds, a short stream or stdin closing (the runner gone) ends the relay with an error on
  * stderr. `at N` lines, at most one a second, say it is alive; `done N` ends it. The listening
@@ -21,11 +23,11 @@
  */
 export const RELAY_PROGRAM = String.raw`
 use strict; use warnings;
-use IO::Socket::INET; use IO::Select; use Errno qw(EAGAIN EWOULDBLOCK EINTR);
+use IO::Socket::INET; use IO::Select; use Socket qw(SOL_SOCKET SO_RCVLOWAT); use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 $| = 1; $SIG{PIPE} = 'IGNORE';
 my ($mode, $file, $size, $ports, $token, $idle) = @ARGV;
 $0 = "fieldtest-relay $mode $file";
-my $BLOCK = 1 << 20;
+my $BLOCK = 1 << 20; my $LOWAT = 1 << 18;
 
 sub read_line { my ($fh, $timeout) = @_; my $line = ''; my $sel = IO::Select->new($fh);
   while (1) { return undef unless $sel->can_read($timeout); my $c; my $n = sysread($fh, $c, 1);
@@ -73,6 +75,13 @@ else {
     die "no predecessor connected within " . $idle . " s\n" if !$in && time > $deadline; }
   close $listener; }
 binmode $in;
+# Only sockets take a low-water mark. The runner's stdin is sshd's pipe: made 1 MiB large, it
+# holds what arrives while the relay waits a moment after a short read.
+my $is_socket = $mode ne 'source' && $from ne 'stdin';
+my $is_pipe = $mode ne 'source' && $from eq 'stdin';
+fcntl($in, 1031, $BLOCK) if $is_pipe;
+sub lowat { my ($bytes) = @_; setsockopt($in, SOL_SOCKET, SO_RCVLOWAT, $bytes < $LOWAT ? $bytes : $LOWAT) if $is_socket && $bytes > 0; }
+lowat($size);
 
 # One hasher per 16 MiB chunk, fed directly; closing it waits for its line, so lines come in order.
 # openssl's SHA-256 uses the CPU's SHA instructions, at about a quarter of sha256sum's CPU time.
@@ -80,9 +89,11 @@ my @HASHER = (grep { -x $_ . '/openssl' } split /:/, $ENV{PATH}) ? ('openssl', '
 my $CHUNK = 16777216; my ($hash, $filled) = (undef, 0);
 sub hash_bytes { my ($data) = @_; my $off = 0;
   while ($off < length($data)) {
-    if (!$hash) { open($hash, '|-', @HASHER) or die "cannot start " . $HASHER[0] . ": " . $! . "\n"; binmode $hash; $filled = 0; }
+    if (!$hash) { open($hash, '|-', @HASHER) or die "cannot start " . $HASHER[0] . ": " . $! . "\n"; binmode $hash; $filled = 0;
+      # A 1 MiB pipe (F_SETPIPE_SZ) takes a block in one write instead of 16 turns with the hasher.
+      fcntl($hash, 1031, $BLOCK); }
     my $take = length($data) - $off; $take = $CHUNK - $filled if $take > $CHUNK - $filled;
-    write_all($hash, substr($data, $off, $take), $idle) or die "hashing failed: " . $! . "\n";
+    write_all($hash, $off == 0 && $take == length($data) ? $data : substr($data, $off, $take), $idle) or die "hashing failed: " . $! . "\n";
     $off += $take; $filled += $take;
     if ($filled == $CHUNK) { close $hash or die "hashing failed\n"; $hash = undef; } } }
 
@@ -96,7 +107,8 @@ while ($got < $size) {
   my $n = sysread($in, $buf, $want);
   die "reading the stream failed after " . $got . " of " . $size . " bytes: " . $! . "\n" unless defined $n;
   die "the stream ended after " . $got . " of " . $size . " bytes\n" if $n == 0;
-  $got += $n;
+  $got += $n; lowat($size - $got) if $size - $got < $LOWAT;
+  select(undef, undef, undef, 0.01) if $is_pipe && $n < $LOWAT && $got < $size;
   for my $s (@next) {
     next unless $s->[1];
     next if write_all($s->[1], $buf, $idle);

@@ -32,6 +32,9 @@ const ALGORITHMS = {
   cipher: ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"],
 } as const;
 
+/** Silence from the server for this many keepalive intervals (and no other byte) drops the connection. */
+const SILENT_INTERVALS = 3;
+
 /**
  * One persistent SSH connection to an agent. Every exec, spawn and copy opens a channel on
  * it, so a command costs one round trip instead of a TCP + key exchange + auth handshake.
@@ -46,7 +49,11 @@ export class SshConnection {
   /** Bytes written by the sockets of earlier connections (before a reconnect). */
   private earlierBytesWritten = 0;
 
-  constructor(private readonly target: SshTarget, private readonly readyTimeoutMs = 10_000) {}
+  constructor(
+    private readonly target: SshTarget,
+    private readonly readyTimeoutMs = 10_000,
+    private readonly keepaliveMs = 15_000,
+  ) {}
 
   /** The live client, connecting (or reconnecting) first when needed. */
   async get(): Promise<Client> {
@@ -98,6 +105,7 @@ export class SshConnection {
         }
         client.on("error", () => this.forget(client));
         client.once("close", () => this.forget(client));
+        this.dropWhenSilent(socket);
         this.client = client;
         resolve(client);
       });
@@ -110,7 +118,11 @@ export class SshConnection {
             username: user,
             privateKey,
             readyTimeout: this.readyTimeoutMs,
-            keepaliveInterval: 15_000,
+            // ssh2 counts a keepalive as answered only by its reply, which waits behind the data
+            // queued on a saturated uplink (30 copies through 100 Mbit/s: over a minute), so its
+            // own count never ends the connection; dropWhenSilent does, from what arrives.
+            keepaliveInterval: this.keepaliveMs,
+            keepaliveCountMax: Number.MAX_SAFE_INTEGER,
             algorithms: ALGORITHMS as never,
             hostVerifier: (key: Buffer) => {
               offered = key;
@@ -122,6 +134,24 @@ export class SshConnection {
         }
       });
     });
+  }
+
+  /**
+   * Destroys the socket once nothing at all arrived from the server for SILENT_INTERVALS
+   * keepalive intervals. A live server sends window adjustments while it receives and answers
+   * keepalives when idle.
+   */
+  private dropWhenSilent(socket: Socket): void {
+    const silenceMs = SILENT_INTERVALS * this.keepaliveMs;
+    let heard = Date.now();
+    socket.on("data", () => {
+      heard = Date.now();
+    });
+    const timer = setInterval(() => {
+      if (Date.now() - heard > silenceMs) socket.destroy(new Error(`no answer from the agent for ${silenceMs / 1000} s`));
+    }, this.keepaliveMs);
+    timer.unref();
+    socket.once("close", () => clearInterval(timer));
   }
 
   /** Bytes this connection has written to the network so far, handshakes and every channel included. */
