@@ -82,7 +82,7 @@ export const FULL: Sizes = {
   logLines: 1_000_000,
   logRounds: 3,
   memoryRounds: 3,
-  broadcastBytes: 50_000_000,
+  broadcastBytes: 200_000_000,
   broadcastSizes: [1, 10, 30],
   broadcastMbit: 100,
 };
