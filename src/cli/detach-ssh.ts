@@ -1,11 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
-import { LABELS } from "../core/namespace.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
-import { ensureAgentImage } from "../localhost/image.ts";
-import { ORCHESTRATOR_IMAGE_ALIAS, orchestratorName, orchestratorRunning, startOrchestrator } from "../localhost/orchestrator.ts";
-import { ensureReaper } from "../localhost/reaper.ts";
+import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../orchestrator/bundle.ts";
 import { hostHome, hostNamespaceDir, stageOnHost, writeOnHost } from "../orchestrator/staging.ts";
@@ -95,12 +92,7 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     await writeOnHost(ssh, host, inventoryPath, `${JSON.stringify(request.inventory, null, 2)}\n`);
     const user = (await execOnConnection(ssh, host, 'printf %s:%s "$(id -u)" "$(id -g)"')).stdout;
 
-    const first = request.inventory.agents[0]!;
-    const owner = first.labels[LABELS.owner] ?? "";
-    const dockerfilesDir = join(context.packageRoot, "dockerfiles");
-    // The host's engine reaper removes the orchestrator at the TTL, as it does the agents there.
-    await ensureReaper(docker, { owner, dockerfilesDir, progress });
-    const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
+    const { owner, image, network } = await prepareOrchestrator(docker, request.inventory, join(context.packageRoot, "dockerfiles"), progress);
     // The scenario is the first operand after `run`.
     const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
     const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg))];
@@ -110,7 +102,7 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
       runId,
       owner,
       expiresAt: new Date(request.inventory.expiresAt),
-      network: first.labels.network === "own" ? "own" : "host",
+      network,
       image,
       nodePath: posix.join(node.dir, "node"),
       args: [...args, "--inventory", inventoryPath, "--ssh-key", keyPath, "--runs-dir", runsDir, "--run-id", runId],

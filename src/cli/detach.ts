@@ -4,12 +4,9 @@ import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Option } from "commander";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
-import { LABELS } from "../core/namespace.ts";
 import { openBackend } from "../backends/open.ts";
 import { SshHostsBackend } from "../backends/ssh-hosts.ts";
-import { ensureAgentImage } from "../localhost/image.ts";
-import { ORCHESTRATOR_IMAGE_ALIAS, ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, startOrchestrator } from "../localhost/orchestrator.ts";
-import { ensureReaper } from "../localhost/reaper.ts";
+import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { stateHome } from "../state.ts";
@@ -114,14 +111,8 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   await writeFile(inventoryPath, `${JSON.stringify(inventory, null, 2)}\n`, { mode: 0o600 });
   const state = namespaceState(context, namespace);
   const keyPath = request.source.kind === "namespace" && request.source.keyPath ? resolve(context.cwd, request.source.keyPath) : state.clientKeyPath;
-  const first = inventory.agents[0]!;
-  const owner = first.labels[LABELS.owner] ?? "";
   const docker = context.docker();
-  const dockerfilesDir = join(context.packageRoot, "dockerfiles");
-  // The agents' reaper removes the orchestrator at the TTL too; it runs as long as its owner has containers.
-  await ensureReaper(docker, { owner, dockerfilesDir, progress });
-  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
-  const network = first.labels.network === "own" ? "own" : "host";
+  const { owner, image, network } = await prepareOrchestrator(docker, inventory, join(context.packageRoot, "dockerfiles"), progress);
   const website = request.observe.website;
   const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;
   const runnerArgs = [

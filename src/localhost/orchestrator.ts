@@ -1,11 +1,15 @@
 import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, sep } from "node:path";
 import type Docker from "dockerode";
-import { resourceLabels, type Namespace } from "../core/namespace.ts";
+import type { Inventory } from "../core/inventory.ts";
+import { LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
+import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
+import { ensureAgentImage } from "./image.ts";
 import { networkName } from "./network.ts";
+import { ensureReaper } from "./reaper.ts";
 
 /** The agent image alias the orchestrator runs: it has `sh`, and node comes from the caller's machine. */
 export const ORCHESTRATOR_IMAGE_ALIAS = "debian";
@@ -45,6 +49,25 @@ export interface OrchestratorRequest {
   user: string;
   /** Where the host publishes the run's website (`--website-host`, `--website-port`), when it has one. */
   website?: { host: string; port: number };
+}
+
+/** Where an orchestrator of a fleet goes on an engine: the agents' owner, the image, the agents' network mode. */
+export interface OrchestratorPlace {
+  owner: string;
+  image: string;
+  network: "own" | "host";
+}
+
+/**
+ * Readies an engine of `inventory`'s fleet for its orchestrator: the owner's reaper is made sure
+ * of, so the orchestrator is removed at the TTL as the agents are, and the image is built.
+ */
+export async function prepareOrchestrator(docker: Docker, inventory: Inventory, dockerfilesDir: string, progress: Progress): Promise<OrchestratorPlace> {
+  const first = inventory.agents[0]!;
+  const owner = first.labels[LABELS.owner] ?? "";
+  await ensureReaper(docker, { owner, dockerfilesDir, progress });
+  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
+  return { owner, image, network: first.labels.network === "own" ? "own" : "host" };
 }
 
 export function orchestratorName(namespace: Namespace, runId: string): string {
