@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { HashWorkers } from "../runtime/content-hash.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import type { SshConnection } from "../runtime/ssh-connection.ts";
@@ -30,17 +31,16 @@ export async function hostHome(ssh: SshConnection, label: string): Promise<strin
   return home;
 }
 
-async function fileDigest(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-/** One digest for the files' names and contents: equal digests, equal directories. */
+/** One digest for the files' names and contents (copies' content hashes): equal digests, equal directories. */
 export async function stagingDigest(files: readonly StagedFile[]): Promise<string> {
-  const hash = createHash("sha256");
-  for (const file of files) hash.update(`${file.relative}\0${await fileDigest(file.local)}\n`);
-  return hash.digest("hex").slice(0, 32);
+  const workers = new HashWorkers();
+  try {
+    const hash = createHash("sha256");
+    for (const file of files) hash.update(`${file.relative}\0${await workers.hashFile(file.local)}\n`);
+    return hash.digest("hex").slice(0, 32);
+  } finally {
+    await workers.close();
+  }
 }
 
 /**
@@ -74,10 +74,10 @@ export async function removeHostNamespaceDir(ssh: SshConnection, label: string, 
 
 /**
  * Writes `source` to `path` on the host through a shell's stdin (`cat`), which every host has;
- * not all have sshd's sftp subsystem.
+ * not all have sshd's sftp subsystem. Streamed: the node binary is about 100 MB.
  */
 async function sendToHost(ssh: SshConnection, label: string, path: string, source: Readable, mode: number): Promise<void> {
-  const remote = await ssh.exec(`umask 077 && cat > ${quoteArg(path)} && chmod ${mode.toString(8)} ${quoteArg(path)}`);
+  const remote = await ssh.exec(writeCommand(path, mode));
   let stderr = "";
   remote.channel.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
   // The channel closes only once its (empty) output has been read too.
@@ -88,6 +88,11 @@ async function sendToHost(ssh: SshConnection, label: string, path: string, sourc
 }
 
 /** Writes a small file on the host, readable by the SSH user only unless `mode` says otherwise. */
-export function writeOnHost(ssh: SshConnection, label: string, path: string, content: string, mode = 0o600): Promise<void> {
-  return sendToHost(ssh, label, path, Readable.from([Buffer.from(content)]), mode);
+export async function writeOnHost(ssh: SshConnection, label: string, path: string, content: string, mode = 0o600): Promise<void> {
+  await execOnConnection(ssh, label, writeCommand(path, mode), { input: content });
+}
+
+/** The shell line that writes its stdin to `path`, private while it is written, then of `mode`. */
+function writeCommand(path: string, mode: number): string {
+  return `umask 077 && cat > ${quoteArg(path)} && chmod ${mode.toString(8)} ${quoteArg(path)}`;
 }
