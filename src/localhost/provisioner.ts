@@ -140,13 +140,13 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
 
   /** Agent name → its container, of every container made so far (removed on failure). */
   const created = new Map<string, LabelledContainer>();
-  /** Container id → its output, captured from its first line. */
-  const outputs = new Map<string, CapturedOutput>();
+  /** The started containers' output, captured from their first line (stopped at the end). */
+  const outputs: CapturedOutput[] = [];
   const began = Date.now();
   // Each agent is waited for from its own start, so the first ones are ready while the last start.
   const start = async ({ Id: id, Labels: labels }: LabelledContainer) => {
     const output = await captureOutput(docker, id);
-    outputs.set(id, output);
+    outputs.push(output);
     await docker.getContainer(id).start();
     const agent = agentFromLabels(labels);
     await waitForSsh(agent, options.clientKey.privateKey, {
@@ -167,7 +167,7 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     if ((options.network ?? DEFAULT_NETWORK_MODE) === "own") await removeNamespaceNetwork(docker, namespace).catch(() => {});
     throw error;
   } finally {
-    for (const output of outputs.values()) output.stop();
+    for (const output of outputs) output.stop();
   }
 }
 
