@@ -396,12 +396,12 @@ export class Nemesis {
   private session(agent: FaultAgent): Promise<FaultSession> {
     let session = this.sessions.get(agent.name);
     if (!session) {
-      const opening = FaultSession.open(agent, () => {
+      // Ended or never opened: the next fault opens a new one (only this one is forgotten).
+      const forget = () => {
         if (this.sessions.get(agent.name) === opening) this.sessions.delete(agent.name);
-      });
-      opening.catch(() => {
-        if (this.sessions.get(agent.name) === opening) this.sessions.delete(agent.name);
-      });
+      };
+      const opening = FaultSession.open(agent, forget);
+      opening.catch(forget);
       this.sessions.set(agent.name, opening);
       session = opening;
     }
