@@ -4,6 +4,7 @@
 import t from "tap";
 import { FaultRefusedError } from "../src/faults/probe.ts";
 import { Nemesis } from "../src/faults/nemesis.ts";
+import { FaultSession } from "../src/faults/session.ts";
 import type { FaultEvent } from "../src/faults/events.ts";
 import type { Agent } from "../src/runtime/agent.ts";
 import { requireDocker, testFleet, waitFor } from "./helpers/fleet.ts";
@@ -65,6 +66,11 @@ async function activeFaults(agent: Agent): Promise<string[]> {
   return stdout.split("\n").filter(Boolean);
 }
 
+async function faultSessionPids(agent: Agent): Promise<string[]> {
+  const { stdout } = await agent.exec(["sh", "-c", "ps -eo pid=,args= | sed -n 's|^ *\\([0-9]*\\) /bin/bash /usr/local/bin/fieldtest-fault serve$|\\1|p'"]);
+  return stdout.split("\n").filter(Boolean);
+}
+
 async function faultSessions(agent: Agent): Promise<number> {
   const { stdout } = await agent.exec(["sh", "-c", "ps -eo args= | grep -c '^/bin/bash /usr/local/bin/fieldtest-fault serve$' || true"]);
   return Number(stdout.trim());
@@ -116,8 +122,7 @@ if (docker) {
 
   t.test("a fault session that ended is opened again, and the runner still heals what the old one applied", async (t) => {
     const fault = await nemesis.partition([[a], [b]]);
-    const sessions = await a.exec(["sh", "-c", "ps -eo pid=,args= | sed -n 's|^ *\\([0-9]*\\) /bin/bash /usr/local/bin/fieldtest-fault serve$|\\1|p'"]);
-    const pids = sessions.stdout.split("\n").filter(Boolean);
+    const pids = await faultSessionPids(a);
     t.equal(pids.length, 1, "one session on a");
     await a.exec(["kill", "-9", ...pids]);
     t.notOk(await connects(a, b), "the partition outlives its session");
@@ -125,6 +130,25 @@ if (docker) {
     t.ok(await connects(a, b), "healed through a new session");
     t.same(await activeFaults(a), [], "nothing active on a");
     t.equal(await faultSessions(a), 1, "the new session runs");
+  });
+
+  t.test("faults whose session was killed and whose runner is gone heal at their deadline all the same", async (t) => {
+    // The session is spoken to directly: no runner-side timer exists to heal them instead.
+    const session = await FaultSession.open(a, () => {});
+    const until = Date.now() + 1500;
+    await session.request(`apply orphanrules ${until} rules\nOUT -d ${b.internalHost} -j DROP\n`);
+    await session.request(`apply orphanclock ${until} clock 3600000\n`);
+    t.notOk(await connects(a, b), "the rule is in force");
+    await a.exec(["kill", "-9", ...(await faultSessionPids(a))]);
+    t.notOk(await connects(a, b), "the rule outlives its killed session");
+    const clockFile = async () => (await a.exec(["cat", "/var/lib/fieldtest/faketime"])).stdout.trim();
+    t.equal(await clockFile(), "+3600.000", "the clock fault is in force");
+    await waitFor("the agent to heal both", async () => ((await activeFaults(a)).length === 0 ? true : undefined), 10_000, 200);
+    t.ok(Date.now() >= until, "not before the deadline");
+    t.ok(await connects(a, b), "a reaches b again");
+    t.same(await faultChains(a), [], "no chain left");
+    t.equal(await clockFile(), "+0", "the clock is back");
+    t.equal((await a.exec(["sh", "-c", "ls /run/fieldtest/deadlines | wc -l"])).stdout.trim(), "0", "no deadline left to watch");
   });
 
   t.test("one-way cut: a cannot open connections to b, b still opens them to a", async (t) => {
