@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { AgentSpec } from "../../src/core/inventory.ts";
@@ -61,6 +61,18 @@ export class OpenSsh {
     return finished(spawn("scp", this.scpArgs(agent, local, remote), { stdio: ["ignore", "ignore", "pipe"] }), `scp to ${agent.name}`).then(
       () => performance.now() - started,
     );
+  }
+
+  /** Runs `ssh … command` over the agent's ControlMaster with `local` as its stdin; returns its wall time in ms. */
+  async timeSshFromFile(agent: AgentSpec, command: string, local: string): Promise<number> {
+    const input = await open(local, "r");
+    try {
+      const started = performance.now();
+      await finished(this.spawnSsh(agent, command, "master", [input.fd, "ignore", "pipe"]), `ssh ${agent.name} ${command} < ${local}`);
+      return performance.now() - started;
+    } finally {
+      await input.close();
+    }
   }
 
   /** Starts a ControlMaster for the agent (once) and waits until its control socket exists. */
