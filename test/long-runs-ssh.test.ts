@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import t, { type Test } from "tap";
 import { hostNamespaceDir } from "../src/orchestrator/staging.ts";
 import { BIN, cleanupNamespace, containerCount, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
@@ -60,20 +60,23 @@ if (docker && haveSshd) {
   t.test("a detached run on SSH hosts runs in an orchestrator container on the first host", async (t) => {
     const { home, namespace, hostDir, env, host } = await sshFleet(t, "10m");
 
-    // Files of this machine named on the command line would not be on the host: refused, nothing started.
-    const params = join(home, "params.json");
-    await writeFile(params, "{}\n");
-    const refused = await runCli(["run", SCENARIO, "--namespace", namespace, "--detach", "--params", params], env);
-    t.equal(refused.code, 2, refused.stderr);
-    t.match(refused.stderr, /--detach on SSH hosts cannot take files of this machine yet \(.*params\.json\)/);
+    // A file the command line names that cannot be read here: refused, nothing staged.
+    const missing = await runCli(["run", SCENARIO, "--namespace", namespace, "--detach", "--params", join(home, "missing.json")], env);
+    t.equal(missing.code, 2, missing.stderr);
+    t.match(missing.stderr, /--params .*missing\.json cannot be read/);
     t.equal(await stat(hostDir).then(() => true, () => false), false, "nothing was staged for a refused run");
 
-    const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--daemon-output", "errors", "--json"], { ...env, LONG_RUN_SECONDS: "8" });
+    // --params names a file of this machine, relative to the working directory: it goes with the run.
+    const params = join(home, "params.json");
+    await writeFile(params, `${JSON.stringify({ label: "from-the-params-file" })}\n`);
+    const runArgs = ["run", SCENARIO, "--namespace", namespace, "--detach", "--params", relative(ROOT, params), "--daemon-output", "errors", "--json"];
+    const detached = await detachInGroup(t, runArgs, { ...env, LONG_RUN_SECONDS: "15" });
     t.equal(detached.code, 0, detached.stderr);
     const started = JSON.parse(detached.stdout) as { runId: string; runDir: string; container: string; host: string };
     t.equal(started.host, host);
     t.equal(started.runDir, join(hostDir, "runs", namespace, started.runId), "the run directory is in the namespace's state on the host");
     t.match(detached.stderr, /fieldtest and the scenario staged in .* \(\d+ bytes sent\), node in .* \(\d+ bytes sent\)/);
+    t.match(detached.stderr, /--params staged in .* \(\d+ bytes sent\)/);
     t.equal(killGroup(detached.pgid), false, "the command left no process of its own on this machine");
 
     // The runner is a container of the namespace on the host's engine, running the staged bundle and node.
@@ -86,12 +89,20 @@ if (docker && haveSshd) {
     t.ok(binds.every((bind) => bind.startsWith(`${hostDir}/`)), `every mount is in the namespace's state on the host: ${binds.join(", ")}`);
     t.match(info.Path, /^\/sbin\/docker-init|\/bin\/sh$/);
     t.match(info.Args.join(" "), new RegExp(`${hostDir}/orchestrator/[0-9a-f]+/node .*${hostDir}/orchestrator/[0-9a-f]+/fieldtest\\.mjs run ${hostDir}/orchestrator/[0-9a-f]+/scenario\\.mjs`));
+    // The runner reads the staged copy of the params file, mounted read-only, owner-only on the host.
+    const paramsOnHost = new RegExp(`--params (${hostDir}/orchestrator/[0-9a-f]+)/1-params\\.json`).exec(info.Args.join(" "));
+    t.ok(paramsOnHost, `the runner's --params is on the host: ${info.Args.join(" ")}`);
+    t.notOk(info.Args.includes(relative(ROOT, params)), "the local path is not passed on");
+    t.ok(binds.includes(`${paramsOnHost![1]}:${paramsOnHost![1]}:ro`), "the params file's directory is mounted read-only");
+    t.equal((await stat(join(paramsOnHost![1]!, "1-params.json"))).mode & 0o777, 0o600, "owner-only on the host");
+
 
     // attach follows it to the end from here; runs and fetch-run see it through the fleet.
     const followed = await runCli(["attach", "--namespace", namespace], env);
     t.equal(followed.code, 0, followed.stderr);
     t.match(followed.stderr, new RegExp(`run ${started.runId} passed`));
     t.match(followed.stdout, /\[scenario\/log\] step \d+/);
+    t.match(followed.stdout, /\[scenario\/log\] label from-the-params-file/, "the scenario got the value of the params file");
     const runs = await runCli(["runs", "--namespace", namespace, "--json"], env);
     t.match((JSON.parse(runs.stdout) as { id: string }[]).find((r) => r.id === started.runId), { result: "passed", agents: ["agent-001", "agent-002"], phase: "done" });
     const fetched = await runCli(["fetch-run", "--namespace", namespace], env);
