@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import t, { type Test } from "tap";
 import { hostNamespaceDir } from "../src/orchestrator/staging.ts";
-import { BIN, cleanupNamespace, containerCount, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
+import { BIN, cleanupNamespace, containerCount, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
@@ -69,7 +69,7 @@ if (docker && haveSshd) {
     // --params names a file of this machine, relative to the working directory: it goes with the run.
     const params = join(home, "params.json");
     await writeFile(params, `${JSON.stringify({ label: "from-the-params-file" })}\n`);
-    const runArgs = ["run", SCENARIO, "--namespace", namespace, "--detach", "--params", relative(ROOT, params), "--daemon-output", "errors", "--json"];
+    const runArgs = ["run", SCENARIO, "--namespace", namespace, "--detach", "--params", relative(ROOT, params), "--website", "--daemon-output", "errors", "--json"];
     const detached = await detachInGroup(t, runArgs, { ...env, LONG_RUN_SECONDS: "15" });
     t.equal(detached.code, 0, detached.stderr);
     const started = JSON.parse(detached.stdout) as { runId: string; runDir: string; container: string; host: string };
@@ -96,6 +96,19 @@ if (docker && haveSshd) {
     t.ok(binds.includes(`${paramsOnHost![1]}:${paramsOnHost![1]}:ro`), "the params file's directory is mounted read-only");
     t.equal((await stat(join(paramsOnHost![1]!, "1-params.json"))).mode & 0o777, 0o600, "owner-only on the host");
 
+    // The run's website, on the host's loopback, is reachable from here through the first agent's SSH.
+    const website = startCli(["website", "--namespace", namespace], env);
+    t.teardown(() => void website.kill("SIGKILL"));
+    await waitForOutput(website, /http:\/\/127\.0\.0\.1:\d+\n/, "fieldtest website to print its URL", 30_000);
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(website.output())![0];
+    const state = (await (await fetch(`${url}/api/state`)).json()) as { runId: string; namespace: string };
+    t.match(state, { runId: started.runId, namespace }, "the page through the tunnel is the detached run's");
+    const page = await fetch(`${url}/`);
+    t.equal(page.status, 200, "the website's page too");
+    await page.text();
+    const websiteExit = new Promise<number | null>((resolve) => website.once("exit", (code) => resolve(code)));
+    website.kill("SIGINT");
+    t.equal(await websiteExit, 0, "Ctrl+C ends the tunnel");
 
     // attach follows it to the end from here; runs and fetch-run see it through the fleet.
     const followed = await runCli(["attach", "--namespace", namespace], env);
@@ -104,7 +117,7 @@ if (docker && haveSshd) {
     t.match(followed.stdout, /\[scenario\/log\] step \d+/);
     t.match(followed.stdout, /\[scenario\/log\] label from-the-params-file/, "the scenario got the value of the params file");
     const runs = await runCli(["runs", "--namespace", namespace, "--json"], env);
-    t.match((JSON.parse(runs.stdout) as { id: string }[]).find((r) => r.id === started.runId), { result: "passed", agents: ["agent-001", "agent-002"], phase: "done" });
+    t.match((JSON.parse(runs.stdout) as { id: string }[]).find((r) => r.id === started.runId), { result: "passed", agents: ["agent-001", "agent-002"], phase: "done", website: { scheme: "http", host: "127.0.0.1" } });
     const fetched = await runCli(["fetch-run", "--namespace", namespace], env);
     t.equal(fetched.code, 0, fetched.stderr);
     const local = fetched.stdout.trim();

@@ -41,6 +41,8 @@ export interface SshDetachRequest {
   keyPath: string;
   /** Files the command line names (`--params`, `--website-tls-*`), absolute: staged on the host, and the runner is given their paths there. */
   files: readonly NamedFile[];
+  /** The run serves its website (`--website`): it records where, for `fieldtest website`. */
+  website: boolean;
 }
 
 /** A started orchestrator on the namespace's first host, and how to tell how it is doing from here. */
@@ -107,7 +109,7 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     const { owner, image, network } = await prepareOrchestrator(docker, request.inventory, join(context.packageRoot, "dockerfiles"), progress);
     // The scenario is the first operand after `run`.
     const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
-    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg)), ...(named?.args ?? [])];
+    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg)), ...(named?.args ?? []), ...websiteArgs(request, network)];
     const consolePath = posix.join(runDir, CONSOLE_FILE);
     const id = await startOrchestrator(docker, {
       namespace,
@@ -154,3 +156,15 @@ async function stageNamedFiles(ssh: SshConnection, host: string, stagingRoot: st
   return { dir, sentBytes, args: files.flatMap((f, i) => [f.flag, posix.join(dir, staged[i]!.relative)]) };
 }
 
+/**
+ * How the orchestrator's runner serves the website so that `fieldtest website` finds it: it
+ * records the address in the run's status. On a namespace network it listens in the container
+ * (--website-in-container); on the host's network, on the host's loopback, on a free port unless
+ * one was asked for, since 8080 of a shared host may be taken.
+ */
+function websiteArgs(request: SshDetachRequest, network: "own" | "host"): string[] {
+  if (!request.website) return [];
+  if (network === "own") return ["--fleet-website", "--website-in-container"];
+  const portGiven = request.runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
+  return ["--fleet-website", ...(portGiven ? [] : ["--website-port", "0"])];
+}

@@ -124,6 +124,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     "--run-id", runId,
     ...(endAgents ? ["--end-agents"] : []),
     ...(published ? ["--website-in-container"] : []),
+    ...(website ? ["--fleet-website"] : []),
   ];
   const stateDirExists = await access(state.dir).then(() => true, () => false);
   const consolePath = join(dir, CONSOLE_FILE);
@@ -203,6 +204,7 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
     inventory,
     keyPath: source.keyPath ? resolve(context.cwd, source.keyPath) : namespaceState(context, source.namespace).clientKeyPath,
     files: request.files.map((f) => ({ flag: f.flag, path: resolve(context.cwd, f.path) })),
+    website: request.observe.website !== undefined,
   }, progress);
   try {
     const { runId, runDir, host, container } = orchestrator;
