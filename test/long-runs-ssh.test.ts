@@ -21,9 +21,10 @@ function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
   child.stdout.on("data", (chunk) => (stdout += chunk));
   child.stderr.on("data", (chunk) => (stderr += chunk));
   const startedAt = Date.now();
-  return new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
+  const closed = new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
     child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
   );
+  return Object.assign(closed, { pgid: child.pid! });
 }
 
 /** Kills the process group; true if it still had a member. */
@@ -143,13 +144,26 @@ if (docker && haveSshd) {
     t.equal(await stat(hostDir).then(() => true, () => false), false, "the host's staging and run directories are gone");
   });
 
-  t.test("at the TTL a detached run's orchestrator goes with the agents; reap then removes the namespace's state on the host", async (t) => {
+  t.test("at the TTL the host's engine reaper removes a detached run's orchestrator, its parent killed; reap then removes the namespace's state on the host", async (t) => {
     const { namespace, hostDir, env } = await sshFleet(t, "40s");
-    const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "600" });
-    t.equal(detached.code, 0, detached.stderr);
-    const { container } = JSON.parse(detached.stdout) as { container: string };
-    const owner = (await docker.getContainer(container).inspect()).Config.Labels["fieldtest-owner"]!;
-    await waitFor("the TTL to remove agents and orchestrator", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 120_000, 500);
+    const detaching = detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "600" });
+    const orchestrators = { label: [`fieldtest-namespace=${namespace}`, "fieldtest-role=orchestrator"] };
+    const container = await waitFor("the orchestrator to run", async () => (await docker.listContainers({ filters: orchestrators }))[0]?.Id, 120_000, 100);
+    // kill -9 of the local parent as soon as the orchestrator runs (usually before it returned).
+    t.comment(`the parent ${killGroup(detaching.pgid) ? "was killed while it waited for the run" : "had returned already"}`);
+    await detaching;
+    const info = await docker.getContainer(container).inspect();
+    const expiresAt = Number(info.Config.Labels["fieldtest-expires-at"]) * 1000;
+    const owner = info.Config.Labels["fieldtest-owner"]!;
+    // Frozen, the runner cannot end itself at the TTL: only the host's engine reaper can remove it.
+    await docker.getContainer(container).pause();
+    const gone = await waitFor("the reaper to remove the orchestrator", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? Date.now() : undefined), expiresAt - Date.now() + 90_000, 250);
+    // The reaper looks every 2 s (src/localhost/reaper.ts); 30 s of margin for a machine other suites load.
+    t.ok(gone >= expiresAt - 1000, `not before the TTL (${gone - expiresAt} ms after it)`);
+    t.ok(gone <= expiresAt + 30_000, `within the TTL + 30 s: ${gone - expiresAt} ms after it`);
+    const agentsGone = await waitFor("the agents to go at the TTL", async () => ((await containerCount(docker, namespace)) === 0 ? Date.now() : undefined), 60_000, 250);
+    t.ok(agentsGone <= expiresAt + 30_000, `the agents within the TTL + 30 s: ${agentsGone - expiresAt} ms after it`);
+    t.comment(`orchestrator removed ${gone - expiresAt} ms after the TTL, agents gone ${agentsGone - expiresAt} ms after it`);
     t.ok(await stat(hostDir).catch(() => undefined), "the staged files and the run directory outlive the containers");
     const reap = await runCli(["reap", "--owner", owner, "--json"], env);
     t.equal(reap.code, 0, reap.stderr);
