@@ -82,6 +82,11 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     const nsDir = hostNamespaceDir(await hostHome(ssh, host), namespace);
     const stagingRoot = posix.join(nsDir, "orchestrator");
     const bundle = await buildOrchestratorBundle(context.packageRoot, request.scenarioPath);
+    if (bundle.readsBesideItself) {
+      progress.step(
+        `notice: ${request.scenarioPath} names its own location (import.meta.url): files it reads beside itself at run time are not sent to ${host}, only its imports are bundled; import them (JSON is bundled) or pass values with --params`,
+      );
+    }
     const [code, node] = await (async () => {
       try {
         await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(stagingRoot)}`);
