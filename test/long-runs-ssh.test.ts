@@ -117,6 +117,9 @@ if (docker && haveSshd) {
     t.match(followed.stderr, new RegExp(`run ${started.runId} passed`));
     t.match(followed.stdout, /\[scenario\/log\] step \d+/);
     t.match(followed.stdout, /\[scenario\/log\] label from-the-params-file/, "the scenario got the value of the params file");
+    const ended = await runCli(["website", "--namespace", namespace, "--run", started.runId], env);
+    t.equal(ended.code, 2, "no website for a run that has ended");
+    t.match(ended.stderr, /has ended \(passed\) and its website with it/);
     const runs = await runCli(["runs", "--namespace", namespace, "--json"], env);
     t.match((JSON.parse(runs.stdout) as { id: string }[]).find((r) => r.id === started.runId), { result: "passed", agents: ["agent-001", "agent-002"], phase: "done", website: { scheme: "http", host: "127.0.0.1" } });
     const fetched = await runCli(["fetch-run", "--namespace", namespace], env);

@@ -64,8 +64,10 @@ export interface SshOrchestrator {
  * through that host's Docker engine. The host gets no node_modules: the CLI and the scenario as
  * one bundle each, and this machine's node binary, in content-addressed directories of the
  * namespace's state there (`~/.fieldtest/namespaces/<ns>/orchestrator/<digest>/`), sent only
- * when not there yet. The run directory is `~/.fieldtest/namespaces/<ns>/runs/<ns>/<run>` on
- * the host; `runs`, `attach`, `stop` and `fetch-run` use its mirror on the first agent as ever.
+ * when not there yet; the files the command line names go in one of their own, and the runner
+ * is given their paths there. The run directory is `~/.fieldtest/namespaces/<ns>/runs/<ns>/<run>`
+ * on the host; `runs`, `attach`, `stop`, `fetch-run` and `website` use its mirror on the first
+ * agent as ever.
  */
 export async function startSshOrchestrator(context: CliContext, backend: SshHostsBackend, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
   for (const { flag, path } of request.files) {
