@@ -28,6 +28,7 @@ t.test("a scenario importing fieldtest by name and by path runs from the bundle 
   t.match(scenarioCode, /from "\.\/fieldtest\.mjs"/, "fieldtest is imported from the CLI bundle");
   t.notMatch(scenarioCode, /function defineScenario/, "fieldtest itself is not bundled into the scenario a second time");
   t.notOk((await readFile(join(bundle.dir, CLI_BUNDLE), "utf8")).includes("class LocalWorkspace"), "Pulumi's automation API is left out");
+  t.equal(bundle.readsBesideItself, false, "no notice for a scenario that reads nothing beside itself");
 
   // A cwd without node_modules, and node without tsx: what the host has.
   const described = await run(process.execPath, [join(bundle.dir, CLI_BUNDLE), "describe", join(bundle.dir, SCENARIO_BUNDLE)], { cwd: dir, env: { PATH: process.env.PATH ?? "" } });
@@ -37,6 +38,25 @@ t.test("a scenario importing fieldtest by name and by path runs from the bundle 
   const files = bundle.files.map((file) => ({ relative: file, local: join(bundle.dir, file) }));
   const digest = await stagingDigest(files);
   t.equal(await stagingDigest(files), digest, "the same files, the same staging directory");
+  t.not(await stagingDigest(files.map((f, i) => (i === 0 ? { ...f, mode: 0o600 } : f))), digest, "a mode given for the host, another staging directory");
   await writeFile(join(bundle.dir, "web", "style.css"), "changed\n");
   t.not(await stagingDigest(files), digest, "a changed file, another staging directory");
+});
+
+t.test("a scenario that reads a file beside itself is told that the file does not go with the bundle", async (t) => {
+  const dir = await tempHome(t);
+  const scenario = join(dir, "reads-data.mts");
+  await writeFile(join(dir, "data.json"), "{}\n");
+  await writeFile(
+    scenario,
+    [
+      'import { readFileSync } from "node:fs";',
+      'import { defineScenario } from "fieldtest";',
+      'export default defineScenario({ name: "reads-data", async run(cloud) { cloud.log(readFileSync(new URL("./data.json", import.meta.url), "utf8")); } });',
+    ].join("\n"),
+  );
+  const bundle = await buildOrchestratorBundle(ROOT, scenario);
+  t.teardown(() => bundle.remove());
+  t.equal(bundle.readsBesideItself, true);
+  t.notOk(bundle.files.some((file) => file.endsWith("data.json")), "the data file is not in the bundle");
 });

@@ -1,15 +1,16 @@
-import { readFile } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { access as accessFile, constants, readFile } from "node:fs/promises";
+import { basename, join, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../orchestrator/bundle.ts";
-import { hostHome, hostNamespaceDir, stageOnHost, writeOnHost } from "../orchestrator/staging.ts";
+import { hostHome, hostNamespaceDir, stageOnHost, writeOnHost, type StagedFile } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
+import type { SshConnection } from "../runtime/ssh-connection.ts";
 import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
 import { formatSshHost } from "../ssh-hosts/host-spec.ts";
 import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
@@ -23,16 +24,25 @@ function withoutEntries(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJ
   return Object.fromEntries(Object.entries(env).filter(([key]) => !names.includes(key)));
 }
 
+/** A file of this machine that an option of the command line names. */
+export interface NamedFile {
+  /** The option's long name, e.g. `--params`. */
+  flag: string;
+  path: string;
+}
+
 export interface SshDetachRequest {
-  /** The runner's arguments after the CLI, with the scenario still as typed. */
+  /** The runner's arguments after the CLI, with the scenario still as typed and without the options of `files`. */
   runnerArgs: readonly string[];
   scenario: string;
   scenarioPath: string;
   inventory: Inventory;
   /** The agents' key on this machine; it is copied to the host for the runner. */
   keyPath: string;
-  /** Files the command line names (`--params`, `--website-tls-*`): they are on this machine only. */
-  files: readonly string[];
+  /** Files the command line names (`--params`, `--website-tls-*`), absolute: staged on the host, and the runner is given their paths there. */
+  files: readonly NamedFile[];
+  /** The run serves its website (`--website`): it records where, for `fieldtest website`. */
+  website: boolean;
 }
 
 /** A started orchestrator on the namespace's first host, and how to tell how it is doing from here. */
@@ -54,12 +64,16 @@ export interface SshOrchestrator {
  * through that host's Docker engine. The host gets no node_modules: the CLI and the scenario as
  * one bundle each, and this machine's node binary, in content-addressed directories of the
  * namespace's state there (`~/.fieldtest/namespaces/<ns>/orchestrator/<digest>/`), sent only
- * when not there yet. The run directory is `~/.fieldtest/namespaces/<ns>/runs/<ns>/<run>` on
- * the host; `runs`, `attach`, `stop` and `fetch-run` use its mirror on the first agent as ever.
+ * when not there yet; the files the command line names go in one of their own, and the runner
+ * is given their paths there. The run directory is `~/.fieldtest/namespaces/<ns>/runs/<ns>/<run>`
+ * on the host; `runs`, `attach`, `stop`, `fetch-run` and `website` use its mirror on the first
+ * agent as ever.
  */
 export async function startSshOrchestrator(context: CliContext, backend: SshHostsBackend, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
-  if (request.files.length) {
-    throw new UsageError(`--detach on SSH hosts cannot take files of this machine yet (${request.files.join(", ")}): give --param values instead, or run without --detach`);
+  for (const { flag, path } of request.files) {
+    await accessFile(path, constants.R_OK).catch((error: Error) => {
+      throw new UsageError(`${flag} ${path} cannot be read (${error.message}): it is sent to the host for the detached run; fix the path`);
+    });
   }
   const [access] = pinnedHostAccess(backend.record.hosts, await readOperatorKey(backend.record.operatorKeyPath));
   const host = formatSshHost(access!.host);
@@ -70,6 +84,11 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     const nsDir = hostNamespaceDir(await hostHome(ssh, host), namespace);
     const stagingRoot = posix.join(nsDir, "orchestrator");
     const bundle = await buildOrchestratorBundle(context.packageRoot, request.scenarioPath);
+    if (bundle.readsBesideItself) {
+      progress.step(
+        `notice: ${request.scenarioPath} names its own location (import.meta.url): files it reads beside itself at run time are not sent to ${host}, only its imports are bundled; import them (JSON is bundled) or pass values with --params`,
+      );
+    }
     const [code, node] = await (async () => {
       try {
         await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(stagingRoot)}`);
@@ -80,6 +99,8 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
       }
     })();
     progress.step(`${host}: fieldtest and the scenario staged in ${code.dir} (${code.sentBytes} bytes sent), node in ${node.dir} (${node.sentBytes} bytes sent)`);
+    const named = await stageNamedFiles(ssh, host, stagingRoot, request.files);
+    if (named) progress.step(`${host}: ${request.files.map((f) => f.flag).join(", ")} staged in ${named.dir} (${named.sentBytes} bytes sent)`);
 
     const runId = newRunId();
     const runsDir = posix.join(nsDir, "runs");
@@ -95,7 +116,7 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     const { owner, image, network } = await prepareOrchestrator(docker, request.inventory, join(context.packageRoot, "dockerfiles"), progress);
     // The scenario is the first operand after `run`.
     const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
-    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg))];
+    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg)), ...(named?.args ?? []), ...websiteArgs(request, network)];
     const consolePath = posix.join(runDir, CONSOLE_FILE);
     const id = await startOrchestrator(docker, {
       namespace,
@@ -107,7 +128,7 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
       nodePath: posix.join(node.dir, "node"),
       args: [...args, "--inventory", inventoryPath, "--ssh-key", keyPath, "--runs-dir", runsDir, "--run-id", runId],
       consolePath,
-      readOnly: [code.dir, keyPath],
+      readOnly: [code.dir, keyPath, ...(named ? [named.dir] : [])],
       readWrite: [runsDir, home],
       cwd: code.dir,
       env: { ...withoutEntries(context.env, MACHINE_NODE_VARIABLES), FIELDTEST_HOME: home },
@@ -128,4 +149,29 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     ssh.close();
     throw error;
   }
+}
+
+/**
+ * The command line's files in a content-addressed directory of their own on the host, owner-only
+ * (a TLS key among them), and the options that name them there; undefined when there are none.
+ * Each is `<n>-<name>`, so two files of one name from different directories stay apart.
+ */
+async function stageNamedFiles(ssh: SshConnection, host: string, stagingRoot: string, files: readonly NamedFile[]): Promise<{ dir: string; sentBytes: number; args: string[] } | undefined> {
+  if (files.length === 0) return undefined;
+  const staged: StagedFile[] = files.map((f, i) => ({ relative: `${i + 1}-${basename(f.path)}`, local: f.path, mode: 0o600 }));
+  const { dir, sentBytes } = await stageOnHost(ssh, host, stagingRoot, staged);
+  return { dir, sentBytes, args: files.flatMap((f, i) => [f.flag, posix.join(dir, staged[i]!.relative)]) };
+}
+
+/**
+ * How the orchestrator's runner serves the website so that `fieldtest website` finds it: it
+ * records the address in the run's status. On a namespace network it listens in the container
+ * (--website-in-container); on the host's network, on the host's loopback, on a free port unless
+ * one was asked for, since 8080 of a shared host may be taken.
+ */
+function websiteArgs(request: SshDetachRequest, network: "own" | "host"): string[] {
+  if (!request.website) return [];
+  if (network === "own") return ["--fleet-website", "--website-in-container"];
+  const portGiven = request.runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
+  return ["--fleet-website", ...(portGiven ? [] : ["--website-port", "0"])];
 }

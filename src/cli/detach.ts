@@ -11,7 +11,7 @@ import { newRunId } from "../observe/run-dir.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { stateHome } from "../state.ts";
 import type { CliContext } from "./context.ts";
-import { startSshOrchestrator } from "./detach-ssh.ts";
+import { startSshOrchestrator, type NamedFile } from "./detach-ssh.ts";
 import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { ObserveRequest } from "./observe-options.ts";
@@ -35,8 +35,8 @@ export interface DetachRequest {
   source: FleetSource;
   scenarioArgs: ScenarioArguments;
   observe: ObserveRequest;
-  /** Files the command line names that the runner reads (`--params`, `--website-tls-*`). */
-  files: readonly string[];
+  /** Files the command line names that the runner reads (`--params`, `--website-tls-*`), as typed. */
+  files: readonly NamedFile[];
   json: boolean;
 }
 
@@ -124,6 +124,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     "--run-id", runId,
     ...(endAgents ? ["--end-agents"] : []),
     ...(published ? ["--website-in-container"] : []),
+    ...(website ? ["--fleet-website"] : []),
   ];
   const stateDirExists = await access(state.dir).then(() => true, () => false);
   const consolePath = join(dir, CONSOLE_FILE);
@@ -137,7 +138,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     nodePath: process.execPath,
     args: runnerArgs,
     consolePath,
-    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f)), keyPath],
+    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f.path)), keyPath],
     readWrite: [...(stateDirExists ? [state.dir] : []), dir],
     cwd: context.cwd,
     env: { ...context.env, FIELDTEST_HOME: stateHome(context.env) },
@@ -193,13 +194,17 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
   const inventory = await liveInventory(context, source.namespace);
   if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.namespace} has no running agents to run on`);
   if (!scenario.path) throw new Error(`scenario ${request.scenario} has no file to send to the host`);
+  // Bad parameters are exit 2 here, before anything is sent to the host.
+  await scenarioParams(scenario, request.scenarioArgs);
   const orchestrator = await startSshOrchestrator(context, backend, {
-    runnerArgs: withoutOptions(request.argv, request.options, FLEET_FLAGS),
+    // The files' options come back with their paths on the host.
+    runnerArgs: withoutOptions(request.argv, request.options, [...FLEET_FLAGS, ...request.files.map((f) => f.flag)]),
     scenario: request.scenario,
     scenarioPath: scenario.path,
     inventory,
     keyPath: source.keyPath ? resolve(context.cwd, source.keyPath) : namespaceState(context, source.namespace).clientKeyPath,
-    files: request.files,
+    files: request.files.map((f) => ({ flag: f.flag, path: resolve(context.cwd, f.path) })),
+    website: request.observe.website !== undefined,
   }, progress);
   try {
     const { runId, runDir, host, container } = orchestrator;

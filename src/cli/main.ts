@@ -163,7 +163,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
       if (flags.detach) {
-        const files = [flags.params, flags.websiteTlsCert, flags.websiteTlsKey].filter((f): f is string => f !== undefined);
+        const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
+        const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
         const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json) };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }

@@ -13,11 +13,12 @@ import type { DaemonOutput } from "../runtime/daemon.ts";
 import { DAEMON_OUTPUTS } from "../runs/console.ts";
 import type { LongRunOptions } from "../runs/long-run.ts";
 import { CONSOLE_FILE, STATUS_FILE, type RunStatus } from "../runs/record.ts";
+import { openWebsiteTunnel } from "../runs/website-tunnel.ts";
 import { localRuns, RunHost } from "../runs/remote.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { liveInventory, namespaceState } from "./fleet.ts";
 import { INTERRUPTED_EXIT_CODE } from "./interrupt.ts";
-import { namespaceOption, positiveIntOption } from "./options.ts";
+import { namespaceOption, portOption, positiveIntOption } from "./options.ts";
 import { renderTable, stderrProgress, writeJson } from "./output.ts";
 
 export interface LongRunFlags {
@@ -28,6 +29,7 @@ export interface LongRunFlags {
   checkTimeLimit?: string;
   endAgents?: boolean;
   websiteInContainer?: boolean;
+  fleetWebsite?: boolean;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -39,7 +41,8 @@ export function addLongRunOptions(command: Command): Command {
     .option("--check-time-limit <seconds>", "time the linearizability checker may take before answering unknown", "10")
     .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
     .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
-    .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp());
+    .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp())
+    .addOption(new Option("--fleet-website", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent reaches the website").hideHelp());
 }
 
 export function longRunRequest(flags: LongRunFlags): LongRunOptions {
@@ -56,6 +59,7 @@ export function longRunRequest(flags: LongRunFlags): LongRunOptions {
     logCapBytes,
     checkTimeLimitMs: positiveIntOption("--check-time-limit", flags.checkTimeLimit, 10, 86_400) * 1000,
     ...(flags.runId ? { runId: flags.runId, detached: true } : {}),
+    ...(flags.fleetWebsite ? { fleetWebsite: true } : {}),
   };
 }
 
@@ -195,6 +199,14 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
       });
     });
 
+  remote(program.command("website").summary("open a detached run's website here: loopback, through SSH to the fleet; Ctrl+C ends it"))
+    .option("--run <id>", "which run (default: the namespace's running one)")
+    .option("--port <port>", "the local port on 127.0.0.1 (default: any free one)")
+    .action(async (flags: RemoteFlags & { port?: string }) => {
+      const port = flags.port === undefined ? 0 : portOption("--port", flags.port, 0);
+      await withRunHost(context, flags, (host, inventory) => serveWebsite(context, host, flags.run, inventory.namespace, port));
+    });
+
   program
     .command("check")
     .summary("run the checkers over a run directory's history.jsonl")
@@ -283,5 +295,29 @@ async function attach(context: CliContext, host: RunHost, id: string | undefined
       stdin.setRawMode(false);
       stdin.pause();
     }
+  }
+}
+
+/** `fieldtest website`: the run's website on this machine's loopback until Ctrl+C, each connection carried by the first agent's SSH. */
+async function serveWebsite(context: CliContext, host: RunHost, id: string | undefined, namespace: string, port: number): Promise<void> {
+  const run = pickRun(await host.runs(), id, namespace);
+  const { website } = run;
+  if (run.final) throw new UsageError(`run ${run.id} has ended (${run.result}) and its website with it: \`fieldtest fetch-run --namespace ${namespace} --run ${run.id}\` brings its run directory`);
+  if (!website) {
+    throw new UsageError(`run ${run.id} records no website on the fleet: start it with \`run --detach --website\` on a localhost or SSH-hosts namespace (elsewhere the website is on the machine that ran it: ${run.runner.host})`);
+  }
+  const tunnel = await openWebsiteTunnel(() => host.openTcp(website.host, website.port), { website, port, onError: (message) => context.stderr.write(`fieldtest: ${message}\n`) });
+  try {
+    context.stderr.write(`fieldtest: website of run ${run.id} (${website.host}:${website.port} from ${host.agentName}); Ctrl+C ends it\n`);
+    context.stdout.write(`${tunnel.url}\n`);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        context.signals.off("SIGINT", done).off("SIGTERM", done);
+        resolve();
+      };
+      context.signals.on("SIGINT", done).on("SIGTERM", done);
+    });
+  } finally {
+    await tunnel.close();
   }
 }

@@ -87,7 +87,7 @@ export class Observation implements CloudObserver {
     });
     await runDir.writeConfig(options.config);
     await runDir.writeInventory(inventory);
-    const state = new RunState({ inventory, scenario: options.scenario, clientKeyPath: options.clientKeyPath, knownHostsPath: runDir.knownHostsPath });
+    const state = new RunState({ inventory, scenario: options.scenario, runId: runDir.runId, clientKeyPath: options.clientKeyPath, knownHostsPath: runDir.knownHostsPath });
     const observation = new Observation(runDir, state, runDir.recordLogs(state), options.progress, options);
     if (options.website) {
       try {

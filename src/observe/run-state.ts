@@ -30,6 +30,8 @@ export type RunEvent =
 export interface RunStateOptions {
   inventory: Inventory;
   scenario: string;
+  /** The run directory's id, so a page reached through a tunnel says which run it is. */
+  runId?: string;
   /** Private key the debug commands use; the caller owns the file. */
   clientKeyPath: string;
   /** known_hosts holding the agents' host keys, so debug commands verify them. */
@@ -52,6 +54,7 @@ export interface AgentView {
 
 /** What /api/state serves: plain JSON, computed on demand. */
 export interface RunStateSnapshot {
+  runId?: string;
   namespace: string;
   target: string;
   scenario: string;
@@ -81,6 +84,7 @@ function shellQuote(text: string): string {
  */
 export class RunState {
   readonly scenario: string;
+  readonly runId: string | undefined;
   readonly #clientKeyPath: string;
   readonly #knownHostsPath: string;
   readonly #logLines: number;
@@ -96,6 +100,7 @@ export class RunState {
   constructor(options: RunStateOptions) {
     this.#inventory = options.inventory;
     this.scenario = options.scenario;
+    this.runId = options.runId;
     this.#clientKeyPath = options.clientKeyPath;
     this.#knownHostsPath = options.knownHostsPath;
     this.#logLines = options.logLinesPerDaemon ?? DEFAULT_LOG_LINES;
@@ -219,6 +224,7 @@ export class RunState {
   snapshot(now: Date = new Date()): RunStateSnapshot {
     const inv = this.#inventory;
     return {
+      ...(this.runId === undefined ? {} : { runId: this.runId }),
       namespace: inv.namespace,
       target: inv.target,
       scenario: this.scenario,

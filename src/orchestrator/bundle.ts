@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -29,6 +29,11 @@ export interface OrchestratorBundle {
   dir: string;
   /** Paths relative to `dir` of everything the runner needs. */
   files: string[];
+  /**
+   * The scenario (or a module it bundles) names its own location (`import.meta.url`, `.dirname`,
+   * `.filename`), as code reading a file beside itself does: such files are not in the bundle.
+   */
+  readsBesideItself: boolean;
   remove(): Promise<void>;
 }
 
@@ -82,7 +87,10 @@ export async function buildOrchestratorBundle(packageRoot: string, scenarioPath:
       await mkdir(dirname(join(dir, "node_modules", file)), { recursive: true });
       await copyFile(require.resolve(file), join(dir, "node_modules", file));
     }
-    return { dir, files: [CLI_BUNDLE, SCENARIO_BUNDLE, ...WEB_FILES.map((n) => `web/${n}`), ...UPLOT_FILES.map((f) => `node_modules/${f}`)], remove };
+    // The banner (first line) names import.meta.url itself; the scenario's code comes after it.
+    const scenarioCode = (await readFile(join(dir, SCENARIO_BUNDLE), "utf8")).split("\n").slice(1).join("\n");
+    const readsBesideItself = /import\.meta\.(url|dirname|filename)\b/.test(scenarioCode);
+    return { dir, readsBesideItself, files: [CLI_BUNDLE, SCENARIO_BUNDLE, ...WEB_FILES.map((n) => `web/${n}`), ...UPLOT_FILES.map((f) => `node_modules/${f}`)], remove };
   } catch (error) {
     await remove();
     throw new Error(`bundling fieldtest and ${scenarioPath} for the orchestrator failed: ${(error as Error).message}`);

@@ -14,6 +14,8 @@ export interface StagedFile {
   relative: string;
   /** Its path on this machine. */
   local: string;
+  /** Its mode on the host (0o600 for keys); default: the local file's, less group and other write. */
+  mode?: number;
 }
 
 /** Marks a staging directory whose files all arrived; a directory without it is never used. */
@@ -31,12 +33,13 @@ export async function hostHome(ssh: SshConnection, label: string): Promise<strin
   return home;
 }
 
-/** One digest for the files' names and contents (copies' content hashes): equal digests, equal directories. */
+/** One digest for the files' names, contents (copies' content hashes) and given modes: equal digests, equal directories. */
 export async function stagingDigest(files: readonly StagedFile[]): Promise<string> {
   const workers = new HashWorkers();
   try {
     const hash = createHash("sha256");
-    for (const file of files) hash.update(`${file.relative}\0${await workers.hashFile(file.local)}\n`);
+    // A mode given for the host is part of what is staged: the same key at another mode is another directory.
+    for (const file of files) hash.update(`${file.relative}\0${file.mode === undefined ? "" : `${file.mode.toString(8)}\0`}${await workers.hashFile(file.local)}\n`);
     return hash.digest("hex").slice(0, 32);
   } finally {
     await workers.close();
@@ -58,7 +61,7 @@ export async function stageOnHost(ssh: SshConnection, label: string, root: strin
   let sentBytes = 0;
   for (const file of files) {
     const { mode, size } = await stat(file.local);
-    await sendToHost(ssh, label, posix.join(partial, file.relative), createReadStream(file.local), mode & 0o755);
+    await sendToHost(ssh, label, posix.join(partial, file.relative), createReadStream(file.local), file.mode ?? mode & 0o755);
     sentBytes += size;
   }
   // Another run may have staged the same files meanwhile: theirs are as good as ours.

@@ -9,6 +9,7 @@ import type { DaemonOutput } from "../runtime/daemon.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
 import { collectDump } from "./dump.ts";
 import { RunTracker } from "./tracker.ts";
+import { fleetWebsiteAddress } from "./website-tunnel.ts";
 
 /** What `run` takes for long runs; every field has a default. */
 export interface LongRunOptions {
@@ -22,6 +23,8 @@ export interface LongRunOptions {
   detached?: boolean;
   /** The register checker's limit at the end of the run. */
   checkTimeLimitMs?: number;
+  /** The runner shares the fleet's network (an orchestrator): status.json records where the first agent reaches the website. */
+  fleetWebsite?: boolean;
 }
 
 interface Outcome {
@@ -95,6 +98,7 @@ export class LongRun {
       agentNames: inventory.agents.map((a) => a.name),
       mirrorAgent: this.#mirrorAgent,
       detached: Boolean(this.options.detached),
+      ...(this.options.fleetWebsite && observation.website ? { website: fleetWebsiteAddress(observation.website.url) } : {}),
       phase: () => observation.state.phase,
       onStop: (reason) => this.#requestStop(reason),
       progress: this.progress,

@@ -34,6 +34,11 @@ export const runStatusSchema = z.object({
   agents: z.array(z.string()),
   detached: z.boolean(),
   runner: z.object({ host: z.string(), pid: z.number() }),
+  /**
+   * Where the fleet's first agent reaches the run's website, recorded by a runner that shares the
+   * fleet's network (an orchestrator); `fieldtest website` tunnels to it through that agent.
+   */
+  website: z.object({ scheme: z.enum(["http", "https"]), host: z.string(), port: z.number().int() }).optional(),
   /** Set once the runner has finished everything (checks, dumps, teardown): no more updates come. */
   final: z.boolean(),
 });

@@ -1,5 +1,6 @@
 import { appendFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { Duplex } from "node:stream";
 import type { Inventory } from "../core/inventory.ts";
 import { Agent } from "../runtime/agent.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
@@ -57,6 +58,11 @@ export class RunHost {
     );
     const split = stdoutBytes.indexOf(RECORD_SEPARATOR);
     return { status: parseRunStatus(stdoutBytes.subarray(0, split).toString("utf8"), `${this.agentName}:${remoteRunDir(runId)}`), console: stdoutBytes.subarray(split + 1) };
+  }
+
+  /** A TCP connection from this agent to `host:port`: the way to a website on the fleet's network. */
+  openTcp(host: string, port: number): Promise<Duplex> {
+    return this.#agent.openTcp(host, port);
   }
 
   async requestStop(runId: string): Promise<void> {

@@ -20,6 +20,8 @@ export interface TrackerOptions {
   /** Where the run directory is mirrored (the fleet's first agent, on a connection of its own). */
   mirrorAgent: Agent | undefined;
   detached: boolean;
+  /** Where the fleet's first agent reaches the run's website, when the runner knows it. */
+  website?: RunStatus["website"];
   phase(): string;
   /** `fieldtest stop` was run, or the fleet's TTL is reached: end the run as Ctrl+C would. */
   onStop(reason: "stop-requested" | "ttl"): void;
@@ -53,6 +55,7 @@ export class RunTracker {
       agents: [...options.agentNames],
       detached: options.detached,
       runner: { host: hostname(), pid: process.pid },
+      ...(options.website ? { website: options.website } : {}),
       final: false,
     };
     this.#mirror = options.mirrorAgent ? new RunMirror(options.mirrorAgent, options.runDirPath, options.runId) : undefined;

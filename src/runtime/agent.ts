@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import type { Duplex } from "node:stream";
 import type { AgentSpec } from "../core/inventory.ts";
 import { DEFAULT_GROUP, parseAgentName } from "../core/naming.ts";
 import type { RelayTarget } from "./broadcast.ts";
@@ -94,6 +95,11 @@ export class Agent {
    */
   openChannel(line: string): Promise<RemoteProcess> {
     return this.connection.exec(line);
+  }
+
+  /** A TCP connection the agent opens to `host:port` for the runner (an SSH direct-tcpip channel): how `fieldtest website` reaches a run's website. */
+  openTcp(host: string, port: number): Promise<Duplex> {
+    return this.connection.forwardOut(host, port);
   }
 
   /** Starts a long-running process whose output lines stream to the log sink, prefixed. */
