@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Inventory } from "../core/inventory.ts";
+import { scenarioInventory, type Inventory } from "../core/inventory.ts";
 import { Agent } from "../runtime/agent.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
 import { quoteArg } from "../runtime/quote.ts";
@@ -21,7 +21,8 @@ export class RunHost {
   }
 
   static async connect(inventory: Inventory, privateKey: string): Promise<RunHost | undefined> {
-    const first = inventory.agents[0];
+    // The runner mirrors to the first agent it runs on, which is never the orchestrator agent.
+    const first = scenarioInventory(inventory).agents[0];
     if (!first) return undefined;
     const host = new RunHost(first, privateKey);
     try {
