@@ -4,10 +4,10 @@ import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
-import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../orchestrator/bundle.ts";
-import { hostHome, hostNamespaceDir, stageOnHost, writeOnHost } from "../orchestrator/staging.ts";
+import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageRunner, withoutEntries, writeRunnerInputs } from "../orchestrator/remote-runner.ts";
+import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
-import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
+import { STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
@@ -15,13 +15,6 @@ import { formatSshHost } from "../ssh-hosts/host-spec.ts";
 import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
-
-/** node's variables that name files of this machine (`--import` hooks, module paths), which the host has not. */
-const MACHINE_NODE_VARIABLES = ["NODE_OPTIONS", "NODE_PATH"];
-
-function withoutEntries(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([key]) => !names.includes(key)));
-}
 
 export interface SshDetachRequest {
   /** The runner's arguments after the CLI, with the scenario still as typed. */
@@ -68,35 +61,15 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
   try {
     const { namespace } = request.inventory;
     const nsDir = hostNamespaceDir(await hostHome(ssh, host), namespace);
-    const stagingRoot = posix.join(nsDir, "orchestrator");
-    const bundle = await buildOrchestratorBundle(context.packageRoot, request.scenarioPath);
-    const [code, node] = await (async () => {
-      try {
-        await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(stagingRoot)}`);
-        const files = bundle.files.map((relative) => ({ relative, local: posix.join(bundle.dir, relative) }));
-        return [await stageOnHost(ssh, host, stagingRoot, files), await stageOnHost(ssh, host, stagingRoot, [{ relative: "node", local: process.execPath }])];
-      } finally {
-        await bundle.remove();
-      }
-    })();
-    progress.step(`${host}: fieldtest and the scenario staged in ${code.dir} (${code.sentBytes} bytes sent), node in ${node.dir} (${node.sentBytes} bytes sent)`);
+    const { codeDir, nodePath } = await stageRunner(ssh, host, context.packageRoot, request.scenarioPath, nsDir, progress);
 
     const runId = newRunId();
-    const runsDir = posix.join(nsDir, "runs");
-    const runDir = posix.join(runsDir, namespace, runId);
-    const home = posix.join(nsDir, "home");
-    const keyPath = posix.join(stagingRoot, "client_key");
-    const inventoryPath = posix.join(runDir, "orchestrator-inventory.json");
-    await execOnConnection(ssh, host, `mkdir -p -m 700 ${quoteArg(runDir)} ${quoteArg(home)}`);
-    await writeOnHost(ssh, host, keyPath, await readFile(request.keyPath, "utf8"));
-    await writeOnHost(ssh, host, inventoryPath, `${JSON.stringify(request.inventory, null, 2)}\n`);
+    const layout = remoteRunLayout(nsDir, namespace, runId);
+    const { runDir, runsDir, home, keyPath, consolePath } = layout;
+    await writeRunnerInputs(ssh, host, layout, await readFile(request.keyPath, "utf8"), request.inventory);
     const user = (await execOnConnection(ssh, host, 'printf %s:%s "$(id -u)" "$(id -g)"')).stdout;
 
     const { owner, image, network } = await prepareOrchestrator(docker, request.inventory, join(context.packageRoot, "dockerfiles"), progress);
-    // The scenario is the first operand after `run`.
-    const scenarioAt = request.runnerArgs.indexOf(request.scenario, 1);
-    const args = [posix.join(code.dir, CLI_BUNDLE), ...request.runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(code.dir, SCENARIO_BUNDLE) : arg))];
-    const consolePath = posix.join(runDir, CONSOLE_FILE);
     const id = await startOrchestrator(docker, {
       namespace,
       runId,
@@ -104,12 +77,12 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
       expiresAt: new Date(request.inventory.expiresAt),
       network,
       image,
-      nodePath: posix.join(node.dir, "node"),
-      args: [...args, "--inventory", inventoryPath, "--ssh-key", keyPath, "--runs-dir", runsDir, "--run-id", runId],
+      nodePath,
+      args: remoteRunnerArgs(codeDir, request.runnerArgs, request.scenario, layout),
       consolePath,
-      readOnly: [code.dir, keyPath],
+      readOnly: [codeDir, keyPath],
       readWrite: [runsDir, home],
-      cwd: code.dir,
+      cwd: codeDir,
       env: { ...withoutEntries(context.env, MACHINE_NODE_VARIABLES), FIELDTEST_HOME: home },
       user,
     });
