@@ -7,7 +7,7 @@ import { ImageError } from "../localhost/image.ts";
 import { scenarioDockerfileDirs } from "../scenario.ts";
 import { describeCommand } from "./describe.ts";
 import { resolveRunScenario } from "./run.ts";
-import { cloudGroups, fleetGroups, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
+import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
@@ -197,6 +197,9 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
+      // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
+      const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
+      flags.group = orchestrator.specs;
       const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
         const instanceTypes = await stackInstanceTypes(context, namespace);
@@ -216,6 +219,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...localFleet(context, flags, namespace),
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
+      if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
       const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
       announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, limits, new Date()));
       if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");

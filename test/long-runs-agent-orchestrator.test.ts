@@ -1,0 +1,94 @@
+// A detached run on a fleet with an orchestrator agent (group `orchestrator`, a VM of a cloud
+// namespace): its runner is a process of that agent, started over SSH. Tested without a cloud
+// on a localhost namespace reached through an inventory file without inboxes, as another machine
+// sees a cloud fleet: the code path is the cloud's.
+import { execFile, spawn } from "node:child_process";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import t, { type Test } from "tap";
+import { NamespaceState } from "../src/state.ts";
+import { BIN, cleanupNamespace, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
+
+const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
+
+/** `run --detach` in a process group of its own, so the test can tell whether it left anything on this machine. */
+function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME!, "runs"), ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => void killGroup(child.pid!));
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const startedAt = Date.now();
+  return new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
+    child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
+  );
+}
+
+/** Kills the process group; true if it still had a member. */
+function killGroup(pgid: number): boolean {
+  try {
+    process.kill(-pgid, "SIGKILL");
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+const docker = await requireDocker(t);
+
+if (docker) {
+  t.test("a detached run on an inventory with an orchestrator agent runs there, on the other agents only", async (t) => {
+    const home = await tempHome(t);
+    const namespace = uniqueNamespace("lra");
+    cleanupNamespace(t, docker, namespace);
+    const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" };
+    const up = await runCli(["up", "--localhost", "--namespace", namespace, "--vms", "2", "--group", "orchestrator=1", "--ttl", "10m"], env);
+    t.equal(up.code, 0, up.stderr);
+
+    // The inventory as another machine has it: no inboxes, which only this machine's agents mount.
+    const printed = await runCli(["inventory", "--namespace", namespace], env);
+    const full = JSON.parse(printed.stdout) as { agents: Array<{ name: string; inbox?: unknown }> };
+    t.same(full.agents.map((a) => a.name).sort(), ["agent-001", "agent-002", "orchestrator-001"]);
+    const inventoryPath = join(home, "fleet.json");
+    await writeFile(inventoryPath, JSON.stringify({ ...full, agents: full.agents.map(({ inbox: _inbox, ...agent }) => agent) }));
+    const remote = ["--inventory", inventoryPath, "--ssh-key", new NamespaceState(home, namespace).clientKeyPath];
+
+    const detached = await detachInGroup(t, ["run", SCENARIO, ...remote, "--detach", "--daemon-output", "errors", "--json"], { ...env, LONG_RUN_SECONDS: "6" });
+    t.equal(detached.code, 0, detached.stderr);
+    const started = JSON.parse(detached.stdout) as { runId: string; agent: string; pid: number; runDir: string };
+    t.equal(started.agent, "orchestrator-001");
+    t.equal(started.runDir, `/root/.fieldtest/namespaces/${namespace}/runs/${namespace}/${started.runId}`, "the run directory is in the namespace's state on the agent");
+    t.match(detached.stderr, /orchestrator-001: fieldtest and the scenario staged in .* \(\d+ bytes sent\), node in .* \(\d+ bytes sent\)/);
+    // What is left of the group, if anything, says what to look at when this fails.
+    const left = await promisify(execFile)("ps", ["-o", "pid,stat,args", "-g", String(detached.pgid)]).then((r) => r.stdout, () => "nothing");
+    t.equal(killGroup(detached.pgid), false, `the command left no process of its own on this machine (${left.trim()})`);
+
+    // The runner is a process of the orchestrator agent, in a session of its own, running the staged node and bundle.
+    const [container] = await docker.listContainers({ filters: { label: [`fieldtest-namespace=${namespace}`, "fieldtest-agent=orchestrator-001"] } });
+    const ps = (pid: number) => promisify(execFile)("docker", ["exec", container!.Id, "ps", "-o", "sid=,args=", "-p", String(pid)]).then((r) => r.stdout.trim(), () => "");
+    const [sid, ...args] = (await ps(started.pid)).split(/\s+/);
+    t.equal(Number(sid), started.pid, "the runner leads its own session (setsid)");
+    t.match(args.join(" "), /\/orchestrator\/[0-9a-f]+\/node \S+\/fieldtest\.mjs run \S+\/scenario\.mjs .*--inventory \S+orchestrator-inventory\.json/);
+
+    // runs, attach and fetch-run find it through the mirror on the first scenario agent, from the inventory alone.
+    const runs = await runCli(["runs", ...remote, "--json"], env);
+    t.equal(runs.code, 0, runs.stderr);
+    t.match((JSON.parse(runs.stdout) as { id: string }[]).find((r) => r.id === started.runId), { agents: ["agent-001", "agent-002"] });
+    const followed = await runCli(["attach", ...remote], env);
+    t.equal(followed.code, 0, followed.stderr);
+    t.match(followed.stderr, new RegExp(`run ${started.runId} passed`));
+    t.match(followed.stdout, /\[scenario\/log\] agents agent-001 agent-002\n/, "the scenario was given the two other agents");
+    t.notMatch(followed.stdout, /orchestrator-001/, "and never the orchestrator agent");
+    const fetched = await runCli(["fetch-run", ...remote], env);
+    t.equal(fetched.code, 0, fetched.stderr);
+    const local = fetched.stdout.trim();
+    t.equal(local, join(home, "runs", namespace, started.runId));
+    for (const file of ["history.jsonl", "result.json", "console.log", "logs/agent-001-ticker.log"]) t.ok(await stat(join(local, file)).catch(() => undefined), `fetched ${file}`);
+    t.match(JSON.parse(await readFile(join(local, "result.json"), "utf8")), { status: "passed", checks: { valid: true } });
+    await waitFor("the runner to leave the orchestrator agent", async () => ((await ps(started.pid)) === "" ? true : undefined), 20_000, 200);
+    t.comment(`run --detach took ${detached.ms} ms (bundle, staging of node and bundles, start)`);
+  });
+}
