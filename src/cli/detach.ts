@@ -11,6 +11,7 @@ import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packa
 import { newRunId } from "../observe/run-dir.ts";
 import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
+import { quoteArg } from "../runtime/quote.ts";
 import { stateHome } from "../state.ts";
 import { UsageError, type CliContext } from "./context.ts";
 import { startSshOrchestrator } from "./detach-ssh.ts";
@@ -245,15 +246,17 @@ async function detachOnAgent(context: CliContext, request: DetachRequest, source
     progress.step(`detached run ${runId} on orchestrator agent ${agent} (pid ${pid}), output in ${runDir}/${CONSOLE_FILE} there`);
     await untilTracked(orchestrator);
     if (request.json) return writeJson(context.stdout, { runId, namespace: inventory.namespace, agent, pid, runDir });
-    printStarted(context, runId, inventory.namespace);
+    const fleet = source.kind === "inventory" ? `--inventory ${quoteArg(source.path)}${source.keyPath ? ` --ssh-key ${quoteArg(source.keyPath)}` : ""}` : undefined;
+    printStarted(context, runId, inventory.namespace, undefined, fleet);
   } finally {
     orchestrator.close();
   }
 }
 
-function printStarted(context: CliContext, runId: string, namespace: string, websiteUrl?: string): void {
+/** `fleet`: the options that name the fleet to `attach` and `stop`. */
+function printStarted(context: CliContext, runId: string, namespace: string, websiteUrl?: string, fleet = `--namespace ${namespace}`): void {
   const website = websiteUrl ? `  website:    ${websiteUrl}\n` : "";
-  context.stdout.write(`run ${runId} started in namespace ${namespace}\n${website}  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
+  context.stdout.write(`run ${runId} started in namespace ${namespace}\n${website}  follow it:  fieldtest attach ${fleet}\n  stop it:    fieldtest stop ${fleet}\n`);
 }
 
 /**
