@@ -184,7 +184,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--cloud <gcp|aws>", "create the agents as VMs with Pulumi (stack = namespace; needs the pulumi CLI)")
     .option("--machine-type <type>", "with --cloud: machine type of the --vms agents (default e2-standard-2 on gcp, t3.medium on aws)")
     .option("--scenario <scenario>", "create the fleet a scenario declares: its groups, images and shapes, with --param and --group name=count")
-    .option("--group <spec>", "with --scenario: name=count, one group's count; with --cloud alone: name:count[:type], a group of agents instead of --vms (repeat for more)", collect, [])
+    .option("--group <spec>", "with --scenario: name=count, one group's count; with --cloud alone: name:count[:type], a group of agents instead of --vms; orchestrator=1 (not with --cloud): an agent for detached runs (repeat for more)", collect, [])
     .option("--ssh-source-range <cidr>", "with --cloud: who may reach the agents' sshd, e.g. 203.0.113.7/32 (repeat for more; required for a new stack)", collect, [])
     .option("--project <id>", "with --cloud gcp: the project (default: $GOOGLE_CLOUD_PROJECT)")
     .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
