@@ -2,40 +2,15 @@
 // namespace): its runner is a process of that agent, started over SSH. Tested without a cloud
 // on a localhost namespace reached through an inventory file without inboxes, as another machine
 // sees a cloud fleet: the code path is the cloud's.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import t, { type Test } from "tap";
+import t from "tap";
 import { NamespaceState } from "../src/state.ts";
-import { BIN, cleanupNamespace, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
+import { cleanupNamespace, detachInGroup, killGroup, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
-
-/** `run --detach` in a process group of its own, so the test can tell whether it left anything on this machine. */
-function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME!, "runs"), ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  t.teardown(() => void killGroup(child.pid!));
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const startedAt = Date.now();
-  return new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
-    child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
-  );
-}
-
-/** Kills the process group; true if it still had a member. */
-function killGroup(pgid: number): boolean {
-  try {
-    process.kill(-pgid, "SIGKILL");
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw error;
-  }
-}
 
 const docker = await requireDocker(t);
 

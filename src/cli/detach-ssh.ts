@@ -4,7 +4,7 @@ import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
-import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageRunner, withoutEntries, writeRunnerInputs } from "../orchestrator/remote-runner.ts";
+import { MACHINE_NODE_VARIABLES, remoteRunLayout, type RemoteRunner, remoteRunnerArgs, stageRunner, withoutEntries, writeRunnerInputs } from "../orchestrator/remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
 import { STATUS_FILE } from "../runs/record.ts";
@@ -28,18 +28,10 @@ export interface SshDetachRequest {
   files: readonly string[];
 }
 
-/** A started orchestrator on the namespace's first host, and how to tell how it is doing from here. */
-export interface SshOrchestrator {
-  runId: string;
-  /** The run directory on the host. */
-  runDir: string;
+/** A started orchestrator on the namespace's first host (`runDir` is on the host). */
+export interface SshOrchestrator extends RemoteRunner {
   host: string;
   container: string;
-  tracked(): Promise<boolean>;
-  /** Why the runner is gone, or undefined while it runs. */
-  ended(): Promise<string | undefined>;
-  consoleTail(): Promise<string>;
-  close(): void;
 }
 
 /**

@@ -6,7 +6,7 @@ import { STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import { SshConnection } from "../runtime/ssh-connection.ts";
-import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageRunner, withoutEntries, writeRunnerInputs } from "./remote-runner.ts";
+import { MACHINE_NODE_VARIABLES, remoteRunLayout, type RemoteRunner, remoteRunnerArgs, stageRunner, withoutEntries, writeRunnerInputs } from "./remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "./staging.ts";
 
 /** Beside the console in the run directory: the runner's pid on the orchestrator agent. */
@@ -29,18 +29,10 @@ export interface AgentDetachRequest {
   privateKey: string;
 }
 
-/** A detached runner started on the orchestrator agent, and how to tell how it is doing from here. */
-export interface AgentOrchestrator {
-  runId: string;
-  /** The run directory on the orchestrator agent. */
-  runDir: string;
+/** A detached runner started on the orchestrator agent (`runDir` is on the agent). */
+export interface AgentOrchestrator extends RemoteRunner {
   agent: string;
   pid: number;
-  tracked(): Promise<boolean>;
-  /** Why the runner is gone, or undefined while it runs. */
-  ended(): Promise<string | undefined>;
-  consoleTail(): Promise<string>;
-  close(): void;
 }
 
 /**

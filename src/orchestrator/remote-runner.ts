@@ -48,6 +48,19 @@ export async function stageRunner(ssh: SshConnection, label: string, packageRoot
   return { codeDir: code.dir, nodePath: posix.join(node.dir, "node") };
 }
 
+/** A runner started on another machine, and how to tell from here how it is doing. */
+export interface RemoteRunner {
+  runId: string;
+  /** The run directory on that machine. */
+  runDir: string;
+  /** Whether the runner tracks its run (its status.json is there). */
+  tracked(): Promise<boolean>;
+  /** Why the runner is gone, or undefined while it runs. */
+  ended(): Promise<string | undefined>;
+  consoleTail(): Promise<string>;
+  close(): void;
+}
+
 /** Where a run's files are in the namespace's state on the remote machine. */
 export interface RemoteRunLayout {
   runId: string;

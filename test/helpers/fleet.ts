@@ -153,3 +153,28 @@ export async function runHistory(home: string, namespace: string): Promise<Array
   const text = await readFile(join(runs, runId, "history.jsonl"), "utf8");
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
 }
+
+/** `run --detach` in a process group of its own, so the test can kill whatever it leaves on this machine. */
+export function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME!, "runs"), ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => void killGroup(child.pid!));
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const startedAt = Date.now();
+  return new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
+    child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
+  );
+}
+
+/** Kills the process group; true if it still had a member. */
+export function killGroup(pgid: number): boolean {
+  try {
+    process.kill(-pgid, "SIGKILL");
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
