@@ -65,5 +65,17 @@ if (docker) {
     t.match(JSON.parse(await readFile(join(local, "result.json"), "utf8")), { status: "passed", checks: { valid: true } });
     await waitFor("the runner to leave the orchestrator agent", async () => ((await ps(started.pid)) === "" ? true : undefined), 20_000, 200);
     t.comment(`run --detach took ${detached.ms} ms (bundle, staging of node and bundles, start)`);
+
+    // A cloud fleet without an orchestrator agent: the runner is a process here, and run says what that means.
+    const bare = join(home, "bare.json");
+    await writeFile(bare, JSON.stringify({ ...full, target: "gcp", agents: full.agents.filter((a) => a.name !== "orchestrator-001").map(({ inbox: _inbox, ...agent }) => agent) }));
+    const key = new NamespaceState(home, namespace).clientKeyPath;
+    const inProcess = await runCli(["run", SCENARIO, "--inventory", bare, "--ssh-key", key, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "1" });
+    t.equal(inProcess.code, 0, inProcess.stderr);
+    t.match(inProcess.stderr, /has no orchestrator agent: this detached run is a process of this machine and ends with it; add a group .* to the stack's fieldtest:agents/);
+    const here = JSON.parse(inProcess.stdout) as { runId: string; pid: number };
+    t.ok(here.pid > 0, "a process of this machine");
+    const ended = await runCli(["attach", "--inventory", bare, "--ssh-key", key, "--run", here.runId], env);
+    t.equal(ended.code, 0, ended.stderr);
   });
 }

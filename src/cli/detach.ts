@@ -84,9 +84,9 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
   if (!localhost || request.observe.prometheus) {
     if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
     else if (fleet && orchestratorAgent(fleet)) progress.step(`--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`);
-    else if (backend?.kind === "pulumi") {
+    else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
       progress.step(
-        `stack ${backend.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
+        `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
           `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
       );
     }
