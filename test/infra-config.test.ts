@@ -142,6 +142,13 @@ t.test("more agents than fieldtest:maxVms fails with the fix", async (t) => {
   t.equal(raised.target === "gcp" && raised.agents[0]?.count, 11);
 });
 
+t.test("a group orchestrator is one VM", async (t) => {
+  const message = problemsOf({ ...gcpStack, "fieldtest:agents": [{ name: "node", count: 2 }, { name: "orchestrator", count: 2 }] });
+  t.match(message, /fieldtest:agents\[1\]\.count: group orchestrator is the VM that runs detached runs, one at most: set its count to 1/);
+  const one = parseStackConfig({ ...gcpStack, "fieldtest:agents": [{ name: "node", count: 2 }, { name: "orchestrator", count: 1 }] }, context);
+  t.same(one.target === "gcp" && one.agents.map((g) => [g.name, g.count]), [["node", 2], ["orchestrator", 1]]);
+});
+
 t.test("every problem is reported at once", async (t) => {
   const message = problemsOf({ "fieldtest:target": "aws", "fieldtest:ttl": "1y", "fieldtest:maxVms": "0" });
   t.match(message, /fieldtest:ttl: /);

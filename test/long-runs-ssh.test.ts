@@ -1,42 +1,15 @@
 // A detached run on an SSH-hosts namespace: its runner is an orchestrator container on the
 // namespace's first host, reached through that host's Docker engine. The host is a real sshd on
 // a loopback port started by this test, whose engine is this machine's (as in ssh-hosts.test.ts).
-import { spawn } from "node:child_process";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import t, { type Test } from "tap";
 import { hostNamespaceDir } from "../src/orchestrator/staging.ts";
-import { BIN, cleanupNamespace, containerCount, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, detachInGroup, killGroup, liveGroupMembers, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
-
-/** `run --detach` in a process group of its own, so the test can kill whatever it leaves on this machine. */
-function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME!, "runs"), ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  t.teardown(() => void killGroup(child.pid!));
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const startedAt = Date.now();
-  const closed = new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
-    child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
-  );
-  return Object.assign(closed, { pgid: child.pid! });
-}
-
-/** Kills the process group; true if it still had a member. */
-function killGroup(pgid: number): boolean {
-  try {
-    process.kill(-pgid, "SIGKILL");
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw error;
-  }
-}
 
 const docker = await requireDocker(t);
 const haveSshd = await requireSshd(t);
@@ -78,7 +51,7 @@ if (docker && haveSshd) {
     t.equal(started.runDir, join(hostDir, "runs", namespace, started.runId), "the run directory is in the namespace's state on the host");
     t.match(detached.stderr, /fieldtest and the scenario staged in .* \(\d+ bytes sent\), node in .* \(\d+ bytes sent\)/);
     t.match(detached.stderr, /--params staged in .* \(\d+ bytes sent\)/);
-    t.equal(killGroup(detached.pgid), false, "the command left no process of its own on this machine");
+    t.same(await liveGroupMembers(detached.pgid), [], "the command left no process of its own on this machine");
 
     // The runner is a container of the namespace on the host's engine, running the staged bundle and node.
     const info = await docker.getContainer(started.container).inspect();

@@ -68,6 +68,7 @@ t.test("groups come from the fleet, computed from the parameters, with --group a
   const bad = defineScenario({ name: "bad", params: z.object({ n: z.number().default(0) }), fleet: (p) => ({ unit: { count: p.n } }), run() {} });
   t.throws(() => scenarioGroups(bad, { n: 0 }), /its fleet is not valid with these parameters:\nfleet\.unit\.count: must be at least 1/);
   t.throws(() => defineScenario({ name: "x", vms: 2, fleet: { a: { count: 1 } }, run() {} }), /defineScenario: fleet: give fleet or agents\/vms, not both/, "fleet and vms exclude each other");
+  t.throws(() => defineScenario({ name: "x", fleet: { orchestrator: { count: 1 } }, run() {} }), /group name orchestrator is kept for the agent that runs detached runs/, "a scenario cannot declare the orchestrator's group");
 });
 
 t.test("an image is an alias of a Dockerfile, or a published reference", async (t) => {

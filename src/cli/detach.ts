@@ -1,22 +1,26 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, constants, openSync } from "node:fs";
 import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Option } from "commander";
-import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
 import { openBackend } from "../backends/open.ts";
 import { SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
+import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
+import type { NamedFile } from "../orchestrator/remote-runner.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
+import { quoteArg } from "../runtime/quote.ts";
 import { stateHome } from "../state.ts";
-import type { CliContext } from "./context.ts";
-import { startSshOrchestrator, type NamedFile } from "./detach-ssh.ts";
+import { UsageError, type CliContext } from "./context.ts";
+import { startSshOrchestrator } from "./detach-ssh.ts";
 import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { ObserveRequest } from "./observe-options.ts";
 import { stderrProgress, writeJson } from "./output.ts";
-import { planRunFleet, provisionRunFleet, resolveRunScenario, type FleetSource } from "./run.ts";
+import { existingKey, planRunFleet, provisionRunFleet, resolveRunScenario, type FleetSource } from "./run.ts";
 import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
 /**
@@ -65,9 +69,9 @@ export function withoutOptions(argv: readonly string[], options: readonly Option
 /**
  * `run --detach`. On localhost (a fleet made for the run, or a localhost namespace) the runner
  * is an orchestrator container of the namespace (src/localhost/orchestrator.ts), on an SSH-hosts
- * namespace one on its first host (./detach-ssh.ts); elsewhere (an inventory file, a Pulumi
- * stack), and for `--prometheus` (whose server and Grafana run on this machine), a process of
- * its own session. Returns once the runner tracks the run (status.json), or fails with its output.
+ * namespace one on its first host (./detach-ssh.ts), on an inventory file or a Pulumi stack with
+ * an agent in group `orchestrator` a process of that agent; elsewhere, and for `--prometheus`
+ * (whose server and Grafana run on this machine), a process of its own session here. Returns once the runner tracks the run (status.json), or fails with its output.
  */
 export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
   const { source } = request;
@@ -75,9 +79,19 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
   const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
   if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return detachOnSshHost(context, request, source, backend);
   const localhost = source.kind === "localhost" || backend?.kind === "localhost";
+  // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
+  const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
+  if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return detachOnAgent(context, request, source, fleet);
   if (!localhost || request.observe.prometheus) {
     if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
-    const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : (await readInventoryFile(source.path)).namespace;
+    else if (fleet && orchestratorAgent(fleet)) progress.step(`--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`);
+    else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
+      progress.step(
+        `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
+          `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
+      );
+    }
+    const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
     return detachProcess(context, request.argv, namespace, request.observe.runsDir, request.json);
   }
   const scenario = await resolveRunScenario(context, request.scenario);
@@ -194,16 +208,14 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
   const inventory = await liveInventory(context, source.namespace);
   if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.namespace} has no running agents to run on`);
   if (!scenario.path) throw new Error(`scenario ${request.scenario} has no file to send to the host`);
-  // Bad parameters are exit 2 here, before anything is sent to the host.
-  await scenarioParams(scenario, request.scenarioArgs);
+  const files = await sentFiles(context, request, scenario, "host");
   const orchestrator = await startSshOrchestrator(context, backend, {
-    // The files' options come back with their paths on the host.
-    runnerArgs: withoutOptions(request.argv, request.options, [...FLEET_FLAGS, ...request.files.map((f) => f.flag)]),
+    runnerArgs: runnerArgsWithoutFiles(request),
     scenario: request.scenario,
     scenarioPath: scenario.path,
     inventory,
     keyPath: source.keyPath ? resolve(context.cwd, source.keyPath) : namespaceState(context, source.namespace).clientKeyPath,
-    files: request.files.map((f) => ({ flag: f.flag, path: resolve(context.cwd, f.path) })),
+    files,
     website: request.observe.website !== undefined,
   }, progress);
   try {
@@ -217,9 +229,66 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
   }
 }
 
-function printStarted(context: CliContext, runId: string, namespace: string, websiteUrl?: string): void {
+/**
+ * `run --detach` on a fleet with an orchestrator agent (an inventory file, a cloud stack): the
+ * runner is a process of that agent (src/orchestrator/agent-orchestrator.ts).
+ */
+async function detachOnAgent(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "inventory" | "namespace" }>, inventory: Inventory): Promise<void> {
+  const progress = stderrProgress(context.stderr);
+  const scenario = await resolveRunScenario(context, request.scenario);
+  if (!scenario.path) throw new UsageError(`scenario ${request.scenario} has no file to send to the orchestrator agent`);
+  const files = await sentFiles(context, request, scenario, "orchestrator agent");
+  const { privateKey } = await existingKey(context, inventory.namespace, source.keyPath && resolve(context.cwd, source.keyPath));
+  const orchestrator = await startAgentOrchestrator(
+    {
+      packageRoot: context.packageRoot,
+      env: context.env,
+      runnerArgs: runnerArgsWithoutFiles(request),
+      scenario: request.scenario,
+      scenarioPath: scenario.path,
+      inventory,
+      privateKey,
+      files,
+      website: request.observe.website !== undefined,
+    },
+    progress,
+  );
+  try {
+    const { runId, runDir, agent, pid } = orchestrator;
+    progress.step(`detached run ${runId} on orchestrator agent ${agent} (pid ${pid}), output in ${runDir}/${CONSOLE_FILE} there`);
+    await untilTracked(orchestrator);
+    if (request.json) return writeJson(context.stdout, { runId, namespace: inventory.namespace, agent, pid, runDir });
+    const fleet = source.kind === "inventory" ? `--inventory ${quoteArg(source.path)}${source.keyPath ? ` --ssh-key ${quoteArg(source.keyPath)}` : ""}` : undefined;
+    printStarted(context, runId, inventory.namespace, undefined, fleet);
+  } finally {
+    orchestrator.close();
+  }
+}
+
+/**
+ * The files the command line names, absolute, checked before anything is sent to the `where`
+ * that runs the detached run, as its parameters are: either is exit 2.
+ */
+async function sentFiles(context: CliContext, request: DetachRequest, scenario: Awaited<ReturnType<typeof resolveRunScenario>>, where: string): Promise<NamedFile[]> {
+  await scenarioParams(scenario, request.scenarioArgs);
+  const files = request.files.map((f) => ({ flag: f.flag, path: resolve(context.cwd, f.path) }));
+  for (const { flag, path } of files) {
+    await access(path, constants.R_OK).catch((error: Error) => {
+      throw new UsageError(`${flag} ${path} cannot be read (${error.message}): it is sent to the ${where} for the detached run; fix the path`);
+    });
+  }
+  return files;
+}
+
+/** The runner's arguments: the files' options come back with their paths where it runs. */
+function runnerArgsWithoutFiles(request: DetachRequest): string[] {
+  return withoutOptions(request.argv, request.options, [...FLEET_FLAGS, ...request.files.map((f) => f.flag)]);
+}
+
+/** `fleet`: the options that name the fleet to `attach` and `stop`. */
+function printStarted(context: CliContext, runId: string, namespace: string, websiteUrl?: string, fleet = `--namespace ${namespace}`): void {
   const website = websiteUrl ? `  website:    ${websiteUrl}\n` : "";
-  context.stdout.write(`run ${runId} started in namespace ${namespace}\n${website}  follow it:  fieldtest attach --namespace ${namespace}\n  stop it:    fieldtest stop --namespace ${namespace}\n`);
+  context.stdout.write(`run ${runId} started in namespace ${namespace}\n${website}  follow it:  fieldtest attach ${fleet}\n  stop it:    fieldtest stop ${fleet}\n`);
 }
 
 /**

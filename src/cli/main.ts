@@ -7,7 +7,7 @@ import { ImageError } from "../localhost/image.ts";
 import { scenarioDockerfileDirs } from "../scenario.ts";
 import { describeCommand } from "./describe.ts";
 import { resolveRunScenario } from "./run.ts";
-import { cloudGroups, fleetGroups, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
+import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
@@ -185,7 +185,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--cloud <gcp|aws>", "create the agents as VMs with Pulumi (stack = namespace; needs the pulumi CLI)")
     .option("--machine-type <type>", "with --cloud: machine type of the --vms agents (default e2-standard-2 on gcp, t3.medium on aws)")
     .option("--scenario <scenario>", "create the fleet a scenario declares: its groups, images and shapes, with --param and --group name=count")
-    .option("--group <spec>", "with --scenario: name=count, one group's count; with --cloud alone: name:count[:type], a group of agents instead of --vms (repeat for more)", collect, [])
+    .option("--group <spec>", "with --scenario: name=count, one group's count; with --cloud alone: name:count[:type], a group of agents instead of --vms; orchestrator=1 (not with --cloud): an agent for detached runs (repeat for more)", collect, [])
     .option("--ssh-source-range <cidr>", "with --cloud: who may reach the agents' sshd, e.g. 203.0.113.7/32 (repeat for more; required for a new stack)", collect, [])
     .option("--project <id>", "with --cloud gcp: the project (default: $GOOGLE_CLOUD_PROJECT)")
     .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
@@ -198,6 +198,9 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
+      // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
+      const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
+      flags.group = orchestrator.specs;
       const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
         const instanceTypes = await stackInstanceTypes(context, namespace);
@@ -217,6 +220,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...localFleet(context, flags, namespace),
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
+      if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
       const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
       announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, limits, new Date()));
       if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");

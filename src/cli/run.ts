@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readInventoryFile, withTrustedInboxes, type Inventory } from "../core/inventory.ts";
+import { readInventoryFile, scenarioInventory, withTrustedInboxes, type Inventory } from "../core/inventory.ts";
 import { stateHome } from "../state.ts";
 import { resourceLabels, type Namespace } from "../core/namespace.ts";
 import { redactUrl } from "../observe/alerts.ts";
@@ -90,12 +90,14 @@ async function acquireFleet(
     const file = await readInventoryFile(source.path).catch((error) => {
       throw new UsageError((error as Error).message);
     });
-    const { inventory, ignored } = withTrustedInboxes(file, stateHome(context.env));
+    // The orchestrator agent runs detached runners, never the scenario's work.
+    const { inventory, ignored } = withTrustedInboxes(scenarioInventory(file), stateHome(context.env));
     if (ignored.length) stderrProgress(context.stderr).step(`${source.path}: inbox of ${ignored.join(", ")} is outside ${stateHome(context.env)} and was ignored; copies go over SSH`);
     return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath), teardown: source.endAgents ? "end-agents" : "keep" };
   }
   if (source.kind === "namespace") {
-    const inventory = await liveInventory(context, source.namespace);
+    const live = await liveInventory(context, source.namespace);
+    const inventory = live && scenarioInventory(live);
     if (!inventory) {
       throw new UsageError(
         `namespace ${source.namespace} has no running agents: create them with \`fieldtest up --localhost --namespace ${source.namespace}\`, or add --localhost to make a fleet for this run only`,

@@ -29,7 +29,8 @@ export interface LongRunFlags {
   checkTimeLimit?: string;
   endAgents?: boolean;
   websiteInContainer?: boolean;
-  fleetWebsite?: boolean;
+  /** `true` when given alone, or the agent it names. */
+  fleetWebsite?: boolean | string;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -42,7 +43,9 @@ export function addLongRunOptions(command: Command): Command {
     .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
     .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
     .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp())
-    .addOption(new Option("--fleet-website", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent reaches the website").hideHelp());
+    .addOption(
+      new Option("--fleet-website [agent]", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent (or the named one, whose loopback it is on) reaches the website").hideHelp(),
+    );
 }
 
 export function longRunRequest(flags: LongRunFlags): LongRunOptions {
@@ -59,7 +62,7 @@ export function longRunRequest(flags: LongRunFlags): LongRunOptions {
     logCapBytes,
     checkTimeLimitMs: positiveIntOption("--check-time-limit", flags.checkTimeLimit, 10, 86_400) * 1000,
     ...(flags.runId ? { runId: flags.runId, detached: true } : {}),
-    ...(flags.fleetWebsite ? { fleetWebsite: true } : {}),
+    ...(flags.fleetWebsite ? { fleetWebsite: typeof flags.fleetWebsite === "string" ? { via: flags.fleetWebsite } : (true as const) } : {}),
   };
 }
 
@@ -306,9 +309,9 @@ async function serveWebsite(context: CliContext, host: RunHost, id: string | und
   if (!website) {
     throw new UsageError(`run ${run.id} records no website on the fleet: start it with \`run --detach --website\` on a localhost or SSH-hosts namespace (elsewhere the website is on the machine that ran it: ${run.runner.host})`);
   }
-  const tunnel = await openWebsiteTunnel(() => host.openTcp(website.host, website.port), { website, port, onError: (message) => context.stderr.write(`fieldtest: ${message}\n`) });
+  const tunnel = await openWebsiteTunnel(() => host.openTcp(website.host, website.port, website.via), { website, port, onError: (message) => context.stderr.write(`fieldtest: ${message}\n`) });
   try {
-    context.stderr.write(`fieldtest: website of run ${run.id} (${website.host}:${website.port} from ${host.agentName}); Ctrl+C ends it\n`);
+    context.stderr.write(`fieldtest: website of run ${run.id} (${website.host}:${website.port} from ${website.via ?? host.agentName}); Ctrl+C ends it\n`);
     context.stdout.write(`${tunnel.url}\n`);
     await new Promise<void>((resolve) => {
       const done = () => {

@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { relative, resolve, isAbsolute } from "node:path";
 import { z } from "zod";
 import { namespaceSchema } from "./namespace.ts";
-import { GROUP_NAME_PATTERN } from "./naming.ts";
+import { DEFAULT_GROUP, GROUP_NAME_PATTERN, ORCHESTRATOR_GROUP, parseAgentName } from "./naming.ts";
 
 /**
  * The inventory is the only contract between provisioning (localhost, Pulumi programs,
@@ -75,6 +75,21 @@ export const inventorySchema = z
 
 export type Inventory = z.infer<typeof inventorySchema>;
 export type AgentSpec = z.infer<typeof agentSchema>;
+
+/** The agent's group: the inventory's, else the one its name encodes. */
+export function agentGroup(agent: Pick<AgentSpec, "name" | "group">): string {
+  return agent.group ?? parseAgentName(agent.name)?.group ?? DEFAULT_GROUP;
+}
+
+/** The fleet's orchestrator agent (group `orchestrator`), if it has one. */
+export function orchestratorAgent(inventory: Inventory): AgentSpec | undefined {
+  return inventory.agents.find((agent) => agentGroup(agent) === ORCHESTRATOR_GROUP);
+}
+
+/** The agents a scenario runs on: all but the orchestrator, which only runs detached runners. */
+export function scenarioInventory(inventory: Inventory): Inventory {
+  return { ...inventory, agents: inventory.agents.filter((agent) => agentGroup(agent) !== ORCHESTRATOR_GROUP) };
+}
 
 /** A readable one-line-per-problem rendering of a zod error, each naming its field. */
 export function describeIssues(error: z.ZodError, root = ""): string {

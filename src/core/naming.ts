@@ -9,6 +9,12 @@
 /** The group of a fleet that declares none (`--vms N`). */
 export const DEFAULT_GROUP = "agent";
 
+/**
+ * The group whose one agent runs detached runners (src/orchestrator/agent-orchestrator.ts)
+ * instead of a scenario's work: runners leave it out of the fleet they give the scenario.
+ */
+export const ORCHESTRATOR_GROUP = "orchestrator";
+
 /** Three digits per group. */
 export const MAX_AGENTS_PER_GROUP = 999;
 

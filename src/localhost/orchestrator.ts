@@ -22,6 +22,11 @@ export const ORCHESTRATOR_WEBSITE_PORT = 8080;
 /** Variables of the caller's environment that describe the caller's machine, not the run. */
 const HOST_ONLY_VARIABLES = new Set(["PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TMPDIR", "_"]);
 
+/** The caller's environment that a detached runner elsewhere gets: what describes the run, not the caller's machine. */
+export function runEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !HOST_ONLY_VARIABLES.has(entry[0])));
+}
+
 export interface OrchestratorRequest {
   namespace: Namespace;
   runId: string;
@@ -116,9 +121,7 @@ export function orchestratorContainerOptions(request: OrchestratorRequest): Dock
     ...outermost(request.readOnly).map((path) => `${path}:${path}:ro`),
     ...outermost(request.readWrite).map((path) => `${path}:${path}`),
   ];
-  const env = Object.entries(request.env)
-    .filter(([key, value]) => value !== undefined && !HOST_ONLY_VARIABLES.has(key))
-    .map(([key, value]) => `${key}=${value}`);
+  const env = Object.entries(runEnvironment(request.env)).map(([key, value]) => `${key}=${value}`);
   const website = request.website && `${ORCHESTRATOR_WEBSITE_PORT}/tcp`;
   return {
     name,

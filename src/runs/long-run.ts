@@ -9,6 +9,7 @@ import type { DaemonOutput } from "../runtime/daemon.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
 import { collectDump } from "./dump.ts";
 import { RunTracker } from "./tracker.ts";
+import type { RunStatus } from "./record.ts";
 import { fleetWebsiteAddress } from "./website-tunnel.ts";
 
 /** What `run` takes for long runs; every field has a default. */
@@ -23,8 +24,12 @@ export interface LongRunOptions {
   detached?: boolean;
   /** The register checker's limit at the end of the run. */
   checkTimeLimitMs?: number;
-  /** The runner shares the fleet's network (an orchestrator): status.json records where the first agent reaches the website. */
-  fleetWebsite?: boolean;
+  /**
+   * The runner shares the fleet's network (an orchestrator): status.json records where the first
+   * agent reaches the website; or, given an agent's name, that the website is on that agent's
+   * loopback (the orchestrator agent's), reached through its own SSH.
+   */
+  fleetWebsite?: true | { via: string };
 }
 
 interface Outcome {
@@ -98,7 +103,7 @@ export class LongRun {
       agentNames: inventory.agents.map((a) => a.name),
       mirrorAgent: this.#mirrorAgent,
       detached: Boolean(this.options.detached),
-      ...(this.options.fleetWebsite && observation.website ? { website: fleetWebsiteAddress(observation.website.url) } : {}),
+      ...(this.options.fleetWebsite && observation.website ? { website: recordedWebsite(observation.website.url, this.options.fleetWebsite) } : {}),
       phase: () => observation.state.phase,
       onStop: (reason) => this.#requestStop(reason),
       progress: this.progress,
@@ -153,4 +158,9 @@ export class LongRun {
     await this.#mirrorAgent?.close();
     await this.#mirrorHashes?.close();
   }
+}
+
+function recordedWebsite(url: string, fleetWebsite: true | { via: string }): RunStatus["website"] {
+  const address = fleetWebsiteAddress(url);
+  return fleetWebsite === true ? address : { ...address, via: fleetWebsite.via };
 }

@@ -38,7 +38,15 @@ export const runStatusSchema = z.object({
    * Where the fleet's first agent reaches the run's website, recorded by a runner that shares the
    * fleet's network (an orchestrator); `fieldtest website` tunnels to it through that agent.
    */
-  website: z.object({ scheme: z.enum(["http", "https"]), host: z.string(), port: z.number().int() }).optional(),
+  website: z
+    .object({
+      scheme: z.enum(["http", "https"]),
+      host: z.string(),
+      port: z.number().int(),
+      /** The agent whose SSH reaches it, when not the first one: the orchestrator agent, whose loopback it listens on. */
+      via: z.string().optional(),
+    })
+    .optional(),
   /** Set once the runner has finished everything (checks, dumps, teardown): no more updates come. */
   final: z.boolean(),
 });

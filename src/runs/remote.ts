@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
-import type { Inventory } from "../core/inventory.ts";
+import { scenarioInventory, type Inventory } from "../core/inventory.ts";
 import { Agent } from "../runtime/agent.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
 import { quoteArg } from "../runtime/quote.ts";
@@ -16,15 +16,22 @@ const RECORD_SEPARATOR = "\u001e";
 export class RunHost {
   readonly #hashes = new HashCache();
   readonly #agent: Agent;
+  /** Other agents of the fleet, opened when a website is on one of them (see openTcp). */
+  readonly #others = new Map<string, Agent>();
 
-  private constructor(spec: Inventory["agents"][number], privateKey: string) {
+  private constructor(
+    spec: Inventory["agents"][number],
+    private readonly inventory: Inventory,
+    private readonly privateKey: string,
+  ) {
     this.#agent = new Agent(spec, { privateKey, hashes: this.#hashes, logSink: () => {} });
   }
 
   static async connect(inventory: Inventory, privateKey: string): Promise<RunHost | undefined> {
-    const first = inventory.agents[0];
+    // The runner mirrors to the first agent it runs on, which is never the orchestrator agent.
+    const first = scenarioInventory(inventory).agents[0];
     if (!first) return undefined;
-    const host = new RunHost(first, privateKey);
+    const host = new RunHost(first, inventory, privateKey);
     try {
       await host.#agent.connect();
     } catch (error) {
@@ -60,9 +67,20 @@ export class RunHost {
     return { status: parseRunStatus(stdoutBytes.subarray(0, split).toString("utf8"), `${this.agentName}:${remoteRunDir(runId)}`), console: stdoutBytes.subarray(split + 1) };
   }
 
-  /** A TCP connection from this agent to `host:port`: the way to a website on the fleet's network. */
-  openTcp(host: string, port: number): Promise<Duplex> {
-    return this.#agent.openTcp(host, port);
+  /**
+   * A TCP connection from this agent, or from the agent named `via`, to `host:port`: the way to
+   * a website on the fleet's network, or on the orchestrator agent's loopback.
+   */
+  openTcp(host: string, port: number, via?: string): Promise<Duplex> {
+    if (via === undefined || via === this.#agent.name) return this.#agent.openTcp(host, port);
+    let agent = this.#others.get(via);
+    if (!agent) {
+      const spec = this.inventory.agents.find((a) => a.name === via);
+      if (!spec) return Promise.reject(new Error(`the website is on agent ${via}, which the inventory of namespace ${this.inventory.namespace} does not have`));
+      agent = new Agent(spec, { privateKey: this.privateKey, hashes: this.#hashes, logSink: () => {} });
+      this.#others.set(via, agent);
+    }
+    return agent.openTcp(host, port);
   }
 
   async requestStop(runId: string): Promise<void> {
@@ -101,7 +119,7 @@ export class RunHost {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await Promise.all([this.#agent, ...this.#others.values()].map((agent) => agent.close()));
     await this.#hashes.close();
   }
 }

@@ -1,7 +1,6 @@
 import { basename } from "node:path";
 import type { Duplex } from "node:stream";
-import type { AgentSpec } from "../core/inventory.ts";
-import { DEFAULT_GROUP, parseAgentName } from "../core/naming.ts";
+import { agentGroup, type AgentSpec } from "../core/inventory.ts";
 import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
@@ -59,7 +58,7 @@ export class Agent {
     this.user = spec.user;
     this.portRange = spec.portRange;
     this.labels = spec.labels;
-    this.group = spec.group ?? parseAgentName(spec.name)?.group ?? DEFAULT_GROUP;
+    this.group = agentGroup(spec);
     this.connection = new SshConnection({
       label: spec.name,
       host: spec.host,

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { Test } from "tap";
 import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
@@ -152,4 +153,41 @@ export async function runHistory(home: string, namespace: string): Promise<Array
   if (!runId || others.length) throw new Error(`expected one run in ${runs}, found ${[runId, ...others].filter(Boolean).length}`);
   const text = await readFile(join(runs, runId, "history.jsonl"), "utf8");
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/** `run --detach` in a process group of its own, so the test can kill whatever it leaves on this machine. */
+export function detachInGroup(t: Test, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FIELDTEST_RUNS_DIR: join(env.FIELDTEST_HOME!, "runs"), ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  t.teardown(() => void killGroup(child.pid!));
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const startedAt = Date.now();
+  const closed = new Promise<{ pgid: number; code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
+    child.once("close", (code) => resolve({ pgid: child.pid!, code, stdout, stderr, ms: Date.now() - startedAt })),
+  );
+  // The group is known at once, so a test can kill the command while it still waits.
+  return Object.assign(closed, { pgid: child.pid! });
+}
+
+/**
+ * The live processes of a process group, as `ps` lines; zombies are left out: an orphan's exit is
+ * for PID 1 to collect, and some containers' PID 1 never does (a CLI's esbuild service, killed as
+ * the CLI exits, stays a zombie there).
+ */
+export async function liveGroupMembers(pgid: number): Promise<string[]> {
+  const listed = await promisify(execFile)("ps", ["-o", "pid=,stat=,args=", "-g", String(pgid)]).then((r) => r.stdout, () => "");
+  return listed.split("\n").filter((line) => line.trim() !== "" && !/^\s*\d+\s+Z/.test(line));
+}
+
+/** Kills the process group; true if it still had a member. */
+export function killGroup(pgid: number): boolean {
+  try {
+    process.kill(-pgid, "SIGKILL");
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
 }
