@@ -1,6 +1,7 @@
-import { connect as tcpConnect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
 import { publicKeyBlob } from "../keys.ts";
+import { CoalescingSocket } from "./coalescing-socket.ts";
 
 export interface SshTarget {
   /** Used in error messages: the agent name. */
@@ -69,7 +70,7 @@ export class SshConnection {
     const { host, port, user, privateKey, label } = this.target;
     const pinned = publicKeyBlob(this.target.hostKey);
     return new Promise((resolve, reject) => {
-      const socket: Socket = tcpConnect({ host, port, noDelay: true });
+      const socket: Socket = new CoalescingSocket().setNoDelay(true).connect({ host, port });
       if (this.socket) this.earlierBytesWritten += this.socket.bytesWritten;
       this.socket = socket;
       const client = new ssh2.Client();
