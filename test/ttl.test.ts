@@ -30,9 +30,11 @@ if (docker) {
     const owner = `ttl-${randomBytes(4).toString("hex")}`;
     const ttlSeconds = 6;
     const states = (containers: { State?: string }[]) => containers.map((c) => c.State ?? "?");
-    // When to kill: the first moment the namespace's containers look like this.
+    // When to kill: the first moment the namespace's containers look like this. An agent starts
+    // as soon as it is created, so "created" alone may never be seen: the first container to
+    // exist, in whatever state, is the earliest point (a never-started one is checked below).
     const points: Array<[string, (states: string[]) => boolean]> = [
-      ["after create", (s) => s.includes("created")],
+      ["after the first create", (s) => s.length > 0],
       ["mid-start", (s) => s.includes("running")],
       ["before readiness", (s) => s.length === 4 && s.every((state) => state === "running")],
     ];
