@@ -16,7 +16,7 @@ const haveSshd = await requireSshd(t);
 
 if (docker && haveSshd) {
   /** An SSH host of the test's own, a namespace with two agents on it, and the namespace's state on the host removed at the end. */
-  const sshFleet = async (t: Test, ttl: string) => {
+  const sshFleet = async (t: Test, ttl: string, upArgs: string[] = []) => {
     const home = await tempHome(t);
     const { port, dir, log: sshdLog } = await startSshd(t, join(home, "host"));
     const namespace = uniqueNamespace("lrs");
@@ -26,7 +26,7 @@ if (docker && haveSshd) {
     t.teardown(() => rm(hostDir, { recursive: true, force: true }));
     const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" };
     const host = `root@127.0.0.1:${port}`;
-    const up = await runCli(["up", "--ssh-host", host, "--ssh-key", join(dir, "operator_key"), "--ssh-known-hosts", join(dir, "known_hosts"), "--namespace", namespace, "--vms", "2", "--ttl", ttl], env);
+    const up = await runCli(["up", "--ssh-host", host, "--ssh-key", join(dir, "operator_key"), "--ssh-known-hosts", join(dir, "known_hosts"), "--namespace", namespace, "--vms", "2", "--ttl", ttl, ...upArgs], env);
     t.equal(up.code, 0, up.stderr + sshdLog());
     return { home, namespace, hostDir, env, host };
   };
@@ -118,6 +118,22 @@ if (docker && haveSshd) {
     await waitFor("every container of the namespace to go", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 20_000, 200);
     t.equal(await docker.getContainer(container).inspect().then(() => true, () => false), false, "the orchestrator is gone");
     t.equal(await stat(hostDir).then(() => true, () => false), false, "the host's staging and run directories are gone");
+  });
+
+  t.test("on the namespace's own network, the orchestrator reaches the first host's agents on it, and its website from here", async (t) => {
+    const { namespace, env } = await sshFleet(t, "10m", ["--network", "own"]);
+    const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--website", "--json"], { ...env, LONG_RUN_SECONDS: "8" });
+    t.equal(detached.code, 0, detached.stderr);
+    const { runId } = JSON.parse(detached.stdout) as { runId: string };
+    const website = startCli(["website", "--namespace", namespace], env);
+    t.teardown(() => void website.kill("SIGKILL"));
+    await waitForOutput(website, /http:\/\/127\.0\.0\.1:\d+\n/, "fieldtest website to print its URL", 30_000);
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(website.output())![0];
+    t.match(await (await fetch(`${url}/api/state`)).json(), { runId }, "the website in the container, through the first agent");
+    website.kill("SIGINT");
+    const followed = await runCli(["attach", "--namespace", namespace], env);
+    t.equal(followed.code, 0, followed.stderr);
+    t.match(followed.stderr, new RegExp(`run ${runId} passed`), "the runner reached both agents on the namespace's network");
   });
 
   t.test("at the TTL the host's engine reaper removes a detached run's orchestrator, its parent killed; reap then removes the namespace's state on the host", async (t) => {

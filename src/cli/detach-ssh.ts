@@ -3,6 +3,7 @@ import { join, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
+import { FIRST_AGENT_PORT } from "../localhost/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { MACHINE_NODE_VARIABLES, remoteRunLayout, type NamedFile, type RemoteRunner, remoteRunnerArgs, stageNamedFiles, stageRunner, withoutEntries, writeRunnerInputs } from "../orchestrator/remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
@@ -60,10 +61,9 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     const runId = newRunId();
     const layout = remoteRunLayout(nsDir, namespace, runId);
     const { runDir, runsDir, home, keyPath, consolePath } = layout;
-    await writeRunnerInputs(ssh, host, layout, await readFile(request.keyPath, "utf8"), request.inventory);
     const user = (await execOnConnection(ssh, host, 'printf %s:%s "$(id -u)" "$(id -g)"')).stdout;
-
     const { owner, image, network } = await prepareOrchestrator(docker, request.inventory, join(context.packageRoot, "dockerfiles"), progress);
+    await writeRunnerInputs(ssh, host, layout, await readFile(request.keyPath, "utf8"), network === "own" ? onFirstHostsNetwork(request.inventory) : request.inventory);
     const id = await startOrchestrator(docker, {
       namespace,
       runId,
@@ -95,6 +95,20 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
     ssh.close();
     throw error;
   }
+}
+
+/**
+ * The fleet as the orchestrator sees it from the namespace's network on the first host: the
+ * agents of that host at their addresses on it, sshd on its own port there. Their published
+ * ports are on the host's address, which from inside a container may not lead back to the host
+ * (a host given as 127.0.0.1 is the container itself). Agents of other hosts keep theirs.
+ */
+function onFirstHostsNetwork(inventory: Inventory): Inventory {
+  const firstHost = inventory.agents[0]?.host;
+  return {
+    ...inventory,
+    agents: inventory.agents.map((agent) => (agent.host === firstHost && agent.internalHost ? { ...agent, host: agent.internalHost, sshPort: FIRST_AGENT_PORT } : agent)),
+  };
 }
 
 /**
