@@ -84,6 +84,13 @@ t.test("a namespace that is a Pulumi stack is read and destroyed through the CLI
     t.equal(result.code, 1, args.join(" "));
     t.match(result.stderr, message, args.join(" "));
   }
+  // extend would replace every VM: refused without --replace-vms, before the stack is read.
+  const extend = await runCli(["extend", "--namespace", namespace, "--ttl", "3h"], env);
+  t.equal(extend.code, 2, extend.stderr);
+  t.match(extend.stderr, new RegExp(`namespace ${namespace}, a Pulumi stack, replaces every one of its VMs[^]*Give --replace-vms to go ahead[^]*Nothing was changed\\.\\n$`));
+  const agreed = await runCli(["extend", "--namespace", namespace, "--ttl", "3h", "--replace-vms"], env);
+  t.equal(agreed.code, 1, agreed.stderr);
+  t.match(agreed.stderr, new RegExp(`extending namespace ${namespace}, a Pulumi stack, needs the Pulumi CLI[^]*Nothing was changed\\.\\n$`), "with --replace-vms it goes on to the stack");
   for (const args of [["up", "--localhost"], ["run", "health", "--localhost"]]) {
     const local = await runCli([...args, "--namespace", namespace], env);
     t.equal(local.code, 2, args.join(" "));

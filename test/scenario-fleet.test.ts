@@ -3,7 +3,7 @@
 import t from "tap";
 import { z } from "zod";
 import { DEFAULT_INSTANCE_TYPES, machineTypeFor } from "../src/core/shapes.ts";
-import { cloudPlan, containerPlan, expiryChange, limitProblem, renderPlan, type CloudFleetRequest } from "../src/pulumi/plan.ts";
+import { cloudPlan, containerPlan, expiryChange, limitProblem, renderPlan, replacementWarning, type CloudFleetRequest } from "../src/pulumi/plan.ts";
 import { defineScenario } from "../src/scenario.ts";
 import { agentNamesOf, FleetError, parseGroupCount, scenarioGroups } from "../src/scenario-fleet.ts";
 import { describeParams, ParamsError, parseScenarioParams } from "../src/scenario-params.ts";
@@ -109,6 +109,14 @@ t.test("the same scenario planned for GCP, AWS and localhost: machine types per 
   t.same(local.groups.map((g) => [g.firstAgent, g.lastAgent]), [["router-001", "router-001"], ["unit-001", "unit-002"], ["db-001", "db-001"]]);
   t.same(agentNamesOf(request("gcp").groups), agentNamesOf(request("aws").groups), "agent names do not depend on the cloud");
   t.same(agentNamesOf(request("gcp").groups), agentNamesOf(groups));
+});
+
+t.test("only a moved expiry of a live stack replaces its VMs, and so asks for --replace-vms", async (t) => {
+  const previous = new Date(now.getTime() + 3600_000);
+  t.equal(replacementWarning(expiryChange(undefined, 3600, true, now), "ann"), undefined, "a new stack");
+  t.equal(replacementWarning(expiryChange(previous, 7200, false, now), "ann"), undefined, "--ttl left out: the expiry is kept");
+  t.equal(replacementWarning(expiryChange(new Date(now.getTime() - 1000), 7200, true, now), "ann"), undefined, "an expiry that has passed: its VMs are gone");
+  t.match(replacementWarning(expiryChange(previous, 7200, true, now), "ann"), /namespace ann, a Pulumi stack, replaces every one of its VMs .*a detached run included/);
 });
 
 t.test("guards: a plan over --max-cores or --max-ram-gb is refused, naming the groups that add up", async (t) => {

@@ -19,6 +19,7 @@ import {
   parseGroup,
   limitProblem,
   renderPlan,
+  replacementWarning,
   stackConfigMap,
   stackTags,
   type AgentGroupRequest,
@@ -118,6 +119,8 @@ export interface CloudUpOptions {
   json: boolean;
   /** Print the plan and check the config, then stop: no stack, no state. */
   dryRun: boolean;
+  /** The user's word that a moved expiry may replace the stack's VMs (`--replace-vms`). */
+  replaceVms: boolean;
 }
 
 export async function cloudUpCommand(context: CliContext, flagged: CloudFleetRequest, options: CloudUpOptions, interrupt: Interrupt): Promise<void> {
@@ -134,7 +137,11 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
   }
   announcePlan(context, cloudPlan(request, expiry, now, config));
   if (problem) throw new UsageError(problem);
-  if (options.dryRun) return void context.stderr.write("dry run: nothing was created\n");
+  const replacement = replacementWarning(expiry, request.namespace);
+  if (options.dryRun) return void context.stderr.write(`dry run: nothing was created${replacement && !options.replaceVms ? `; ${replacement}, and up needs --replace-vms to do it` : ""}\n`);
+  if (replacement && !options.replaceVms) {
+    throw new UsageError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
+  }
 
   await claimNamespace(context, request.namespace, "pulumi");
   const { openWorkspace, upStack } = await stacks();

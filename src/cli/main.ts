@@ -72,6 +72,7 @@ interface UpFlags extends CloudFlagsInput {
   sshKnownHosts: string;
   cloud?: string;
   dryRun?: boolean;
+  replaceVms?: boolean;
 }
 
 type CloudFlagsInput = Omit<CloudFlags, "cloud" | "vms">;
@@ -191,6 +192,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--zone <zone>", "with --cloud gcp: the zone, e.g. europe-west1-b (default: $CLOUDSDK_COMPUTE_ZONE)")
     .option("--region <region>", "with --cloud aws: the region, e.g. eu-west-1 (default: $AWS_REGION)")
     .option("--dry-run", "print the plan and check it, create nothing")
+    .option("--replace-vms", "with --cloud and --ttl on an existing stack: agree that moving its expiry replaces every VM")
     .option("--json", "print the inventory as JSON")
     .action(async (flags: FleetFlags & UpFlags, command: Command) => {
       const targets = [flags.localhost, flags.sshHost.length > 0, flags.cloud !== undefined].filter(Boolean).length;
@@ -207,7 +209,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
         const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
         const request = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
-        await withInterrupts((interrupt) => cloudUpCommand(context, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun) }, interrupt));
+        await withInterrupts((interrupt) => cloudUpCommand(context, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) }, interrupt));
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
@@ -270,11 +272,12 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .summary("push a namespace's expiry: everything of it now expires --ttl from now")
     .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
     .option("--ttl <duration>", "new time to live, counted from now, e.g. 4h, 3d")
+    .option("--replace-vms", "for a Pulumi stack: agree that moving its expiry replaces every VM (their boot scripts carry it)")
     .option("--json", "print JSON")
-    .action(async (flags: { namespace?: string; ttl?: string; json?: boolean }) => {
+    .action(async (flags: { namespace?: string; ttl?: string; json?: boolean; replaceVms?: boolean }) => {
       const namespace = requireNamespace(flags.namespace, context.env, "extend");
       if (flags.ttl === undefined) throw new UsageError("extend needs --ttl <duration>, e.g. --ttl 4h: the namespace then expires that long from now");
-      await extendCommand(context, namespace, flags.ttl, ttlOption(flags.ttl), Boolean(flags.json));
+      await extendCommand(context, namespace, flags.ttl, ttlOption(flags.ttl), { json: Boolean(flags.json), replaceVms: Boolean(flags.replaceVms) });
       });
 
   program

@@ -182,6 +182,22 @@ export function describeExpiryChange(change: ExpiryChange, now: Date): string {
 }
 
 /**
+ * Why moving a live stack's expiry needs the user's word (`--replace-vms`): it replaces every VM,
+ * and with them the agents' disks, daemons and any run on them.
+ */
+export function vmReplacement(namespace: Namespace): string {
+  return (
+    `moving the expiry of namespace ${namespace}, a Pulumi stack, replaces every one of its VMs (their boot scripts carry the expiry): ` +
+    "the agents' disks, their daemons and any run on them, a detached run included, end"
+  );
+}
+
+/** vmReplacement, when the change replaces VMs that live (not for a new stack, a kept expiry, or VMs gone already). */
+export function replacementWarning(change: ExpiryChange, namespace: Namespace): string | undefined {
+  return change.kind === "moved" ? vmReplacement(namespace) : undefined;
+}
+
+/**
  * Anchors the request's expiry against what the namespace's stack file holds: a kept expiry
  * keeps the stack's `fieldtest:ttl` too, so that nothing derived from it changes either.
  */
