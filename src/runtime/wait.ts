@@ -40,15 +40,17 @@ export async function pollUntil<T>(
   if (!(timeoutMs > 0)) throw new Error(`timeoutMs must be a positive number of milliseconds, not ${timeoutMs}`);
   const deadline = Date.now() + timeoutMs;
   let pause = 50;
-  let problem = "no attempt finished";
+  let problem: string | undefined;
   for (;;) {
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new WaitTimeoutError(describe(problem));
+    if (remaining <= 0) throw new WaitTimeoutError(describe(problem ?? "no attempt finished"));
     const outcome = await attempt(remaining);
     if (outcome.done) return outcome.value;
-    problem = outcome.problem;
     const left = deadline - Date.now();
-    if (left <= 0) throw new WaitTimeoutError(describe(problem));
+    // An attempt the deadline cut short ("socket hang up") says less than the one before it
+    // ("the last answer was status 404"): the timeout reports the last one that ended in time.
+    if (left <= 0) throw new WaitTimeoutError(describe(problem ?? outcome.problem));
+    problem = outcome.problem;
     await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     pause = Math.min(pause * 2, 1000);
   }
