@@ -1,6 +1,6 @@
 import type { AgentSpec } from "../core/inventory.ts";
 import { execOnConnection } from "../runtime/exec.ts";
-import { HostKeyMismatchError, SshConnection } from "../runtime/ssh-connection.ts";
+import { HostKeyMismatchError, SshConnection, sshTargetOf } from "../runtime/ssh-connection.ts";
 
 export interface ReadinessOptions {
   deadline: number;
@@ -27,7 +27,7 @@ export async function waitForSsh(spec: AgentSpec, privateKey: string, options: R
     // Bounded per attempt: an address of its own that nobody answers (a dead agent on its own
     // network) hangs a connect instead of refusing it, and the container's death must still be seen.
     const connection = new SshConnection(
-      { label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey },
+      sshTargetOf(spec, privateKey),
       Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, options.deadline - Date.now())),
     );
     try {

@@ -1,11 +1,11 @@
-import { orchestratorAgent, scenarioInventory, type AgentSpec, type Inventory } from "../core/inventory.ts";
+import { orchestratorAgent, scenarioInventory, type Inventory } from "../core/inventory.ts";
 import { runEnvironment } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import type { Progress } from "../progress.ts";
 import { STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
-import { SshConnection } from "../runtime/ssh-connection.ts";
+import { SshConnection, sshTargetOf } from "../runtime/ssh-connection.ts";
 import { MACHINE_NODE_VARIABLES, remoteRunLayout, type NamedFile, type RemoteRunner, remoteRunnerArgs, stageNamedFiles, stageRunner, withoutEntries, writeRunnerInputs } from "./remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "./staging.ts";
 
@@ -64,7 +64,7 @@ export async function startAgentOrchestrator(request: AgentDetachRequest, progre
   const inventory = orchestratedInventory(request.inventory);
   if (inventory.agents.length === 0) throw new Error(`namespace ${inventory.namespace} has only its orchestrator agent ${spec.name}: a scenario needs agents of other groups`);
   const label = spec.name;
-  const ssh = agentConnection(spec, request.privateKey);
+  const ssh = new SshConnection(sshTargetOf(spec, request.privateKey));
   try {
     const nsDir = hostNamespaceDir(await hostHome(ssh, label), inventory.namespace);
     const { codeDir, nodePath } = await stageRunner(ssh, label, request.packageRoot, request.scenarioPath, nsDir, progress);
@@ -100,10 +100,6 @@ export async function startAgentOrchestrator(request: AgentDetachRequest, progre
     ssh.close();
     throw error;
   }
-}
-
-function agentConnection(spec: AgentSpec, privateKey: string): SshConnection {
-  return new SshConnection({ label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey });
 }
 
 /** The caller's environment for the runner, less what names this machine, with the runner's home on the agent. */

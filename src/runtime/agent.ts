@@ -9,7 +9,7 @@ import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult }
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
 import { quoteArg, type Command } from "./quote.ts";
-import { SshConnection, type RemoteProcess } from "./ssh-connection.ts";
+import { SshConnection, sshTargetOf, type RemoteProcess } from "./ssh-connection.ts";
 import { DEFAULT_WAIT_MS, httpGetOver, pollUntil, WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./wait.ts";
 
 export interface AgentContext {
@@ -59,14 +59,7 @@ export class Agent {
     this.portRange = spec.portRange;
     this.labels = spec.labels;
     this.group = agentGroup(spec);
-    this.connection = new SshConnection({
-      label: spec.name,
-      host: spec.host,
-      port: spec.sshPort,
-      user: spec.user,
-      hostKey: spec.hostKey,
-      privateKey: context.privateKey,
-    });
+    this.connection = new SshConnection(sshTargetOf(spec, context.privateKey));
     const notice = (line: string) => context.logSink({ agent: spec.name, daemon: "copy", stream: "stderr", line });
     this.copier = new Copier(this.connection, spec.name, context.hashes, spec.inbox, notice);
     // sshd may sit inside the range: the port the runner dials, and the slice's first port, where

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
+import type { AgentSpec } from "../core/inventory.ts";
 import { publicKeyBlob } from "../keys.ts";
 import { CoalescingSocket } from "./coalescing-socket.ts";
 
@@ -27,6 +28,11 @@ export interface RemoteProcess {
 }
 
 export class HostKeyMismatchError extends Error {}
+
+/** How to reach an agent of an inventory over SSH, its pinned host key included. */
+export function sshTargetOf(spec: AgentSpec, privateKey: string): SshTarget {
+  return { label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey };
+}
 
 // AES-GCM runs in OpenSSL; ssh2's pure-JS chacha20 is several times slower on bulk copies.
 const ALGORITHMS = {
