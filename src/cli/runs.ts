@@ -1,25 +1,22 @@
-import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { HISTORY_FILE } from "../history/entry.ts";
 import { readHistory } from "../history/reader.ts";
-import { newRunId } from "../observe/run-dir.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
 import { DAEMON_OUTPUTS } from "../runs/console.ts";
 import type { LongRunOptions } from "../runs/long-run.ts";
-import { CONSOLE_FILE, STATUS_FILE, type RunStatus } from "../runs/record.ts";
+import type { RunStatus } from "../runs/record.ts";
 import { openWebsiteTunnel } from "../runs/website-tunnel.ts";
 import { localRuns, RunHost } from "../runs/remote.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { liveInventory, namespaceState } from "./fleet.ts";
 import { INTERRUPTED_EXIT_CODE } from "./interrupt.ts";
 import { namespaceOption, portOption, positiveIntOption } from "./options.ts";
-import { renderTable, stderrProgress, writeJson } from "./output.ts";
+import { renderTable, writeJson } from "./output.ts";
 
 export interface LongRunFlags {
   detach?: boolean;
