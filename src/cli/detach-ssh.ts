@@ -1,21 +1,30 @@
 import { readFile } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { FIRST_AGENT_PORT } from "../localhost/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
-import { MACHINE_NODE_VARIABLES, remoteRunLayout, type NamedFile, type RemoteRunner, remoteRunnerArgs, stageNamedFiles, stageRunner, withoutEntries, writeRunnerInputs } from "../orchestrator/remote-runner.ts";
+import {
+  MACHINE_NODE_VARIABLES,
+  remoteRunLayout,
+  type NamedFile,
+  type RemoteRunner,
+  remoteRunnerArgs,
+  stageNamedFiles,
+  stageRunner,
+  watchOverSsh,
+  websitePortGiven,
+  withoutEntries,
+  writeRunnerInputs,
+} from "../orchestrator/remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
-import { STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
-import { quoteArg } from "../runtime/quote.ts";
 import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
 import { formatSshHost } from "../ssh-hosts/host-spec.ts";
 import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
-import { UsageError } from "./context.ts";
 
 export interface SshDetachRequest {
   /** The runner's arguments after the CLI, with the scenario still as typed and without the options of `files`. */
@@ -80,15 +89,13 @@ export async function startSshOrchestrator(context: CliContext, backend: SshHost
       env: { ...withoutEntries(context.env, MACHINE_NODE_VARIABLES), FIELDTEST_HOME: home },
       user,
     });
-    const exists = async (path: string) => (await execOnConnection(ssh, host, `test -f ${quoteArg(path)}`, { allowFailure: true })).code === 0;
     return {
       runId,
       runDir,
       host,
       container: orchestratorName(namespace, runId),
-      tracked: () => exists(posix.join(runDir, STATUS_FILE)),
+      ...watchOverSsh(ssh, host, layout),
       ended: async () => ((await orchestratorRunning(docker, id)) ? undefined : `the detached run's orchestrator on ${host} ended before the run started`),
-      consoleTail: async () => (await execOnConnection(ssh, host, `tail -n 15 ${quoteArg(consolePath)}`, { allowFailure: true })).stdout,
       close: () => ssh.close(),
     };
   } catch (error) {
@@ -120,6 +127,5 @@ function onFirstHostsNetwork(inventory: Inventory): Inventory {
 function websiteArgs(request: SshDetachRequest, network: "own" | "host"): string[] {
   if (!request.website) return [];
   if (network === "own") return ["--fleet-website", "--website-in-container"];
-  const portGiven = request.runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
-  return ["--fleet-website", ...(portGiven ? [] : ["--website-port", "0"])];
+  return ["--fleet-website", ...(websitePortGiven(request.runnerArgs) ? [] : ["--website-port", "0"])];
 }

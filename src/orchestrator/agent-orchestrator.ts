@@ -2,11 +2,22 @@ import { orchestratorAgent, scenarioInventory, type Inventory } from "../core/in
 import { runEnvironment } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import type { Progress } from "../progress.ts";
-import { STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import { SshConnection, sshTargetOf } from "../runtime/ssh-connection.ts";
-import { MACHINE_NODE_VARIABLES, remoteRunLayout, type NamedFile, type RemoteRunner, remoteRunnerArgs, stageNamedFiles, stageRunner, withoutEntries, writeRunnerInputs } from "./remote-runner.ts";
+import {
+  MACHINE_NODE_VARIABLES,
+  remoteRunLayout,
+  type NamedFile,
+  type RemoteRunner,
+  remoteRunnerArgs,
+  stageNamedFiles,
+  stageRunner,
+  watchOverSsh,
+  websitePortGiven,
+  withoutEntries,
+  writeRunnerInputs,
+} from "./remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "./staging.ts";
 
 /** Beside the console in the run directory: the runner's pid on the orchestrator agent. */
@@ -84,16 +95,14 @@ export async function startAgentOrchestrator(request: AgentDetachRequest, progre
       { cwd: codeDir, env: runnerEnvironment(request.env, layout.home) },
     );
     const pid = Number(started.stdout.trim());
-    const exists = async (path: string) => (await execOnConnection(ssh, label, `test -f ${quoteArg(path)}`, { allowFailure: true })).code === 0;
     return {
       runId: layout.runId,
       runDir: layout.runDir,
       agent: spec.name,
       pid,
-      tracked: () => exists(`${layout.runDir}/${STATUS_FILE}`),
+      ...watchOverSsh(ssh, label, layout),
       // A runner whose parent is gone may stay a zombie until the agent's init reaps it: that is ended too.
       ended: async () => ((await execOnConnection(ssh, label, `s=$(ps -o stat= -p ${pid}) && [ "\${s#Z}" = "$s" ]`, { allowFailure: true })).code === 0 ? undefined : `the detached runner on ${spec.name} ended before the run started`),
-      consoleTail: async () => (await execOnConnection(ssh, label, `tail -n 15 ${quoteArg(layout.consolePath)}`, { allowFailure: true })).stdout,
       close: () => ssh.close(),
     };
   } catch (error) {
@@ -115,6 +124,5 @@ function runnerEnvironment(env: NodeJS.ProcessEnv, home: string): Record<string,
  */
 function websiteArgs(request: AgentDetachRequest, agentName: string): string[] {
   if (!request.website) return [];
-  const portGiven = request.runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
-  return ["--fleet-website", agentName, ...(portGiven ? [] : ["--website-port", "0"])];
+  return ["--fleet-website", agentName, ...(websitePortGiven(request.runnerArgs) ? [] : ["--website-port", "0"])];
 }

@@ -1,7 +1,7 @@
 import { basename, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import type { Progress } from "../progress.ts";
-import { CONSOLE_FILE } from "../runs/record.ts";
+import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { execOnConnection } from "../runtime/exec.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import type { SshConnection } from "../runtime/ssh-connection.ts";
@@ -16,6 +16,11 @@ import { stageOnHost, writeOnHost, type StagedFile } from "./staging.ts";
 
 /** node's variables that name files of this machine (`--import` hooks, module paths), which the host has not. */
 export const MACHINE_NODE_VARIABLES = ["NODE_OPTIONS", "NODE_PATH"];
+
+/** Where the namespace's staged files (bundles, node, the command line's files, the key) are on the remote machine. */
+function stagingRoot(nsDir: string): string {
+  return posix.join(nsDir, "orchestrator");
+}
 
 export function withoutEntries(env: NodeJS.ProcessEnv, names: readonly string[]): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([key]) => !names.includes(key)));
@@ -33,7 +38,7 @@ export interface StagedRunner {
  * content-addressed directories under `<nsDir>/orchestrator/` (nothing is sent that is there).
  */
 export async function stageRunner(ssh: SshConnection, label: string, packageRoot: string, scenarioPath: string, nsDir: string, progress: Progress): Promise<StagedRunner> {
-  const stagingRoot = posix.join(nsDir, "orchestrator");
+  const root = stagingRoot(nsDir);
   const bundle = await buildOrchestratorBundle(packageRoot, scenarioPath);
   if (bundle.readsBesideItself) {
     progress.step(
@@ -42,9 +47,9 @@ export async function stageRunner(ssh: SshConnection, label: string, packageRoot
   }
   const [code, node] = await (async () => {
     try {
-      await execOnConnection(ssh, label, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(stagingRoot)}`);
+      await execOnConnection(ssh, label, `mkdir -p -m 700 ${quoteArg(nsDir)} && mkdir -p ${quoteArg(root)}`);
       const files = bundle.files.map((relative) => ({ relative, local: posix.join(bundle.dir, relative) }));
-      return [await stageOnHost(ssh, label, stagingRoot, files), await stageOnHost(ssh, label, stagingRoot, [{ relative: "node", local: process.execPath }])];
+      return [await stageOnHost(ssh, label, root, files), await stageOnHost(ssh, label, root, [{ relative: "node", local: process.execPath }])];
     } finally {
       await bundle.remove();
     }
@@ -69,7 +74,7 @@ export interface NamedFile {
 export async function stageNamedFiles(ssh: SshConnection, label: string, nsDir: string, files: readonly NamedFile[], progress: Progress): Promise<{ dir: string; args: string[] } | undefined> {
   if (files.length === 0) return undefined;
   const staged: StagedFile[] = files.map((f, i) => ({ relative: `${i + 1}-${basename(f.path)}`, local: f.path, mode: 0o600 }));
-  const { dir, sentBytes } = await stageOnHost(ssh, label, posix.join(nsDir, "orchestrator"), staged);
+  const { dir, sentBytes } = await stageOnHost(ssh, label, stagingRoot(nsDir), staged);
   progress.step(`${label}: ${files.map((f) => f.flag).join(", ")} staged in ${dir} (${sentBytes} bytes sent)`);
   return { dir, args: files.flatMap((f, i) => [f.flag, posix.join(dir, staged[i]!.relative)]) };
 }
@@ -85,6 +90,19 @@ export interface RemoteRunner {
   ended(): Promise<string | undefined>;
   consoleTail(): Promise<string>;
   close(): void;
+}
+
+/** How the parent tells, over the machine's SSH, that the runner tracks its run, and what it last printed. */
+export function watchOverSsh(ssh: SshConnection, label: string, layout: RemoteRunLayout): Pick<RemoteRunner, "tracked" | "consoleTail"> {
+  return {
+    tracked: async () => (await execOnConnection(ssh, label, `test -f ${quoteArg(posix.join(layout.runDir, STATUS_FILE))}`, { allowFailure: true })).code === 0,
+    consoleTail: async () => (await execOnConnection(ssh, label, `tail -n 15 ${quoteArg(layout.consolePath)}`, { allowFailure: true })).stdout,
+  };
+}
+
+/** Whether the runner's arguments choose the website's port; a remote runner otherwise takes a free one. */
+export function websitePortGiven(runnerArgs: readonly string[]): boolean {
+  return runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
 }
 
 /** Where a run's files are in the namespace's state on the remote machine. */
@@ -107,7 +125,7 @@ export function remoteRunLayout(nsDir: string, namespace: string, runId: string)
     runsDir,
     runDir,
     home: posix.join(nsDir, "home"),
-    keyPath: posix.join(nsDir, "orchestrator", "client_key"),
+    keyPath: posix.join(stagingRoot(nsDir), "client_key"),
     inventoryPath: posix.join(runDir, "orchestrator-inventory.json"),
     consolePath: posix.join(runDir, CONSOLE_FILE),
   };
