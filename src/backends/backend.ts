@@ -51,6 +51,8 @@ export interface ExtendRequest {
   ttl: string;
   ttlSeconds: number;
   now: Date;
+  /** The user's word that the extension may replace VMs (a Pulumi stack's, whose boot scripts carry the expiry). */
+  replaceVms?: boolean;
 }
 
 export interface FleetBackend {

@@ -4,11 +4,10 @@ import type { Inventory } from "../core/inventory.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../core/namespace.ts";
 import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
-import { expiredStacks } from "../pulumi/plan.ts";
+import { describeExpiryChange, expiredStacks, vmReplacement } from "../pulumi/plan.ts";
 import type { PulumiStackRecord } from "../pulumi/record.ts";
-import { describeExpiryChange } from "../pulumi/plan.ts";
 import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { namespaceState, type BackendContext } from "./context.ts";
+import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
 import { stackProjectDir } from "./stack-project.ts";
 
 /**
@@ -95,6 +94,10 @@ export class PulumiStackBackend implements FleetBackend {
    * carry the expiry, so the update replaces the VMs; the plan line says so before it starts.
    */
   async extend(request: ExtendRequest): Promise<Extension> {
+    // Refused before the stack is read: the change would end everything running on the VMs.
+    if (!request.replaceVms) {
+      throw new FleetInputError(`${vmReplacement(this.namespace)}. Give --replace-vms to go ahead, or let the namespace expire and make it again. Nothing was changed.`);
+    }
     const { extendStackExpiry } = await stacks();
     const workspace = await this.workspace(`extending namespace ${this.record.stack}, a Pulumi stack,`, "Nothing was changed.");
     const fleet = await extendStackExpiry(workspace, {

@@ -6,7 +6,6 @@ import { localhostSummaries } from "../backends/localhost.ts";
 import { openBackend } from "../backends/open.ts";
 import { upLocalhostFleet, upSshFleet, type LocalFleetRequest, type SshHostsRequest } from "../backends/provision.ts";
 import { reapEverything } from "../backends/reap.ts";
-import { vmReplacement } from "../pulumi/plan.ts";
 import { namespacesInState, stateHome } from "../state.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
@@ -98,12 +97,8 @@ export async function destroyCommand(context: CliContext, namespace: Namespace, 
 export async function extendCommand(context: CliContext, namespace: Namespace, ttl: string, ttlSeconds: number, options: { json: boolean; replaceVms: boolean }): Promise<void> {
   const { json } = options;
   const backend = await openBackend(context, namespace);
-  // Asked before the stack is read: on localhost and SSH hosts the expiry moves in place.
-  if (backend.kind === "pulumi" && !options.replaceVms) {
-    throw new UsageError(`${vmReplacement(namespace)}. Give --replace-vms to go ahead, or let the namespace expire and make it again. Nothing was changed.`);
-  }
   const now = new Date();
-  const { names, expiresAt } = await backend.extend({ expiresAt: new Date(now.getTime() + ttlSeconds * 1000), ttl, ttlSeconds, now });
+  const { names, expiresAt } = await backend.extend({ expiresAt: new Date(now.getTime() + ttlSeconds * 1000), ttl, ttlSeconds, now, replaceVms: options.replaceVms });
   if (names.length === 0) throw new FleetInputError(`namespace ${namespace} has no agents to extend; create them with \`fieldtest up --namespace ${namespace}\``);
   if (backend.kind !== "pulumi") await namespaceState(context, namespace).writeExpiry(expiresAt);
   if (json) return writeJson(context.stdout, { namespace, expiresAt: expiresAt.toISOString(), agents: names });
