@@ -33,6 +33,7 @@ export const copy: Measure = {
     const spec = inventory.agents[0]!;
     // The same agent without its inbox, as a runner on another machine would see it.
     const { inbox: _unused, ...remoteSpec } = spec;
+    const hashWorkers = new HashWorkers();
     const overSsh = await Cloud.connect({ ...inventory, agents: [remoteSpec] }, { privateKey, logSink: () => {} });
     try {
       await ssh.startMaster(spec);
@@ -40,7 +41,6 @@ export const copy: Measure = {
       await randomFile(local, copyBytes);
       const mb = copyBytes / 1e6;
       const throughput = { inbox: [] as number[], ssh: [] as number[], scp: [] as number[], sshHashed: [] as number[] };
-      const hashWorkers = new HashWorkers();
       const fieldtestAgain: number[] = [];
       const scpAgain: number[] = [];
       let stamp = Date.now();
@@ -77,7 +77,6 @@ export const copy: Measure = {
         throughput.sshHashed.push(mb / ((performance.now() - hashedStart) / 1000));
         await agent.exec(["rm", "-f", scpRemote]);
       }
-      await hashWorkers.close();
       const base = overRounds(throughput.scp);
       const copyRow = (name: string, samples: number[], goal: number, baseline = { name: "scp via ControlMaster", figures: base }) => {
         const figures = overRounds(samples);
@@ -114,7 +113,7 @@ export const copy: Measure = {
         }),
       ];
     } finally {
-      await overSsh.close();
+      await Promise.all([overSsh.close(), hashWorkers.close()]);
     }
   },
 };
