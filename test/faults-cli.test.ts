@@ -6,6 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { Nemesis } from "../src/faults/nemesis.ts";
 import type { Agent } from "../src/runtime/agent.ts";
+import { followLog } from "./helpers/container-log.ts";
 import { requireDocker, runCli, startCli, testFleet, waitFor, waitForOutput } from "./helpers/fleet.ts";
 
 async function faultChains(agent: Agent): Promise<number> {
@@ -28,7 +29,7 @@ export default defineScenario({
   name: "partition-forever",
   async run(cloud) {
     const [a, b] = cloud.agents;
-    await cloud.faults.partition([[a], [b]], { healAfterMs: 3000 });
+    await cloud.faults.partition([[a], [b]], { healAfterMs: 5000 });
     cloud.log("partitioned");
     await new Promise(() => {});
   },
@@ -40,15 +41,31 @@ export default defineScenario({
     t.teardown(() => void cli.kill("SIGKILL"));
     await waitForOutput(cli, /partitioned/, "the scenario to partition", 20_000);
     t.match(cli.output(), /fault-start partition [0-9a-f]{8} on agent-001, agent-002 .*iptables, heals by/, "the fault is in the run's log");
+    // Followed from the agents' first line: what they say of the heal is read once it is said.
+    const logs = await Promise.all([a, b].map((agent) => followLog(docker, `fieldtest-${fleet.namespace}-${agent.name}`)));
     const killedAt = Date.now();
     cli.kill("SIGKILL");
     t.equal(await faultChains(a), 2, "the partition is in force after the runner died");
-    await waitFor("the agents to heal", async () => ((await faultChains(a)) + (await faultChains(b)) === 0 ? true : undefined), 8000, 100);
-    t.comment(`healed ${Date.now() - killedAt} ms after the kill (deadline 3 s after the fault)`);
-    t.equal((await a.exec(["fieldtest-fault", "list"])).stdout.trim(), "", "no fault recorded on the agent");
     const [runId] = await readdir(join(runsDir, fleet.namespace));
     const history = (await readFile(join(runsDir, fleet.namespace, runId!, "history.jsonl"), "utf8")).split("\n").filter(Boolean).map((line) => JSON.parse(line));
-    t.match(history.find((entry) => entry.type === "fault-start"), { kind: "event", data: { kind: "partition" } }, "the fault's start is in the run's history, written before the runner died");
+    const start = history.find((entry) => entry.type === "fault-start");
+    t.match(start, { kind: "event", data: { kind: "partition" } }, "the fault's start is in the run's history, written before the runner died");
+    const deadline = Date.parse(start.data.deadline);
+    t.ok(killedAt < deadline, "the runner was killed before the deadline, so its own timer cannot heal");
+    await waitFor("the agents to heal", async () => ((await faultChains(a)) + (await faultChains(b)) === 0 ? true : undefined), deadline + 8000 - Date.now(), 100);
+    t.comment(`healed ${Date.now() - killedAt} ms after the kill, ${Date.now() - deadline} ms after the deadline`);
+    t.equal((await a.exec(["fieldtest-fault", "list"])).stdout.trim(), "", "no fault recorded on the agent");
+    // The promise: the session's loop heals *at* the deadline, not the agent's backstop 3 s later.
+    // The agent records the heal in its log within its watcher's second.
+    const record = new RegExp(`fieldtest-fault: healed ${start.data.id} at its deadline by its session's timer: due (\\d+) ms, healed (\\d+) ms`);
+    for (const [i, agent] of [a, b].entries()) {
+      const [, due, healed] = await waitFor(`${agent.name}'s log to record the heal`, () => record.exec(logs[i]!.text()) ?? undefined, 5000, 100).catch((error: Error) => {
+        throw new Error(`${error.message}; its log:\n${logs[i]!.text()}`);
+      });
+      t.equal(Number(due), deadline, `${agent.name}: its session's timer healed the fault due at the deadline`);
+      const late = Number(healed) - deadline;
+      t.ok(late >= 0 && late <= 1000, `${agent.name}: healed ${late} ms after the deadline (within 1 s; the backstop would be 3 s late)`);
+    }
   });
 
   t.test("fieldtest heal --namespace removes faults no runner owns", async (t) => {
