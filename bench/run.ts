@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { renderTable, stderrProgress } from "../src/cli/output.ts";
 import { INTERRUPTED_EXIT_CODE } from "../src/cli/interrupt.ts";
 import { BenchContext, FULL, SMOKE, type Measure, type MeasureResult } from "./lib/context.ts";
+import { MeasureCutOff } from "./lib/measure-time.ts";
 import type { Stats } from "./lib/stats.ts";
 import { bringup } from "./measures/bringup.ts";
 import { broadcast } from "./measures/broadcast.ts";
@@ -80,15 +81,15 @@ try {
   }
 } catch (error) {
   failure = error;
+  if (error instanceof MeasureCutOff) results.push(...error.rows);
 } finally {
   stepWithPrefix.step("cleaning up");
   await context.cleanup();
 }
 if (interruptedAt !== undefined) process.exit(INTERRUPTED_EXIT_CODE);
-if (failure) {
-  process.stderr.write(`bench: failed: ${(failure as Error).stack ?? failure}\n`);
-  process.exit(1);
-}
+if (failure) process.stderr.write(`bench: failed: ${(failure as Error).stack ?? failure}\n`);
+// The rows measured before a failure are reported all the same, and the exit status says it failed.
+if (failure && results.length === 0) process.exit(1);
 
 if (values.json) {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -103,6 +104,7 @@ if (values.json) {
   const notes = results.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`);
   if (notes.length > 0) process.stdout.write(`\n${notes.join("\n")}\n`);
 }
+if (failure) process.exitCode = 1;
 
 function number(value: number, unit: string): string {
   if (!Number.isFinite(value)) return String(value);

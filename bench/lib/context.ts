@@ -107,7 +107,8 @@ export const SMOKE: Sizes = {
   broadcastMbit: 100,
 };
 
-// Bench agents expire on their own if the bench is killed before it cleans up.
+// Bench agents expire on their own if the bench is killed before it cleans up; a measure that
+// takes longer gives its fleet a TTL of its own (see measure-time.ts).
 const TTL_SECONDS = 20 * 60;
 // Slices are only as wide as the bench needs, to leave ports to other namespaces.
 const PORTS_PER_AGENT = 10;
@@ -171,8 +172,11 @@ export class BenchContext {
     return namespace;
   }
 
-  /** Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner (on `engine`'s address, in `network` mode). */
-  async up(count: number, where: { engine?: Engine; network?: NetworkMode } = {}): Promise<Fleet> {
+  /**
+   * Brings up `count` fieldtest agents in a fresh namespace, through the real provisioner (on
+   * `engine`'s address, in `network` mode), living `ttlSeconds` (default 20 minutes).
+   */
+  async up(count: number, where: { engine?: Engine; network?: NetworkMode; ttlSeconds?: number } = {}): Promise<Fleet> {
     const { engine, network } = where;
     const namespace = this.newNamespace();
     const state = new NamespaceState(this.home, namespace);
@@ -180,7 +184,7 @@ export class BenchContext {
     const inventory = await upLocalhost(this.docker, {
       namespace,
       groups: [{ name: "agent", count, image: this.imageSource.alias }],
-      ttlSeconds: TTL_SECONDS,
+      ttlSeconds: where.ttlSeconds ?? TTL_SECONDS,
       portsPerAgent: PORTS_PER_AGENT,
       owner: "bench",
       clientKey,
