@@ -7,7 +7,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { AgentSpec } from "../core/inventory.ts";
-import { CHUNK_BYTES, ChunkedDigest, hashOfChunks } from "./content-hash.ts";
+import { CHUNK_BYTES, ChunkedDigest, hashOfChunkDigests, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "./quote.ts";
 import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
@@ -80,6 +80,21 @@ export function commitCommand(remote: string, partial: string, hash: string, mod
   );
 }
 
+/**
+ * The agent's digests of the file at "$p", one line per 16 MiB chunk (`<hex> …`), as a
+ * broadcast's relay prints them: `openssl dgst` where the agent has it (its SHA-256 uses the
+ * CPU's SHA instructions), else `sha256sum`. An empty file has no chunk and prints nothing.
+ */
+const CHUNK_DIGESTS_COMMAND = `h=sha256sum; command -v openssl >/dev/null && h='openssl dgst -sha256 -r'; split -b ${CHUNK_BYTES} --filter="$h" -- "$p"`;
+
+/** The content hash of what the agent's chunk digests say, or undefined when they are not as many well-formed lines as the file has chunks. */
+export function agentContentHash(digestOutput: string, size: number): string | undefined {
+  const lines = digestOutput.split("\n").filter(Boolean);
+  const digests = lines.map((line) => /^([0-9a-f]{64})(?: |$)/.exec(line)?.[1]).filter((d): d is string => d !== undefined);
+  if (digests.length !== lines.length || digests.length !== Math.ceil(size / CHUNK_BYTES)) return undefined;
+  return hashOfChunkDigests(digests);
+}
+
 /** Channels a large file is sent over at once (see sendOverSsh). */
 const SSH_CHANNELS = 4;
 
@@ -135,9 +150,26 @@ export class Copier {
       if (received) inboxHash = await hashing;
     }
     const hash = inboxHash ?? (await this.sendOverSsh(local, info, remote, partial));
-    // `dd` keeps what lies past the new end of a partial file an earlier, failed copy left larger.
-    await this.run(`truncate -s ${info.size} -- ${quoteArg(partial)} && ${commitCommand(remote, partial, hash, info.mode)}`);
+    await this.verifyOnAgent(partial, info.size, hash, `${this.agentName}: copy of ${local} to ${remote}`);
+    await this.run(commitCommand(remote, partial, hash, info.mode));
     return { remote, transferred: true, bytes: info.size, via: inboxHash ? "inbox" : "ssh" };
+  }
+
+  /**
+   * The agent hashes the partial file as it will be committed, before it replaces anything: the
+   * manifest then vouches for bytes the agent has, whatever wrote them (two copies racing to one
+   * destination, a local file changed while the inbox copy ran), as a broadcast's relays do.
+   */
+  private async verifyOnAgent(partial: string, size: number, hash: string, what: string): Promise<void> {
+    // `dd` keeps what lies past the new end of a partial file an earlier, failed copy left larger.
+    const chunks = Math.ceil(size / CHUNK_BYTES);
+    const { stdout } = await this.run(`p=${quoteArg(partial)}; truncate -s ${size} -- "$p" && ${CHUNK_DIGESTS_COMMAND}`, { maxOutputBytes: (chunks + 1) * 128 });
+    const seen = agentContentHash(stdout, size);
+    if (seen === hash) return;
+    await this.run(`rm -f -- ${quoteArg(partial)}`, { allowFailure: true });
+    throw new Error(
+      `${what}: what the agent wrote does not match the local content hash (${seen === undefined ? "its digests are malformed" : `agent ${seen.slice(0, 12)}…, local ${hash.slice(0, 12)}…`}); the destination was left as it was`,
+    );
   }
 
   /**
