@@ -5,7 +5,7 @@ import { readdir } from "node:fs/promises";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
 import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
-import { requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
@@ -14,6 +14,8 @@ if (docker) {
   // No Pulumi CLI on this PATH: a cloud `up` that got past the counts would fail later, not create.
   const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "", FIELDTEST_OWNER: owner, PATH: "/usr/bin:/bin" };
   const namespace = uniqueNamespace("counts");
+  // Should a count get through, what it made goes at the end, not at its TTL.
+  cleanupNamespace(t, docker, namespace);
   const gcp = ["--cloud", "gcp", "--project", "p", "--zone", "europe-west1-b", "--ssh-source-range", "203.0.113.7/32", "--namespace", namespace];
   const cases: Array<[string, string[], RegExp]> = [
     ["negative --vms, run", ["run", "health", "--localhost", "--vms", "-1"], /--vms "-1" must be a whole number of at least 1/],
