@@ -5,15 +5,29 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { BroadcastError } from "../src/runtime/broadcast.ts";
+import { broadcast, BroadcastError, type RelayTarget } from "../src/runtime/broadcast.ts";
 import type { Agent } from "../src/runtime/agent.ts";
 import { agentContentHash, partialPath } from "../src/runtime/copy.ts";
 import { CHUNK_BYTES, hashOfChunkDigests } from "../src/runtime/content-hash.ts";
+import { HashCache } from "../src/runtime/hash-cache.ts";
 import { quoteArg } from "../src/runtime/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 // Reads its chunk as the real one does and prints a digest of nothing it read.
 const LYING_HASHER = `#!/bin/sh\ncat >/dev/null\necho "${"0".repeat(64)} *stdin"\n`;
+
+// Where the relay program forwards each block it read to its successors (relay-program.ts).
+const FORWARD = "  for my $s (@next) {\n    next unless $s->[1];";
+/** The agent's relays flip a bit of the first block they read, before they forward, write and hash it. */
+function corruptingRelays(target: RelayTarget): RelayTarget {
+  return {
+    ...target,
+    open: (command) => {
+      if (!command.includes(FORWARD)) throw new Error("the relay program changed: this test's corruption no longer applies");
+      return target.open(command.replace(FORWARD, `  substr($buf, 0, 1) ^= "\\x01" if $got == $n;\n${FORWARD}`));
+    },
+  };
+}
 
 t.test("the agent's chunk digests: as many well-formed lines as the file has chunks, or nothing", async (t) => {
   const digest = createHash("sha256").update("x").digest("hex");
@@ -64,6 +78,21 @@ if (docker) {
       t.equal(state.split("\n")[0], agent === liar ? old : hash, `${agent.name}: ${agent === liar ? "the old content, unreplaced" : "the new content"}`);
       t.notMatch(state, new RegExp(partialPath(remote).split("/").pop()!.replace(".", "\\.")), `${agent.name}: no partial file left`);
     }
+  });
+
+  t.test("a relay that alters the bytes mid-chain: what it and those after it received is not kept, and every agent ends with the right bytes", async (t) => {
+    const remote = "integrity/altered";
+    const [first, altering, after] = agents.filter((a) => a !== liar) as [Agent, Agent, Agent];
+    const targets = [first.relayTarget(), corruptingRelays(altering.relayTarget()), after.relayTarget()];
+    const log: string[] = [];
+    const result = await broadcast(targets, local, remote, { hashes: new HashCache(), log: (line) => log.push(line) });
+    t.same(result.failed, [], "no agent is left without it");
+    t.equal(result.agents[first.name]?.via, "relay", `${first.name}, before the altering relay, got it through the relay`);
+    // Its own copy is altered in every round: only the direct copy gives it the file.
+    t.equal(result.agents[altering.name]?.via, "ssh", `${altering.name}, which alters what it relays, got it directly`);
+    const mismatch = (agent: Agent) => new RegExp(`${agent.name} did not get it through the relay \\(what it received does not match the local content hash\\)`);
+    t.match(log.join("\n"), mismatch(after), `${after.name}, fed by the altering relay, was fed again`);
+    for (const agent of [first, altering, after]) t.equal((await held(agent, remote)).split("\n")[0], hash, `${agent.name}: the right bytes`);
   });
 
   t.test("the agent's own copy over SSH is checked on the agent too", async (t) => {
