@@ -12,9 +12,9 @@ export type { Daemon, DaemonExit, DaemonOutput, LogLine, RestartBackoff, Restart
 export { WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./runtime/wait.ts";
 export type { OpInput, PendingOp, ScenarioHistory } from "./history/scenario-history.ts";
 export type { CheckerName } from "./checkers/names.ts";
-export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
+export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./transport/exec.ts";
 export type { CopyResult } from "./runtime/copy.ts";
 export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";
 export { LABELS, parseTtl } from "./core/namespace.ts";
-export { HostKeyMismatchError } from "./runtime/ssh-connection.ts";
+export { HostKeyMismatchError } from "./transport/ssh-connection.ts";

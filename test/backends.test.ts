@@ -3,8 +3,8 @@
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { generateEd25519KeyPair } from "../src/keys.ts";
-import { portIsFree } from "../src/localhost/ports.ts";
+import { generateEd25519KeyPair } from "../src/transport/keys.ts";
+import { portIsFree } from "../src/targets/docker-engine/ports.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace } from "./helpers/fleet.ts";
 
 const exists = (path: string) => access(path).then(() => true, () => false);

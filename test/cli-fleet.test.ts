@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { agentImageTag } from "../src/localhost/image.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { ROLE_LABEL } from "../src/observe/grafana.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, ROOT } from "./helpers/fleet.ts";

@@ -3,7 +3,7 @@ import t from "tap";
 import { completeGrudge, cutLinks, isolationGrudge } from "../src/faults/grudge.ts";
 import { parseProbe } from "../src/faults/probe.ts";
 import { runSchedule } from "../src/faults/schedule.ts";
-import { agentAddress, networkConfig } from "../src/localhost/network.ts";
+import { agentAddress, networkConfig } from "../src/targets/docker-engine/network.ts";
 
 t.test("a complete grudge drops every node of the other components", async (t) => {
   const grudge = completeGrudge([["n1", "n2"], ["n3"], ["n4", "n5"]]);

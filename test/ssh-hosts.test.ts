@@ -5,11 +5,11 @@ import { access, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { agentImageTag } from "../src/localhost/image.ts";
-import { NamespaceState } from "../src/state.ts";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
-import { agentsPerHost } from "../src/ssh-hosts/fleet.ts";
-import { parseSshHost } from "../src/ssh-hosts/host-spec.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
+import { NamespaceState } from "../src/targets/state.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
+import { agentsPerHost } from "../src/targets/ssh-hosts/fleet.ts";
+import { parseSshHost } from "../src/targets/ssh-hosts/host-spec.ts";
 import { cleanupNamespace, containerCount, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 

@@ -1,12 +1,12 @@
 import { dockerfileAliases } from "../core/images.ts";
 import { join } from "node:path";
 import { MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
-import { requirePulumiCli } from "../pulumi/cli.ts";
-import { namespaceState, type BackendContext } from "../backends/context.ts";
-import { claimNamespace } from "../backends/open.ts";
-import type { LocalFleetRequest } from "../backends/provision.ts";
-import { keepLocally } from "../backends/pulumi-stack.ts";
-import { prepareStackProject, stackProjectDir } from "../backends/stack-project.ts";
+import { requirePulumiCli } from "../targets/pulumi/cli.ts";
+import { namespaceState, type BackendContext } from "../targets/context.ts";
+import { claimNamespace } from "../targets/registry.ts";
+import type { LocalFleetRequest } from "../targets/docker-engine/fleet-up.ts";
+import { keepLocally } from "../targets/pulumi/pulumi-stack.ts";
+import { prepareStackProject, stackProjectDir } from "../targets/pulumi/stack-project.ts";
 import {
   anchorExpiry,
   checkStackConfig,
@@ -25,8 +25,8 @@ import {
   type AgentGroupRequest,
   type CloudFleetRequest,
   type FleetPlan,
-} from "../pulumi/plan.ts";
-import { readStackFileConfig } from "../pulumi/stack-file.ts";
+} from "../targets/pulumi/plan.ts";
+import { readStackFileConfig } from "../targets/pulumi/stack-file.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
@@ -40,7 +40,7 @@ import { printUpResult } from "./up-result.ts";
  * stack is touched: it is slow to load, and `up --dry-run` or a refused plan must not need it.
  */
 
-const stacks = () => import("../pulumi/stacks.ts");
+const stacks = () => import("../targets/pulumi/stacks.ts");
 
 /** Prints the plan on stderr and refuses it (bad input, exit 2) above --max-vms, --max-cores or --max-ram-gb. */
 export function announcePlan(context: CliContext, plan: FleetPlan): void {

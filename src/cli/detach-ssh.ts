@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
-import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
+import { readOperatorKey, type SshHostsBackend } from "../targets/ssh-hosts/target.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
-import { FIRST_AGENT_PORT } from "../localhost/ports.ts";
+import { FIRST_AGENT_PORT } from "../targets/docker-engine/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import {
   MACHINE_NODE_VARIABLES,
@@ -20,10 +20,10 @@ import {
 } from "../orchestrator/remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
-import { formatSshHost } from "../ssh-hosts/host-spec.ts";
-import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
+import { execOnConnection } from "../transport/exec.ts";
+import { pinnedHostAccess } from "../targets/ssh-hosts/fleet.ts";
+import { formatSshHost } from "../targets/ssh-hosts/host-spec.ts";
+import { hostConnection, remoteDocker } from "../targets/ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
 
 export interface SshDetachRequest {

@@ -1,22 +1,22 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
+import { containerPlan, DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
 import { DEFAULT_GROUP } from "../core/naming.ts";
-import { ImageError } from "../localhost/image.ts";
+import { ImageError } from "../targets/docker-engine/image.ts";
 import { scenarioDockerfileDirs } from "../scenario.ts";
 import { describeCommand } from "./describe.ts";
 import { resolveRunScenario } from "./run.ts";
 import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
-import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
+import { formatSshHost, parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
 import { InventoryError } from "../core/inventory.ts";
-import { NamespaceInUseError } from "../localhost/provisioner.ts";
+import { NamespaceInUseError } from "../targets/docker-engine/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
 import { type CliContext, UsageError } from "./context.ts";
-import { FleetInputError } from "../backends/context.ts";
+import { FleetInputError } from "../targets/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
 import {
@@ -33,7 +33,7 @@ import {
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
 import { healFleet } from "../faults/heal-fleet.ts";
-import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
+import { NETWORK_MODES, type NetworkMode } from "../targets/docker-engine/network.ts";
 import { writeJson } from "./output.ts";
 import { runCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";

@@ -1,14 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readInventoryFile, scenarioInventory, withTrustedInboxes, type Inventory } from "../core/inventory.ts";
-import { stateHome } from "../state.ts";
+import { stateHome } from "../targets/state.ts";
 import { resourceLabels, type Namespace } from "../core/namespace.ts";
 import { redactUrl } from "../observe/alerts.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";
 import type { Cloud } from "../runtime/cloud.ts";
-import { containerPlan, type PlanLimits } from "../pulumi/plan.ts";
+import { containerPlan, type PlanLimits } from "../targets/pulumi/plan.ts";
 import { runScenario } from "../run-scenario.ts";
 import { loadScenario, resolveScenarioPath, scenarioDockerfileDirs, type Scenario } from "../scenario.ts";
 import type { FleetGroup } from "../scenario-fleet.ts";

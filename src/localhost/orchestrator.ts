@@ -5,11 +5,11 @@ import type { Inventory } from "../core/inventory.ts";
 import { LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
 import { ROLE_LABEL } from "../observe/grafana.ts";
 import type { Progress } from "../progress.ts";
-import { isGoneOrGoing } from "./docker.ts";
-import { agentHardening } from "./hardening.ts";
-import { ensureAgentImage } from "./image.ts";
-import { networkName } from "./network.ts";
-import { ensureReaper } from "./reaper.ts";
+import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
+import { agentHardening } from "../targets/docker-engine/hardening.ts";
+import { ensureAgentImage } from "../targets/docker-engine/image.ts";
+import { networkName } from "../targets/docker-engine/network.ts";
+import { ensureReaper } from "../targets/docker-engine/reaper.ts";
 
 /** The agent image alias the orchestrator runs: it has `sh`, and node comes from the caller's machine. */
 export const ORCHESTRATOR_IMAGE_ALIAS = "debian";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
-import { isGoneOrGoing } from "../localhost/docker.ts";
+import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
 import { waitForHttp } from "./http-ready.ts";
 
 /** Marks a container that serves a run rather than being an agent of it. */

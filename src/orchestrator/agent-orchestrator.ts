@@ -2,9 +2,9 @@ import { orchestratorAgent, scenarioInventory, type Inventory } from "../core/in
 import { runEnvironment } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import type { Progress } from "../progress.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { quoteArg } from "../runtime/quote.ts";
-import { SshConnection, sshTargetOf } from "../runtime/ssh-connection.ts";
+import { execOnConnection } from "../transport/exec.ts";
+import { quoteArg } from "../transport/quote.ts";
+import { SshConnection, sshTargetOf } from "../transport/ssh-connection.ts";
 import {
   MACHINE_NODE_VARIABLES,
   remoteRunLayout,

@@ -2,9 +2,9 @@ import { basename, posix } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import type { Progress } from "../progress.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { quoteArg } from "../runtime/quote.ts";
-import type { SshConnection } from "../runtime/ssh-connection.ts";
+import { execOnConnection } from "../transport/exec.ts";
+import { quoteArg } from "../transport/quote.ts";
+import type { SshConnection } from "../transport/ssh-connection.ts";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "./bundle.ts";
 import { stageOnHost, writeOnHost, type StagedFile } from "./staging.ts";
 

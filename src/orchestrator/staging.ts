@@ -5,9 +5,9 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HashWorkers } from "../runtime/content-hash.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { quoteArg } from "../runtime/quote.ts";
-import type { SshConnection } from "../runtime/ssh-connection.ts";
+import { execOnConnection } from "../transport/exec.ts";
+import { quoteArg } from "../transport/quote.ts";
+import type { SshConnection } from "../transport/ssh-connection.ts";
 
 export interface StagedFile {
   /** Its path inside the staging directory. */

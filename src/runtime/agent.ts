@@ -5,11 +5,11 @@ import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
 import { Daemon, USER_NAME, type DaemonEvent, type LogSink, type RestartEventSink, type SpawnOptions } from "./daemon.ts";
-import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult } from "./exec.ts";
+import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult } from "../transport/exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
-import { quoteArg, type Command } from "./quote.ts";
-import { SshConnection, sshTargetOf, type RemoteProcess } from "./ssh-connection.ts";
+import { quoteArg, type Command } from "../transport/quote.ts";
+import { SshConnection, sshTargetOf, type RemoteProcess } from "../transport/ssh-connection.ts";
 import { DEFAULT_WAIT_MS, httpGetOver, pollUntil, WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./wait.ts";
 
 export interface AgentContext {

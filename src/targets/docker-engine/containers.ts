@@ -1,11 +1,11 @@
 import type Docker from "dockerode";
-import { expiresAtFromLabels, LABELS } from "../core/namespace.ts";
-import { withEffectiveExpiry } from "../localhost/extension.ts";
-import { AGENT_LABELS, isAgentContainer, LOCALHOST_ADDRESS, type LabelledContainer } from "../localhost/labels.ts";
-import { namespaceContainers } from "../localhost/provisioner.ts";
-import { ROLE_LABEL } from "../observe/grafana.ts";
-import type { AgentRow, NamespaceSummary, Removal } from "./backend.ts";
-import { FleetInputError } from "./context.ts";
+import { expiresAtFromLabels, LABELS } from "../../core/namespace.ts";
+import { withEffectiveExpiry } from "./extension.ts";
+import { AGENT_LABELS, isAgentContainer, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { namespaceContainers } from "./provisioner.ts";
+import { ROLE_LABEL } from "../../observe/grafana.ts";
+import type { AgentRow, NamespaceSummary, Removal } from "../target.ts";
+import { FleetInputError } from "../context.ts";
 
 /** What the localhost and SSH-host backends share: a namespace is containers on Docker engines. */
 

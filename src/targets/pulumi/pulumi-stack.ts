@@ -1,13 +1,13 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import type { Inventory } from "../core/inventory.ts";
-import { expiresAtFromLabels, LABELS, type Namespace } from "../core/namespace.ts";
-import { findPulumiCli } from "../pulumi/cli.ts";
-import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
-import { describeExpiryChange, expiredStacks, vmReplacement } from "../pulumi/plan.ts";
-import type { PulumiStackRecord } from "../pulumi/record.ts";
-import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
+import { findPulumiCli } from "./cli.ts";
+import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "./leftovers.ts";
+import { describeExpiryChange, expiredStacks, vmReplacement } from "./plan.ts";
+import type { PulumiStackRecord } from "./record.ts";
+import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "../target.ts";
+import { FleetInputError, namespaceState, type BackendContext } from "../context.ts";
 import { stackProjectDir } from "./stack-project.ts";
 
 /**
@@ -15,7 +15,7 @@ import { stackProjectDir } from "./stack-project.ts";
  * API. That module is loaded only when a stack is touched: it is slow to load, and commands
  * that never reach a stack must not need it.
  */
-const stacks = () => import("../pulumi/stacks.ts");
+const stacks = () => import("./stacks.ts");
 
 /** The client key and pinned host keys, where `ssh` and `run --namespace` find them. */
 export async function keepLocally(context: BackendContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {

@@ -1,7 +1,7 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
-import { parseInventory, type Inventory } from "../core/inventory.ts";
-import { parseExpiresAt } from "../../infra/config.ts";
-import { LABELS, type Namespace } from "../core/namespace.ts";
+import { parseInventory, type Inventory } from "../../core/inventory.ts";
+import { parseExpiresAt } from "../../core/stack-config.ts";
+import { LABELS, type Namespace } from "../../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
 import { trackedKeys } from "./leftovers.ts";
 import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackConfigMap, type StackSummary } from "./plan.ts";

@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Inventory } from "./core/inventory.ts";
-import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "./keys.ts";
-import type { Namespace } from "./core/namespace.ts";
+import type { Inventory } from "../core/inventory.ts";
+import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "../transport/keys.ts";
+import type { Namespace } from "../core/namespace.ts";
 import { pulumiStackRecordSchema, type PulumiStackRecord } from "./pulumi/record.ts";
 import { sshFleetRecordSchema, type SshFleetRecord } from "./ssh-hosts/record.ts";
 

@@ -1,7 +1,7 @@
 import { buffer } from "node:stream/consumers";
 import type Docker from "dockerode";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
-import { LABELS } from "../core/namespace.ts";
+import { LABELS } from "../../core/namespace.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import type { LabelledContainer } from "./labels.ts";
 

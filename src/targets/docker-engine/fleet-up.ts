@@ -1,20 +1,20 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { abortable } from "../abort.ts";
-import type { Inventory } from "../core/inventory.ts";
-import type { NetworkMode } from "../localhost/network.ts";
-import { isPublishedImage } from "../core/images.ts";
-import { expiryAfter, formatDuration, type Namespace } from "../core/namespace.ts";
-import { locateDockerfile, type ImageCatalog } from "../localhost/image.ts";
-import { destroyLocalhost, upLocalhost, type ContainerGroup, type UpOptions } from "../localhost/provisioner.ts";
-import type { Progress } from "../progress.ts";
+import { abortable } from "../../abort.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import type { NetworkMode } from "./network.ts";
+import { isPublishedImage } from "../../core/images.ts";
+import { expiryAfter, formatDuration, type Namespace } from "../../core/namespace.ts";
+import { locateDockerfile, type ImageCatalog } from "./image.ts";
+import { destroyLocalhost, upLocalhost, type ContainerGroup, type UpOptions } from "./provisioner.ts";
+import type { Progress } from "../../progress.ts";
 import { destroySshFleet, upSshHosts } from "../ssh-hosts/fleet.ts";
 import { formatSshHost, knownHostKey, type SshHost } from "../ssh-hosts/host-spec.ts";
-import type { BackendKind } from "./backend.ts";
-import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
-import { availableDocker } from "./localhost.ts";
-import { claimNamespace } from "./open.ts";
-import { readOperatorKey } from "./ssh-hosts.ts";
+import type { BackendKind } from "../target.ts";
+import { FleetInputError, namespaceState, type BackendContext } from "../context.ts";
+import { availableDocker } from "../localhost/target.ts";
+import { claimNamespace } from "../registry.ts";
+import { readOperatorKey } from "../ssh-hosts/target.ts";
 
 /** The `up` of the localhost and SSH-host backends: a fleet of agent containers. */
 export interface LocalFleetRequest {

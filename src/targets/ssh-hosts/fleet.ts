@@ -1,7 +1,7 @@
-import { parseInventory, type Inventory } from "../core/inventory.ts";
-import type { LabelledContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, localInventory, upLocalhost, type ContainerGroup, type UpOptions } from "../localhost/provisioner.ts";
-import type { Namespace } from "../core/namespace.ts";
+import { parseInventory, type Inventory } from "../../core/inventory.ts";
+import type { LabelledContainer } from "../docker-engine/labels.ts";
+import { destroyLocalhost, localInventory, upLocalhost, type ContainerGroup, type UpOptions } from "../docker-engine/provisioner.ts";
+import type { Namespace } from "../../core/namespace.ts";
 import { formatSshHost } from "./host-spec.ts";
 import type { SshFleetRecord } from "./record.ts";
 import { ensureDockerOnHost, remoteDocker, type HostAccess } from "./remote-engine.ts";

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import type { Namespace } from "../core/namespace.ts";
-import { NamespaceState, stateHome } from "../state.ts";
+import { NamespaceState, stateHome } from "./state.ts";
 
 /** What a backend needs from its caller (the CLI passes its own context, a program its own). */
 export interface BackendContext {

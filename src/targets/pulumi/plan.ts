@@ -1,10 +1,10 @@
-import { agentPortRange, parseExpiresAt, parseStackConfig, StackConfigError, type StackConfig } from "../../infra/config.ts";
-import { describeExposure } from "../../infra/exposure.ts";
-import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget } from "../core/defaults.ts";
-import type { Target } from "../core/inventory.ts";
-import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, parseTtl, resourceLabels, type Namespace } from "../core/namespace.ts";
-import { agentName, DEFAULT_GROUP } from "../core/naming.ts";
-import { formatShape, sizeOfMachineType, type InstanceType, type Shape } from "../core/shapes.ts";
+import { agentPortRange, parseExpiresAt, parseStackConfig, StackConfigError, type StackConfig } from "../../core/stack-config.ts";
+import { describeExposure } from "../../core/exposure.ts";
+import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget } from "../../core/defaults.ts";
+import type { Target } from "../../core/inventory.ts";
+import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, parseTtl, resourceLabels, type Namespace } from "../../core/namespace.ts";
+import { agentName, DEFAULT_GROUP } from "../../core/naming.ts";
+import { formatShape, sizeOfMachineType, type InstanceType, type Shape } from "../../core/shapes.ts";
 
 /**
  * The pure half of `fieldtest up --cloud`: from the command's flags to the stack config and

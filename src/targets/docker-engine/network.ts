@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type Docker from "dockerode";
-import { belongsToNamespace, LABELS, type Namespace } from "../core/namespace.ts";
+import { belongsToNamespace, LABELS, type Namespace } from "../../core/namespace.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { AGENT_LABELS } from "./labels.ts";
 import { FIRST_AGENT_PORT, type PortRange } from "./ports.ts";

@@ -1,8 +1,8 @@
 import Docker from "dockerode";
-import { publicKeyBlob } from "../keys.ts";
-import type { Progress } from "../progress.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { SshConnection } from "../runtime/ssh-connection.ts";
+import { publicKeyBlob } from "../../transport/keys.ts";
+import type { Progress } from "../../progress.ts";
+import { execOnConnection } from "../../transport/exec.ts";
+import { SshConnection } from "../../transport/ssh-connection.ts";
 import { formatSshHost, type SshHost } from "./host-spec.ts";
 
 export interface HostAccess {

@@ -1,16 +1,16 @@
 import { readFile } from "node:fs/promises";
-import type { Inventory } from "../core/inventory.ts";
-import { LABELS, type Namespace } from "../core/namespace.ts";
-import { extendLocalhost, namespaceContainers, reapLocalhost, type ReapScope } from "../localhost/provisioner.ts";
-import type { LabelledContainer } from "../localhost/labels.ts";
-import { destroySshFleet, pinnedHostAccess, sshFleetInventory } from "../ssh-hosts/fleet.ts";
-import { formatSshHost } from "../ssh-hosts/host-spec.ts";
-import type { SshFleetRecord } from "../ssh-hosts/record.ts";
-import { hostConnection, remoteDocker, type HostAccess } from "../ssh-hosts/remote-engine.ts";
-import { removeHostNamespaceDir } from "../orchestrator/staging.ts";
-import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal } from "./containers.ts";
-import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import { LABELS, type Namespace } from "../../core/namespace.ts";
+import { extendLocalhost, namespaceContainers, reapLocalhost, type ReapScope } from "../docker-engine/provisioner.ts";
+import type { LabelledContainer } from "../docker-engine/labels.ts";
+import { destroySshFleet, pinnedHostAccess, sshFleetInventory } from "./fleet.ts";
+import { formatSshHost } from "./host-spec.ts";
+import type { SshFleetRecord } from "./record.ts";
+import { hostConnection, remoteDocker, type HostAccess } from "./remote-engine.ts";
+import { removeHostNamespaceDir } from "../../orchestrator/staging.ts";
+import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "../target.ts";
+import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal } from "../docker-engine/containers.ts";
+import { FleetInputError, namespaceState, type BackendContext } from "../context.ts";
 
 export async function readOperatorKey(path: string): Promise<string> {
   return readFile(path, "utf8").catch((error: Error) => {

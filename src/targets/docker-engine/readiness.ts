@@ -1,6 +1,6 @@
-import type { AgentSpec } from "../core/inventory.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { HostKeyMismatchError, SshConnection, sshTargetOf } from "../runtime/ssh-connection.ts";
+import type { AgentSpec } from "../../core/inventory.ts";
+import { execOnConnection } from "../../transport/exec.ts";
+import { HostKeyMismatchError, SshConnection, sshTargetOf } from "../../transport/ssh-connection.ts";
 
 export interface ReadinessOptions {
   deadline: number;

@@ -1,13 +1,13 @@
 import type Docker from "dockerode";
-import type { Inventory } from "../core/inventory.ts";
-import type { Namespace } from "../core/namespace.ts";
-import { assertDockerAvailable } from "../localhost/docker.ts";
-import { withEffectiveExpiry } from "../localhost/extension.ts";
-import { isAgentContainer } from "../localhost/labels.ts";
-import { destroyLocalhost, extendLocalhost, listFieldtestContainers, localInventory } from "../localhost/provisioner.ts";
-import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
-import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal, summarize } from "./containers.ts";
-import { namespaceState, type BackendContext } from "./context.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import type { Namespace } from "../../core/namespace.ts";
+import { assertDockerAvailable } from "../docker-engine/docker.ts";
+import { withEffectiveExpiry } from "../docker-engine/extension.ts";
+import { isAgentContainer } from "../docker-engine/labels.ts";
+import { destroyLocalhost, extendLocalhost, listFieldtestContainers, localInventory } from "../docker-engine/provisioner.ts";
+import type { AgentRow, Extension, ExtendRequest, FleetBackend, NamespaceSummary, Removal } from "../target.ts";
+import { agentContainers, agentRow, containerName, refuseEarlierExpiry, removal, summarize } from "../docker-engine/containers.ts";
+import { namespaceState, type BackendContext } from "../context.ts";
 
 /** This machine's Docker engine, once it answers; otherwise an error saying how to start it. */
 export async function availableDocker(context: BackendContext): Promise<Docker> {

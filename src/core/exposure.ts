@@ -1,5 +1,5 @@
-import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
-import type { Exposure } from "./config.ts";
+import { AGENT_SSH_PORT } from "./defaults.ts";
+import type { Exposure } from "./stack-config.ts";
 
 /**
  * What a cloud fleet opens to whom, as target-neutral rules: GCP turns each into a firewall

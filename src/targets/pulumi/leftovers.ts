@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { LABELS } from "../core/namespace.ts";
-import { findExecutable } from "../executables.ts";
+import { LABELS } from "../../core/namespace.ts";
+import { findExecutable } from "../../executables.ts";
 
 /**
  * Leftovers: VMs labelled with a fieldtest namespace that no stack tracks any more (a stack

@@ -1,11 +1,11 @@
 import type { Namespace } from "../core/namespace.ts";
-import { namespaceContainers } from "../localhost/provisioner.ts";
-import { DockerUnavailableError } from "../localhost/docker.ts";
-import type { BackendKind, FleetBackend } from "./backend.ts";
+import { namespaceContainers } from "./docker-engine/provisioner.ts";
+import { DockerUnavailableError } from "./docker-engine/docker.ts";
+import type { BackendKind, FleetBackend } from "./target.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
-import { availableDocker, LocalhostBackend } from "./localhost.ts";
-import { PulumiStackBackend } from "./pulumi-stack.ts";
-import { describeHosts, SshHostsBackend } from "./ssh-hosts.ts";
+import { availableDocker, LocalhostBackend } from "./localhost/target.ts";
+import { PulumiStackBackend } from "./pulumi/pulumi-stack.ts";
+import { describeHosts, SshHostsBackend } from "./ssh-hosts/target.ts";
 
 /**
  * The one place that decides what a namespace is, from its record in the state directory:

@@ -1,6 +1,6 @@
-import { expiresAtFromLabels, LABELS } from "../core/namespace.ts";
-import type { AgentSpec, Inventory } from "../core/inventory.ts";
-import { parseInventory } from "../core/inventory.ts";
+import { expiresAtFromLabels, LABELS } from "../../core/namespace.ts";
+import type { AgentSpec, Inventory } from "../../core/inventory.ts";
+import { parseInventory } from "../../core/inventory.ts";
 import { parseRange } from "./ports.ts";
 
 /**
@@ -19,9 +19,9 @@ export const AGENT_LABELS = {
   group: "fieldtest-group",
   /** Where the runner reaches the agent: 127.0.0.1 on localhost, the host's address on SSH hosts. */
   address: "fieldtest-address",
-  /** Where other agents reach the agent, when it has an address of its own (src/localhost/network.ts). */
+  /** Where other agents reach the agent, when it has an address of its own (src/targets/docker-engine/network.ts). */
   internalAddress: "fieldtest-internal-address",
-  /** `own` or `host`: the agent's network mode (src/localhost/network.ts); also on namespace networks. */
+  /** `own` or `host`: the agent's network mode (src/targets/docker-engine/network.ts); also on namespace networks. */
   network: "fieldtest-network",
   /** The runner's directory mounted read-only at AGENT_INBOX, when the agent has one. */
   inbox: "fieldtest-inbox",

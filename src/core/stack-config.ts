@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { AGENT_SSH_PORT, DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, DEFAULT_PORTS_PER_AGENT, HIGHEST_PORT, type CloudTarget } from "../src/core/defaults.ts";
-import { publicKeySchema } from "../src/core/inventory.ts";
-import { MAX_TTL_SECONDS, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "../src/core/namespace.ts";
-import { agentName, cloudResourceName, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "../src/core/naming.ts";
-import { instanceTypeSchema } from "../src/core/shapes.ts";
+import { AGENT_SSH_PORT, DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, DEFAULT_PORTS_PER_AGENT, HIGHEST_PORT, type CloudTarget } from "./defaults.ts";
+import { publicKeySchema } from "./inventory.ts";
+import { MAX_TTL_SECONDS, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "./namespace.ts";
+import { agentName, cloudResourceName, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "./naming.ts";
+import { instanceTypeSchema } from "./shapes.ts";
 
 /**
  * Stack configuration of the fieldtest Pulumi program. Parsing is a pure function of the

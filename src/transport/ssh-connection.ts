@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
 import type { AgentSpec } from "../core/inventory.ts";
-import { publicKeyBlob } from "../keys.ts";
+import { publicKeyBlob } from "./keys.ts";
 import { CoalescingSocket } from "./coalescing-socket.ts";
 
 export interface SshTarget {

@@ -1,14 +1,14 @@
 import { LABELS, namespaceSchema, type Namespace } from "../core/namespace.ts";
-import type { LabelledContainer } from "../localhost/labels.ts";
-import { namespaceContainers, reapLocalhost, type ReapScope } from "../localhost/provisioner.ts";
-import { formatSshHost } from "../ssh-hosts/host-spec.ts";
-import { namespacesInState, stateHome } from "../state.ts";
-import { containerName } from "./containers.ts";
+import type { LabelledContainer } from "./docker-engine/labels.ts";
+import { namespaceContainers, reapLocalhost, type ReapScope } from "./docker-engine/provisioner.ts";
+import { formatSshHost } from "./ssh-hosts/host-spec.ts";
+import { namespacesInState, stateHome } from "./state.ts";
+import { containerName } from "./docker-engine/containers.ts";
 import { namespaceState, type BackendContext } from "./context.ts";
-import { availableDocker } from "./localhost.ts";
-import { openBackend } from "./open.ts";
-import { reapStacks, type StackReap } from "./pulumi-stack.ts";
-import { SshHostsBackend } from "./ssh-hosts.ts";
+import { availableDocker } from "./localhost/target.ts";
+import { openBackend } from "./registry.ts";
+import { reapStacks, type StackReap } from "./pulumi/pulumi-stack.ts";
+import { SshHostsBackend } from "./ssh-hosts/target.ts";
 
 export interface ReapedContainer {
   namespace: string;

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
-import type { Namespace } from "../core/namespace.ts";
+import type { Namespace } from "../../core/namespace.ts";
 
 /**
  * The config a namespace's stack file (`<stacksDir>/Pulumi.<ns>.yaml`) already holds, read
