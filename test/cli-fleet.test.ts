@@ -3,7 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import { agentImageTag } from "../src/targets/docker-engine/image.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
-import { ROLE_LABEL } from "../src/observe/grafana.ts";
+import { ROLE_LABEL } from "../src/core/labels.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, ROOT } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

@@ -67,7 +67,7 @@ if (docker && haveSshd) {
     cleanupNamespace(t, docker, namespace);
     // What `up --ssh-host` leaves of a fleet whose TTL has passed: its record, and an agent that never started.
     const state = new NamespaceState(home, namespace);
-    await state.writeSshFleet({ target: "ssh", hosts: [{ user: "root", host: "127.0.0.1", port, hostKey: hostKey.publicKey.split(" ").slice(0, 2).join(" ") }], operatorKeyPath: join(dir, "operator_key") });
+    await state.writeTargetRecord({ target: "ssh", record: { hosts: [{ user: "root", host: "127.0.0.1", port, hostKey: hostKey.publicKey.split(" ").slice(0, 2).join(" ") }], operatorKeyPath: join(dir, "operator_key") } });
     await state.writeExpiry(new Date(Date.now() - 1000));
     const owner = `sshreap-${randomBytes(4).toString("hex")}`;
     const image = await agentImageTag({ dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" });

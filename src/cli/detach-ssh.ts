@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
-import { readOperatorKey, type SshHostsBackend } from "../targets/ssh-hosts/target.ts";
+import { readOperatorKey } from "../targets/ssh-hosts/target.ts";
+import type { RunnerHome } from "../targets/target.ts";
 import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { FIRST_AGENT_PORT } from "../targets/docker-engine/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
@@ -56,8 +57,8 @@ export interface SshOrchestrator extends RemoteRunner {
  * on the host; `runs`, `attach`, `stop`, `fetch-run` and `website` use its mirror on the first
  * agent as ever.
  */
-export async function startSshOrchestrator(context: CliContext, backend: SshHostsBackend, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
-  const [access] = pinnedHostAccess(backend.record.hosts, await readOperatorKey(backend.record.operatorKeyPath));
+export async function startSshOrchestrator(context: CliContext, home: Extract<RunnerHome, { engine: "ssh-host" }>, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
+  const [access] = pinnedHostAccess(home.hosts, await readOperatorKey(home.operatorKeyPath));
   const host = formatSshHost(access!.host);
   const ssh = hostConnection(access!);
   const docker = remoteDocker(access!);

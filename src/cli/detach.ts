@@ -4,9 +4,8 @@ import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Option } from "commander";
 import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/inventory.ts";
-import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
-import { openBackend } from "../targets/registry.ts";
-import { SshHostsBackend } from "../targets/ssh-hosts/target.ts";
+import { openNamespace, runnerHomeOfInventory } from "../targets/registry.ts";
+import type { RunnerHome } from "../targets/target.ts";
 import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
@@ -76,21 +75,18 @@ export function withoutOptions(argv: readonly string[], options: readonly Option
 export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
   const { source } = request;
   const progress = stderrProgress(context.stderr);
-  const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
-  if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return detachOnSshHost(context, request, source, backend);
-  const localhost = source.kind === "localhost" || backend?.kind === "localhost";
+  const opened = source.kind === "namespace" ? await openNamespace(context, source.namespace) : undefined;
+  const namespaceHome = opened?.runnerHome();
+  if (source.kind === "namespace" && namespaceHome?.home === "engine-container" && namespaceHome.engine === "ssh-host" && !request.observe.prometheus) return detachOnSshHost(context, request, source, namespaceHome);
+  const localhost = source.kind === "localhost" || (namespaceHome?.home === "engine-container" && namespaceHome.engine === "this-machine");
   // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
   const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
   if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return detachOnAgent(context, request, source, fleet);
   if (!localhost || request.observe.prometheus) {
+    const home = opened ? opened.runnerHome(fleet) : fleet && runnerHomeOfInventory(fleet);
     if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
     else if (fleet && orchestratorAgent(fleet)) progress.step(`--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`);
-    else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
-      progress.step(
-        `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
-          `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
-      );
-    }
+    else if (home?.home === "local-process" && home.why) progress.step(home.why);
     const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
     return detachProcess(context, request.argv, namespace, request.observe.runsDir, request.json);
   }
@@ -202,14 +198,14 @@ async function untilTracked(runner: RunnerWatch): Promise<void> {
 }
 
 /** `run --detach` on an SSH-hosts namespace: the runner is an orchestrator container on its first host. */
-async function detachOnSshHost(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "namespace" }>, backend: SshHostsBackend): Promise<void> {
+async function detachOnSshHost(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "namespace" }>, home: Extract<RunnerHome, { engine: "ssh-host" }>): Promise<void> {
   const progress = stderrProgress(context.stderr);
   const scenario = await resolveRunScenario(context, request.scenario);
   const inventory = await liveInventory(context, source.namespace);
   if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.namespace} has no running agents to run on`);
   if (!scenario.path) throw new Error(`scenario ${request.scenario} has no file to send to the host`);
   const files = await sentFiles(context, request, scenario, "host");
-  const orchestrator = await startSshOrchestrator(context, backend, {
+  const orchestrator = await startSshOrchestrator(context, home, {
     runnerArgs: runnerArgsWithoutFiles(request),
     scenario: request.scenario,
     scenarioPath: scenario.path,

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { containerPlan, DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
+import { DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
 import { DEFAULT_GROUP } from "../core/naming.ts";
 import { ImageError } from "../targets/docker-engine/image.ts";
 import { scenarioDockerfileDirs } from "../scenario.ts";
@@ -10,11 +10,13 @@ import { resolveRunScenario } from "./run.ts";
 import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
-import { formatSshHost, parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
+import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
 import { InventoryError } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../targets/docker-engine/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
-import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
+import { cloudFleetRequest, type CloudFlags } from "./cloud.ts";
+import { localhostTarget } from "../targets/localhost/target.ts";
+import { sshHostsTarget } from "../targets/ssh-hosts/target.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { FleetInputError } from "../targets/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
@@ -200,6 +202,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
+      const upOptions = { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) };
       // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
       const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
       flags.group = orchestrator.specs;
@@ -208,8 +211,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         const instanceTypes = await stackInstanceTypes(context, namespace);
         const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
         const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
-        const request = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
-        await withInterrupts((interrupt) => cloudUpCommand(context, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) }, interrupt));
+        const { target, request } = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
+        await withInterrupts((interrupt) => upCommand(context, target, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, limits, upOptions, interrupt));
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
@@ -223,10 +226,9 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
       if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
-      const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
-      announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, limits, new Date()));
-      if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");
-      await withInterrupts((interrupt) => upCommand(context, request, sshHosts, Boolean(flags.json), interrupt));
+      await withInterrupts((interrupt) =>
+        sshHosts ? upCommand(context, sshHostsTarget, { ...request, sshHosts }, limits, upOptions, interrupt) : upCommand(context, localhostTarget, request, limits, upOptions, interrupt),
+      );
     });
 
   program

@@ -3,7 +3,7 @@ import { basename, dirname, join, sep } from "node:path";
 import type Docker from "dockerode";
 import type { Inventory } from "../core/inventory.ts";
 import { LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
-import { ROLE_LABEL } from "../observe/grafana.ts";
+import { ROLE_LABEL } from "../core/labels.ts";
 import type { Progress } from "../progress.ts";
 import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
 import { agentHardening } from "../targets/docker-engine/hardening.ts";

@@ -4,8 +4,6 @@ import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "../transport/keys.ts";
 import type { Namespace } from "../core/namespace.ts";
-import { pulumiStackRecordSchema, type PulumiStackRecord } from "./pulumi/record.ts";
-import { sshFleetRecordSchema, type SshFleetRecord } from "./ssh-hosts/record.ts";
 
 /**
  * Where fieldtest keeps what must outlive one command: per-namespace client keys and the
@@ -32,10 +30,11 @@ export class NamespaceState {
   readonly dir: string;
   readonly clientKeyPath: string;
   readonly knownHostsPath: string;
-  /** Present for fleets on SSH hosts: which hosts, with their pinned keys. */
-  readonly sshFleetPath: string;
-  /** Present for fleets made by `up --cloud`: the namespace is a Pulumi stack. */
-  readonly pulumiStackPath: string;
+  /** The namespace's target and that target's record: `{ target, record }` (see targets/registry.ts). */
+  readonly targetRecordPath: string;
+  /** Older fieldtests' records, read when there is no target record: a fleet on SSH hosts, a Pulumi stack. */
+  readonly legacySshFleetPath: string;
+  readonly legacyPulumiStackPath: string;
   /** Localhost agents mount it read-only: copies to them are staged here. */
   readonly inboxPath: string;
   /** When the namespace's fleet expires (unix seconds), so that `reap` knows when its state may go. */
@@ -45,8 +44,9 @@ export class NamespaceState {
     this.dir = join(home, "namespaces", namespace);
     this.clientKeyPath = join(this.dir, "id_ed25519");
     this.knownHostsPath = join(this.dir, "known_hosts");
-    this.sshFleetPath = join(this.dir, "ssh-fleet.json");
-    this.pulumiStackPath = join(this.dir, "pulumi-stack.json");
+    this.targetRecordPath = join(this.dir, "target.json");
+    this.legacySshFleetPath = join(this.dir, "ssh-fleet.json");
+    this.legacyPulumiStackPath = join(this.dir, "pulumi-stack.json");
     this.inboxPath = join(this.dir, "inbox");
     this.expiryPath = join(this.dir, "expires-at");
   }
@@ -91,17 +91,33 @@ export class NamespaceState {
     await writeFile(this.knownHostsPath, knownHostsText(inventory), { mode: 0o600 });
   }
 
-  async writeSshFleet(record: SshFleetRecord): Promise<void> {
-    await this.writeRecord(this.sshFleetPath, record);
+  async writeTargetRecord(record: TargetRecord): Promise<void> {
+    await this.writeRecord(this.targetRecordPath, record);
   }
 
-  async readSshFleet(): Promise<SshFleetRecord | undefined> {
-    const json = await this.readRecord(this.sshFleetPath);
-    return json === undefined ? undefined : sshFleetRecordSchema.parse(json);
+  /**
+   * The namespace's `{ target, record }`, unchecked (the registry checks it against the target's
+   * schema), or undefined when it has none. Namespaces made by an older fieldtest kept
+   * `ssh-fleet.json` or `pulumi-stack.json` instead: they are read as the same pair.
+   */
+  async readTargetRecord(): Promise<TargetRecord | undefined> {
+    const current = await this.readRecord(this.targetRecordPath);
+    if (current !== undefined) return parseTargetRecord(current, this.targetRecordPath);
+    const [ssh, stack] = await Promise.all([this.readRecord(this.legacySshFleetPath), this.readRecord(this.legacyPulumiStackPath)]);
+    if (ssh !== undefined && stack !== undefined) {
+      throw new Error(`namespace ${this.namespace} has both ${this.legacyPulumiStackPath} and ${this.legacySshFleetPath}: remove the one that is stale`);
+    }
+    if (ssh !== undefined) return legacyRecord(ssh, "ssh", this.legacySshFleetPath);
+    if (stack !== undefined) {
+      const cloud = (stack as { cloud?: unknown }).cloud;
+      if (typeof cloud !== "string") throw new Error(`${this.legacyPulumiStackPath}: "cloud" is missing; it names the stack's cloud (gcp or aws): fix the file, or remove it if the stack is gone`);
+      return legacyRecord(stack, cloud, this.legacyPulumiStackPath);
+    }
+    return undefined;
   }
 
-  async removeSshFleet(): Promise<void> {
-    await rm(this.sshFleetPath, { force: true });
+  async removeTargetRecord(): Promise<void> {
+    await Promise.all([this.targetRecordPath, this.legacySshFleetPath, this.legacyPulumiStackPath].map((path) => rm(path, { force: true })));
   }
 
   async writeExpiry(expiresAt: Date): Promise<void> {
@@ -116,15 +132,6 @@ export class NamespaceState {
       throw error;
     });
     return text !== undefined && /^\d+$/.test(text.trim()) ? new Date(Number(text.trim()) * 1000) : undefined;
-  }
-
-  async writePulumiStack(record: PulumiStackRecord): Promise<void> {
-    await this.writeRecord(this.pulumiStackPath, record);
-  }
-
-  async readPulumiStack(): Promise<PulumiStackRecord | undefined> {
-    const json = await this.readRecord(this.pulumiStackPath);
-    return json === undefined ? undefined : pulumiStackRecordSchema.parse(json);
   }
 
   /** Replaces the client key with the one a Pulumi stack generated and exports. */
@@ -158,3 +165,22 @@ export function knownHostsText(inventory: Inventory): string {
 }
 
 export class MissingClientKeyError extends Error {}
+
+/** What a namespace's `target.json` holds: which target it is, and that target's own record. */
+export interface TargetRecord {
+  target: string;
+  record: unknown;
+}
+
+function parseTargetRecord(json: unknown, path: string): TargetRecord {
+  const { target, record } = (json ?? {}) as Partial<TargetRecord>;
+  if (typeof target !== "string" || target === "") throw new Error(`${path}: "target" must name the namespace's target; fix the file, or remove the namespace's state directory if its fleet is gone`);
+  return { target, record };
+}
+
+/** An older record, which held the target beside its fields (`"target": "ssh"`, or `"pulumi"` with `"cloud"`). */
+function legacyRecord(json: unknown, target: string, path: string): TargetRecord {
+  if (typeof json !== "object" || json === null) throw new Error(`${path} is not a JSON object: fix the file, or remove it if its fleet is gone`);
+  const { target: _kind, cloud: _cloud, ...record } = json as { target?: unknown; cloud?: unknown };
+  return { target, record };
+}

@@ -3,15 +3,20 @@ import { expiresAtFromLabels, LABELS } from "../../core/namespace.ts";
 import { withEffectiveExpiry } from "./extension.ts";
 import { AGENT_LABELS, isAgentContainer, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { namespaceContainers } from "./provisioner.ts";
-import { ROLE_LABEL } from "../../observe/grafana.ts";
-import type { AgentRow, NamespaceSummary, Removal } from "../target.ts";
+import { ROLE_LABEL } from "../../core/labels.ts";
+import type { AgentRow, NamespaceSummary, ReapedContainer, Removal, TargetName } from "../target.ts";
 import { FleetInputError } from "../context.ts";
 
-/** What the localhost and SSH-host backends share: a namespace is containers on Docker engines. */
+/** What the localhost and SSH-host targets share: a namespace is containers on Docker engines. */
 
 /** An agent's name, or the role of a container that serves the namespace's runs (grafana). */
 export function containerName(container: LabelledContainer): string {
   return container.Labels[AGENT_LABELS.agent] ?? container.Labels[ROLE_LABEL] ?? container.Id.slice(0, 12);
+}
+
+/** Containers a reap removed (or, dry, would), as its report names them. */
+export function reapedContainers(containers: readonly LabelledContainer[], where: string): ReapedContainer[] {
+  return containers.map((c) => ({ namespace: c.Labels[LABELS.namespace] ?? "", agent: containerName(c), where }));
 }
 
 export function removal(containers: readonly LabelledContainer[]): Removal {
@@ -38,7 +43,7 @@ export function agentRow(container: LabelledContainer): AgentRow {
 }
 
 /** One summary per namespace of these agent containers. */
-export function summarize(containers: readonly LabelledContainer[], target: "localhost" | "ssh"): NamespaceSummary[] {
+export function summarize(containers: readonly LabelledContainer[], target: TargetName): NamespaceSummary[] {
   const byNamespace = new Map<string, LabelledContainer[]>();
   for (const container of containers) {
     const namespace = container.Labels[LABELS.namespace] ?? "";

@@ -1,14 +1,33 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import type { Inventory } from "../../core/inventory.ts";
+import { dockerfileAliases } from "../../core/images.ts";
+import { orchestratorAgent, type Inventory } from "../../core/inventory.ts";
+import { ORCHESTRATOR_GROUP } from "../../core/naming.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
-import { findPulumiCli } from "./cli.ts";
-import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "./leftovers.ts";
-import { describeExpiryChange, expiredStacks, vmReplacement } from "./plan.ts";
-import type { PulumiStackRecord } from "./record.ts";
-import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "../target.ts";
-import { FleetInputError, namespaceState, type BackendContext } from "../context.ts";
-import { stackProjectDir } from "./stack-project.ts";
+import { FleetInputError, namespaceState, type TargetContext } from "../context.ts";
+import { claimNamespace } from "../registry.ts";
+import type { AgentRow, ExtendRequest, Extension, NamespaceSummary, OpenNamespace, Reaper, Removal, RunnerHome, StackReap, Target, UpControl, UpPlan } from "../target.ts";
+import { findPulumiCli, requirePulumiCli } from "./cli.ts";
+import { listLabelledInstances, scopesOfStackFiles, untrackedInstances } from "./leftovers.ts";
+import {
+  anchorExpiry,
+  checkStackConfig,
+  CloudRequestError,
+  cloudPlan,
+  describeExpiryChange,
+  expiredStacks,
+  limitProblem,
+  replacementWarning,
+  stackConfigMap,
+  stackTags,
+  vmReplacement,
+  type CloudFleetRequest,
+  type CloudTarget,
+  type ExpiryChange,
+} from "./plan.ts";
+import { pulumiStackRecordSchema, type PulumiStackRecord } from "./record.ts";
+import { readStackFileConfig } from "./stack-file.ts";
+import { prepareStackProject, stackProjectDir } from "./stack-project.ts";
 
 /**
  * A namespace made by `up --cloud`: a Pulumi stack, read and changed through the Automation
@@ -18,7 +37,7 @@ import { stackProjectDir } from "./stack-project.ts";
 const stacks = () => import("./stacks.ts");
 
 /** The client key and pinned host keys, where `ssh` and `run --namespace` find them. */
-export async function keepLocally(context: BackendContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {
+export async function keepLocally(context: TargetContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {
   const state = namespaceState(context, namespace);
   await state.writeClientKey(fleet.clientPrivateKey);
   await state.writeKnownHosts(fleet.inventory);
@@ -38,11 +57,10 @@ export async function agentsToDestroy(read: () => Promise<Inventory>, dryRun: bo
   }
 }
 
-export class PulumiStackBackend implements FleetBackend {
-  readonly kind = "pulumi";
-
+class PulumiStackNamespace implements OpenNamespace {
   constructor(
-    private readonly context: BackendContext,
+    readonly target: CloudStackTarget,
+    private readonly context: TargetContext,
     readonly namespace: Namespace,
     readonly record: PulumiStackRecord,
   ) {}
@@ -73,8 +91,8 @@ export class PulumiStackBackend implements FleetBackend {
 
   /** As recorded: reading the stack needs the Pulumi CLI, which `list` does not require. */
   async summary(): Promise<NamespaceSummary> {
-    const { cloud, stack } = this.record;
-    return { namespace: this.namespace, target: cloud, agents: null, running: null, owner: "", expiresAt: null, note: `Pulumi stack ${stack}: list --namespace ${this.namespace} reads it` };
+    const { stack } = this.record;
+    return { namespace: this.namespace, target: this.target.name, agents: null, running: null, owner: "", expiresAt: null, note: `Pulumi stack ${stack}: list --namespace ${this.namespace} reads it` };
   }
 
   /** `pulumi destroy` of the namespace's stack, then its local state. */
@@ -86,7 +104,7 @@ export class PulumiStackBackend implements FleetBackend {
       await destroyStack(workspace, this.record.stack, (text) => this.context.stderr.write(text));
       await namespaceState(this.context, this.namespace).remove();
     }
-    return { names: names.sort(), notOnlyAgents: false, stack: { name: this.record.stack, cloud: this.record.cloud } };
+    return { names: names.sort(), notOnlyAgents: false, stack: { name: this.record.stack, cloud: this.target.name } };
   }
 
   /**
@@ -112,24 +130,26 @@ export class PulumiStackBackend implements FleetBackend {
     await keepLocally(this.context, this.namespace, fleet);
     return { expiresAt: fleet.expiry.expiresAt, names: fleet.inventory.agents.map((a) => a.name).sort() };
   }
-}
 
-export interface StackReap {
-  /** Why the stacks were not looked at, when they were not. */
-  skipped?: string;
-  expired: string[];
-  failed: Array<{ stack: string; error: string }>;
-  /** VMs labelled with a namespace that no stack tracks: listed, never removed. */
-  leftovers: LabelledInstance[];
-  /** Clouds where leftovers could not be looked for, and why. */
-  leftoversSkipped: string[];
+  async holding(): Promise<string> {
+    return "is a Pulumi stack";
+  }
+
+  runnerHome(fleet?: Inventory): RunnerHome {
+    return stackRunnerHome(this.namespace, fleet);
+  }
+
+  /** The stack's own reap removes its state with it. */
+  async reapState(): Promise<boolean> {
+    return false;
+  }
 }
 
 /**
  * Destroys (or, dry, lists) the stacks whose `fieldtest-expires-at` tag has passed, and lists
  * the labelled VMs no stack tracks (looked for before any stack is destroyed).
  */
-export async function reapStacks(context: BackendContext & { cwd: string }, now: Date, dryRun: boolean): Promise<StackReap> {
+async function reapStacks(context: TargetContext & { cwd: string }, now: Date, dryRun: boolean): Promise<StackReap> {
   if (!findPulumiCli(context.env)) {
     return {
       skipped: "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/), so its stacks could not be listed",
@@ -157,11 +177,128 @@ export async function reapStacks(context: BackendContext & { cwd: string }, now:
         async () => {
           // The local record of the namespace, if this machine made it, goes with its stack.
           const state = namespaceState(context, stack.tags[LABELS.namespace]!);
-          if (await state.readPulumiStack().catch(() => undefined)) await state.remove();
+          if (await state.readTargetRecord().catch(() => undefined)) await state.remove();
         },
         (error: Error) => failed.push({ stack: stack.name, error: error.message }),
       );
     }
   }
   return { expired: expired.map((stack) => stack.name), failed, leftovers, leftoversSkipped: labelled.skipped };
+}
+
+/** One Pulumi project holds the stacks of every cloud: the cloud targets share this reaper, which `reap` runs once. */
+const stacksReaper: Reaper = {
+  async reap(context, { now, dryRun }) {
+    return { expired: [], unreachable: [], stacks: await reapStacks(context, now, dryRun) };
+  },
+};
+
+/** What `up` of a stack carries from its plan: the request with its expiry anchored to the stack's. */
+export interface CloudUp {
+  request: CloudFleetRequest;
+  expiry: ExpiryChange;
+  /** Set when the update would replace the VMs (a moved expiry). */
+  replacement?: string;
+}
+
+/** A process of the fleet's runner agent, when the stack has one; else one of this machine, which says how to add it. */
+function stackRunnerHome(namespace: Namespace, fleet?: Inventory): RunnerHome {
+  const agent = fleet && orchestratorAgent(fleet);
+  if (agent) return { home: "agent-process", agent };
+  return {
+    home: "local-process",
+    why:
+      `namespace ${namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
+      `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
+  };
+}
+
+/** The plan of a stack's `up`: the stack file's config is read, the expiry anchored, the config checked. */
+async function planStack(context: TargetContext, flagged: CloudFleetRequest, now: Date): Promise<UpPlan<CloudUp>> {
+  const stored = await readStackFileConfig(join(stackProjectDir(context), "stacks"), flagged.namespace);
+  const { request, expiry } = anchorExpiry(flagged, stored, now);
+  let config;
+  let problem;
+  try {
+    config = checkStackConfig(request, dockerfileAliases(join(context.packageRoot, "dockerfiles")), now, expiry.expiresAt, stored);
+  } catch (error) {
+    if (!(error instanceof CloudRequestError)) throw error;
+    problem = error.message;
+  }
+  const fleet = cloudPlan(request, expiry, now, config);
+  problem ??= limitProblem(fleet);
+  const replacement = replacementWarning(expiry, request.namespace);
+  return { fleet, ...(problem ? { problem } : {}), ...(replacement ? { replacement } : {}), prepared: { request, expiry, ...(replacement ? { replacement } : {}) } };
+}
+
+/** The Pulumi project stacks are written to: never the installed package (see stack-project.ts). */
+async function cloudProjectDir(context: TargetContext, what: string): Promise<string> {
+  // Before the project is written: without the CLI, nothing is.
+  requirePulumiCli(context.env, what, "Nothing was created.");
+  const dir = stackProjectDir(context);
+  await prepareStackProject(dir, context.packageRoot);
+  return dir;
+}
+
+/** `--project`, `--zone`, `--region`: each cloud reads the ones it needs and refuses the others. */
+export interface CloudPlacementFlags {
+  project?: string;
+  zone?: string;
+  region?: string;
+}
+
+/** A target whose agents are VMs of a Pulumi stack, one stack per namespace (`up --cloud <cloud>`). */
+export interface CloudStackTarget extends Target<PulumiStackRecord, CloudFleetRequest, CloudUp> {
+  readonly name: CloudTarget;
+  /** Where in the cloud the stack goes, from the flags or the cloud CLI's environment; bad input names its flag. */
+  place(env: NodeJS.ProcessEnv, flags: CloudPlacementFlags): Pick<CloudFleetRequest, "gcp" | "aws">;
+}
+
+export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["place"]): CloudStackTarget {
+  const target: CloudStackTarget = {
+    name: cloud,
+    where: "a Pulumi stack",
+    place,
+    upFlag: `--cloud ${cloud}`,
+    recordSchema: pulumiStackRecordSchema,
+    reaper: stacksReaper,
+
+    plan: (context, request, _limits, now) => planStack(context, request, now),
+
+    async up(context, prepared, control: UpControl) {
+      const { request, expiry, replacement } = prepared;
+      if (replacement && !control.replaceVms) {
+        throw new FleetInputError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
+      }
+      await claimNamespace(context, request.namespace, target as Target);
+      const { openWorkspace, upStack } = await stacks();
+      const what = `\`up --cloud ${request.target}\``;
+      const projectDir = await cloudProjectDir(context, what);
+      const workspace = await openWorkspace(projectDir, context.env, what);
+      // Recorded first, so that `destroy` finds the stack even when the update fails halfway.
+      await namespaceState(context, request.namespace).writeTargetRecord({ target: cloud, record: { stack: request.namespace, projectDir } });
+      control.progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);
+      const fleet = await upStack(workspace, {
+        namespace: request.namespace,
+        config: stackConfigMap(request, expiry.expiresAt),
+        tags: stackTags(request, expiry.expiresAt),
+        onOutput: (text) => context.stderr.write(text),
+        signal: control.signal,
+      });
+      await keepLocally(context, request.namespace, fleet);
+      return fleet.inventory;
+    },
+
+    open(context, namespace, record) {
+      if (!record) throw new Error(`namespace ${namespace}: a Pulumi stack namespace needs its record (which stack and project); it has none`);
+      return new PulumiStackNamespace(target, context, namespace, record);
+    },
+
+    runnerHome: (fleet) => stackRunnerHome(fleet.namespace, fleet),
+
+    async listed(_context, recorded) {
+      return Promise.all(recorded.map((opened) => opened.summary()));
+    },
+  };
+  return target;
 }

@@ -7,7 +7,7 @@ import type { SshFleetRecord } from "./record.ts";
 import { ensureDockerOnHost, remoteDocker, type HostAccess } from "./remote-engine.ts";
 
 /** Access to hosts listed with their pinned keys (a record, a stack's state), all through one operator key. */
-export function pinnedHostAccess(hosts: SshFleetRecord["hosts"], privateKey: string): HostAccess[] {
+export function pinnedHostAccess(hosts: Readonly<SshFleetRecord["hosts"]>, privateKey: string): HostAccess[] {
   return hosts.map(({ hostKey, ...host }) => ({ host, hostKey, privateKey }));
 }
 
