@@ -5,7 +5,7 @@ import type { EngineFleetRequest } from "../targets/docker-engine/fleet-up.ts";
 import { listNamespaces } from "../targets/list.ts";
 import { localhostTarget } from "../targets/localhost/target.ts";
 import { reapEverything } from "../targets/reap.ts";
-import { openNamespace } from "../targets/registry.ts";
+import { openNamespace, upNamespace } from "../targets/registry.ts";
 import type { Removal, Target } from "../targets/target.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
@@ -24,7 +24,7 @@ export { namespaceState };
 
 /** Provisions localhost agents for `run --localhost`; a Ctrl+C during it removes what was created. */
 export function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
-  return localhostTarget.up(context, request, { progress: stderrProgress(context.stderr), signal: interrupt.signal });
+  return upNamespace(context, localhostTarget, request.namespace, request, { progress: stderrProgress(context.stderr), signal: interrupt.signal });
 }
 
 /** The live agents of a namespace, wherever its target keeps them. */
@@ -61,7 +61,7 @@ export async function upCommand<UpRequest, Prepared>(
     return void context.stderr.write(`dry run: nothing was created${replacement}\n`);
   }
   const control = { progress: stderrProgress(context.stderr), signal: interrupt.signal, replaceVms: options.replaceVms };
-  const inventory = await target.up(context, plan.prepared, control);
+  const inventory = await upNamespace(context, target, plan.fleet.namespace, plan.prepared, control);
   printUpResult(context, plan.fleet.namespace, inventory, options.json);
 }
 

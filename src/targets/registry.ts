@@ -6,7 +6,7 @@ import { gcpTarget } from "./gcp/target.ts";
 import { localhostTarget } from "./localhost/target.ts";
 import type { CloudStackTarget } from "./pulumi/pulumi-stack.ts";
 import { sshHostsTarget } from "./ssh-hosts/target.ts";
-import type { OpenNamespace, RunnerHome, Target, TargetName } from "./target.ts";
+import type { OpenNamespace, RunnerHome, Target, TargetName, UpControl } from "./target.ts";
 
 /**
  * The targets, by name: the one place that knows which exist. The compiler checks it against the
@@ -67,9 +67,15 @@ export function runnerHomeOfInventory(fleet: Inventory): RunnerHome {
  * that holds another's: its teardown would otherwise act on the other fleet. A namespace of the
  * same target passes; its `up` refuses one that already has agents.
  */
-export async function claimNamespace(context: TargetContext, namespace: Namespace, target: Target): Promise<void> {
+async function claimNamespace(context: TargetContext, namespace: Namespace, target: Target): Promise<void> {
   const opened = await openNamespace(context, namespace);
   if (opened.target === target) return;
   const holder = await opened.holding(target);
   if (holder) throw new FleetInputError(`namespace ${namespace} ${holder}: \`fieldtest destroy --namespace ${namespace}\` first, or choose another namespace`);
+}
+
+/** `up` on a target: the namespace is claimed for it first, so that no target makes agents in another's namespace. */
+export async function upNamespace<Prepared>(context: TargetContext, target: Target<unknown, unknown, Prepared>, namespace: Namespace, prepared: Prepared, control: UpControl): Promise<Inventory> {
+  await claimNamespace(context, namespace, target as Target);
+  return target.up(context, prepared, control);
 }

@@ -25,7 +25,10 @@ export interface Target<Record = unknown, UpRequest = unknown, Prepared = UpRequ
   readonly recordSchema: z.ZodType<Record>;
   /** What `up` would make, checked against the limits and the target's own rules; nothing is made. */
   plan(context: TargetContext, request: UpRequest, limits: PlanLimits, now: Date): Promise<UpPlan<Prepared>>;
-  /** Makes the fleet of a plan, records the namespace, and returns its inventory; aborting removes what was made. */
+  /**
+   * Makes the fleet of a plan, records the namespace, and returns its inventory; aborting removes
+   * what was made. Called through registry.ts `upNamespace`, which first claims the namespace.
+   */
   up(context: TargetContext, prepared: Prepared, control: UpControl): Promise<Inventory>;
   /** A namespace of this target, from its record (none for a namespace that has no record yet). */
   open(context: TargetContext, namespace: Namespace, record: Record | undefined): OpenNamespace;

@@ -5,7 +5,6 @@ import type { Inventory } from "../../core/inventory.ts";
 import { isPublishedImage } from "../../core/images.ts";
 import { expiryAfter, formatDuration, type Namespace } from "../../core/namespace.ts";
 import { namespaceState, type TargetContext } from "../context.ts";
-import { claimNamespace } from "../registry.ts";
 import type { Target, UpControl } from "../target.ts";
 import { locateDockerfile, type ImageCatalog } from "./image.ts";
 import type { NetworkMode } from "./network.ts";
@@ -35,12 +34,11 @@ export interface EngineFleetUp<Record> {
 }
 
 /**
- * What the engine targets share: the claim of the namespace, its client key and record, a sweep
+ * What the engine targets share (once the namespace is claimed): its client key and record, a sweep
  * by label of what an abort left, the pinned known_hosts file afterwards, and no state left
  * behind by a failure in a namespace this call created.
  */
 export async function provisionEngineFleet<Record>(context: TargetContext, request: EngineFleetRequest, control: UpControl, how: EngineFleetUp<Record>): Promise<Inventory> {
-  await claimNamespace(context, request.namespace, how.target as Target);
   const images: ImageCatalog = { projectDirs: request.dockerfileDirs, fieldtestDir: join(context.packageRoot, "dockerfiles") };
   // Every alias has its Dockerfile before anything is made: a typo is bad input, and leaves nothing.
   for (const image of new Set(request.groups.map((group) => group.image))) {

@@ -5,7 +5,6 @@ import { orchestratorAgent, type Inventory } from "../../core/inventory.ts";
 import { ORCHESTRATOR_GROUP } from "../../core/naming.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
 import { FleetInputError, namespaceState, type TargetContext } from "../context.ts";
-import { claimNamespace } from "../registry.ts";
 import type { AgentRow, ExtendRequest, Extension, NamespaceSummary, OpenNamespace, Reaper, Removal, RunnerHome, StackReap, Target, UpControl, UpPlan } from "../target.ts";
 import { findPulumiCli, requirePulumiCli } from "./cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances } from "./leftovers.ts";
@@ -270,7 +269,6 @@ export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["p
       if (replacement && !control.replaceVms) {
         throw new FleetInputError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
       }
-      await claimNamespace(context, request.namespace, target as Target);
       const { openWorkspace, upStack } = await stacks();
       const what = `\`up --cloud ${request.target}\``;
       const projectDir = await cloudProjectDir(context, what);
