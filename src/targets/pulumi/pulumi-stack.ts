@@ -225,7 +225,8 @@ async function planStack(context: TargetContext, flagged: CloudFleetRequest, now
     problem = error.message;
   }
   const fleet = cloudPlan(request, expiry, now, config);
-  problem ??= limitProblem(fleet);
+  // The limits first: a fleet too large says so before what its config lacks.
+  problem = limitProblem(fleet) ?? problem;
   const replacement = replacementWarning(expiry, request.namespace);
   return { fleet, ...(problem ? { problem } : {}), ...(replacement ? { replacement } : {}), prepared: { request, expiry, ...(replacement ? { replacement } : {}) } };
 }
