@@ -1,5 +1,6 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
+import { CLOUD_TARGETS } from "../../core/defaults.ts";
 import { dockerfileAliases } from "../../core/images.ts";
 import { orchestratorAgent, type Inventory } from "../../core/inventory.ts";
 import { ORCHESTRATOR_GROUP } from "../../core/naming.ts";
@@ -176,7 +177,8 @@ async function reapStacks(context: TargetContext & { cwd: string }, now: Date, d
         async () => {
           // The local record of the namespace, if this machine made it, goes with its stack.
           const state = namespaceState(context, stack.tags[LABELS.namespace]!);
-          if (await state.readTargetRecord().catch(() => undefined)) await state.remove();
+          const record = await state.readTargetRecord().catch(() => undefined);
+          if (record && (CLOUD_TARGETS as readonly string[]).includes(record.target)) await state.remove();
         },
         (error: Error) => failed.push({ stack: stack.name, error: error.message }),
       );
