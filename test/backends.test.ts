@@ -1,4 +1,4 @@
-// One backend per namespace, chosen from its record: a namespace of one kind is never
+// One target per namespace, chosen from its record: a namespace of one kind is never
 // provisioned, or torn down, as another.
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
