@@ -1,6 +1,6 @@
 import t from "tap";
-import { checkHistory } from "../src/checkers/index.ts";
-import type { HistoryEntry, OpEntry } from "../src/history/entry.ts";
+import { checkHistory } from "../src/runtime/checkers/index.ts";
+import type { HistoryEntry, OpEntry } from "../src/runtime/history/entry.ts";
 
 /** A history from [time, type, process, f, value, key?] rows, times in arbitrary units. */
 function history(rows: [number, OpEntry["type"], number, string, unknown, string?][]): HistoryEntry[] {

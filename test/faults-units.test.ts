@@ -1,8 +1,8 @@
 // The pure parts of cloud.faults: grudges, probe parsing, schedules.
 import t from "tap";
-import { completeGrudge, cutLinks, isolationGrudge } from "../src/faults/grudge.ts";
-import { parseProbe } from "../src/faults/probe.ts";
-import { runSchedule } from "../src/faults/schedule.ts";
+import { completeGrudge, cutLinks, isolationGrudge } from "../src/runtime/faults/grudge.ts";
+import { parseProbe } from "../src/runtime/faults/probe.ts";
+import { runSchedule } from "../src/runtime/faults/schedule.ts";
 import { agentAddress, networkConfig } from "../src/localhost/network.ts";
 
 t.test("a complete grudge drops every node of the other components", async (t) => {

@@ -32,7 +32,7 @@ import {
 } from "./options.ts";
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
-import { healFleet } from "../faults/heal-fleet.ts";
+import { healFleet } from "../runtime/faults/heal-fleet.ts";
 import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
 import { writeJson } from "./output.ts";
 import { runCommand, type FleetSource } from "./run.ts";

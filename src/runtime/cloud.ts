@@ -1,11 +1,11 @@
 import type { Inventory } from "../core/inventory.ts";
-import { describeFaultEvent, type FaultObserver } from "../faults/events.ts";
-import { Nemesis } from "../faults/nemesis.ts";
+import { describeFaultEvent, type FaultObserver } from "./faults/events.ts";
+import { Nemesis } from "./faults/nemesis.ts";
 import type { AlertRule } from "../observe/alerts.ts";
 import type { PushOptions } from "../observe/metrics.ts";
 import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
 import { Agent } from "./agent.ts";
-import type { ScenarioHistory } from "../history/scenario-history.ts";
+import type { ScenarioHistory } from "./history/scenario-history.ts";
 import { broadcast, type BroadcastResult } from "./broadcast.ts";
 import { CopyCoalescer } from "./copy-coalescer.ts";
 import type { DaemonEvent, LogSink, RestartEventSink } from "./daemon.ts";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { checkHistory, type CheckReport } from "../checkers/index.ts";
-import type { SeriesHistory } from "../observe/metrics.ts";
-import type { RunState } from "../observe/run-state.ts";
+import type { SeriesHistory } from "../../observe/metrics.ts";
+import type { RunState } from "../../observe/run-state.ts";
 import { HISTORY_FILE } from "./entry.ts";
 import { readHistory } from "./reader.ts";
 import { HistoryWriter } from "./writer.ts";

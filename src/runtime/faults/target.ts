@@ -1,6 +1,6 @@
-import type { ExecOptions, ExecResult } from "../runtime/exec.ts";
-import type { Command } from "../runtime/quote.ts";
-import type { RemoteProcess } from "../runtime/ssh-connection.ts";
+import type { ExecOptions, ExecResult } from "../exec.ts";
+import type { Command } from "../quote.ts";
+import type { RemoteProcess } from "../ssh-connection.ts";
 
 /** What faults need of an agent: its name, its fleet address, its labels, exec and a raw channel. */
 export interface FaultAgent {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { expiresAtFromLabels } from "../core/namespace.ts";
+import { expiresAtFromLabels } from "../../core/namespace.ts";
 import { FAULT_ACTIVE_METRIC, type FaultEvent, type FaultKind, type FaultObserver, type HealCause } from "./events.ts";
 import { healAgents } from "./heal.ts";
 import { completeGrudge, isolationGrudge, type Grudge } from "./grudge.ts";
