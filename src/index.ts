@@ -12,6 +12,9 @@ export type { Daemon, DaemonExit, DaemonOutput, LogLine, RestartBackoff, Restart
 export { WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./runtime/wait.ts";
 export type { OpInput, PendingOp, ScenarioHistory } from "./runtime/history/scenario-history.ts";
 export type { CheckerName } from "./runtime/checkers/names.ts";
+export type { Checker, CheckContext, CheckInput } from "./runtime/checkers/checker.ts";
+export type { CompletedOp } from "./runtime/checkers/operations.ts";
+export type { CheckerResult, Validity } from "./runtime/checkers/result.ts";
 export { ExecError, ExecTimeoutError, type ExecOptions, type ExecResult } from "./runtime/exec.ts";
 export type { CopyResult } from "./runtime/copy.ts";
 export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";

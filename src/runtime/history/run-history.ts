@@ -62,7 +62,7 @@ export class RunHistory {
     this.writer.recordEvent("result", result);
     this.writer.close();
     const { entries } = await readHistory(this.path);
-    this.#checks = checkHistory(entries, timeLimitMs === undefined ? {} : { timeLimitMs });
+    this.#checks = checkHistory(entries, { custom: this.writer.customCheckers, ...(timeLimitMs === undefined ? {} : { timeLimitMs }) });
     return this.#checks;
   }
 }
