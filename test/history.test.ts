@@ -65,7 +65,7 @@ t.test("kill -9 of a writer loses at most the last line", async (t) => {
   const script = join(dir, "writer.mts");
   await writeFile(
     script,
-    `import { HistoryWriter } from ${JSON.stringify(join(ROOT, "src/history/writer.ts"))};
+    `import { HistoryWriter } from ${JSON.stringify(join(ROOT, "src/runtime/history/writer.ts"))};
 const h = HistoryWriter.create(${JSON.stringify(path)});
 process.stdout.write("ready\\n");
 for (let i = 0; ; i++) h.invoke({ process: i % 4, f: "write", key: "k", value: "v".repeat(i % 500) }).ok();`,
