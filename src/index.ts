@@ -9,7 +9,7 @@ export { z } from "zod";
 export type { Cloud } from "./runtime/cloud.ts";
 export type { Agent, WriteFileOptions } from "./runtime/agent.ts";
 export type { Daemon, DaemonExit, DaemonOutput, LogLine, RestartBackoff, RestartEvent, RestartPolicy, SpawnOptions, StopOptions } from "./runtime/daemon.ts";
-export { WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./runtime/wait.ts";
+export { Wait, WaitTimeoutError, type WaitContext, type WaitForHttpOptions, type WaitForPortOptions, type WaitStrategy, type WaitTarget } from "./runtime/wait/index.ts";
 export type { OpInput, PendingOp, ScenarioHistory } from "./runtime/history/scenario-history.ts";
 export type { CheckerName } from "./runtime/checkers/names.ts";
 export type { Checker, CheckContext, CheckInput } from "./runtime/checkers/checker.ts";
