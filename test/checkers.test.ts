@@ -8,7 +8,7 @@ import { checkHistory, CHECKERS, type CheckerName } from "../src/runtime/checker
 import { NAMED_CHECKERS } from "../src/runtime/checkers/registry.ts";
 import type { HistoryEntry, OpEntry } from "../src/runtime/history/entry.ts";
 import { readHistory } from "../src/runtime/history/reader.ts";
-import { RunHistory } from "../src/runtime/history/run-history.ts";
+import { RunHistory } from "../src/observe/run-history.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 
 /** A history from [time, type, process, f, value, key?] rows, times in arbitrary units. */

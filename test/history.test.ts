@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkHistory } from "../src/runtime/checkers/index.ts";
 import { parseHistory, readHistory, readNewLines } from "../src/runtime/history/reader.ts";
-import { RunHistory } from "../src/runtime/history/run-history.ts";
+import { RunHistory } from "../src/observe/run-history.ts";
 import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";

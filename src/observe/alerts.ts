@@ -1,5 +1,4 @@
 import { stringify } from "yaml";
-import type { RunState } from "./run-state.ts";
 
 /** What a scenario passes to `cloud.addAlert`. */
 export interface AlertRule {
@@ -125,9 +124,16 @@ export function alertKey(alert: Pick<ActiveAlert, "labels">): string {
   return JSON.stringify(Object.entries(alert.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** What the watcher needs of the run (its RunState): where to mirror the alerts, and what a webhook is told. */
+export interface AlertSink {
+  setActiveAlerts(alerts: ActiveAlert[]): void;
+  readonly scenario: string;
+  readonly inventory: { readonly namespace: string };
+}
+
 export interface AlertWatcherOptions {
   prometheusUrl: string;
-  state: RunState;
+  state: AlertSink;
   /** Receives a POST with JSON `{ alert, run }` when an alert instance starts firing. */
   webhookUrl?: string;
   intervalMs?: number;
