@@ -1,19 +1,8 @@
 import { stringify } from "yaml";
 
-/** What a scenario passes to `cloud.addAlert`. */
-export interface AlertRule {
-  /** Becomes the `alertname` label; Prometheus convention is CamelCase, e.g. `HighLatency`. */
-  name: string;
-  /** A PromQL expression; the alert fires for every series it returns. */
-  expr: string;
-  /** How long `expr` must hold before firing, a Prometheus duration such as `30s` or `5m`. */
-  for?: string;
-  severity?: AlertSeverity;
-  summary?: string;
-}
+import { ALERT_SEVERITIES, type AlertRule, type AlertSeverity } from "../runtime/observer.ts";
 
-export const ALERT_SEVERITIES = ["info", "warning", "critical"] as const;
-export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+export { ALERT_SEVERITIES, type AlertRule, type AlertSeverity } from "../runtime/observer.ts";
 
 /** A rule after validation, with its defaults filled in. */
 export interface ValidAlertRule extends Required<Omit<AlertRule, "summary">> {
