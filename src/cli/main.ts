@@ -34,7 +34,7 @@ import {
 } from "./options.ts";
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
-import { healFleet } from "../faults/heal-fleet.ts";
+import { healFleet } from "../runtime/faults/heal-fleet.ts";
 import { NETWORK_MODES, type NetworkMode } from "../targets/docker-engine/network.ts";
 import { writeJson } from "./output.ts";
 import { runCommand, type FleetSource } from "./run.ts";

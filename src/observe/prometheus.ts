@@ -10,14 +10,9 @@ import { LineSplitter } from "../runtime/line-splitter.ts";
 import { Ring } from "./ring.ts";
 import { spawnTied, type TiedProcess } from "./tied-process.ts";
 
-/** What a scenario passes to `cloud.addPrometheusSource`: an exporter on one agent. */
-export interface PrometheusSourceSpec {
-  name: string;
-  agent: string;
-  port: number;
-  /** Defaults to /metrics. */
-  path?: string;
-}
+import type { PrometheusSourceSpec } from "../runtime/observer.ts";
+
+export type { PrometheusSourceSpec } from "../runtime/observer.ts";
 
 /** A scrape job with its address resolved. */
 export interface PrometheusSource {

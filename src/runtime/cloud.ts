@@ -1,23 +1,15 @@
 import type { Inventory } from "../core/inventory.ts";
-import { describeFaultEvent, type FaultObserver } from "../faults/events.ts";
-import { Nemesis } from "../faults/nemesis.ts";
-import type { AlertRule } from "../observe/alerts.ts";
-import type { PushOptions } from "../observe/metrics.ts";
-import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
+import { describeFaultEvent, type FaultObserver } from "./faults/events.ts";
+import { Nemesis } from "./faults/nemesis.ts";
+import type { AlertRule, CloudObserver, PrometheusSourceSpec, PushOptions } from "./observer.ts";
 import { Agent } from "./agent.ts";
-import type { ScenarioHistory } from "../history/scenario-history.ts";
+import type { ScenarioHistory } from "./history/scenario-history.ts";
 import { broadcast, type BroadcastResult } from "./broadcast.ts";
 import { CopyCoalescer } from "./copy-coalescer.ts";
 import type { DaemonEvent, LogSink, RestartEventSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
-/** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
-export interface CloudObserver {
-  pushMetric(name: string, value: number, options?: PushOptions): void;
-  addPrometheusSource(spec: PrometheusSourceSpec): Promise<void>;
-  addService(name: string, url: string): void;
-  addAlert(rule: AlertRule & { dump?: boolean }): Promise<void>;
-}
+export type { CloudObserver } from "./observer.ts";
 
 export interface CloudOptions {
   /** The namespace's client private key, which every agent accepts. */

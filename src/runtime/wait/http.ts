@@ -1,22 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
-
-/**
- * Readiness checks polled against a deadline, never a fixed sleep: each attempt is one round
- * trip, the pause between attempts grows from 50 ms to 1 s, and a timeout says what was awaited
- * and what the last attempt saw.
- */
-
-export class WaitTimeoutError extends Error {}
-
-export interface WaitForPortOptions {
-  /** The address the agent connects to (default 127.0.0.1, the agent itself). */
-  host?: string;
-  /** Default 30 s. */
-  timeoutMs?: number;
-}
+import { connect as tlsConnect } from "node:tls";
+import { pollUntil } from "./poll.ts";
+import { timeoutMessage, type WaitContext, type WaitStrategy } from "./wait-strategy.ts";
 
 export interface WaitForHttpOptions {
   /** The status that means ready (default: any 2xx). */
@@ -29,30 +16,44 @@ export interface WaitForHttpOptions {
   insecure?: boolean;
 }
 
-export const DEFAULT_WAIT_MS = 30_000;
+/**
+ * A GET of `url`, made from the agent (through the runner's SSH connection), answers with
+ * `status` (default any 2xx); resolves with the status. `http://127.0.0.1:8080/ping` is the agent itself.
+ */
+export class HttpWait implements WaitStrategy<number> {
+  readonly description: string;
+  readonly #url: URL;
 
-/** Polls `attempt` until it returns a result, or throws WaitTimeoutError with `describe(lastProblem)`. */
-export async function pollUntil<T>(
-  timeoutMs: number,
-  attempt: (remainingMs: number) => Promise<{ done: true; value: T } | { done: false; problem: string }>,
-  describe: (lastProblem: string) => string,
-): Promise<T> {
-  if (!(timeoutMs > 0)) throw new Error(`timeoutMs must be a positive number of milliseconds, not ${timeoutMs}`);
-  const deadline = Date.now() + timeoutMs;
-  let pause = 50;
-  let problem: string | undefined;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new WaitTimeoutError(describe(problem ?? "no attempt finished"));
-    const outcome = await attempt(remaining);
-    if (outcome.done) return outcome.value;
-    const left = deadline - Date.now();
-    // An attempt the deadline cut short ("socket hang up") says less than the one before it
-    // ("the last answer was status 404"): the timeout reports the last one that ended in time.
-    if (left <= 0) throw new WaitTimeoutError(describe(problem ?? outcome.problem));
-    problem = outcome.problem;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    pause = Math.min(pause * 2, 1000);
+  constructor(url: string, private readonly options: WaitForHttpOptions = {}) {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      throw new Error(`waitForHttp: "${url}" is not a URL such as http://127.0.0.1:8080/ping`);
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:") throw new Error(`waitForHttp: ${url} must be http:// or https://`);
+    this.#url = target;
+    this.description = `GET ${url} to answer with ${options.status === undefined ? "a 2xx status" : `status ${options.status}`}`;
+  }
+
+  waitUntilReady(context: WaitContext): Promise<number> {
+    const target = this.#url;
+    const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
+    const host = target.hostname.replace(/^\[|\]$/g, "");
+    const wanted = this.options.status;
+    return pollUntil(
+      context.timeoutMs,
+      async (remaining) => {
+        try {
+          const status = await httpGetOver(() => context.target.forwardOut(host, port), target, this.options, remaining);
+          const ok = wanted === undefined ? status >= 200 && status < 300 : status === wanted;
+          return ok ? { done: true, value: status } : { done: false, problem: `the last answer was status ${status}` };
+        } catch (error) {
+          return { done: false, problem: `the last attempt failed: ${(error as Error).message}` };
+        }
+      },
+      (problem) => timeoutMessage(context, this.description, problem),
+    );
   }
 }
 

@@ -1,5 +1,5 @@
-import { LineSplitter } from "../runtime/line-splitter.ts";
-import type { RemoteProcess } from "../transport/ssh-connection.ts";
+import { LineSplitter } from "../line-splitter.ts";
+import type { RemoteProcess } from "../../transport/ssh-connection.ts";
 import type { FaultAgent } from "./target.ts";
 
 /** How much of the session's stderr is kept, for the error that says why it ended. */

@@ -1,10 +1,10 @@
 import { join } from "node:path";
-import { checkHistory, type CheckReport } from "../checkers/index.ts";
-import type { SeriesHistory } from "../observe/metrics.ts";
-import type { RunState } from "../observe/run-state.ts";
-import { HISTORY_FILE } from "./entry.ts";
-import { readHistory } from "./reader.ts";
-import { HistoryWriter } from "./writer.ts";
+import { checkHistory, type CheckReport } from "../runtime/checkers/index.ts";
+import type { SeriesHistory } from "./metrics.ts";
+import type { RunState } from "./run-state.ts";
+import { HISTORY_FILE } from "../runtime/history/entry.ts";
+import { readHistory } from "../runtime/history/reader.ts";
+import { HistoryWriter } from "../runtime/history/writer.ts";
 
 /**
  * A run's history.jsonl, fed as the run goes: phase changes and alerts starting or ending
@@ -62,7 +62,7 @@ export class RunHistory {
     this.writer.recordEvent("result", result);
     this.writer.close();
     const { entries } = await readHistory(this.path);
-    this.#checks = checkHistory(entries, timeLimitMs === undefined ? {} : { timeLimitMs });
+    this.#checks = checkHistory(entries, { custom: this.writer.customCheckers, ...(timeLimitMs === undefined ? {} : { timeLimitMs }) });
     return this.#checks;
   }
 }

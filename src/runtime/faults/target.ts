@@ -1,6 +1,6 @@
-import type { ExecOptions, ExecResult } from "../transport/exec.ts";
-import type { Command } from "../transport/quote.ts";
-import type { RemoteProcess } from "../transport/ssh-connection.ts";
+import type { ExecOptions, ExecResult } from "../../transport/exec.ts";
+import type { Command } from "../../transport/quote.ts";
+import type { RemoteProcess } from "../../transport/ssh-connection.ts";
 
 /** What faults need of an agent: its name, its fleet address, its labels, exec and a raw channel. */
 export interface FaultAgent {

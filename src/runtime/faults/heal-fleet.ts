@@ -1,5 +1,5 @@
-import type { Inventory } from "../core/inventory.ts";
-import { Cloud } from "../runtime/cloud.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import { Cloud } from "../cloud.ts";
 import { healAgents, type AgentHealReport } from "./heal.ts";
 
 /** `fieldtest heal --namespace`: connects to a fleet and removes every fault on every agent. */

@@ -1,22 +1,8 @@
 import { closeSync, openSync, writeSync } from "node:fs";
+import { isChecker, type Checker } from "../checkers/checker.ts";
 import { CHECKERS, CHECKERS_EVENT, isCheckerName, type CheckerName } from "../checkers/names.ts";
 import type { EventEntry, HeaderEntry, OpType } from "./entry.ts";
-import type { ScenarioHistory } from "./scenario-history.ts";
-
-export interface OpInput {
-  process: number | string;
-  f: string;
-  value?: unknown;
-  key?: string;
-}
-
-/** The completion of one invoked operation; call exactly one of them. */
-export interface PendingOp {
-  ok(value?: unknown): void;
-  fail(error?: unknown): void;
-  /** The outcome is unknown (a timeout, a crash): the operation may or may not have happened. */
-  info(error?: unknown): void;
-}
+import type { OpInput, PendingOp, ScenarioHistory } from "./scenario-history.ts";
 
 /**
  * Appends a run's history, one JSON line per entry, each in a single write(2) to a file
@@ -30,6 +16,7 @@ export class HistoryWriter implements ScenarioHistory {
   #index: number;
   /** performance.now() at the start: monotonic, and cheaper per entry than hrtime.bigint(). */
   readonly #origin: number;
+  readonly #custom: Checker[] = [];
 
   private constructor(path: string, fd: number, index: number, origin: number) {
     this.path = path;
@@ -77,11 +64,20 @@ export class HistoryWriter implements ScenarioHistory {
     this.#op("info", op, op.error);
   }
 
-  /** Names the checkers to run over this history's operations at the end of the run. */
-  check(...checkers: CheckerName[]): void {
-    const unknown = checkers.find((name) => !isCheckerName(name));
-    if (unknown !== undefined) throw new Error(`history.check: unknown checker ${JSON.stringify(unknown)}; choose from ${CHECKERS.join(", ")}`);
-    this.recordEvent(CHECKERS_EVENT, { checkers });
+  /** Names the checkers to run over this history's operations at the end of the run, and takes the scenario's own. */
+  check(...checkers: (CheckerName | Checker)[]): void {
+    const unknown = checkers.find((checker) => !isCheckerName(checker) && !isChecker(checker));
+    if (unknown !== undefined) throw new Error(`history.check: unknown checker ${JSON.stringify(unknown)}; choose from ${CHECKERS.join(", ")} or pass a Checker ({ name, check(input) })`);
+    const custom = checkers.filter(isChecker);
+    this.#custom.push(...custom);
+    const named = checkers.filter(isCheckerName);
+    // The scenario's own checkers are named in the history so a reader knows they ran; only the named ones can run again later.
+    this.recordEvent(CHECKERS_EVENT, { checkers: named, ...(custom.length ? { custom: custom.map((c) => c.name) } : {}) });
+  }
+
+  /** The checkers the scenario passed itself, in the order given. */
+  get customCheckers(): readonly Checker[] {
+    return this.#custom;
   }
 
   close(): void {

@@ -1,52 +1,27 @@
 import { randomBytes } from "node:crypto";
-import { expiresAtFromLabels } from "../core/namespace.ts";
+import { expiresAtFromLabels } from "../../core/namespace.ts";
 import { FAULT_ACTIVE_METRIC, type FaultEvent, type FaultKind, type FaultObserver, type HealCause } from "./events.ts";
 import { healAgents } from "./heal.ts";
 import { completeGrudge, isolationGrudge, type Grudge } from "./grudge.ts";
 import { FaultRefusedError, parseProbe, type Capabilities, type Capability } from "./probe.ts";
+import { checkNumber, list, type FaultKindModule, type FaultOptions, type PlanContext } from "./kind.ts";
+import { bandwidth, type BandwidthSpec } from "./kinds/bandwidth.ts";
+import { clock, CLOCK_ENV } from "./kinds/clock.ts";
+import { cut, type CutSpec } from "./kinds/cut.ts";
+import { delay, type DelaySpec } from "./kinds/delay.ts";
+import { loss, type LossSpec } from "./kinds/loss.ts";
+import { partition } from "./kinds/partition.ts";
+import { pause, type PauseSpec } from "./kinds/pause.ts";
 import type { Agents, FaultAgent } from "./target.ts";
 import { runSchedule, type ScheduleRun, type ScheduleStep } from "./schedule.ts";
 import { FaultSession } from "./session.ts";
 
-
-export interface FaultOptions {
-  /**
-   * Heal after this long. The agents enforce it themselves, so it holds when the runner dies.
-   * Default: the end of the run (the runner's heal) or, at the latest, the agents' TTL.
-   */
-  healAfterMs?: number;
-}
-
-export interface DelaySpec extends FaultOptions {
-  from: Agents;
-  to: Agents;
-  /** Added to every packet from `from` to `to`, so a round trip grows by this much. */
-  ms: number;
-  /** Each packet's delay varies uniformly by up to this much either way (default 0). */
-  jitterMs?: number;
-}
-
-export interface LossSpec extends FaultOptions {
-  /** Agents whose incoming packets are dropped. */
-  to: Agents;
-  /** Only packets from these agents; default: from everyone except fieldtest's own SSH. */
-  from?: Agents;
-  percent: number;
-}
-
-export interface BandwidthSpec extends FaultOptions {
-  /** Agents whose outgoing traffic is capped. */
-  from: Agents;
-  /** Only traffic to these agents; default: everything except fieldtest's own SSH. */
-  to?: Agents;
-  mbit: number;
-}
-
-export interface CutSpec extends FaultOptions {
-  /** `from` can no longer open connections (or start flows) to `to`; `to` still reaches `from`. */
-  from: Agents;
-  to: Agents;
-}
+export type { FaultOptions } from "./kind.ts";
+export type { BandwidthSpec } from "./kinds/bandwidth.ts";
+export type { CutSpec } from "./kinds/cut.ts";
+export type { DelaySpec } from "./kinds/delay.ts";
+export type { LossSpec } from "./kinds/loss.ts";
+export { CLOCK_ENV } from "./kinds/clock.ts";
 
 /** A fault in force: heal it alone, or let `nemesis.heal()` / its deadline do it. */
 export interface Fault {
@@ -64,25 +39,8 @@ export interface NemesisOptions {
   observer?: FaultObserver;
 }
 
-/** Libfaketime's environment: pass it to `spawn`/`exec` (`env`) for processes `clock` may skew. */
-export const CLOCK_ENV: Readonly<Record<string, string>> = {
-  LD_PRELOAD: "/usr/local/lib/fieldtest/libfaketime.so.1",
-  FAKETIME_TIMESTAMP_FILE: "/var/lib/fieldtest/faketime",
-  // Re-read the offset every second, so a skew reaches running processes.
-  FAKETIME_CACHE_DURATION: "1",
-  FAKETIME_DONT_FAKE_MONOTONIC: "1",
-};
-
-/** sshd's port inside an agent with a network of its own; fieldtest's SSH is never shaped. */
-const AGENT_SSH_PORT = 30000;
 /** Without a TTL label (an inventory from elsewhere), the agents still heal within this. */
 const FALLBACK_DEADLINE_MS = 2 * 3600_000;
-
-interface Application {
-  agent: FaultAgent;
-  args: string[];
-  rules?: string;
-}
 
 interface ActiveFault extends Fault {
   end(by: HealCause): Promise<void>;
@@ -136,123 +94,37 @@ export class Nemesis {
 
   /** A grudge given directly: `grudge.get(a)` holds the agents whose packets `a` drops. */
   async applyGrudge(grudge: Grudge, agentsByName: ReadonlyMap<string, FaultAgent>, options: FaultOptions = {}): Promise<Fault> {
-    const agentOf = (name: string) => {
-      const agent = agentsByName.get(name);
-      if (!agent) throw new Error(`partition: no agent named ${name}`);
-      return agent;
-    };
-    const applications: Application[] = [];
-    for (const [name, dropped] of grudge) {
-      if (dropped.size === 0) continue;
-      const addresses = [...dropped].map((other) => agentOf(other).internalHost);
-      applications.push({ agent: agentOf(name), args: ["rules"], rules: addresses.flatMap((ip) => [`IN -s ${ip} -j DROP`, `OUT -d ${ip} -j DROP`]).join("\n") });
-    }
-    const targets = [...new Set([...grudge.keys(), ...[...grudge.values()].flatMap((s) => [...s])])];
-    const params = { grudge: Object.fromEntries([...grudge].map(([k, v]) => [k, [...v]])) };
-    return this.apply("partition", targets, params, "iptables", applications, options, { iptables: applications.map((a) => a.agent) });
+    return this.inflict(partition, { grudge, agentsByName }, options);
   }
 
   /** One-way: new connections from `from` to `to` fail; `to` still connects to `from`. */
   async cut(spec: CutSpec): Promise<Fault> {
-    const from = list(spec.from);
-    const to = list(spec.to);
-    const applications = to.map((agent) => ({
-      agent,
-      args: ["rules"],
-      rules: from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} -m conntrack --ctstate NEW,INVALID -j DROP`).join("\n"),
-    }));
-    const targets = names([...from, ...to]);
-    return this.apply("cut", targets, { from: names(from), to: names(to) }, "iptables", applications, spec, { iptables: to });
+    return this.inflict(cut, spec, spec);
   }
 
-  /**
-   * Delays every packet from `from` to `to`. With netem on the senders it shapes their egress;
-   * where the kernel has no netem (this project's machines), fieldtest-delayer holds the packets
-   * on the receivers' NFQUEUE. Neither: refused with both reasons.
-   */
+  /** Delays every packet from `from` to `to` (netem on the senders, else the NFQUEUE delayer on the receivers). */
   async delay(spec: DelaySpec): Promise<Fault> {
-    checkNumber("delay", "ms", spec.ms, 0, 60_000);
-    const jitter = spec.jitterMs ?? 0;
-    checkNumber("delay", "jitterMs", jitter, 0, spec.ms || 60_000);
-    const from = list(spec.from);
-    const to = list(spec.to);
-    const targets = names([...from, ...to]);
-    const params = { from: names(from), to: names(to), ms: spec.ms, jitterMs: jitter };
-    const senders = await this.missing(from, ["iptables", "netem"]);
-    if (senders.length === 0) {
-      const applications = await Promise.all(
-        from.map(async (agent) => ({
-          agent,
-          args: ["netem", await this.device(agent), String(spec.ms), String(jitter), ...to.filter((t) => t.name !== agent.name).map((t) => t.internalHost)],
-        })),
-      );
-      return this.apply("delay", targets, params, "netem", applications, spec, {});
-    }
-    const receivers = await this.missing(to, ["iptables", "delayer"]);
-    if (receivers.length > 0) throw new FaultRefusedError("delay", [...senders.map(withMechanism("netem on the sender")), ...receivers.map(withMechanism("NFQUEUE delayer on the receiver"))]);
-    const applications = to.map((agent) => ({
-      agent,
-      args: ["delay", String(spec.ms), String(jitter)],
-      rules: from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} -j DELAY`).join("\n"),
-    }));
-    return this.apply("delay", targets, params, "nfqueue-delayer", applications, spec, {});
+    return this.inflict(delay, spec, spec);
   }
 
   /** Drops about `percent` % of the packets arriving at `to` (iptables' statistic match). */
   async loss(spec: LossSpec): Promise<Fault> {
-    checkNumber("loss", "percent", spec.percent, 0, 100);
-    const to = list(spec.to);
-    const from = spec.from === undefined ? undefined : list(spec.from);
-    const probability = (spec.percent / 100).toFixed(4);
-    const drop = `-m statistic --mode random --probability ${probability} -j DROP`;
-    const applications = to.map((agent) => ({
-      agent,
-      args: ["rules"],
-      rules: from
-        ? from.filter((f) => f.name !== agent.name).map((f) => `IN -s ${f.internalHost} ${drop}`).join("\n")
-        : [`IN -p tcp --dport ${AGENT_SSH_PORT} -j RETURN`, `IN ${drop}`].join("\n"),
-    }));
-    const targets = names([...to, ...(from ?? [])]);
-    const params = { to: names(to), ...(from ? { from: names(from) } : {}), percent: spec.percent };
-    return this.apply("loss", targets, params, "iptables", applications, spec, { iptables: to });
+    return this.inflict(loss, spec, spec);
   }
 
   /** Caps what `from` sends (to `to`, or to everyone but fieldtest's SSH) at `mbit` (htb). */
   async bandwidth(spec: BandwidthSpec): Promise<Fault> {
-    checkNumber("bandwidth", "mbit", spec.mbit, 0.01, 100_000);
-    const from = list(spec.from);
-    const to = spec.to === undefined ? [] : list(spec.to);
-    await this.require("bandwidth", { iptables: from, htb: from });
-    const applications = await Promise.all(
-      from.map(async (agent) => ({
-        agent,
-        args: ["bandwidth", await this.device(agent), String(spec.mbit), String(AGENT_SSH_PORT), ...to.filter((t) => t.name !== agent.name).map((t) => t.internalHost)],
-      })),
-    );
-    const params = { from: names(from), ...(to.length ? { to: names(to) } : {}), mbit: spec.mbit };
-    return this.apply("bandwidth", names([...from, ...to]), params, "htb", applications, spec, {});
+    return this.inflict(bandwidth, spec, spec);
   }
 
-  /**
-   * Skews the clock that libfaketime shows the agent's processes started with `clockEnv()`
-   * (dynamically linked programs only: static binaries, Go's included, ignore it). The host's
-   * clock is never changed.
-   */
+  /** Skews the clock libfaketime shows the agent's processes started with `clockEnv()`; the host's clock is never changed. */
   async clock(agent: FaultAgent, spec: { offsetMs: number } & FaultOptions): Promise<Fault> {
-    checkNumber("clock", "offsetMs", spec.offsetMs, -10 * 365 * 86400_000, 10 * 365 * 86400_000);
-    const applications = [{ agent, args: ["clock", String(Math.round(spec.offsetMs))] }];
-    return this.apply("clock", [agent.name], { offsetMs: spec.offsetMs }, "libfaketime", applications, spec, { faketime: [agent] });
+    return this.inflict(clock, { ...spec, agent }, spec);
   }
 
-  /**
-   * Pauses a daemon (SIGSTOP to its process group) until heal or the deadline, when the agent
-   * itself sends SIGCONT. For a pause with no deadline, `daemon.pause()` / `daemon.resume()`.
-   */
-  async pause(daemon: { readonly name: string; readonly agentName: string; readonly pidFilePath: string }, options: FaultOptions = {}): Promise<Fault> {
-    const agent = this.agents.find((a) => a.name === daemon.agentName);
-    if (!agent) throw new Error(`pause: daemon ${daemon.name} runs on ${daemon.agentName}, which is not an agent of this fleet`);
-    const applications = [{ agent, args: ["pause", daemon.pidFilePath] }];
-    return this.apply("pause", [agent.name], { daemon: daemon.name }, "SIGSTOP", applications, options, {});
+  /** Pauses a daemon (SIGSTOP) until heal or the deadline, when the agent itself sends SIGCONT. */
+  async pause(daemon: PauseSpec["daemon"], options: FaultOptions = {}): Promise<Fault> {
+    return this.inflict(pause, { daemon }, options);
   }
 
   /**
@@ -331,15 +203,16 @@ export class Nemesis {
     return Math.min(limit, options.healAfterMs === undefined ? Infinity : Date.now() + options.healAfterMs);
   }
 
-  private async apply(
-    kind: FaultKind,
-    targets: readonly string[],
-    params: Record<string, unknown>,
-    mechanism: string,
-    applications: readonly Application[],
-    options: FaultOptions,
-    needs: Partial<Record<Capability, readonly FaultAgent[]>>,
-  ): Promise<Fault> {
+  /** Plans a fault with its kind's module, then applies the plan everywhere or nowhere. */
+  private async inflict<Spec>(module: FaultKindModule<Spec>, spec: Spec, options: FaultOptions): Promise<Fault> {
+    const kind = module.kind;
+    const context: PlanContext = {
+      fleet: this.agents,
+      device: (agent) => this.device(agent),
+      missing: (agents, needs) => this.missing(agents, needs),
+      require: (needs) => this.require(kind, needs),
+    };
+    const { targets, params, mechanism, applications, needs } = await module.plan(spec, context);
     await this.require(kind, needs);
     const useful = applications.filter((a) => a.rules === undefined || a.rules.trim() !== "");
     if (useful.length === 0) throw new Error(`${kind}: nothing to do: the agents given leave no pair to fault (an agent is never faulted against itself)`);
@@ -430,22 +303,4 @@ function applyRequest(kind: FaultKind, id: string, deadline: number, args: reado
   }
   const ruleLines = (rules ?? "").split("\n").filter((line) => line.trim() !== "");
   return [["apply", id, String(deadline), ...args].join(" "), ...ruleLines, ""].join("\n");
-}
-
-function list<A extends FaultAgent>(agents: Agents<A>): readonly A[] {
-  return Array.isArray(agents) ? (agents as readonly A[]) : [agents as A];
-}
-
-function names(agents: readonly FaultAgent[]): string[] {
-  return [...new Set(agents.map((a) => a.name))];
-}
-
-function withMechanism(mechanism: string) {
-  return ({ agent, reason }: { agent: string; reason: string }) => ({ agent, reason: `${mechanism}: ${reason}` });
-}
-
-function checkNumber(kind: string, field: string, value: number, min: number, max: number): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw new RangeError(`${kind}: ${field} must be a number from ${min} to ${max}, not ${String(value)}`);
-  }
 }
