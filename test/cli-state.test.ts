@@ -8,7 +8,7 @@ import { agentsToDestroy } from "../src/backends/pulumi-stack.ts";
 import { isInstalledPackage, prepareStackProject, stackProjectDir } from "../src/backends/stack-project.ts";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
 import { portIsFree } from "../src/localhost/ports.ts";
-import { resolveScenarioPath, ScenarioError } from "../src/scenario.ts";
+import { resolveScenarioPath, ScenarioError } from "../src/scenario/scenario.ts";
 import { namespacesInState, NamespaceState } from "../src/state.ts";
 import { parse } from "yaml";
 import { readFile } from "node:fs/promises";

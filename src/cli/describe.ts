@@ -1,7 +1,7 @@
 import { formatShape } from "../core/shapes.ts";
-import type { Scenario } from "../scenario.ts";
-import { agentNamesOf, type FleetGroup } from "../scenario-fleet.ts";
-import { describeParams, type ParamDoc } from "../scenario-params.ts";
+import type { Scenario } from "../scenario/scenario.ts";
+import { agentNamesOf, type FleetGroup } from "../scenario/scenario-fleet.ts";
+import { describeParams, type ParamDoc } from "../scenario/scenario-params.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable, writeJson } from "./output.ts";
 import { resolveRunScenario } from "./run.ts";

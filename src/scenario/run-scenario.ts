@@ -1,7 +1,7 @@
-import { abortable } from "./abort.ts";
-import type { Inventory } from "./core/inventory.ts";
-import { Cloud, type CloudObserver, type CloudOptions } from "./runtime/cloud.ts";
-import type { LogSink, RestartEventSink } from "./runtime/daemon.ts";
+import { abortable } from "../abort.ts";
+import type { Inventory } from "../core/inventory.ts";
+import { Cloud, type CloudObserver, type CloudOptions } from "../runtime/cloud.ts";
+import type { LogSink, RestartEventSink } from "../runtime/daemon.ts";
 import { loadScenario, type Scenario } from "./scenario.ts";
 import { parseScenarioParams, type ParamsInput } from "./scenario-params.ts";
 
