@@ -20,7 +20,9 @@ import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { ObserveRequest } from "./observe-options.ts";
 import { stderrProgress, writeJson } from "./output.ts";
-import { existingKey, planRunFleet, provisionRunFleet, resolveRunScenario, type FleetSource } from "./run.ts";
+import { acquireFleet, existingKey, planFleet } from "../runs/fleet-source.ts";
+import { resolveSpecScenario as resolveRunScenario, specParams } from "../runs/session.ts";
+import { runContext, runSpec, type FleetSource } from "./run.ts";
 import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
 /**
@@ -98,8 +100,12 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
   const made = source.kind === "localhost";
   let inventory: Inventory | undefined;
   if (source.kind === "localhost") {
-    const groups = planRunFleet(context, source, scenario, await scenarioParams(scenario, request.scenarioArgs), request.scenarioArgs);
-    inventory = await provisionRunFleet(context, source, scenario, groups, interrupt);
+    const spec = await runSpec({ scenario: request.scenario, source, scenarioArgs: request.scenarioArgs, keepAlive: false, json: request.json, observe: request.observe });
+    const made = runContext(context, request.json);
+    if (spec.fleet.kind === "localhost") {
+      const groups = planFleet(made, spec.fleet, scenario, specParams(scenario, spec.params));
+      inventory = (await acquireFleet(made, spec.fleet, scenario, groups, interrupt.signal)).inventory;
+    }
   } else if (source.kind === "namespace") {
     inventory = await liveInventory(context, source.namespace);
   }
