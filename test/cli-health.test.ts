@@ -53,8 +53,8 @@ if (docker) {
     t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
   });
 
-  t.test("--keep-alive 2s ends by itself, tears down and exits with the run's result", async (t) => {
-    const { namespace, exited } = await keptAliveRun(t, docker, "ka", ["--keep-alive", "2s"]);
+  t.test("--keep-alive 5s ends by itself, tears down and exits with the run's result", async (t) => {
+    const { namespace, exited } = await keptAliveRun(t, docker, "ka", ["--keep-alive", "5s"]);
     t.equal(await exited, 0);
     t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
   });
