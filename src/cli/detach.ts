@@ -22,6 +22,8 @@ import type { ObserveRequest } from "./observe-options.ts";
 import { stderrProgress, writeJson } from "./output.ts";
 import { acquireFleet, existingKey, planFleet } from "../runs/fleet-source.ts";
 import { resolveSpecScenario as resolveRunScenario, specParams } from "../runs/session.ts";
+import type { LongRunOptions } from "../runs/long-run.ts";
+import { RUN_SPEC_FILE, writeRunSpec } from "../runs/spec.ts";
 import { runContext, runSpec, type FleetSource } from "./run.ts";
 import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
@@ -44,6 +46,24 @@ export interface DetachRequest {
   /** Files the command line names that the runner reads (`--params`, `--website-tls-*`), as typed. */
   files: readonly NamedFile[];
   json: boolean;
+  keepAlive: boolean | string;
+  longRun: LongRunOptions;
+}
+
+/** The spec a runner on this machine (a process, a container of its engine) is given, in its run directory. */
+async function stageSpec(context: CliContext, request: DetachRequest, dir: string, runId: string, changes: { source?: FleetSource; scenario?: string; observe?: Partial<ObserveRequest>; fleetWebsite?: boolean }): Promise<string> {
+  const spec = await runSpec({
+    scenario: changes.scenario ?? request.scenario,
+    source: changes.source ?? request.source,
+    scenarioArgs: request.scenarioArgs,
+    keepAlive: request.keepAlive,
+    json: false,
+    observe: { ...request.observe, ...changes.observe },
+    longRun: { ...request.longRun, runId, detached: true, ...(changes.fleetWebsite ? { fleetWebsite: true as const } : {}) },
+  });
+  const path = join(dir, RUN_SPEC_FILE);
+  await writeRunSpec(path, spec);
+  return path;
 }
 
 /** The command line less the options named, whether written `--flag value` or `--flag=value`. */
@@ -94,7 +114,7 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
       );
     }
     const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
-    return detachProcess(context, request.argv, namespace, request.observe.runsDir, request.json);
+    return detachProcess(context, request, namespace);
   }
   const scenario = await resolveRunScenario(context, request.scenario);
   const made = source.kind === "localhost";
@@ -135,17 +155,14 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const { owner, image, network } = await prepareOrchestrator(docker, inventory, join(context.packageRoot, "dockerfiles"), progress);
   const website = request.observe.website;
   const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;
-  const runnerArgs = [
-    join(context.packageRoot, "bin", "fieldtest.js"),
-    ...withoutOptions(request.argv, request.options, FLEET_FLAGS),
-    "--inventory", inventoryPath,
-    "--ssh-key", keyPath,
-    "--runs-dir", runsDir,
-    "--run-id", runId,
-    ...(endAgents ? ["--end-agents"] : []),
-    ...(published ? ["--website-in-container"] : []),
-    ...(website ? ["--fleet-website"] : []),
-  ];
+  // Inside the container the website listens on its port, which the host publishes on its loopback.
+  const specPath = await stageSpec(context, request, dir, runId, {
+    ...(scenarioPath ? { scenario: scenarioPath } : {}),
+    source: { kind: "inventory", path: inventoryPath, keyPath, endAgents },
+    observe: { runsDir, ...(published && website ? { website: { ...website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true } } : {}) },
+    fleetWebsite: website !== undefined,
+  });
+  const runnerArgs = [join(context.packageRoot, "bin", "fieldtest.js"), "runner", specPath];
   const stateDirExists = await access(state.dir).then(() => true, () => false);
   const consolePath = join(dir, CONSOLE_FILE);
   const id = await startOrchestrator(docker, {
@@ -311,15 +328,15 @@ async function publishedWebsite(docker: ReturnType<CliContext["docker"]>, id: st
 }
 
 /**
- * The detached runner as a process: the same command again, without `--detach`, in a session
- * of its own (setsid), whose output goes to the run directory's console.log.
+ * The detached runner as a process: `fieldtest runner` on the staged spec, in a session of its
+ * own (setsid), whose output goes to the run directory's console.log.
  */
-export async function detachProcess(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
-  const { runId, dir } = await newRunDir(runsDir, namespace);
+async function detachProcess(context: CliContext, request: DetachRequest, namespace: string): Promise<void> {
+  const { runId, dir } = await newRunDir(request.observe.runsDir, namespace);
+  const specPath = await stageSpec(context, request, dir, runId, {});
   const consolePath = join(dir, CONSOLE_FILE);
   const out = openSync(consolePath, "a");
-  const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
-  const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, [join(context.packageRoot, "bin", "fieldtest.js"), "runner", specPath], { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
   const progress = stderrProgress(context.stderr);
@@ -327,6 +344,6 @@ export async function detachProcess(context: CliContext, args: readonly string[]
   let exited: number | null | undefined;
   child.once("exit", (code) => (exited = code));
   await untilTracked({ ...localRunner(dir), ended: async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`) });
-  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
+  if (request.json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
   printStarted(context, runId, namespace);
 }

@@ -35,7 +35,7 @@ import { prometheusImportCommand } from "./prometheus-import.ts";
 import { healFleet } from "../faults/heal-fleet.ts";
 import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
 import { writeJson } from "./output.ts";
-import { runCommand, type FleetSource } from "./run.ts";
+import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 import { detachCommand } from "./detach.ts";
 import { RunInputError } from "../runs/context.ts";
@@ -167,7 +167,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (flags.detach) {
         const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
         const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json) };
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
@@ -177,6 +177,20 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
         const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun }, interrupt);
+        setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
+      } finally {
+        interrupt.dispose();
+      }
+    });
+
+  program
+    .command("runner", { hidden: true })
+    .description("Runs the spec a detached run's parent staged (run --detach starts it; not for direct use).")
+    .argument("<run-spec>", "run-spec.json in the run directory")
+    .action(async (specPath: string) => {
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        const outcome = await runnerCommand(context, specPath, interrupt);
         setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
       } finally {
         interrupt.dispose();

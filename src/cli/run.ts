@@ -4,7 +4,7 @@ import type { PlanLimits } from "../pulumi/plan.ts";
 import type { RunContext } from "../runs/context.ts";
 import type { LongRunOptions } from "../runs/long-run.ts";
 import { paramsFromFile, RunSession, type RunOutcome } from "../runs/session.ts";
-import { parseRunSpec, type RunSpec } from "../runs/spec.ts";
+import { parseRunSpec, readRunSpec, type RunSpec } from "../runs/spec.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
@@ -98,4 +98,13 @@ export async function runCommand(context: CliContext, request: RunRequest, inter
   const outcome = await new RunSession(runContext(context, request.json), spec, interrupt.signal).run();
   if (request.json) writeJson(context.stdout, outcome);
   return outcome;
+}
+
+/**
+ * `fieldtest runner <run-spec.json>` (hidden): a detached run's runner, wherever its home put it.
+ * It runs the spec its parent staged; a stop request, the TTL or SIGTERM end it gracefully.
+ */
+export async function runnerCommand(context: CliContext, specPath: string, interrupt: Interrupt): Promise<RunOutcome> {
+  const spec = await readRunSpec(specPath);
+  return new RunSession(runContext(context, false), spec, interrupt.signal).run();
 }

@@ -1,3 +1,4 @@
+import { readFile, writeFile } from "node:fs/promises";
 import { z } from "zod";
 import { describeIssues } from "../core/inventory.ts";
 import { namespaceSchema } from "../core/namespace.ts";
@@ -111,4 +112,26 @@ export function parseRunSpec(input: unknown, source = "run spec"): RunSpec {
     throw new RunInputError(`${source}: teardown "destroy" is for a fleet made for the run (fleet.kind "localhost"), not "${spec.fleet.kind}"; use "keep"`);
   }
   return spec;
+}
+
+/** The spec a detached run's parent stages in the run directory for its runner. */
+export const RUN_SPEC_FILE = "run-spec.json";
+
+/** Owner-only: the spec may hold the website's password. */
+export async function writeRunSpec(path: string, spec: RunSpec): Promise<void> {
+  await writeFile(path, `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** A staged spec, checked as any other: RunInputError names the file and the field. */
+export async function readRunSpec(path: string): Promise<RunSpec> {
+  const text = await readFile(path, "utf8").catch((error: Error) => {
+    throw new RunInputError(`run spec ${path} cannot be read: ${error.message}`);
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new RunInputError(`run spec ${path} is not JSON: ${(error as Error).message}`);
+  }
+  return parseRunSpec(json, path);
 }
