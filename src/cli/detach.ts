@@ -97,34 +97,22 @@ export function withoutOptions(argv: readonly string[], options: readonly Option
  */
 export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
   const { source } = request;
-  const progress = stderrProgress(context.stderr);
-  const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
-  if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return detachOnSshHost(context, request, source, backend);
-  const localhost = source.kind === "localhost" || backend?.kind === "localhost";
-  // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
-  const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
-  if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return detachOnAgent(context, request, source, fleet);
-  if (!localhost || request.observe.prometheus) {
-    if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
-    else if (fleet && orchestratorAgent(fleet)) progress.step(`--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`);
-    else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
-      progress.step(
-        `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
-          `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
-      );
-    }
-    const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
-    return detachProcess(context, request, namespace);
+  const home = await chooseRunnerHome(context, request);
+  if (home.kind === "container-on-host") return detachOnSshHost(context, request, home.source, home.backend);
+  if (home.kind === "process-on-agent") return detachOnAgent(context, request, home.source, home.inventory);
+  if (home.kind === "local-process") {
+    if (home.why) stderrProgress(context.stderr).step(home.why);
+    return detachProcess(context, request, home.namespace);
   }
   const scenario = await resolveRunScenario(context, request.scenario);
   const made = source.kind === "localhost";
   let inventory: Inventory | undefined;
   if (source.kind === "localhost") {
     const spec = await runSpec({ scenario: request.scenario, source, scenarioArgs: request.scenarioArgs, keepAlive: false, json: request.json, observe: request.observe });
-    const made = runContext(context, request.json);
+    const runs = runContext(context, request.json);
     if (spec.fleet.kind === "localhost") {
-      const groups = planFleet(made, spec.fleet, scenario, specParams(scenario, spec.params));
-      inventory = (await acquireFleet(made, spec.fleet, scenario, groups, interrupt.signal)).inventory;
+      const groups = planFleet(runs, spec.fleet, scenario, specParams(scenario, spec.params));
+      inventory = (await acquireFleet(runs, spec.fleet, scenario, groups, interrupt.signal)).inventory;
     }
   } else if (source.kind === "namespace") {
     inventory = await liveInventory(context, source.namespace);
@@ -135,11 +123,44 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
     await startDetachedOrchestrator(context, request, scenario.path, inventory, made && !(source.kind === "localhost" && source.keep));
   } catch (error) {
     if (made) {
-      progress.step(`tearing down namespace ${namespace}`);
+      stderrProgress(context.stderr).step(`tearing down namespace ${namespace}`);
       await destroyNamespace(context, namespace, false);
     }
     throw error;
   }
+}
+
+/**
+ * Where a detached run's runner lives: a container on the SSH host's engine, a process on the
+ * fleet's orchestrator agent, a container on this machine's engine, or a process here (`why`
+ * says why, when another home was possible). The one place that asks which target the fleet is
+ * on; the targets' descriptor of a runner's home replaces these checks.
+ */
+type RunnerHome =
+  | { kind: "container-on-host"; source: Extract<FleetSource, { kind: "namespace" }>; backend: SshHostsBackend }
+  | { kind: "process-on-agent"; source: Extract<FleetSource, { kind: "inventory" | "namespace" }>; inventory: Inventory }
+  | { kind: "container-on-engine" }
+  | { kind: "local-process"; namespace: string; why?: string };
+
+async function chooseRunnerHome(context: CliContext, request: DetachRequest): Promise<RunnerHome> {
+  const { source } = request;
+  const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
+  if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return { kind: "container-on-host", source, backend };
+  const localhost = source.kind === "localhost" || backend?.kind === "localhost";
+  // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
+  const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
+  if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return { kind: "process-on-agent", source, inventory: fleet };
+  if (localhost && !request.observe.prometheus) return { kind: "container-on-engine" };
+  const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
+  let why: string | undefined;
+  if (localhost) why = "--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container";
+  else if (fleet && orchestratorAgent(fleet)) why = `--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`;
+  else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
+    why =
+      `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
+      `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`;
+  }
+  return { kind: "local-process", namespace, ...(why ? { why } : {}) };
 }
 
 async function startDetachedOrchestrator(context: CliContext, request: DetachRequest, scenarioPath: string | undefined, inventory: Inventory, endAgents: boolean): Promise<void> {
