@@ -1,6 +1,9 @@
 // The package's public surface: what scenario files and embedding programs import.
 export { defineScenario, type FleetSpec, type GroupSpec, type Scenario, type ScenarioDefinition } from "./scenario/scenario.ts";
 export { runScenario, type RunScenarioOptions, type ScenarioRun } from "./scenario/run-scenario.ts";
+export { RunSession, RunStoppedError, type RunOutcome } from "./runs/session.ts";
+export { parseRunSpec, readRunSpec, type RunSpec, type RunSpecInput, type Teardown } from "./runs/spec.ts";
+export { RunInputError, type RunContext } from "./runs/context.ts";
 export { ParamsError, parseScenarioParams, describeParams, type ParamDoc, type ParamsInput } from "./scenario/scenario-params.ts";
 export { FleetError, scenarioGroups, agentNamesOf, type FleetGroup, type FleetOverrides } from "./scenario/scenario-fleet.ts";
 export { DEFAULT_INSTANCE_TYPES, machineTypeFor, type InstanceType, type Shape } from "./core/shapes.ts";
