@@ -13,7 +13,7 @@ const docker = await requireDocker(t);
 
 if (docker) {
   /** A scenario file whose run is `body`, and a spec that runs it on a fleet made for the run. */
-  async function session(t: Test, name: string, body: string, progress: string[], lines: LogLine[] = []) {
+  async function session(t: Test, name: string, body: string, progress: string[], lines: LogLine[] = [], limits: RunSpecInput["limits"] = {}) {
     const home = await tempHome(t);
     const namespace = uniqueNamespace(name);
     cleanupNamespace(t, docker!, namespace);
@@ -33,6 +33,7 @@ if (docker) {
       fleet: { kind: "localhost", namespace, ttlSeconds: 600, portsPerAgent: 10, owner: "test", overrides: { vms: 1 }, limits: { maxVms: 2 } },
       teardown: "destroy",
       observation: { runsDir: join(home, "runs") },
+      limits,
     };
     return { namespace, run: new RunSession(context, parseRunSpec(spec)) };
   }
@@ -69,6 +70,41 @@ throw new Error("x");`,
     const status = JSON.parse(await readFile(join(outcome.runDir!, "status.json"), "utf8")) as { final: boolean; phase: string; result: string };
     t.match(status, { final: true, phase: "failed" }, "status.json is final and says the run failed, not running");
     t.equal(await containerCount(docker, namespace), 0, "the fleet made for the run is gone");
+  });
+
+  /** Resolves once a progress line matches. */
+  async function untilProgress(progress: string[], pattern: RegExp): Promise<void> {
+    const started = Date.now();
+    while (!progress.some((p) => pattern.test(p))) {
+      if (Date.now() - started > 120_000) throw new Error(`no progress line matched ${pattern}:\n${progress.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  t.test("keep-alive: the checkers answer when the scenario ends, a stop ends it with the run's result, and the phase is done after it", async (t) => {
+    const progress: string[] = [];
+    const { namespace, run } = await session(
+      t,
+      "kept",
+      `cloud.history.check("register");
+cloud.history.invoke({ process: 0, f: "write", key: "k", value: 1 }).ok();
+cloud.history.invoke({ process: 1, f: "read", key: "k" }).ok(1);`,
+      progress,
+      [],
+      { keepAlive: 120_000 },
+    );
+    const running = run.run();
+    await untilProgress(progress, /keeping the agents alive/);
+    const kept = progress.findIndex((p) => /keeping the agents alive/.test(p));
+    const checked = progress.findIndex((p) => /checker register at the scenario's end: valid/.test(p));
+    t.ok(checked >= 0 && checked < kept, `the verdict comes before the keep-alive:\n${progress.join("\n")}`);
+    run.stop();
+    const outcome = await running;
+    t.equal(outcome.result, "passed", "a stop during the keep-alive keeps the run's result");
+    t.equal(outcome.checks, true);
+    const status = JSON.parse(await readFile(join(outcome.runDir!, "status.json"), "utf8")) as { final: boolean; phase: string };
+    t.match(status, { final: true, phase: "done" }, "not keep-alive after the teardown");
+    t.equal(await containerCount(docker, namespace), 0);
   });
 
   t.test("stop: cloud.signal aborts, the scenario returns within its grace, and the run is recorded as stopped", async (t) => {

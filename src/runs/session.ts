@@ -193,7 +193,7 @@ export class RunSession {
           outcome = finish("passed");
           observing.setPhase("done");
           progress.step(`scenario ${scenario.name} passed in ${(outcome.durationMs / 1000).toFixed(2)}s`);
-          if (spec.limits.keepAlive !== false && !this.signal.aborted) await this.#keepAlive(spec.limits.keepAlive, () => observing.setPhase("keep-alive"));
+          if (spec.limits.keepAlive !== false && !this.signal.aborted && (await this.#checksHold(observing))) await this.#keepAlive(spec.limits.keepAlive, () => observing.setPhase("keep-alive"));
           // After a keep-alive, the run is done again, not still being kept alive.
           observing.setPhase("done");
         },
@@ -227,6 +227,18 @@ export class RunSession {
       await releaseFleet(context, spec.teardown, inventory, fleet.key.privateKey);
     }
     return outcome;
+  }
+
+  /**
+   * The checkers' verdict when the scenario ends, before a keep-alive: the website shows it while
+   * the fleet is held, and a history found invalid fails the run at once instead of being kept.
+   */
+  async #checksHold(observation: Observation): Promise<boolean> {
+    const checks = await observation.history.checkSoFar(this.spec.limits.checkTimeLimitMs);
+    for (const checker of checks.checkers) this.context.progress.step(`checker ${checker.checker} at the scenario's end: ${checker.valid === true ? "valid" : checker.valid === false ? "INVALID" : "unknown"} (${checker.summary})`);
+    if (checks.valid !== false) return true;
+    this.context.progress.step("the history is not valid: no keep-alive, the run fails and tears down");
+    return false;
   }
 
   /** Waits for a stop, or for the keep-alive's duration; the run keeps the result it had. */
