@@ -9,8 +9,8 @@ import { openBackend } from "../backends/open.ts";
 import { SshHostsBackend } from "../backends/ssh-hosts.ts";
 import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
-import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
-import type { NamedFile } from "../orchestrator/remote-runner.ts";
+import { startAgentOrchestrator } from "../runs/homes/agent-process.ts";
+import type { NamedFile } from "../runs/homes/remote-runner.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
 import { quoteArg } from "../runtime/quote.ts";
 import { stateHome } from "../state.ts";
@@ -275,7 +275,7 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
 
 /**
  * `run --detach` on a fleet with an orchestrator agent (an inventory file, a cloud stack): the
- * runner is a process of that agent (src/orchestrator/agent-orchestrator.ts).
+ * runner is a process of that agent (src/runs/homes/agent-process.ts).
  */
 async function detachOnAgent(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "inventory" | "namespace" }>, inventory: Inventory): Promise<void> {
   const progress = stderrProgress(context.stderr);
