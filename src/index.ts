@@ -1,8 +1,11 @@
 // The package's public surface: what scenario files and embedding programs import.
-export { defineScenario, type FleetSpec, type GroupSpec, type Scenario, type ScenarioDefinition } from "./scenario.ts";
-export { runScenario, type RunScenarioOptions, type ScenarioRun } from "./run-scenario.ts";
-export { ParamsError, parseScenarioParams, describeParams, type ParamDoc, type ParamsInput } from "./scenario-params.ts";
-export { FleetError, scenarioGroups, agentNamesOf, type FleetGroup, type FleetOverrides } from "./scenario-fleet.ts";
+export { defineScenario, type FleetSpec, type GroupSpec, type Scenario, type ScenarioDefinition } from "./scenario/scenario.ts";
+export { runScenario, type RunScenarioOptions, type ScenarioRun } from "./scenario/run-scenario.ts";
+export { RunSession, RunStoppedError, type RunOutcome } from "./runs/session.ts";
+export { parseRunSpec, readRunSpec, type RunSpec, type RunSpecInput, type Teardown } from "./runs/spec.ts";
+export { RunInputError, type RunContext } from "./runs/context.ts";
+export { ParamsError, parseScenarioParams, describeParams, type ParamDoc, type ParamsInput } from "./scenario/scenario-params.ts";
+export { FleetError, scenarioGroups, agentNamesOf, type FleetGroup, type FleetOverrides } from "./scenario/scenario-fleet.ts";
 export { DEFAULT_INSTANCE_TYPES, machineTypeFor, type InstanceType, type Shape } from "./core/shapes.ts";
 /** The zod that fieldtest uses, for a scenario's `params`: `import { defineScenario, z } from "fieldtest"`. */
 export { z } from "zod";

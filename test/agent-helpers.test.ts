@@ -2,11 +2,11 @@
 // saying what they waited for, daemons as other users with env and cwd, restarts recorded as
 // events, and a scenario run in-process through runScenario.
 import t from "tap";
-import { runScenario } from "../src/run-scenario.ts";
+import { runScenario } from "../src/scenario/run-scenario.ts";
 import { Cloud } from "../src/runtime/cloud.ts";
 import type { LogLine, RestartEvent } from "../src/runtime/daemon.ts";
 import { Wait, WaitTimeoutError, type WaitStrategy } from "../src/runtime/wait/index.ts";
-import { defineScenario } from "../src/scenario.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
 import { z } from "zod";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 

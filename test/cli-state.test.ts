@@ -8,7 +8,7 @@ import { agentsToDestroy } from "../src/targets/pulumi/pulumi-stack.ts";
 import { isInstalledPackage, prepareStackProject, stackProjectDir } from "../src/targets/pulumi/stack-project.ts";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
 import { portIsFree } from "../src/targets/docker-engine/ports.ts";
-import { resolveScenarioPath, ScenarioError } from "../src/scenario.ts";
+import { resolveScenarioPath, ScenarioError } from "../src/scenario/scenario.ts";
 import { namespacesInState, NamespaceState } from "../src/targets/state.ts";
 import { parse } from "yaml";
 import { readFile } from "node:fs/promises";

@@ -4,9 +4,9 @@ import t from "tap";
 import { z } from "zod";
 import { DEFAULT_INSTANCE_TYPES, machineTypeFor } from "../src/core/shapes.ts";
 import { cloudPlan, containerPlan, expiryChange, limitProblem, renderPlan, replacementWarning, type CloudFleetRequest } from "../src/targets/pulumi/plan.ts";
-import { defineScenario } from "../src/scenario.ts";
-import { agentNamesOf, FleetError, parseGroupCount, scenarioGroups } from "../src/scenario-fleet.ts";
-import { describeParams, ParamsError, parseScenarioParams } from "../src/scenario-params.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
+import { agentNamesOf, FleetError, parseGroupCount, scenarioGroups } from "../src/scenario/scenario-fleet.ts";
+import { describeParams, ParamsError, parseScenarioParams } from "../src/scenario/scenario-params.ts";
 import { cloudGroups } from "../src/cli/scenario-options.ts";
 
 const now = new Date("2030-01-01T12:00:00Z");

@@ -3,7 +3,7 @@ import { parseInventory } from "../src/core/inventory.ts";
 import { allocateSlices, overlaps } from "../src/targets/docker-engine/ports.ts";
 import { quoteArg, quoteArgv } from "../src/transport/quote.ts";
 import { LineSplitter } from "../src/runtime/line-splitter.ts";
-import { defineScenario } from "../src/scenario.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
 import { inCi } from "./helpers/ci.ts";
 
 const agent = { name: "agent-001", host: "10.0.0.1", sshPort: 30000, user: "root", hostKey: "ssh-ed25519 AAAAC3Nza", portRange: [30000, 30099] };

@@ -18,7 +18,7 @@ import {
   websitePortGiven,
   withoutEntries,
   writeRunnerInputs,
-} from "../orchestrator/remote-runner.ts";
+} from "../runs/homes/remote-runner.ts";
 import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
 import type { Progress } from "../progress.ts";
 import { execOnConnection } from "../transport/exec.ts";

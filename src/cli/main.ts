@@ -4,16 +4,16 @@ import { Command, CommanderError } from "commander";
 import { DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
 import { DEFAULT_GROUP } from "../core/naming.ts";
 import { ImageError } from "../targets/docker-engine/image.ts";
-import { scenarioDockerfileDirs } from "../scenario.ts";
+import { scenarioDockerfileDirs } from "../scenario/scenario.ts";
 import { describeCommand } from "./describe.ts";
-import { resolveRunScenario } from "./run.ts";
+import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
 import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
 import { InventoryError } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../targets/docker-engine/provisioner.ts";
-import { ScenarioError } from "../scenario.ts";
+import { ScenarioError } from "../scenario/scenario.ts";
 import { cloudFleetRequest, type CloudFlags } from "./cloud.ts";
 import { localhostTarget } from "../targets/localhost/target.ts";
 import { sshHostsTarget } from "../targets/ssh-hosts/target.ts";
@@ -37,9 +37,10 @@ import { prometheusImportCommand } from "./prometheus-import.ts";
 import { healFleet } from "../runtime/faults/heal-fleet.ts";
 import { NETWORK_MODES, type NetworkMode } from "../targets/docker-engine/network.ts";
 import { writeJson } from "./output.ts";
-import { runCommand, type FleetSource } from "./run.ts";
+import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 import { detachCommand } from "./detach.ts";
+import { RunInputError } from "../runs/context.ts";
 import { ORCHESTRATOR_WEBSITE_PORT } from "../localhost/orchestrator.ts";
 
 const EXAMPLES = `
@@ -142,7 +143,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--inventory <file>", "run on the agents of an inventory JSON file (as `fieldtest inventory` prints)")
     .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
     .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
-    .option("--keep-alive", "after the scenario, wait for Ctrl+C before tearing down")
+    .option("--keep-alive [duration]", "after the scenario, keep the fleet until `fieldtest stop`, Ctrl+C or the duration (e.g. 10m); the exit status is still the run's result")
     .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
     .option("--runs-dir <dir>", "keep the run's config, inventory, logs, metrics and result in <dir>/<namespace>/<run-id>/ (default: $FIELDTEST_RUNS_DIR or ./runs)")
     .option("--website", "serve the run's website: agents, TTL, phase, live charts, logs, /metrics")
@@ -160,7 +161,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }, command: Command) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean | string }, command: Command) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
@@ -168,16 +169,34 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (flags.detach) {
         const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
         const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json) };
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
       // the namespace's own bridge reaches it otherwise.
       if (flags.websiteInContainer && observe.website) observe.website = { ...observe.website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true };
-      await withInterrupts(async (interrupt) => {
-        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
-        if (outcome.result === "failed") setExitCode(1);
-      });
+      // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun }, interrupt);
+        setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
+      } finally {
+        interrupt.dispose();
+      }
+    });
+
+  program
+    .command("runner", { hidden: true })
+    .description("Runs the spec a detached run's parent staged (run --detach starts it; not for direct use).")
+    .argument("<run-spec>", "run-spec.json in the run directory")
+    .action(async (specPath: string) => {
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        const outcome = await runnerCommand(context, specPath, interrupt);
+        setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
+      } finally {
+        interrupt.dispose();
+      }
     });
 
   fleetOptions(program.command("up").summary("create a fleet and leave it running"))
@@ -405,7 +424,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
+const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {

@@ -44,6 +44,16 @@ export class RunHistory {
     return this.#checks;
   }
 
+  /**
+   * Runs the checkers over the history so far, the file left open: a run checks when its scenario
+   * ends, so a keep-alive shows the verdict (and a failed check ends the run) before any Ctrl+C.
+   */
+  async checkSoFar(timeLimitMs?: number): Promise<CheckReport> {
+    const { entries } = await readHistory(this.path);
+    this.#checks = checkHistory(entries, timeLimitMs === undefined ? {} : { timeLimitMs });
+    return this.#checks;
+  }
+
   /** Records the outcome, runs the checkers the scenario named, and closes the file. */
   async finish(result: { status: string; error?: string }, timeLimitMs?: number, metrics: readonly SeriesHistory[] = []): Promise<CheckReport> {
     this.#unsubscribe();

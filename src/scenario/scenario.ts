@@ -2,11 +2,11 @@ import { access } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { describeIssues } from "./core/inventory.ts";
-import { GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "./core/naming.ts";
-import { shapeSchema, type Shape } from "./core/shapes.ts";
-import type { CloudTarget } from "./core/defaults.ts";
-import type { Cloud } from "./runtime/cloud.ts";
+import { describeIssues } from "../core/inventory.ts";
+import { GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "../core/naming.ts";
+import { shapeSchema, type Shape } from "../core/shapes.ts";
+import type { CloudTarget } from "../core/defaults.ts";
+import type { Cloud } from "../runtime/cloud.ts";
 
 const SCENARIO = Symbol.for("fieldtest.scenario");
 

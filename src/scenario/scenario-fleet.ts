@@ -1,9 +1,9 @@
-import type { CloudTarget } from "./core/defaults.ts";
-import { DEFAULT_IMAGE } from "./core/defaults.ts";
-import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "./core/images.ts";
-import { describeIssues } from "./core/inventory.ts";
-import { agentName, DEFAULT_GROUP, MAX_AGENTS_PER_GROUP } from "./core/naming.ts";
-import type { Shape } from "./core/shapes.ts";
+import type { CloudTarget } from "../core/defaults.ts";
+import { DEFAULT_IMAGE } from "../core/defaults.ts";
+import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "../core/images.ts";
+import { describeIssues } from "../core/inventory.ts";
+import { agentName, DEFAULT_GROUP, MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
+import type { Shape } from "../core/shapes.ts";
 import { fleetSpecSchema, type FleetSpec, type Scenario } from "./scenario.ts";
 
 /**

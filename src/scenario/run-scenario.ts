@@ -1,7 +1,7 @@
-import { abortable } from "./abort.ts";
-import type { Inventory } from "./core/inventory.ts";
-import { Cloud, type CloudObserver, type CloudOptions } from "./runtime/cloud.ts";
-import type { LogSink, RestartEventSink } from "./runtime/daemon.ts";
+import { abortable } from "../abort.ts";
+import type { Inventory } from "../core/inventory.ts";
+import { Cloud, type CloudObserver, type CloudOptions } from "../runtime/cloud.ts";
+import type { LogSink, RestartEventSink } from "../runtime/daemon.ts";
 import { loadScenario, type Scenario } from "./scenario.ts";
 import { parseScenarioParams, type ParamsInput } from "./scenario-params.ts";
 
@@ -24,8 +24,13 @@ export interface RunScenarioOptions {
   observer?: CloudObserver;
   /** Receives every daemon restart a restart policy makes. */
   restartEvents?: RestartEventSink;
-  /** Aborting stops the scenario's wait and tears its daemons and connections down. */
+  /**
+   * Stops the run: `cloud.signal` aborts, the scenario has `stopGraceMs` to return, then its
+   * faults are healed and its daemons and connections torn down whether it returned or not.
+   */
   signal?: AbortSignal;
+  /** How long a stopped scenario may take to return (default 10 s). */
+  stopGraceMs?: number;
   /** Called once every agent is connected, before the scenario runs (the CLI starts its exporters here). */
   beforeRun?: (cloud: Cloud) => Promise<void> | void;
   /** Called after the scenario passed, before the connections close (the CLI's --keep-alive waits here). */
@@ -74,6 +79,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     logSink: options.logSink ?? stderrLogSink(),
     ...(options.observer ? { observer: options.observer } : {}),
     ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
     ...options.recording,
   });
   const cloud = await abortable(connecting, options.signal).catch((error) => {
@@ -84,7 +90,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
   let failure: { error: unknown } | undefined;
   try {
     await abortable(Promise.resolve().then(() => options.beforeRun?.(cloud)), options.signal);
-    await abortable(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal);
+    await untilReturnedOrStopped(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     const run = { scenario: loaded.name, namespace: options.inventory.namespace, params, durationMs: Date.now() - started };
     await options.afterRun?.(cloud);
     return run;
@@ -93,9 +99,31 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     throw error;
   } finally {
     try {
+      // Healed first: the dumps of beforeClose then reach every agent.
+      await cloud.healFaults();
       await options.beforeClose?.(cloud, failure);
     } finally {
       await cloud.close();
     }
   }
+}
+
+const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/**
+ * The scenario's own end, or, once the signal aborts, its end within the grace period and the
+ * signal's reason either way: a stopped run is stopped even if the scenario returned in time.
+ * A scenario that outlives the grace keeps running until teardown cuts its connections; its
+ * late rejection is left handled here, so it is never thrown into the void.
+ */
+async function untilReturnedOrStopped(running: Promise<void>, signal: AbortSignal | undefined, graceMs: number): Promise<void> {
+  if (!signal) return running;
+  running.catch(() => {});
+  await abortable(running, signal).catch(async (error) => {
+    if (!signal.aborted) throw error;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([running.then(() => {}, () => {}), grace]).finally(() => clearTimeout(timer));
+    throw signal.reason;
+  });
 }
