@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../src/runs/homes/runner-bundle.ts";
-import { stagingDigest } from "../src/orchestrator/staging.ts";
+import { stagingDigest } from "../src/runs/homes/staging.ts";
 import { ROOT, tempHome } from "./helpers/fleet.ts";
 
 const run = promisify(execFile);

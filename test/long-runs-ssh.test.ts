@@ -5,7 +5,7 @@ import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import t, { type Test } from "tap";
-import { hostNamespaceDir } from "../src/orchestrator/staging.ts";
+import { hostNamespaceDir } from "../src/transport/host-state.ts";
 import { cleanupNamespace, containerCount, detachInGroup, killGroup, liveGroupMembers, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 

@@ -11,7 +11,7 @@ import { assertDockerAvailable, createDocker } from "../../src/targets/docker-en
 import { ensureAgentImage, type AgentImageSource } from "../../src/targets/docker-engine/image.ts";
 import type { NetworkMode } from "../../src/targets/docker-engine/network.ts";
 import { destroyLocalhost, upLocalhost, type Engine } from "../../src/targets/docker-engine/provisioner.ts";
-import { silentProgress, type Progress } from "../../src/progress.ts";
+import { silentProgress, type Progress } from "../../src/core/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/targets/state.ts";
 import { OpenSsh } from "./openssh.ts";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
 import { readOperatorKey } from "../targets/ssh-hosts/target.ts";
 import type { RunnerHome } from "../targets/target.ts";
-import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
+import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../runs/homes/engine-container.ts";
 import { FIRST_AGENT_PORT } from "../targets/docker-engine/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import {
@@ -19,8 +19,8 @@ import {
   withoutEntries,
   writeRunnerInputs,
 } from "../runs/homes/remote-runner.ts";
-import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
-import type { Progress } from "../progress.ts";
+import { hostHome, hostNamespaceDir } from "../transport/host-state.ts";
+import type { Progress } from "../core/progress.ts";
 import { execOnConnection } from "../transport/exec.ts";
 import { pinnedHostAccess } from "../targets/ssh-hosts/fleet.ts";
 import { formatSshHost } from "../targets/ssh-hosts/host-spec.ts";

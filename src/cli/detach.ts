@@ -6,7 +6,7 @@ import type { Option } from "commander";
 import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { openNamespace, runnerHomeOfInventory } from "../targets/registry.ts";
 import type { RunnerHome } from "../targets/target.ts";
-import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
+import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../runs/homes/engine-container.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { startAgentOrchestrator } from "../runs/homes/agent-process.ts";
 import type { NamedFile } from "../runs/homes/remote-runner.ts";

@@ -41,7 +41,7 @@ import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 import { detachCommand } from "./detach.ts";
 import { RunInputError } from "../runs/context.ts";
-import { ORCHESTRATOR_WEBSITE_PORT } from "../localhost/orchestrator.ts";
+import { ORCHESTRATOR_WEBSITE_PORT } from "../runs/homes/engine-container.ts";
 
 const EXAMPLES = `
 Examples:

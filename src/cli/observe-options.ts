@@ -1,6 +1,6 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
-import { findExecutable } from "../executables.ts";
+import { findExecutable } from "../core/executables.ts";
 import { portIsFree } from "../targets/docker-engine/ports.ts";
 import { isPrometheusDuration, redactUrl } from "../observe/alerts.ts";
 import type Docker from "dockerode";

@@ -1,5 +1,5 @@
 import type { Inventory } from "../core/inventory.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import type { CloudObserver } from "../runtime/cloud.ts";
 import type { LogSink } from "../runtime/daemon.ts";
 import type Docker from "dockerode";

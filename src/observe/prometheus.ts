@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
-import { findExecutable } from "../executables.ts";
+import { findExecutable } from "../core/executables.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { waitForHttp } from "./http-ready.ts";

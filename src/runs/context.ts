@@ -1,5 +1,5 @@
 import type Docker from "dockerode";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import type { LogSink } from "../runtime/daemon.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { Inventory } from "../core/inventory.ts";
 import type { Observation, ObservationOptions } from "../observe/observation.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import { Agent } from "../runtime/agent.ts";
 import type { Cloud, CloudOptions } from "../runtime/cloud.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import { abortable } from "../abort.ts";
+import { abortable } from "../core/abort.ts";
 import { resourceLabels } from "../core/namespace.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { redactUrl } from "../observe/alerts.ts";

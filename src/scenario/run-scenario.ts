@@ -1,4 +1,4 @@
-import { abortable } from "../abort.ts";
+import { abortable } from "../core/abort.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { Cloud, type CloudObserver, type CloudOptions } from "../runtime/cloud.ts";
 import type { LogSink, RestartEventSink } from "../runtime/daemon.ts";

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { AgentSpec, Inventory, Target as TargetName } from "../core/inventory.ts";
 import type { Namespace } from "../core/namespace.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import type { TargetContext } from "./context.ts";
 import type { ReapScope } from "./docker-engine/provisioner.ts";
 import type { LabelledInstance } from "./pulumi/leftovers.ts";

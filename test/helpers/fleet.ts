@@ -13,7 +13,7 @@ import type { Test } from "tap";
 import { assertDockerAvailable, createDocker } from "../../src/targets/docker-engine/docker.ts";
 import { destroyLocalhost, namespaceContainers, upLocalhost } from "../../src/targets/docker-engine/provisioner.ts";
 import type { Inventory } from "../../src/core/inventory.ts";
-import { silentProgress } from "../../src/progress.ts";
+import { silentProgress } from "../../src/core/progress.ts";
 import { NamespaceState } from "../../src/targets/state.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { inCi } from "./ci.ts";

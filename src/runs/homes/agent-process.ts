@@ -1,7 +1,7 @@
 import { orchestratorAgent, scenarioInventory, type Inventory } from "../../core/inventory.ts";
-import { runEnvironment } from "../../localhost/orchestrator.ts";
+import { runEnvironment } from "./engine-container.ts";
 import { newRunId } from "../../observe/run-dir.ts";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { execOnConnection } from "../../transport/exec.ts";
 import { quoteArg } from "../../transport/quote.ts";
 import { SshConnection, sshTargetOf } from "../../transport/ssh-connection.ts";
@@ -18,7 +18,7 @@ import {
   withoutEntries,
   writeRunnerInputs,
 } from "./remote-runner.ts";
-import { hostHome, hostNamespaceDir } from "../../orchestrator/staging.ts";
+import { hostHome, hostNamespaceDir } from "../../transport/host-state.ts";
 
 /** Beside the console in the run directory: the runner's pid on the orchestrator agent. */
 export const RUNNER_PID_FILE = "runner.pid";

@@ -1,12 +1,12 @@
 import { basename, posix } from "node:path";
 import type { Inventory } from "../../core/inventory.ts";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../record.ts";
 import { execOnConnection } from "../../transport/exec.ts";
 import { quoteArg } from "../../transport/quote.ts";
 import type { SshConnection } from "../../transport/ssh-connection.ts";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "./runner-bundle.ts";
-import { stageOnHost, writeOnHost, type StagedFile } from "../../orchestrator/staging.ts";
+import { stageOnHost, writeOnHost, type StagedFile } from "./staging.ts";
 
 /**
  * What a detached runner on another machine (an SSH host's orchestrator container, a fleet's

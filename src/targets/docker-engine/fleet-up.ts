@@ -1,6 +1,6 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { abortable } from "../../abort.ts";
+import { abortable } from "../../core/abort.ts";
 import type { Inventory } from "../../core/inventory.ts";
 import { isPublishedImage } from "../../core/images.ts";
 import { expiryAfter, formatDuration, type Namespace } from "../../core/namespace.ts";

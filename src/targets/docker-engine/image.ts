@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import type Docker from "dockerode";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { dockerfileAliases, dockerfileName, isPublishedImage } from "../../core/images.ts";
 import { DEFAULT_IMAGE } from "../../core/defaults.ts";
 import { isNotFound } from "./docker.ts";

@@ -9,7 +9,7 @@ import { generateEd25519KeyPair, type SshKeyPair } from "../../transport/keys.ts
 import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../../core/namespace.ts";
 import { agentName } from "../../core/naming.ts";
 import { containerLimits, type Shape } from "../../core/shapes.ts";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { ensureFleetImages, type ImageCatalog } from "./image.ts";

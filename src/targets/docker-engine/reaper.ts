@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { LABELS, labelValue } from "../../core/namespace.ts";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { isGoneOrGoing, isNotFound } from "./docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "./image.ts";
 

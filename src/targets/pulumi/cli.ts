@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { isExecutable, onPath } from "../../executables.ts";
+import { isExecutable, onPath } from "../../core/executables.ts";
 import { basename, dirname, join } from "node:path";
 
 /**

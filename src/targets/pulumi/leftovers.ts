@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { LABELS } from "../../core/namespace.ts";
-import { findExecutable } from "../../executables.ts";
+import { findExecutable } from "../../core/executables.ts";
 
 /**
  * Leftovers: VMs labelled with a fieldtest namespace that no stack tracks any more (a stack

@@ -1,6 +1,6 @@
 import Docker from "dockerode";
 import { publicKeyBlob } from "../../transport/keys.ts";
-import type { Progress } from "../../progress.ts";
+import type { Progress } from "../../core/progress.ts";
 import { execOnConnection } from "../../transport/exec.ts";
 import { SshConnection } from "../../transport/ssh-connection.ts";
 import { formatSshHost, type SshHost } from "./host-spec.ts";

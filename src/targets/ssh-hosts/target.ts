@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { Inventory } from "../../core/inventory.ts";
 import { LABELS, type Namespace } from "../../core/namespace.ts";
-import { removeHostNamespaceDir } from "../../orchestrator/staging.ts";
+import { removeHostNamespaceDir } from "../../transport/host-state.ts";
 import { FleetInputError, namespaceState, type TargetContext } from "../context.ts";
 import { agentContainers, agentRow, containerName, reapedContainers, refuseEarlierExpiry, removal } from "../docker-engine/containers.ts";
 import { provisionEngineFleet, type EngineFleetRequest } from "../docker-engine/fleet-up.ts";

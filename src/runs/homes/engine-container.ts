@@ -1,15 +1,15 @@
 import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join, sep } from "node:path";
 import type Docker from "dockerode";
-import type { Inventory } from "../core/inventory.ts";
-import { LABELS, resourceLabels, type Namespace } from "../core/namespace.ts";
-import { ROLE_LABEL } from "../core/labels.ts";
-import type { Progress } from "../progress.ts";
-import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
-import { agentHardening } from "../targets/docker-engine/hardening.ts";
-import { ensureAgentImage } from "../targets/docker-engine/image.ts";
-import { networkName } from "../targets/docker-engine/network.ts";
-import { ensureReaper } from "../targets/docker-engine/reaper.ts";
+import type { Inventory } from "../../core/inventory.ts";
+import { LABELS, resourceLabels, type Namespace } from "../../core/namespace.ts";
+import { ROLE_LABEL } from "../../core/labels.ts";
+import type { Progress } from "../../core/progress.ts";
+import { isGoneOrGoing } from "../../targets/docker-engine/docker.ts";
+import { agentHardening } from "../../targets/docker-engine/hardening.ts";
+import { ensureAgentImage } from "../../targets/docker-engine/image.ts";
+import { networkName } from "../../targets/docker-engine/network.ts";
+import { ensureReaper } from "../../targets/docker-engine/reaper.ts";
 
 /** The agent image alias the orchestrator runs: it has `sh`, and node comes from the caller's machine. */
 export const ORCHESTRATOR_IMAGE_ALIAS = "debian";

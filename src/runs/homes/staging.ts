@@ -4,10 +4,10 @@ import { stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { HashWorkers } from "../runtime/content-hash.ts";
-import { execOnConnection } from "../transport/exec.ts";
-import { quoteArg } from "../transport/quote.ts";
-import type { SshConnection } from "../transport/ssh-connection.ts";
+import { HashWorkers } from "../../runtime/content-hash.ts";
+import { execOnConnection } from "../../transport/exec.ts";
+import { quoteArg } from "../../transport/quote.ts";
+import type { SshConnection } from "../../transport/ssh-connection.ts";
 
 export interface StagedFile {
   /** Its path inside the staging directory. */
@@ -20,18 +20,6 @@ export interface StagedFile {
 
 /** Marks a staging directory whose files all arrived; a directory without it is never used. */
 const COMPLETE = ".complete";
-
-/** Where a namespace keeps its state on a host: under the SSH user's home, as on this machine. */
-export function hostNamespaceDir(hostHome: string, namespace: string): string {
-  return posix.join(hostHome, ".fieldtest", "namespaces", namespace);
-}
-
-/** The SSH user's home on the host. */
-export async function hostHome(ssh: SshConnection, label: string): Promise<string> {
-  const home = (await execOnConnection(ssh, label, 'printf %s "$HOME"')).stdout;
-  if (!home.startsWith("/")) throw new Error(`${label}: the SSH user's $HOME is "${home}", not an absolute path; set one in the host's passwd`);
-  return home;
-}
 
 /** One digest for the files' names, contents (copies' content hashes) and given modes: equal digests, equal directories. */
 export async function stagingDigest(files: readonly StagedFile[]): Promise<string> {
@@ -67,12 +55,6 @@ export async function stageOnHost(ssh: SshConnection, label: string, root: strin
   // Another run may have staged the same files meanwhile: theirs are as good as ours.
   await execOnConnection(ssh, label, `touch ${quoteArg(posix.join(partial, COMPLETE))} && { mv -T ${quoteArg(partial)} ${quoteArg(dir)} 2>/dev/null || rm -rf ${quoteArg(partial)}; }`);
   return { dir, sentBytes };
-}
-
-/** Removes a namespace's state on a host (staged files, runs' directories); what runs from them is gone first. */
-export async function removeHostNamespaceDir(ssh: SshConnection, label: string, namespace: string): Promise<void> {
-  const dir = hostNamespaceDir(await hostHome(ssh, label), namespace);
-  await execOnConnection(ssh, label, `rm -rf ${quoteArg(dir)}`);
 }
 
 /**
