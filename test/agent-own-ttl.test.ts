@@ -4,11 +4,11 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { isGoneOrGoing } from "../src/localhost/docker.ts";
-import { namespaceContainers, upLocalhost } from "../src/localhost/provisioner.ts";
-import { reaperName } from "../src/localhost/reaper.ts";
-import { silentProgress } from "../src/progress.ts";
-import { NamespaceState } from "../src/state.ts";
+import { isGoneOrGoing } from "../src/targets/docker-engine/docker.ts";
+import { namespaceContainers, upLocalhost } from "../src/targets/docker-engine/provisioner.ts";
+import { reaperName } from "../src/targets/docker-engine/reaper.ts";
+import { silentProgress } from "../src/core/progress.ts";
+import { NamespaceState } from "../src/targets/state.ts";
 import { followLog } from "./helpers/container-log.ts";
 import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
 

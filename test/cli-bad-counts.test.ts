@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
+import { listFieldtestContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

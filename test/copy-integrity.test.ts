@@ -10,7 +10,7 @@ import type { Agent } from "../src/runtime/agent.ts";
 import { agentContentHash, partialPath } from "../src/runtime/copy.ts";
 import { CHUNK_BYTES, hashOfChunkDigests } from "../src/runtime/content-hash.ts";
 import { HashCache } from "../src/runtime/hash-cache.ts";
-import { quoteArg } from "../src/runtime/quote.ts";
+import { quoteArg } from "../src/transport/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 // Reads its chunk as the real one does and prints a digest of nothing it read.
