@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { isRunId } from "../core/safe-path.ts";
 import { HISTORY_FILE } from "../history/entry.ts";
 import { readHistory } from "../history/reader.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
@@ -116,6 +117,7 @@ function isStale(run: RunStatus, now = Date.now()): boolean {
 }
 
 function pickRun(runs: readonly RunStatus[], id: string | undefined, namespace: string): RunStatus {
+  if (id !== undefined && !isRunId(id)) throw new UsageError(`--run ${JSON.stringify(id)} is not a run id: fieldtest's look like 20250131-142501-3fa9 (see \`fieldtest runs\`)`);
   const run = id ? runs.find((r) => r.id === id) : (runs.find((r) => !r.final && !isStale(r)) ?? runs[0]);
   if (!run) throw new UsageError(id ? `no run ${id} in namespace ${namespace}; runs: ${runs.map((r) => r.id).join(", ") || "(none)"}` : `namespace ${namespace} has no run`);
   return run;
@@ -139,7 +141,9 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
     .action(async (flags: RemoteFlags) => {
       const byId = new Map<string, RunStatus>();
       for (const run of await localRuns(runsDirOf(context, flags), namespaceOption(flags.namespace, context.env))) byId.set(run.id, run);
-      const fleet = await fleetOf(context, flags).catch(() => undefined);
+      // A fleet found by namespace may be gone: the local runs are listed anyway. An inventory
+      // given by hand that cannot be read is a usage error, not an empty list.
+      const fleet = flags.inventory ? await fleetOf(context, flags) : await fleetOf(context, flags).catch(() => undefined);
       if (fleet) {
         const host = await RunHost.connect(fleet.inventory, fleet.privateKey);
         try {
