@@ -15,6 +15,7 @@ import { InventoryError } from "../core/inventory.ts";
 import { NamespaceInUseError } from "../localhost/provisioner.ts";
 import { ScenarioError } from "../scenario.ts";
 import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
+import { UnsafeStateError } from "../core/private-file.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { FleetInputError } from "../backends/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
@@ -403,7 +404,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
+const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError, UnsafeStateError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {
