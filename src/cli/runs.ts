@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { isRunId } from "../core/safe-path.ts";
+import { visibleLine, visibleText } from "../core/terminal-text.ts";
 import { HISTORY_FILE } from "../history/entry.ts";
 import { readHistory } from "../history/reader.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
@@ -271,6 +272,9 @@ async function attach(context: CliContext, host: RunHost, id: string | undefined
   context.signals.on("SIGINT", onInterrupt);
   let offset = 0;
   let phase = "";
+  // The console comes from the fleet's first agent: shown with its control characters visible,
+  // decoded as a stream so a character split between two reads stays whole.
+  const decoder = new TextDecoder();
   try {
     for (;;) {
       const followed = await host.follow(run.id, offset).catch(() => undefined);
@@ -279,11 +283,11 @@ async function attach(context: CliContext, host: RunHost, id: string | undefined
         return 0;
       }
       const { status, console } = followed;
-      if (console.length) context.stdout.write(console);
+      if (console.length) context.stdout.write(visibleText(decoder.decode(console, { stream: true })));
       offset += console.length;
-      if (status.phase !== phase) context.stderr.write(`fieldtest: phase ${(phase = status.phase)}\n`);
+      if (status.phase !== phase) context.stderr.write(`fieldtest: phase ${visibleLine((phase = status.phase))}\n`);
       if (status.final && console.length === 0) {
-        context.stderr.write(`fieldtest: run ${run.id} ${status.result}${status.error ? `: ${status.error}` : ""}\n`);
+        context.stderr.write(`fieldtest: run ${run.id} ${status.result}${status.error ? `: ${visibleText(status.error)}` : ""}\n`);
         return status.result === "passed" ? 0 : status.result === "interrupted" ? INTERRUPTED_EXIT_CODE : 1;
       }
       if (detach) {
