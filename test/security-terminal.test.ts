@@ -1,7 +1,7 @@
 // Issue 23, item 5: escape sequences from an agent reach the user's terminal only as visible
 // text. The daemon runs in a real agent under the real `fieldtest run`; the console `attach`
 // shows is one a compromised first agent rewrote.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { namespaceContainers } from "../src/localhost/provisioner.ts";
@@ -28,6 +28,7 @@ t.test("run and attach show an agent's escape sequences visibly; the log file ke
   const runId = (await runCli(["runs", "--namespace", namespace, "--json"], env)).stdout.match(/"id": "([^"]+)"/)?.[1] ?? "";
   const log = await readFile(join(home, "runs", namespace, runId, "logs", "agent-001-evil.log"), "utf8");
   t.match(log, "a\u001b]52;c;cHduZWQ=\u0007b", "the log file keeps the raw bytes");
+  t.equal((await stat(join(home, "runs", namespace, runId, "status.json"))).mode & 0o777, 0o600, "a normal run's status.json is the owner's alone (item 8)");
 
   // The first agent rewrites the console of a run it mirrors.
   const [agent] = (await namespaceContainers(docker, namespace)).filter((c) => c.Labels["fieldtest-agent"] === "agent-001");
