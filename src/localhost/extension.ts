@@ -73,3 +73,12 @@ export async function withEffectiveExpiry(docker: Docker, containers: readonly L
     return { ...container, Labels: { ...container.Labels, [LABELS.expiresAt]: String(Math.floor(at.getTime() / 1000)) } };
   });
 }
+
+/** Removes the namespace's extension records, with its containers (the reaper removes orphans too). */
+export async function removeExtensions(docker: Docker, namespace: string): Promise<void> {
+  for (const volume of (await extensionVolumes(docker)).filter((v) => v.Labels[LABELS.namespace] === namespace)) {
+    await docker.getVolume(volume.Name).remove().catch((error) => {
+      if (!isGoneOrGoing(error)) throw error;
+    });
+  }
+}
