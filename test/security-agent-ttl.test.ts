@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import t from "tap";
 import type Docker from "dockerode";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, requireDocker, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
 
 /** Runs a shell script as root in the container, as a compromised daemon would. */

@@ -2,7 +2,7 @@
 // (SIGSTOP inside a real agent, as a compromised or wedged agent would) rejects at its deadline,
 // naming the agent, instead of leaving the scenario waiting forever.
 import t from "tap";
-import { FaultSession } from "../src/faults/session.ts";
+import { FaultSession } from "../src/runtime/faults/session.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 t.test("a fault request to a stopped fieldtest-fault serve rejects at its deadline, naming the agent", async (t) => {

@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { partialPath } from "../src/runtime/copy.ts";
-import { quoteArg } from "../src/runtime/quote.ts";
+import { quoteArg } from "../src/transport/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 t.test("no relay token in any process's argv during a broadcast", async (t) => {

@@ -4,7 +4,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, requireDocker, ROOT, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "escapes.mts");

@@ -8,7 +8,7 @@ import { MetricStore } from "../src/observe/metrics.ts";
 import { Observation } from "../src/observe/observation.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
-import { silentProgress } from "../src/progress.ts";
+import { silentProgress } from "../src/core/progress.ts";
 import { BINARIES, eventually, freePort, haveBinary, openPage } from "./fixtures/binaries.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 import { tempHome } from "./helpers/fleet.ts";
