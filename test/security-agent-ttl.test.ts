@@ -24,7 +24,7 @@ t.test("an agent that rewrites its expiry file is still removed at its TTL, and 
   cleanupNamespace(t, docker, namespace);
   // An owner of its own: this test's reaper runs the image built from this checkout.
   const env = { FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "", FIELDTEST_OWNER: `sec-${randomBytes(4).toString("hex")}` };
-  const up = await runCli(["up", "--localhost", "--namespace", namespace, "--vms", "2", "--ttl", "25s"], env);
+  const up = await runCli(["up", "--localhost", "--namespace", namespace, "--vms", "2", "--ttl", "45s"], env);
   t.equal(up.code, 0, up.stderr);
   const containers = await namespaceContainers(docker, namespace);
   const byAgent = (name: string) => containers.find((c) => c.Labels["fieldtest-agent"] === name)!;
