@@ -17,6 +17,7 @@ import { ScenarioError } from "../scenario/scenario.ts";
 import { cloudFleetRequest, type CloudFlags } from "./cloud.ts";
 import { localhostTarget } from "../targets/localhost/target.ts";
 import { sshHostsTarget } from "../targets/ssh-hosts/target.ts";
+import { UnsafeStateError } from "../core/private-file.ts";
 import { type CliContext, UsageError } from "./context.ts";
 import { FleetInputError } from "../targets/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
@@ -424,7 +425,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
+const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError, UnsafeStateError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {

@@ -1,5 +1,6 @@
 import type { LogSink } from "../runtime/daemon.ts";
 import type { Progress } from "../core/progress.ts";
+import { visibleLine } from "../core/terminal-text.ts";
 
 /** Progress lines on stderr with the time since the command started, so stdout stays parseable. */
 export function stderrProgress(stderr: NodeJS.WritableStream, startedAt = Date.now()): Progress {
@@ -13,11 +14,13 @@ export function stderrProgress(stderr: NodeJS.WritableStream, startedAt = Date.n
 /** Daemon and scenario lines, prefixed with where they come from. */
 export function prefixedLogSink(out: NodeJS.WritableStream): LogSink {
   return ({ agent, daemon, stream, line }) => {
-    out.write(`[${agent}/${daemon}${stream === "stderr" ? "!" : ""}] ${line}\n`);
+    out.write(`[${visibleLine(agent)}/${visibleLine(daemon)}${stream === "stderr" ? "!" : ""}] ${visibleLine(line)}\n`);
   };
 }
 
-export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function renderTable(header: readonly string[], givenRows: readonly (readonly string[])[]): string {
+  // Cells often hold what agents reported (names, phases): never control characters.
+  const rows = givenRows.map((row) => row.map(visibleLine));
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: readonly string[]) =>
     cells

@@ -3,6 +3,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../runtime/checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
+import { isRunId } from "../core/safe-path.ts";
+import { visibleLine, visibleText } from "../core/terminal-text.ts";
 import { HISTORY_FILE } from "../runtime/history/entry.ts";
 import { readHistory } from "../runtime/history/reader.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
@@ -116,6 +118,7 @@ function isStale(run: RunStatus, now = Date.now()): boolean {
 }
 
 function pickRun(runs: readonly RunStatus[], id: string | undefined, namespace: string): RunStatus {
+  if (id !== undefined && !isRunId(id)) throw new UsageError(`--run ${JSON.stringify(id)} is not a run id: fieldtest's look like 20250131-142501-3fa9 (see \`fieldtest runs\`)`);
   const run = id ? runs.find((r) => r.id === id) : (runs.find((r) => !r.final && !isStale(r)) ?? runs[0]);
   if (!run) throw new UsageError(id ? `no run ${id} in namespace ${namespace}; runs: ${runs.map((r) => r.id).join(", ") || "(none)"}` : `namespace ${namespace} has no run`);
   return run;
@@ -139,7 +142,9 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
     .action(async (flags: RemoteFlags) => {
       const byId = new Map<string, RunStatus>();
       for (const run of await localRuns(runsDirOf(context, flags), namespaceOption(flags.namespace, context.env))) byId.set(run.id, run);
-      const fleet = await fleetOf(context, flags).catch(() => undefined);
+      // A fleet found by namespace may be gone: the local runs are listed anyway. An inventory
+      // given by hand that cannot be read is a usage error, not an empty list.
+      const fleet = flags.inventory ? await fleetOf(context, flags) : await fleetOf(context, flags).catch(() => undefined);
       if (fleet) {
         const host = await RunHost.connect(fleet.inventory, fleet.privateKey);
         try {
@@ -267,6 +272,9 @@ async function attach(context: CliContext, host: RunHost, id: string | undefined
   context.signals.on("SIGINT", onInterrupt);
   let offset = 0;
   let phase = "";
+  // The console comes from the fleet's first agent: shown with its control characters visible,
+  // decoded as a stream so a character split between two reads stays whole.
+  const decoder = new TextDecoder();
   try {
     for (;;) {
       const followed = await host.follow(run.id, offset).catch(() => undefined);
@@ -275,11 +283,11 @@ async function attach(context: CliContext, host: RunHost, id: string | undefined
         return 0;
       }
       const { status, console } = followed;
-      if (console.length) context.stdout.write(console);
+      if (console.length) context.stdout.write(visibleText(decoder.decode(console, { stream: true })));
       offset += console.length;
-      if (status.phase !== phase) context.stderr.write(`fieldtest: phase ${(phase = status.phase)}\n`);
+      if (status.phase !== phase) context.stderr.write(`fieldtest: phase ${visibleLine((phase = status.phase))}\n`);
       if (status.final && console.length === 0) {
-        context.stderr.write(`fieldtest: run ${run.id} ${status.result}${status.error ? `: ${status.error}` : ""}\n`);
+        context.stderr.write(`fieldtest: run ${run.id} ${status.result}${status.error ? `: ${visibleText(status.error)}` : ""}\n`);
         return status.result === "passed" ? 0 : status.result === "interrupted" ? INTERRUPTED_EXIT_CODE : 1;
       }
       if (detach) {

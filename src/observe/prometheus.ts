@@ -331,6 +331,9 @@ export class PrometheusServer {
       `--config.file=${join(launch.dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${launch.storagePath}`,
       `--web.listen-address=${address(launch.host, launch.port)}`,
+      // Prometheus allows every origin by default: any web page the user opens could read the
+      // run's metrics from loopback. Prometheus anchors the pattern, so this matches no Origin.
+      "--web.cors.origin=^$",
       ...launch.extraArgs,
     ];
     // Resolved first: the tie's shell would turn a missing binary into a vague early exit.

@@ -146,6 +146,9 @@ export class RunState {
   addService(name: string, url: string): void {
     if (typeof name !== "string" || name.trim() === "") throw new Error("addService: name must be a non-empty string");
     if (!URL.canParse(url)) throw new Error(`addService("${name}"): url ${JSON.stringify(url)} is not an absolute URL such as http://127.0.0.1:8000/`);
+    // The website renders it as a link: a javascript: or data: URL would run in its origin.
+    const { protocol } = new URL(url);
+    if (protocol !== "http:" && protocol !== "https:") throw new Error(`addService("${name}"): url ${JSON.stringify(url)} must be http:// or https://, not ${protocol}`);
     this.#services.set(name, url);
     this.#emit({ type: "service", name, url });
   }

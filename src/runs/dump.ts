@@ -12,6 +12,8 @@ const AGENT_COMMANDS: [file: string, command: string][] = [
 ];
 
 const COMMAND_TIMEOUT_MS = 15_000;
+/** Per path of `collectOnFailure`: a dump explains a failure, it is not a backup of the agent. */
+const COLLECTED_LIMITS = { files: 10_000, bytes: 1024 ** 3 };
 
 export interface DumpRequest {
   agents: readonly Agent[];
@@ -71,7 +73,7 @@ async function dumpAgent(agent: Agent, dir: string, request: DumpRequest, logs: 
     const local = join(dir, "files", path.replace(/^\/+/, "").replace(/\.\.(\/|$)/g, "__$1"));
     await attempt(`files/${path}`, async () => {
       await mkdir(join(local, ".."), { recursive: true });
-      await agent.download(path, local);
+      await agent.download(path, local, COLLECTED_LIMITS);
     });
   }
   if (errors.length) await writeFile(join(dir, "errors.txt"), `${errors.join("\n")}\n`);

@@ -1,13 +1,18 @@
-import { appendFile, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { lstat, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { scenarioInventory, type Inventory } from "../core/inventory.ts";
 import { Agent } from "../runtime/agent.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
 import { quoteArg } from "../transport/quote.ts";
+import { DEFAULT_RECEIVE_LIMITS, isRunId, openInside, pathInside, ReceiveBudget, UnsafePathError, type ReceiveLimits } from "../core/safe-path.ts";
 import { CONSOLE_FILE, parseRunStatus, REMOTE_RUNS_DIR, remoteRunDir, remoteStopFile, STATUS_FILE, type RunStatus } from "./record.ts";
 
 const RECORD_SEPARATOR = "\u001e";
+/** A status file is a few hundred bytes; the agent may have planted a larger one. */
+const STATUS_MAX_BYTES = 64 * 1024;
+/** Per round trip of fetch-run: exec holds a command's output in memory. */
+const FETCH_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /**
  * The first agent of a namespace, where its runs' live state is mirrored. Anyone with the
@@ -45,16 +50,24 @@ export class RunHost {
     return this.#agent.name;
   }
 
-  /** Every run mirrored on this agent, newest first. */
+  /**
+   * Every run mirrored on this agent, newest first. The agent may have planted statuses: one
+   * that does not parse, or whose id is not one fieldtest makes, is not a run.
+   */
   async runs(): Promise<RunStatus[]> {
     const { stdout } = await this.#agent.exec(
-      `for f in ${REMOTE_RUNS_DIR}/*/${STATUS_FILE}; do [ -f "$f" ] && cat "$f" && printf '${RECORD_SEPARATOR}'; done; true`,
+      `for f in ${REMOTE_RUNS_DIR}/*/${STATUS_FILE}; do [ -f "$f" ] && head -c ${STATUS_MAX_BYTES} "$f" && printf '${RECORD_SEPARATOR}'; done; true`,
     );
-    return stdout
-      .split(RECORD_SEPARATOR)
-      .filter((text) => text.trim() !== "")
-      .map((text) => parseRunStatus(text, `${this.agentName}:${REMOTE_RUNS_DIR}`))
-      .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    const runs: RunStatus[] = [];
+    for (const text of stdout.split(RECORD_SEPARATOR).filter((t) => t.trim() !== "")) {
+      try {
+        const run = parseRunStatus(text, `${this.agentName}:${REMOTE_RUNS_DIR}`);
+        if (isRunId(run.id)) runs.push(run);
+      } catch {
+        // Not a status fieldtest wrote.
+      }
+    }
+    return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   }
 
   /** The status and the console bytes after `offset`, in one round trip. */
@@ -89,31 +102,45 @@ export class RunHost {
 
   /**
    * Copies the mirrored run directory into `localDir`, incrementally: a file already there
-   * at the same size is skipped, a grown log or history gets only its new bytes.
+   * at the same size is skipped, a grown log or history gets only its new bytes. The names come
+   * from the agent: each must stay inside `localDir`, and files, bytes and symlinks are refused
+   * as `safe-path.ts` says.
    */
-  async fetch(runId: string, localDir: string): Promise<{ files: number; bytes: number; skipped: number }> {
+  async fetch(runId: string, localDir: string, limits: ReceiveLimits = DEFAULT_RECEIVE_LIMITS): Promise<{ files: number; bytes: number; skipped: number }> {
+    if (!isRunId(runId)) throw new UnsafePathError(`refused run id ${JSON.stringify(runId)}: not an id fieldtest makes`);
     const remote = remoteRunDir(runId);
-    const { stdout } = await this.#agent.exec(`cd ${quoteArg(remote)} && find . -type f ! -name '*.part' -printf '%s\\t%P\\n'`);
+    // NUL-separated: a file name may hold a newline, which must not start a forged record.
+    const { stdout } = await this.#agent.exec(`cd ${quoteArg(remote)} && find . -type f ! -name '*.part' -printf '%s\\t%P\\0'`);
+    const budget = new ReceiveBudget(limits, `fetch-run ${runId} from ${this.agentName}`);
     let files = 0;
     let bytes = 0;
     let skipped = 0;
-    for (const line of stdout.split("\n").filter(Boolean)) {
-      const tab = line.indexOf("\t");
-      const size = Number(line.slice(0, tab));
-      const rel = line.slice(tab + 1);
-      const local = join(localDir, rel);
-      const have = await stat(local).then((s) => s.size, () => -1);
+    for (const record of stdout.split("\0").filter(Boolean)) {
+      const tab = record.indexOf("\t");
+      const size = Number(record.slice(0, tab));
+      const rel = record.slice(tab + 1);
+      const local = pathInside(localDir, rel);
+      budget.file();
+      const have = await lstat(local).then((s) => (s.isFile() ? s.size : -1), () => -1);
       if (have === size) {
         skipped += 1;
         continue;
       }
-      await mkdir(dirname(local), { recursive: true });
-      const grows = /\.(log|jsonl)$/.test(rel) && have > 0 && have < size;
-      const { stdoutBytes } = await this.#agent.exec(grows ? `tail -c +${have + 1} ${quoteArg(`${remote}/${rel}`)}` : `cat ${quoteArg(`${remote}/${rel}`)}`);
-      if (grows) await appendFile(local, stdoutBytes);
-      else await writeFile(local, stdoutBytes);
+      const from = /\.(log|jsonl)$/.test(rel) && have > 0 && have < size ? have : 0;
+      const handle = await openInside(localDir, rel, from > 0 ? "append" : "truncate");
+      try {
+        for (let at = from; at < size; ) {
+          const { stdoutBytes } = await this.#agent.exec(`tail -c +${at + 1} ${quoteArg(`${remote}/${rel}`)} | head -c ${Math.min(FETCH_CHUNK_BYTES, size - at)}`);
+          if (stdoutBytes.length === 0) break;
+          budget.bytes(stdoutBytes.length);
+          await handle.write(stdoutBytes);
+          at += stdoutBytes.length;
+          bytes += stdoutBytes.length;
+        }
+      } finally {
+        await handle.close();
+      }
       files += 1;
-      bytes += stdoutBytes.length;
     }
     return { files, bytes, skipped };
   }

@@ -99,7 +99,8 @@ export class RunTracker {
   async #sync(): Promise<void> {
     this.#status = { ...this.#status, phase: this.options.phase(), updatedAt: new Date().toISOString() };
     const path = join(this.options.runDirPath, STATUS_FILE);
-    await writeFile(`${path}.part`, `${JSON.stringify(this.#status, null, 2)}\n`);
+    // Owner-only, as every file of the run directory: it names hosts, the runner and errors.
+    await writeFile(`${path}.part`, `${JSON.stringify(this.#status, null, 2)}\n`, { mode: 0o600 });
     await rename(`${path}.part`, path);
     if (!this.#mirror) return;
     try {

@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import type { Duplex } from "node:stream";
 import { agentGroup, type AgentSpec } from "../core/inventory.ts";
+import type { ReceiveLimits } from "../core/safe-path.ts";
 import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
@@ -237,8 +238,8 @@ export class Agent {
     };
   }
 
-  download(remote: string, local: string): Promise<void> {
-    return this.copier.download(remote, local);
+  download(remote: string, local: string, limits?: ReceiveLimits): Promise<void> {
+    return this.copier.download(remote, local, limits);
   }
 
   /** The next unused port of this agent's slice; throws once the slice is used up. */

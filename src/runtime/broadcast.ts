@@ -287,7 +287,7 @@ async function relayRound(source: RelayTarget | undefined, targets: readonly Rel
   const program = quoteArg(RELAY_PROGRAM);
   const relayCommand = (ports: readonly number[]) =>
     `p=${quoteArg(partial)}; trap 'rm -f -- "$p"' EXIT; mkdir -p "$(dirname -- "$p")" "${MANIFEST_DIR}" && ` +
-    `perl -e ${program} relay "$p" ${plan.size} ${ports.join(",")} ${token} ${plan.idleSeconds} && ` +
+    `perl -e ${program} relay "$p" ${plan.size} ${ports.join(",")} ${plan.idleSeconds} && ` +
     `read -r verdict && [ "$verdict" = commit ] && { ${commitCommand(plan.remote, partial, plan.hash, plan.mode)}; }`;
   const classify = (t: RelayTarget, error: unknown) => {
     const failure = error instanceof RelayFailure ? error : new RelayFailure((error as Error).message, "retry");
@@ -298,7 +298,10 @@ async function relayRound(source: RelayTarget | undefined, targets: readonly Rel
   await Promise.all(
     targets.map((t) =>
       Relay.start(t, relayCommand, plan.size, idleMs).then(
-        (relay) => void relays.push(relay),
+        (relay) => {
+          relay.send(`${token}\n`);
+          relays.push(relay);
+        },
         (error) => classify(t, error),
       ),
     ),
@@ -384,11 +387,11 @@ async function feedFromRunner(head: Relay, local: string): Promise<void> {
 
 /** Has an agent that holds the verified file send it to the round's head. */
 async function feedFromAgent(source: RelayTarget, head: string, token: string, plan: Plan): Promise<void> {
-  const process = await source.open(`perl -e ${quoteArg(RELAY_PROGRAM)} source ${quoteArg(plan.remote)} ${plan.size} - ${token} ${plan.idleSeconds}`);
+  const process = await source.open(`perl -e ${quoteArg(RELAY_PROGRAM)} source ${quoteArg(plan.remote)} ${plan.size} - ${plan.idleSeconds}`);
   process.channel.on("error", () => {});
   const stderr = buffer(process.channel.stderr);
   process.channel.resume();
-  process.channel.end(`file ${head}\n`);
+  process.channel.end(`${token}\nfile ${head}\n`);
   const { code } = await process.exited;
   if (code !== 0) throw new Error(`${source.name} could not send it: ${(await stderr).toString().trim() || `exit ${code}`}`);
 }

@@ -7,6 +7,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-fs";
 import type { AgentSpec } from "../core/inventory.ts";
+import { DEFAULT_RECEIVE_LIMITS, ReceiveBudget, type ReceiveLimits } from "../core/safe-path.ts";
 import { CHUNK_BYTES, ChunkedDigest, hashOfChunkDigests, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
 import { quoteArg } from "../transport/quote.ts";
@@ -276,24 +277,46 @@ export class Copier {
     return { remote, transferred: true, bytes, via: "ssh" };
   }
 
-  async download(remote: string, local: string): Promise<void> {
-    const kind = (await this.run(`f=${quoteArg(remote)}; if [ -d "$f" ]; then echo dir; elif [ -e "$f" ]; then echo file; else echo missing; fi`)).stdout.trim();
+  /**
+   * Brings a file or a tree from the agent. What the agent sends is hostile input: only regular
+   * files and directories are accepted, written owner-only, within `limits`; a tree's symlinks,
+   * hard links and special files are skipped, and its names stay inside `local`.
+   */
+  async download(remote: string, local: string, limits: ReceiveLimits = DEFAULT_RECEIVE_LIMITS): Promise<void> {
+    const kind = (await this.run(`f=${quoteArg(remote)}; if [ -d "$f" ]; then echo dir; elif [ -f "$f" ]; then echo file $(stat -L -c %s -- "$f"); elif [ -e "$f" ]; then echo other; else echo missing; fi`)).stdout.trim();
     if (kind === "missing") throw new Error(`${this.agentName}: download: ${remote} does not exist on the agent`);
-    if (kind === "file") {
-      await mkdir(dirname(local), { recursive: true });
+    if (kind === "other") throw new Error(`${this.agentName}: download: ${remote} is neither a regular file nor a directory`);
+    const budget = new ReceiveBudget(limits, `${this.agentName}: download of ${remote}`);
+    if (kind.startsWith("file")) {
+      budget.bytes(Number(kind.slice(5)));
+      await mkdir(dirname(local), { recursive: true, mode: 0o700 });
       const sftp = await this.connection.sftp();
       await new Promise<void>((resolve, reject) =>
-        sftp.fastGet(remote, local, { concurrency: 64, chunkSize: 32768 }, (error) =>
+        sftp.fastGet(remote, local, { concurrency: 64, chunkSize: 32768, mode: 0o600 }, (error) =>
           error ? reject(new Error(`${this.agentName}: download of ${remote} failed: ${error.message}`)) : resolve(),
         ),
       );
       return;
     }
-    await mkdir(local, { recursive: true });
+    await mkdir(local, { recursive: true, mode: 0o700 });
     const remoteTar = await this.connection.exec(`tar -c -C ${quoteArg(remote)} .`);
     const done = waitForSuccess(remoteTar, `${this.agentName}: download of directory ${remote}`);
     remoteTar.channel.end();
-    await pipeline(remoteTar.channel, tar.extract(local));
+    const extract = tar.extract(local, {
+      ignore: (_name, header) => {
+        if (header?.type !== "file" && header?.type !== "directory") return true;
+        try {
+          budget.file();
+          budget.bytes(header.size ?? 0);
+        } catch (error) {
+          extract.destroy(error as Error);
+          return true;
+        }
+        return false;
+      },
+      map: (header) => ({ ...header, mode: header.type === "directory" ? 0o700 : 0o600 }),
+    });
+    await pipeline(remoteTar.channel, extract);
     await done;
   }
 }

@@ -3,13 +3,14 @@
  * Debian-family machine has perl-base (it is Essential) and the fieldtest agent image is one:
  * nothing is installed, the source travels in the command line of each use.
  *
- *   perl -e PROGRAM MODE FILE SIZE PORTS TOKEN IDLE_SECONDS
+ *   perl -e PROGRAM MODE FILE SIZE PORTS IDLE_SECONDS
  *
- * MODE `relay` binds the first free port of PORTS (a comma list from the agent's slice) and
- * prints `port N`; then the first stdin line says where the bytes come from, `stdin` (they follow
+ * The first stdin line is TOKEN, which a predecessor must send (never in the argv, which any user
+ * of the agent may read). MODE `relay` binds the first free port of PORTS (a comma list from the
+ * agent's slice) and prints `port N`; then the next stdin line says where the bytes come from, `stdin` (they follow
  * on the runner's SSH channel; the port is closed at once) or `net` (from the one predecessor that
  * connects and sends TOKEN), and lists the successors, `host:port` separated by spaces. MODE
- * `source` sends FILE, already on this agent, to the successors its first stdin line lists. Each
+ * `source` sends FILE, already on this agent, to the successors its next stdin line lists. Each
  * block read is sent to the successors first, so the stream moves on at once, then written to
  * FILE and to a hasher per 16 MiB chunk (`openssl dgst -sha256 -r`, else `sha256sum`), whose
  * lines (`<hex> *stdin` or `<hex>  -`) reach the runner on stdout, which checks them against the
@@ -25,8 +26,11 @@ export const RELAY_PROGRAM = String.raw`
 use strict; use warnings;
 use IO::Socket::INET; use IO::Select; use Socket qw(SOL_SOCKET SO_RCVLOWAT); use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 $| = 1; $SIG{PIPE} = 'IGNORE';
-my ($mode, $file, $size, $ports, $token, $idle) = @ARGV;
+my ($mode, $file, $size, $ports, $idle) = @ARGV;
 $0 = "fieldtest-relay $mode $file";
+# The token comes first on stdin: in an argv, any user of the agent could read it from /proc.
+my $token = read_line(\*STDIN, $idle);
+die "no token on stdin\n" unless defined $token;
 my $BLOCK = 1 << 20; my $LOWAT = 1 << 18;
 
 sub read_line { my ($fh, $timeout) = @_; my $line = ''; my $sel = IO::Select->new($fh);

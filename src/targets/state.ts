@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
+import { assertPrivateDir, readPrivateFile } from "../core/private-file.ts";
 import { generateEd25519KeyPair, knownHostsLine, publicKeyOf, type SshKeyPair } from "../transport/keys.ts";
 import type { Namespace } from "../core/namespace.ts";
 
@@ -40,7 +41,7 @@ export class NamespaceState {
   /** When the namespace's fleet expires (unix seconds), so that `reap` knows when its state may go. */
   readonly expiryPath: string;
 
-  constructor(home: string, readonly namespace: Namespace) {
+  constructor(private readonly home: string, readonly namespace: Namespace) {
     this.dir = join(home, "namespaces", namespace);
     this.clientKeyPath = join(this.dir, "id_ed25519");
     this.knownHostsPath = join(this.dir, "known_hosts");
@@ -49,6 +50,11 @@ export class NamespaceState {
     this.legacyPulumiStackPath = join(this.dir, "pulumi-stack.json");
     this.inboxPath = join(this.dir, "inbox");
     this.expiryPath = join(this.dir, "expires-at");
+  }
+
+  /** Refuses a state directory that another user owns or may write: its keys would not be ours. */
+  private async checkPrivate(): Promise<void> {
+    for (const dir of [this.home, join(this.home, "namespaces"), this.dir]) await assertPrivateDir(dir);
   }
 
   /** The inbox directory, made (private to this user) before agents mount it. */
@@ -60,6 +66,7 @@ export class NamespaceState {
   /** The namespace's client key pair, created on first use with 0600 permissions. */
   async clientKey(): Promise<SshKeyPair> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.checkPrivate();
     const fresh = generateEd25519KeyPair(`fieldtest-${this.namespace}`);
     try {
       // "wx": when two commands of one namespace race, the first key written is everyone's key.
@@ -69,20 +76,18 @@ export class NamespaceState {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    const privateKey = await readFile(this.clientKeyPath, "utf8");
+    const privateKey = (await readPrivateFile(this.clientKeyPath)) ?? "";
     return { privateKey, publicKey: publicKeyOf(privateKey, this.clientKeyPath) };
   }
 
   /** The key of a namespace some earlier command created; never makes a new one. */
   async existingPrivateKey(): Promise<string> {
-    try {
-      return await readFile(this.clientKeyPath, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      throw new MissingClientKeyError(
-        `no client key for namespace ${this.namespace} at ${this.clientKeyPath}: the fleet was made elsewhere or with another FIELDTEST_HOME; pass --ssh-key <private key file>`,
-      );
-    }
+    await this.checkPrivate();
+    const key = await readPrivateFile(this.clientKeyPath);
+    if (key !== undefined) return key;
+    throw new MissingClientKeyError(
+      `no client key for namespace ${this.namespace} at ${this.clientKeyPath}: the fleet was made elsewhere or with another FIELDTEST_HOME; pass --ssh-key <private key file>`,
+    );
   }
 
   /** Writes the agents' pinned host keys where `ssh -o UserKnownHostsFile=…` can use them. */
@@ -127,10 +132,8 @@ export class NamespaceState {
 
   /** Undefined for a namespace whose state holds no expiry (made by an older fieldtest). */
   async readExpiry(): Promise<Date | undefined> {
-    const text = await readFile(this.expiryPath, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
+    await this.checkPrivate();
+    const text = await readPrivateFile(this.expiryPath);
     return text !== undefined && /^\d+$/.test(text.trim()) ? new Date(Number(text.trim()) * 1000) : undefined;
   }
 
@@ -147,10 +150,8 @@ export class NamespaceState {
   }
 
   private async readRecord(path: string): Promise<unknown> {
-    const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
+    await this.checkPrivate();
+    const text = await readPrivateFile(path);
     return text === undefined ? undefined : JSON.parse(text);
   }
 

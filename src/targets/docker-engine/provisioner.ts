@@ -13,7 +13,7 @@ import type { Progress } from "../../core/progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { ensureFleetImages, type ImageCatalog } from "./image.ts";
-import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
+import { removeExtensions, withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
 import { AGENT_INBOX, AGENT_LABELS, agentFromLabels, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
 import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
@@ -407,6 +407,7 @@ export async function destroyLocalhost(docker: Docker, namespace: Namespace, dry
     // Docker 20.10 can keep a stale endpoint of a force-removed container ("active endpoints"):
     // the labelled network then stays for `reap`, and the agents are gone all the same.
     await removeNamespaceNetwork(docker, namespace).catch(() => {});
+    await removeExtensions(docker, namespace);
   }
   return containers;
 }
