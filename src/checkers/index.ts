@@ -47,4 +47,4 @@ export function checkHistory(entries: readonly HistoryEntry[], options: CheckOpt
   return { valid: checkers.length ? mergeValidity(checkers.map((c) => c.valid)) : "unknown", checkers, operations: ops.length };
 }
 
-export type { CheckerResult, Validity } from "./result.ts";
+export { verdictText, type CheckerResult, type Validity } from "./result.ts";

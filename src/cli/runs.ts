@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
+import { checkHistory, CHECKERS, isCheckerName, verdictText, type CheckerName } from "../checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { HISTORY_FILE } from "../history/entry.ts";
 import { readHistory } from "../history/reader.ts";
@@ -107,6 +107,9 @@ async function withRunHost<T>(context: CliContext, flags: RemoteFlags, work: (ho
     await host.close();
   }
 }
+
+/** `fieldtest check`'s exit status when no checker could decide (a time limit, nothing to check), as Jepsen's. */
+export const CHECK_UNKNOWN_EXIT_CODE = 2;
 
 /** A runner refreshes its status every second; one silent for longer than this was killed or lost its fleet. */
 const STALE_AFTER_MS = 15_000;
@@ -227,10 +230,12 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
       });
       if (flags.json) writeJson(context.stdout, { ...report, truncatedTail: history.truncatedTail });
       else {
-        for (const c of report.checkers) context.stdout.write(`${c.checker}: ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}  ${c.summary}\n`);
+        for (const c of report.checkers) context.stdout.write(`${c.checker}: ${verdictText(c)}  ${c.summary}\n`);
         if (report.checkers.length === 0) context.stdout.write("no checker named: the scenario called no cloud.history.check(...); pass --checker\n");
       }
+      // As Jepsen's: 1 when a checker found the history invalid, 2 when none could decide.
       if (report.valid === false) setExitCode(1);
+      else if (report.valid === "unknown") setExitCode(CHECK_UNKNOWN_EXIT_CODE);
     });
 }
 
