@@ -61,7 +61,7 @@ export interface RunOutcome {
 
 export async function resolveRunScenario(context: CliContext, reference: string): Promise<Scenario> {
   const path = await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios"));
-  return loadScenario(path);
+  return loadScenario(path, reference);
 }
 
 interface ClientKey {
