@@ -17,4 +17,4 @@ export type { CopyResult } from "./runtime/copy.ts";
 export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";
 export { LABELS, parseTtl } from "./core/namespace.ts";
-export { HostKeyMismatchError } from "./runtime/ssh-connection.ts";
+export { AgentConnectionError, HostKeyMismatchError } from "./runtime/ssh-connection.ts";
