@@ -7,7 +7,7 @@ import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/in
 import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
 import { openBackend } from "../backends/open.ts";
 import { SshHostsBackend } from "../backends/ssh-hosts.ts";
-import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
+import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, scenarioProjectMounts, startOrchestrator } from "../localhost/orchestrator.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
 import type { NamedFile } from "../orchestrator/remote-runner.ts";
@@ -152,7 +152,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     nodePath: process.execPath,
     args: runnerArgs,
     consolePath,
-    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f.path)), keyPath],
+    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath), ...scenarioProjectMounts(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f.path)), keyPath],
     readWrite: [...(stateDirExists ? [state.dir] : []), dir],
     cwd: context.cwd,
     env: { ...context.env, FIELDTEST_HOME: stateHome(context.env) },
