@@ -237,6 +237,7 @@ export class Observation implements CloudObserver {
     });
     // A history the checkers find invalid fails the run, as in Jepsen.
     const recorded = checks?.valid === false && result.status === "passed" ? { status: "failed" as const, error: "the history is not valid: see checks" } : result;
+    if (recorded !== result) this.state.fail(new Error(recorded.error));
     await step(() => this.runDir.writeResult({ ...recorded, phase: this.state.phase, ...(checks?.checkers.length ? { checks } : {}), logs: this.runDir.logCaps() }));
     await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
     await step(async () => this.#watcher?.stop());
@@ -248,6 +249,8 @@ export class Observation implements CloudObserver {
     }
     this.#stopLogFiles();
     await step(() => this.runDir.close());
+    // The website's pages then show the final state, fetch the last history and checks, and let go.
+    this.state.end();
     await step(async () => this.#website?.close());
     if (errors.length) throw errors[0];
   }
