@@ -3,12 +3,14 @@
 // started with --detach and followed with `attach` to its result; a run whose runner was
 // killed is ended by `stop`, which records it and says so, instead of waiting forever.
 import { execFile } from "node:child_process";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
 import { orchestratorName } from "../src/localhost/orchestrator.ts";
-import { cleanupNamespace, requireDocker, ROOT, tempHome, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
+import { freePort } from "./fixtures/binaries.ts";
+import { cleanupNamespace, requireDocker, tempHome, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
+import { installPackedFieldtest } from "./helpers/packed-project.ts";
 
 const run = promisify(execFile);
 
@@ -39,10 +41,7 @@ if (docker) {
     );
 
   t.before(async () => {
-    await run("npm", ["pack", "--silent", "--pack-destination", project], { cwd: ROOT });
-    const tarball = (await readdir(project)).find((file) => file.endsWith(".tgz"))!;
-    await writeFile(join(project, "package.json"), JSON.stringify({ name: "trial", private: true, type: "module" }));
-    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--omit=dev", "--ignore-scripts", `./${tarball}`], { cwd: project, maxBuffer: 16 << 20 });
+    await installPackedFieldtest(project);
     await mkdir(join(project, "scenarios"));
     await writeFile(join(project, "scenarios", "mini.ts"), SCENARIO);
   });
@@ -50,13 +49,17 @@ if (docker) {
   t.test("run --detach of a .ts scenario in a type-module project, then attach: the run passes", async (t) => {
     const namespace = uniqueNamespace("runend-mod");
     cleanupNamespace(t, docker, namespace);
+    const port = await freePort();
     // Long enough for attach to find the run's fleet still up.
-    const started = await fieldtest(["run", "./scenarios/mini.ts", "--localhost", "--vms", "1", "--namespace", namespace, "--ttl", "10m", "--detach", "--param", "seconds=20"]);
+    const started = await fieldtest(["run", "./scenarios/mini.ts", "--localhost", "--vms", "1", "--namespace", namespace, "--ttl", "10m", "--detach", "--param", "seconds=20", "--website", "--website-port", String(port)]);
     t.equal(started.code, 0, "the detached run starts", { output: started.stderr + started.stdout });
+    t.match(started.stdout, `website:    http://127.0.0.1:${port}`);
     const attached = await fieldtest(["attach", "--namespace", namespace], 180_000);
     t.equal(attached.code, 0, "attach follows it to a pass", { output: attached.stderr + attached.stdout });
     t.match(attached.stdout, "mini says hello");
     t.match(attached.stderr, /run \S+ passed/);
+    t.match(attached.stdout, `website: http://127.0.0.1:${port}, or \`fieldtest website --namespace ${namespace}\` on your machine`, "the runner's console gives the address the user opens");
+    t.notMatch(attached.stdout, /website http:\/\/0\.0\.0\.0/, "not the container's own");
   });
 
   t.test("stop after the runner was killed: the run is recorded as ended abnormally and stop exits non-zero", async (t) => {

@@ -139,6 +139,8 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     ...(endAgents ? ["--end-agents"] : []),
     ...(published ? ["--website-in-container"] : []),
     ...(website ? ["--fleet-website"] : []),
+    // Docker chooses the port for --website-port 0: only a port given in advance is known to the runner.
+    ...(published && published.port !== 0 ? ["--website-address", `${website!.tls ? "https" : "http"}://${published.host}:${published.port}`] : []),
   ];
   const stateDirExists = await access(state.dir).then(() => true, () => false);
   const consolePath = join(dir, CONSOLE_FILE);

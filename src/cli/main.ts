@@ -172,6 +172,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
       // the namespace's own bridge reaches it otherwise.
       if (flags.websiteInContainer && observe.website) observe.website = { ...observe.website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true };
+      // An orchestrator's runner: the user reaches the website from elsewhere, and is told how.
+      if (flags.fleetWebsite && observe.website) observe.website = { ...observe.website, reachedBy: flags.websiteAddress ? { published: flags.websiteAddress } : {} };
       await withInterrupts(async (interrupt) => {
         const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
         if (outcome.result === "failed") setExitCode(1);

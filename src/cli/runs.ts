@@ -29,6 +29,7 @@ export interface LongRunFlags {
   websiteInContainer?: boolean;
   /** `true` when given alone, or the agent it names. */
   fleetWebsite?: boolean | string;
+  websiteAddress?: string;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -41,6 +42,7 @@ export function addLongRunOptions(command: Command): Command {
     .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
     .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
     .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp())
+    .addOption(new Option("--website-address <url>", "set by the parent of a detached run: where this machine's host publishes the website, printed instead of the address the runner listens on").hideHelp())
     .addOption(
       new Option("--fleet-website [agent]", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent (or the named one, whose loopback it is on) reaches the website").hideHelp(),
     );
