@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { HistoryWriter } from "../src/history/writer.ts";
+import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { HistoryWriter } from "../src/history/writer.ts";
+import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { runCli } from "./helpers/fleet.ts";
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {

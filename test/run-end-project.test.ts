@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { orchestratorName } from "../src/localhost/orchestrator.ts";
+import { orchestratorName } from "../src/runs/homes/engine-container.ts";
 import { freePort } from "./fixtures/binaries.ts";
 import { cleanupNamespace, requireDocker, tempHome, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
 import { installPackedFieldtest } from "./helpers/packed-project.ts";

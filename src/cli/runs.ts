@@ -2,10 +2,10 @@ import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { checkHistory, CHECKERS, isCheckerName, verdictText, type CheckerName } from "../checkers/index.ts";
+import { checkHistory, CHECKERS, isCheckerName, verdictText, type CheckerName } from "../runtime/checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
-import { HISTORY_FILE } from "../history/entry.ts";
-import { readHistory } from "../history/reader.ts";
+import { HISTORY_FILE } from "../runtime/history/entry.ts";
+import { readHistory } from "../runtime/history/reader.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
 import { DAEMON_OUTPUTS } from "../runs/console.ts";
@@ -29,7 +29,6 @@ export interface LongRunFlags {
   websiteInContainer?: boolean;
   /** `true` when given alone, or the agent it names. */
   fleetWebsite?: boolean | string;
-  websiteAddress?: string;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -42,7 +41,6 @@ export function addLongRunOptions(command: Command): Command {
     .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
     .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
     .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp())
-    .addOption(new Option("--website-address <url>", "set by the parent of a detached run: where this machine's host publishes the website, printed instead of the address the runner listens on").hideHelp())
     .addOption(
       new Option("--fleet-website [agent]", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent (or the named one, whose loopback it is on) reaches the website").hideHelp(),
     );
