@@ -23,4 +23,4 @@ export type { CopyResult } from "./runtime/copy.ts";
 export { BroadcastError, type BroadcastResult } from "./runtime/broadcast.ts";
 export { inventorySchema, parseInventory, type Inventory, type AgentSpec } from "./core/inventory.ts";
 export { LABELS, parseTtl } from "./core/namespace.ts";
-export { HostKeyMismatchError } from "./transport/ssh-connection.ts";
+export { AgentConnectionError, HostKeyMismatchError } from "./transport/ssh-connection.ts";

@@ -8,7 +8,8 @@ import { promisify } from "node:util";
 import t from "tap";
 import { AGENT_LABELS } from "../src/targets/docker-engine/labels.ts";
 import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
-import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, tempHome, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
+import { installPackedFieldtest } from "./helpers/packed-project.ts";
 
 const run = promisify(execFile);
 
@@ -51,11 +52,7 @@ if (docker) {
     );
 
   t.before(async () => {
-    await run("npm", ["pack", "--silent", "--pack-destination", project], { cwd: ROOT });
-    const tarball = (await readdir(project)).find((file) => file.endsWith(".tgz"))!;
-    await writeFile(join(project, "package.json"), JSON.stringify({ name: "trial", private: true, type: "module" }));
-    // The real install path, from the npm cache where it can (the registry otherwise).
-    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--omit=dev", "--ignore-scripts", `./${tarball}`], { cwd: project, maxBuffer: 16 << 20 });
+    await installPackedFieldtest(project);
     await mkdir(join(project, "scenarios"));
     await mkdir(join(project, "dockerfiles"));
     await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);

@@ -2,6 +2,7 @@ import { formatShape } from "../core/shapes.ts";
 import type { Scenario } from "../scenario/scenario.ts";
 import { agentNamesOf, type FleetGroup } from "../scenario/scenario-fleet.ts";
 import { describeParams, type ParamDoc } from "../scenario/scenario-params.ts";
+import { quoteArg } from "../transport/quote.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable, writeJson } from "./output.ts";
 import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
@@ -11,6 +12,8 @@ import { fleetGroups, scenarioParams, type ScenarioArguments } from "./scenario-
 export interface ScenarioDescription {
   name: string;
   path?: string;
+  /** How the command line named the scenario, which `run` takes again. */
+  reference?: string;
   description?: string;
   invariants: readonly string[];
   params: ParamDoc[];
@@ -23,6 +26,7 @@ export function describeScenario(scenario: Scenario, values: Record<string, unkn
   return {
     name: scenario.name,
     ...(scenario.path ? { path: scenario.path } : {}),
+    ...(scenario.reference ? { reference: scenario.reference } : {}),
     ...(scenario.description ? { description: scenario.description } : {}),
     invariants: scenario.invariants,
     params: describeParams(scenario),
@@ -56,7 +60,7 @@ function renderDescription(d: ScenarioDescription): string {
   }
   lines.push("", "invariants:");
   lines.push(...(d.invariants.length ? d.invariants.map((text) => `  - ${text}`) : ["  (none stated)"]));
-  lines.push("", `run it:  npx fieldtest run ${d.name} --localhost${d.params[0] ? ` --param ${d.params[0].name}=…` : ""}`);
+  lines.push("", `run it:  npx fieldtest run ${quoteArg(d.reference ?? d.name)} --localhost${d.params[0] ? ` --param ${d.params[0].name}=…` : ""}`);
   return `${lines.join("\n")}\n`;
 }
 

@@ -6,7 +6,7 @@ import type { Option } from "commander";
 import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { openNamespace, runnerHomeOfInventory } from "../targets/registry.ts";
 import type { RunnerHome } from "../targets/target.ts";
-import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../runs/homes/engine-container.ts";
+import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, scenarioProjectMounts, startOrchestrator } from "../runs/homes/engine-container.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import { startAgentOrchestrator } from "../runs/homes/agent-process.ts";
 import type { NamedFile } from "../runs/homes/remote-runner.ts";
@@ -179,7 +179,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const specPath = await stageSpec(context, request, dir, runId, {
     ...(scenarioPath ? { scenario: scenarioPath } : {}),
     source: { kind: "inventory", path: inventoryPath, keyPath, endAgents },
-    observe: { runsDir, ...(published && website ? { website: { ...website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true } } : {}) },
+    observe: { runsDir, ...(published && website ? { website: { ...website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true, reachedBy: publishedAddress(published, website) } } : {}) },
     fleetWebsite: website !== undefined,
   });
   const runnerArgs = [join(context.packageRoot, "bin", "fieldtest.js"), "runner", specPath];
@@ -195,7 +195,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
     nodePath: process.execPath,
     args: runnerArgs,
     consolePath,
-    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f.path)), keyPath],
+    readOnly: [...packageMounts(context.packageRoot), ...(scenarioPath ? [dirname(scenarioPath), ...scenarioProjectMounts(scenarioPath)] : []), ...request.files.map((f) => resolve(context.cwd, f.path)), keyPath],
     readWrite: [...(stateDirExists ? [state.dir] : []), dir],
     cwd: context.cwd,
     env: { ...context.env, FIELDTEST_HOME: stateHome(context.env) },
@@ -339,6 +339,11 @@ function printStarted(context: CliContext, runId: string, namespace: string, web
  * --website-port 0); on the host's network, the runner's own port, which the console names
  * when it was chosen at random.
  */
+/** What the runner prints for its website: the host's published address, when known before Docker picks (not for --website-port 0). */
+function publishedAddress(published: { host: string; port: number }, website: NonNullable<ObserveRequest["website"]>): { published?: string } {
+  return published.port === 0 ? {} : { published: `${website.tls ? "https" : "http"}://${published.host}:${published.port}` };
+}
+
 async function publishedWebsite(docker: ReturnType<CliContext["docker"]>, id: string, website: NonNullable<ObserveRequest["website"]>, network: "own" | "host"): Promise<string | undefined> {
   const scheme = website.tls ? "https" : "http";
   const host = website.host ?? "127.0.0.1";

@@ -1,7 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../runtime/checkers/index.ts";
+import { checkHistory, CHECKERS, isCheckerName, verdictText, type CheckerName } from "../runtime/checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { isRunId } from "../core/safe-path.ts";
 import { visibleLine, visibleText } from "../core/terminal-text.ts";
@@ -11,7 +12,7 @@ import { parseByteSize } from "../runtime/capped-log.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
 import { DAEMON_OUTPUTS } from "../runs/console.ts";
 import type { LongRunOptions } from "../runs/long-run.ts";
-import type { RunStatus } from "../runs/record.ts";
+import { STATUS_FILE, type RunStatus } from "../runs/record.ts";
 import { openWebsiteTunnel } from "../runs/website-tunnel.ts";
 import { localRuns, RunHost } from "../runs/remote.ts";
 import { type CliContext, UsageError } from "./context.ts";
@@ -110,11 +111,51 @@ async function withRunHost<T>(context: CliContext, flags: RemoteFlags, work: (ho
   }
 }
 
+/** `fieldtest check`'s exit status when no checker could decide (a time limit, nothing to check), as Jepsen's. */
+export const CHECK_UNKNOWN_EXIT_CODE = 2;
+
 /** A runner refreshes its status every second; one silent for longer than this was killed or lost its fleet. */
 const STALE_AFTER_MS = 15_000;
 
 function isStale(run: RunStatus, now = Date.now()): boolean {
   return !run.final && now - Date.parse(run.updatedAt) > STALE_AFTER_MS;
+}
+
+/**
+ * Why the run's runner is taken for gone, or undefined while it may still be there: it stopped
+ * refreshing the status, or it was a process of this machine that no longer exists.
+ */
+function runnerGone(run: RunStatus, now = Date.now()): string | undefined {
+  if (run.final) return undefined;
+  if (run.runner.host === hostname() && !processExists(run.runner.pid)) return `its runner (pid ${run.runner.pid} on this machine) no longer exists`;
+  if (isStale(run, now)) return `its runner (pid ${run.runner.pid} on ${run.runner.host}) is gone: no news since ${run.updatedAt}`;
+  return undefined;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Records a run whose runner is gone as ended, abnormally, on the fleet and in the local runs
+ * directory when it has the run: `runs` then shows it failed instead of running forever.
+ */
+async function recordRunnerGone(context: CliContext, host: RunHost, run: RunStatus, why: string, runsDir: string): Promise<void> {
+  const ended: RunStatus = { ...run, phase: "done", result: "failed", error: `the run ended abnormally: ${why}`, updatedAt: new Date().toISOString(), final: true };
+  await host.recordStatus(ended);
+  const local = join(runsDir, run.namespace, run.id, STATUS_FILE);
+  if (await stat(local).then(() => true, () => false)) {
+    await writeFile(`${local}.part`, `${JSON.stringify(ended, null, 2)}\n`);
+    await rename(`${local}.part`, local);
+  }
+  context.stderr.write(
+    `fieldtest: run ${run.id} ${ended.error}; recorded it as failed. Its agents stay until their TTL (${run.expiresAt}) unless you end them: fieldtest destroy --namespace ${run.namespace}\n`,
+  );
 }
 
 function pickRun(runs: readonly RunStatus[], id: string | undefined, namespace: string): RunStatus {
@@ -173,22 +214,39 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
   remote(program.command("stop").summary("end a run gracefully: scenario cleanup, dumps, teardown"))
     .option("--run <id>", "which run (default: the namespace's running one)")
     .option("--no-wait", "return once the stop is requested")
+    .option("--runs-dir <dir>", "local runs directory, updated too when the runner is gone (default: $FIELDTEST_RUNS_DIR or ./runs)")
     .action(async (flags: RemoteFlags & { wait: boolean }) => {
-      await withRunHost(context, flags, async (host, inventory) => {
+      const code = await withRunHost(context, flags, async (host, inventory) => {
         const run = pickRun(await host.runs(), flags.run, inventory.namespace);
+        if (run.final) {
+          context.stderr.write(`fieldtest: run ${run.id} has already ended: ${run.result}\n`);
+          return run.result === "passed" ? 0 : 1;
+        }
+        const goneAtOnce = runnerGone(run);
+        if (goneAtOnce) {
+          await recordRunnerGone(context, host, run, goneAtOnce, runsDirOf(context, flags));
+          return 1;
+        }
         await host.requestStop(run.id);
         context.stderr.write(`fieldtest: asked run ${run.id} to stop\n`);
-        if (!flags.wait) return;
+        if (!flags.wait) return 0;
         for (;;) {
           const status = await host.follow(run.id, Number.MAX_SAFE_INTEGER).then((f) => f.status, () => undefined);
           // The agents of a run that owned its fleet are gone after teardown: that is the end too.
           if (!status || status.final) {
             context.stderr.write(`fieldtest: run ${run.id} ended${status ? `: ${status.result}` : ""}\n`);
-            return;
+            return !status || status.result === "passed" || status.result === "interrupted" ? 0 : 1;
+          }
+          // A runner killed while stopping never writes its final status: waiting for it would be forever.
+          const gone = runnerGone(status);
+          if (gone) {
+            await recordRunnerGone(context, host, status, gone, runsDirOf(context, flags));
+            return 1;
           }
           await new Promise((r) => setTimeout(r, 500));
         }
       });
+      setExitCode(code);
     });
 
   remote(program.command("fetch-run").summary("copy a run directory from the fleet (incremental)"))
@@ -232,10 +290,12 @@ export function registerRunsCommands(program: Command, context: CliContext, setE
       });
       if (flags.json) writeJson(context.stdout, { ...report, truncatedTail: history.truncatedTail });
       else {
-        for (const c of report.checkers) context.stdout.write(`${c.checker}: ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}  ${c.summary}\n`);
+        for (const c of report.checkers) context.stdout.write(`${c.checker}: ${verdictText(c)}  ${c.summary}\n`);
         if (report.checkers.length === 0) context.stdout.write("no checker named: the scenario called no cloud.history.check(...); pass --checker\n");
       }
+      // As Jepsen's: 1 when a checker found the history invalid, 2 when none could decide.
       if (report.valid === false) setExitCode(1);
+      else if (report.valid === "unknown") setExitCode(CHECK_UNKNOWN_EXIT_CODE);
     });
 }
 

@@ -12,7 +12,14 @@ import { RunState, type RunResult } from "./run-state.ts";
 import { startWebsite, type Website, type WebsiteOptions } from "./website.ts";
 import { RunHistory } from "./run-history.ts";
 
-export type WebsiteSettings = Pick<WebsiteOptions, "host" | "port" | "auth" | "tls" | "allowUnauthenticatedRemote">;
+export type WebsiteSettings = Pick<WebsiteOptions, "host" | "port" | "auth" | "tls" | "allowUnauthenticatedRemote"> & {
+  /**
+   * Set when the runner is a detached run's orchestrator: its own address (0.0.0.0:8080 in a
+   * container) is not the user's, who opens the website with `fieldtest website`, or at the
+   * address the host publishes it on, when known.
+   */
+  reachedBy?: { published?: string };
+};
 
 export interface PrometheusSettings {
   host?: string;
@@ -98,7 +105,13 @@ export class Observation implements CloudObserver {
         throw error;
       }
       observation.#websiteAuth = options.website.auth;
-      options.progress.step(`website ${observation.#website.url}  (metrics: ${observation.#website.url}/metrics)`);
+      const { reachedBy } = options.website;
+      if (reachedBy) {
+        const published = reachedBy.published ? `${reachedBy.published}, or ` : "";
+        options.progress.step(`website: ${published}\`fieldtest website --namespace ${inventory.namespace}\` on your machine (the runner serves it on ${observation.#website.url} where it runs)`);
+      } else {
+        options.progress.step(`website ${observation.#website.url}  (metrics: ${observation.#website.url}/metrics)`);
+      }
     }
     return observation;
   }
@@ -237,6 +250,7 @@ export class Observation implements CloudObserver {
     });
     // A history the checkers find invalid fails the run, as in Jepsen.
     const recorded = checks?.valid === false && result.status === "passed" ? { status: "failed" as const, error: "the history is not valid: see checks" } : result;
+    if (recorded !== result) this.state.fail(new Error(recorded.error));
     await step(() => this.runDir.writeResult({ ...recorded, phase: this.state.phase, ...(checks?.checkers.length ? { checks } : {}), logs: this.runDir.logCaps() }));
     await step(async () => this.runDir.writeMetrics(await this.metrics.render()));
     await step(async () => this.#watcher?.stop());
@@ -248,6 +262,8 @@ export class Observation implements CloudObserver {
     }
     this.#stopLogFiles();
     await step(() => this.runDir.close());
+    // The website's pages then show the final state, fetch the last history and checks, and let go.
+    this.state.end();
     await step(async () => this.#website?.close());
     if (errors.length) throw errors[0];
   }

@@ -25,7 +25,8 @@ export type RunEvent =
   | { type: "result"; result: RunResult }
   | { type: "service"; name: string; url: string }
   | { type: "alerts" }
-  | { type: "log"; log: LogLine };
+  | { type: "log"; log: LogLine }
+  | { type: "ended" };
 
 export interface RunStateOptions {
   inventory: Inventory;
@@ -64,6 +65,8 @@ export interface RunStateSnapshot {
   ttlRemainingSeconds: number;
   phase: string;
   result: RunResult;
+  /** The run is over: the page shows this state as final and stops asking for more. */
+  ended: boolean;
   agents: AgentView[];
   services: { name: string; url: string }[];
   alertRules: ValidAlertRule[];
@@ -92,6 +95,7 @@ export class RunState {
   #inventory: Inventory;
   #phase = "starting";
   #result: RunResult = { status: "running" };
+  #ended = false;
   readonly #services = new Map<string, string>();
   readonly #logs = new Map<string, { agent: string; daemon: string; ring: Ring<LogLine> }>();
   readonly #alertRules = new Map<string, ValidAlertRule>();
@@ -140,6 +144,16 @@ export class RunState {
     const message = error instanceof Error ? error.message : String(error);
     this.#result = { status: "failed", error: message };
     this.#emit({ type: "result", result: this.#result });
+  }
+
+  /** The run has ended: result, checks and history are final, and the runner is about to exit. */
+  end(): void {
+    this.#ended = true;
+    this.#emit({ type: "ended" });
+  }
+
+  get ended(): boolean {
+    return this.#ended;
   }
 
   /** A link shown on the website, e.g. a service a scenario started, Prometheus or Grafana. */
@@ -236,6 +250,7 @@ export class RunState {
       ttlRemainingSeconds: Math.round((Date.parse(inv.expiresAt) - now.getTime()) / 1000),
       phase: this.#phase,
       result: this.#result,
+      ended: this.#ended,
       agents: inv.agents.map((agent) => ({
         name: agent.name,
         host: agent.host,

@@ -35,6 +35,8 @@ export interface WebsiteOptions {
   eventStreamLimits?: Partial<EventStreamLimits>;
   /** The run's history.jsonl, served at /api/history, and the checkers' results at /api/checks. */
   history?: { path: string; checks(): unknown };
+  /** At close, once the run has ended, how long open pages may take to fetch the final state (default 3 s). */
+  endedLingerMs?: number;
 }
 
 /** What one /api/events client may cost the runner before it is cut off. */
@@ -185,8 +187,11 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
 
   const limits = { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits };
   let dropped = 0;
+  const streams = new Set<ServerResponse>();
   app.get("/api/events", (request, reply) => {
     reply.hijack();
+    streams.add(reply.raw);
+    reply.raw.once("close", () => streams.delete(reply.raw));
     streamEvents(reply.raw, options, limits, () => request.raw.destroyed, () => dropped++);
   });
 
@@ -200,8 +205,24 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     get droppedEventClients() {
       return dropped;
     },
-    close: () => app.close(),
+    close: async () => {
+      if (options.state.ended) await pagesDone(streams, options.endedLingerMs ?? ENDED_LINGER_MS);
+      await app.close();
+    },
   };
+}
+
+/** How long an ended run's website waits for its open pages to fetch the final history and checks. */
+const ENDED_LINGER_MS = 3000;
+
+/**
+ * Resolves once every open page has closed its live stream, which a page does after it has
+ * fetched an ended run's last history and checks, or after `lingerMs`: the runner's exit waits
+ * at most that long for its viewers.
+ */
+async function pagesDone(streams: ReadonlySet<ServerResponse>, lingerMs: number): Promise<void> {
+  const deadline = Date.now() + lingerMs;
+  while (streams.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 /**

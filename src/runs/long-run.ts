@@ -2,6 +2,7 @@ import type { Inventory } from "../core/inventory.ts";
 import type { Observation, ObservationOptions } from "../observe/observation.ts";
 import type { Progress } from "../core/progress.ts";
 import { Agent } from "../runtime/agent.ts";
+import { verdictText } from "../runtime/checkers/index.ts";
 import type { Cloud, CloudOptions } from "../runtime/cloud.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
@@ -145,7 +146,7 @@ export class LongRun {
   withChecks<T extends Outcome>(outcome: T, observation: Observation): T & { checks?: boolean | "unknown" } {
     const checks = observation.history.checks;
     if (!checks || checks.checkers.length === 0) return outcome;
-    for (const checker of checks.checkers) this.progress.step(`checker ${checker.checker}: ${checker.valid === true ? "valid" : checker.valid === false ? "INVALID" : "unknown"} (${checker.summary})`);
+    for (const checker of checks.checkers) this.progress.step(`checker ${checker.checker}: ${verdictText(checker)} (${checker.summary})`);
     if (checks.valid === false && outcome.result === "passed") {
       const error = "the history is not valid: see checks in result.json";
       this.#tracker?.setResult("failed", error);

@@ -96,6 +96,12 @@ export class RunHost {
     return agent.openTcp(host, port);
   }
 
+  /** Replaces the run's mirrored status, whole (a reader never sees it partial): how `stop` records a run whose runner is gone. */
+  async recordStatus(status: RunStatus): Promise<void> {
+    const path = quoteArg(`${remoteRunDir(status.id)}/${STATUS_FILE}`);
+    await this.#agent.exec(`cat > ${path}.part && mv -f ${path}.part ${path}`, { input: `${JSON.stringify(status, null, 2)}\n` });
+  }
+
   async requestStop(runId: string): Promise<void> {
     await this.#agent.exec(`touch ${quoteArg(remoteStopFile(runId))}`);
   }

@@ -7,6 +7,7 @@ import { redactUrl } from "../observe/alerts.ts";
 import { startNodeExporters } from "../observe/node-exporter.ts";
 import { Observation } from "../observe/observation.ts";
 import type { NodeExporterTarget } from "../observe/prometheus.ts";
+import { verdictText } from "../runtime/checkers/index.ts";
 import type { Cloud } from "../runtime/cloud.ts";
 import { runScenario } from "../scenario/run-scenario.ts";
 import type { FleetGroup } from "../scenario/scenario-fleet.ts";
@@ -42,7 +43,7 @@ export class RunStoppedError extends Error {
 
 /** The scenario a spec names: a name of the package's scenarios/ or a path from the context's cwd. */
 export async function resolveSpecScenario(context: Pick<RunContext, "cwd" | "packageRoot">, reference: string): Promise<Scenario> {
-  return loadScenario(await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios")));
+  return loadScenario(await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios")), reference);
 }
 
 /** The parameters of the spec, checked by the scenario's schema: a bad one is RunInputError. */
@@ -159,7 +160,8 @@ export class RunSession {
         runsDir: observe.runsDir,
         config: runConfig(spec, scenario.name, params, groups),
         clientKeyPath: fleet.key.keyPath,
-        ...(observe.website ? { website: observe.website } : {}),
+        // An orchestrator's runner: the user reaches the website from elsewhere, and is told how.
+        ...(observe.website ? { website: observe.fleetWebsite ? { reachedBy: {}, ...observe.website } : observe.website } : {}),
         progress,
       });
       progress.step(`run directory ${observation.runDir.path}`);
@@ -235,7 +237,7 @@ export class RunSession {
    */
   async #checksHold(observation: Observation): Promise<boolean> {
     const checks = await observation.history.checkSoFar(this.spec.limits.checkTimeLimitMs);
-    for (const checker of checks.checkers) this.context.progress.step(`checker ${checker.checker} at the scenario's end: ${checker.valid === true ? "valid" : checker.valid === false ? "INVALID" : "unknown"} (${checker.summary})`);
+    for (const checker of checks.checkers) this.context.progress.step(`checker ${checker.checker} at the scenario's end: ${verdictText(checker)} (${checker.summary})`);
     if (checks.valid !== false) return true;
     this.context.progress.step("the history is not valid: no keep-alive, the run fails and tears down");
     return false;

@@ -48,6 +48,8 @@ const websiteSchema = z
     auth: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
     tls: z.object({ certPath: z.string().min(1), keyPath: z.string().min(1) }).strict().optional(),
     allowUnauthenticatedRemote: z.boolean().optional(),
+    /** The runner is a detached run's orchestrator: the address the user opens it at, when known (see WebsiteSettings). */
+    reachedBy: z.object({ published: z.string().min(1).optional() }).strict().optional(),
   })
   .strict();
 

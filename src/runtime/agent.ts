@@ -6,7 +6,7 @@ import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
 import { Daemon, USER_NAME, type DaemonEvent, type LogSink, type RestartEventSink, type SpawnOptions } from "./daemon.ts";
-import { execOnConnection, type ExecOptions, type ExecResult } from "../transport/exec.ts";
+import { ExecError, execOnConnection, failureDetail, type ExecOptions, type ExecResult } from "../transport/exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
 import { quoteArg, type Command } from "../transport/quote.ts";
@@ -33,6 +33,16 @@ export interface WriteFileOptions {
   mode?: number;
   /** Unix user (and its group) to own the file. */
   owner?: string;
+}
+
+/**
+ * A failed command of fieldtest's own, told as what failed (`what`) and what the command said,
+ * without its shell line, which is fieldtest's business; other errors (connection, timeout) pass.
+ */
+function withoutCommandLine(error: Error, what: string): Error {
+  if (!(error instanceof ExecError)) return error;
+  const detail = failureDetail(error.result);
+  return new ExecError(`${what}${detail ? `: ${detail}` : ` (exit code ${error.result.code})`}`, error.result);
 }
 
 /** A machine of the fleet as a scenario sees it: run, spawn, copy, and ports of its own. */
@@ -143,7 +153,12 @@ export class Agent {
     if (!USER_NAME.test(user)) throw new Error(`${this.name}: user "${user}" must be a unix user name: lowercase letters, digits, '_' and '-', at most 32 characters`);
     let created = this.users.get(user);
     if (!created) {
-      created = this.exec(`id -u ${user} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ${user}`).then(() => {});
+      created = this.exec(`id -u ${user} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ${user}`).then(
+        () => {},
+        (error: Error) => {
+          throw withoutCommandLine(error, `${this.name}: cannot create user ${user}`);
+        },
+      );
       created.catch(() => this.users.delete(user));
       this.users.set(user, created);
     }
@@ -159,13 +174,18 @@ export class Agent {
     const mode = options.mode ?? 0o644;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`${this.name}: writeFile ${remote}: mode must be a file mode such as 0o600, not ${mode}`);
     if (options.owner !== undefined && !USER_NAME.test(options.owner)) throw new Error(`${this.name}: writeFile ${remote}: owner "${options.owner}" is not a unix user name`);
+    // As spawn({ user }) does: the owner is made when the agent does not have it yet.
+    if (options.owner !== undefined) await this.ensureUser(options.owner);
     const path = quoteArg(remote);
     const octal = mode.toString(8).padStart(4, "0");
     const chown = options.owner ? ` && chown ${options.owner}: "$t"` : "";
+    // A failed step removes the temporary file, and the error names the step's complaint, not this line.
     await this.exec(
-      `d=$(dirname -- ${path}) && mkdir -p -- "$d" && t="$d/.fieldtest-write.$$" && (umask 7777 && : > "$t") && chmod ${octal} "$t" && cat > "$t"${chown} && mv -f -- "$t" ${path}`,
+      `d=$(dirname -- ${path}) && mkdir -p -- "$d" && t="$d/.fieldtest-write.$$" && { (umask 7777 && : > "$t") 2>/dev/null || { echo "cannot create a file in $d" >&2; exit 1; }; } && { chmod ${octal} "$t" && cat > "$t"${chown} && mv -f -- "$t" ${path} || { rm -f -- "$t"; exit 1; }; }`,
       { input: content },
-    );
+    ).catch((error: Error) => {
+      throw withoutCommandLine(error, `${this.name}: writeFile ${remote} failed`);
+    });
   }
 
   /** A file of the agent, as UTF-8 text. */

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { quoteArg } from "../transport/quote.ts";
 import type { Scenario } from "./scenario.ts";
 
 /**
@@ -69,7 +70,7 @@ function knownNames(scenario: Scenario): string[] {
 function unknownParam(scenario: Scenario, name: string, flag: string): ParamsError {
   const names = knownNames(scenario);
   return new ParamsError(
-    `${flag} ${name}: scenario ${scenario.name} has no parameter "${name}"; ${names.length ? `its parameters are ${names.join(", ")}` : "it takes no parameters"} (fieldtest describe ${scenario.name})`,
+    `${flag} ${name}: scenario ${scenario.name} has no parameter "${name}"; ${names.length ? `its parameters are ${names.join(", ")}` : "it takes no parameters"} (fieldtest describe ${quoteArg(scenario.reference ?? scenario.name)})`,
   );
 }
 

@@ -62,6 +62,8 @@ export interface Scenario {
   readonly agentCount: number;
   /** The file it was loaded from, when it was loaded from one: its Dockerfiles are looked for near it. */
   readonly path?: string;
+  /** How the command line named it (`./scenarios/mine.ts`, `health`): what hints tell the user to type again. */
+  readonly reference?: string;
   run(cloud: Cloud, params: Record<string, unknown>): Promise<void> | void;
 }
 
@@ -132,12 +134,12 @@ export async function resolveScenarioPath(reference: string, cwd: string, builti
   throw new ScenarioError(`scenario "${reference}" not found; looked at ${candidates.join(", ")}`);
 }
 
-export async function loadScenario(path: string): Promise<Scenario> {
+export async function loadScenario(path: string, reference?: string): Promise<Scenario> {
   const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   if (!isScenario(module.default)) {
     throw new ScenarioError(`${path} does not export a scenario: write \`export default defineScenario({ name, run })\``);
   }
-  return { ...module.default, path };
+  return { ...module.default, path, ...(reference === undefined ? {} : { reference }) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
+import { AgentConnectionError, type RemoteProcess, type SshConnection } from "./ssh-connection.ts";
 import { commandLine, quoteArg, type Command } from "./quote.ts";
 
 export interface ExecOptions {
@@ -124,6 +124,9 @@ export async function execOnConnection(
   const started = Date.now();
   const remote = await connection.exec(withTimeout(prepared.line, options.timeoutMs));
   const result = await collect(remote, options, prepared.stdinPrefix, maxOutput);
+  if (result === "connection-lost") {
+    throw new AgentConnectionError(agentName, `${connection.lossReason()} while \`${abbreviate(command)}\` ran: whether it finished is unknown`);
+  }
   if (result === "over-limit") {
     throw new ExecOutputLimitError(
       `${agentName}: \`${abbreviate(command)}\` wrote more than maxOutputBytes (${maxOutput}) to stdout or stderr and was stopped: ` +
@@ -141,11 +144,16 @@ export async function execOnConnection(
     throw new ExecError(`${agentName}: cwd ${JSON.stringify(options.cwd)} cannot be entered${reason ? ` (${reason})` : ""}; \`${abbreviate(command)}\` did not run`, result);
   }
   if (result.code !== 0 && !options.allowFailure) {
-    const detail = result.stderr.trim().split("\n").slice(-5).join("\n") || result.stdout.trim().split("\n").slice(-5).join("\n");
+    const detail = failureDetail(result);
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.code}`;
     throw new ExecError(`${agentName}: \`${abbreviate(command)}\` ${how}${detail ? `:\n${detail}` : ""}`, result);
   }
   return result;
+}
+
+/** What a failed command said about its failure: the last lines of its stderr, else of its stdout. */
+export function failureDetail(result: ExecResult): string {
+  return result.stderr.trim().split("\n").slice(-5).join("\n") || result.stdout.trim().split("\n").slice(-5).join("\n");
 }
 
 /** Buffers a stream up to `limit` bytes; past it, calls `onOver` once and keeps nothing more. */
@@ -174,7 +182,7 @@ async function collect(
   options: ExecOptions,
   stdinPrefix: Buffer,
   maxOutput: number,
-): Promise<ExecResult | "abandoned" | "over-limit"> {
+): Promise<ExecResult | "abandoned" | "over-limit" | "connection-lost"> {
   let abandoned = false;
   let overLimit = false;
   const backstop =
@@ -198,8 +206,11 @@ async function collect(
   ]).finally(() => clearTimeout(backstop));
   if (abandoned) return "abandoned";
   if (overLimit) return "over-limit";
+  // sshd reports an exit status or a signal for every command that ends: a channel closed
+  // without either was cut with its connection.
+  if (code === null && signal === undefined) return "connection-lost";
   return {
-    code: code ?? (signal ? 128 : 255),
+    code: code ?? 128,
     signal,
     stdoutBytes,
     stderrBytes,

@@ -29,6 +29,17 @@ export interface RemoteProcess {
 
 export class HostKeyMismatchError extends Error {}
 
+/**
+ * The SSH connection to an agent is gone, or cannot be made: the runner closed it (the run is
+ * ending), the agent went away, or the network dropped it. A command in flight then has no exit
+ * status: whether it finished on the agent is unknown.
+ */
+export class AgentConnectionError extends Error {
+  constructor(readonly agent: string, message: string) {
+    super(`${agent}: ${message}`);
+  }
+}
+
 /** How to reach an agent of an inventory over SSH, its pinned host key included. */
 export function sshTargetOf(spec: AgentSpec, privateKey: string): SshTarget {
   return { label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey };
@@ -64,7 +75,7 @@ export class SshConnection {
 
   /** The live client, connecting (or reconnecting) first when needed. */
   async get(): Promise<Client> {
-    if (this.closed) throw new Error(`${this.target.label}: the SSH connection was closed`);
+    if (this.closed) throw new AgentConnectionError(this.target.label, "the runner closed its SSH connection to the agent (the run is ending)");
     if (this.client) return this.client;
     this.connecting ??= this.open().finally(() => {
       this.connecting = undefined;
@@ -94,7 +105,7 @@ export class SshConnection {
             ),
           );
         } else {
-          reject(new Error(`${label}: SSH to ${user}@${host}:${port} failed: ${error.message}`));
+          reject(new AgentConnectionError(label, `SSH to ${user}@${host}:${port} failed: ${error.message}`));
         }
       };
       socket.once("error", fail);
@@ -108,7 +119,7 @@ export class SshConnection {
         if (this.closed) {
           // close() was called while this connection was still being set up.
           client.end();
-          return reject(new Error(`${label}: the SSH connection was closed`));
+          return reject(new AgentConnectionError(label, "the runner closed its SSH connection to the agent (the run is ending)"));
         }
         client.on("error", () => this.forget(client));
         client.once("close", () => this.forget(client));
@@ -159,6 +170,11 @@ export class SshConnection {
     }, this.keepaliveMs);
     timer.unref();
     socket.once("close", () => clearInterval(timer));
+  }
+
+  /** Why a channel of this connection may have closed without an exit status, for errors. */
+  lossReason(): string {
+    return this.closed ? "the runner closed its SSH connection to the agent (the run is ending)" : "the SSH connection to the agent was lost (the agent or the network went away)";
   }
 
   /** Bytes this connection has written to the network so far, handshakes and every channel included. */

@@ -5,6 +5,10 @@
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#2f6fde", "#e0612b", "#1f8a4c", "#9c3fd1", "#c62828", "#00838f", "#b7791f", "#5d6d7e"];
 const LOG_LINES = 200;
+/** Metrics that hold a value until the next sample (a fault is on or off): drawn as steps, not ramps. */
+const STEP_METRICS = new Set(["fieldtest_fault_active"]);
+/** Set once the server says the run has ended: the page then shows the final state and stops asking. */
+let runEnded = false;
 
 /** Element helper: children are nodes or text, never parsed HTML. */
 function el(tag, attrs = {}, ...children) {
@@ -38,6 +42,7 @@ function renderTtl() {
 }
 
 function renderState(state) {
+  if (state.ended && !runEnded) endRun();
   document.title = `fieldtest · ${state.scenario} · ${state.phase}`;
   $("scenario").textContent = state.scenario;
   $("namespace").textContent = state.namespace;
@@ -150,7 +155,7 @@ function renderSeries(list) {
         width: Math.max(300, node.clientWidth),
         height: 200,
         scales: { x: { time: true, range: timeRange } },
-        series: [{}, ...series.map((s, i) => ({ label: seriesLabel(s.labels), stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
+        series: [{}, ...series.map((s, i) => ({ label: seriesLabel(s.labels), stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, ...(STEP_METRICS.has(name) ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}) }))],
         axes: [{}, { size: 60 }],
       },
       data,
@@ -176,18 +181,37 @@ function resetLogs(lines) {
 
 // The server opens every (re)connection with the full state, all recent log lines and a
 // metrics tick, so nothing is missed across a reconnect.
+const page = { events: null, timers: [] };
 function start() {
   setInterval(renderTtl, 1000);
-  const events = new EventSource("/api/events");
+  const events = (page.events = new EventSource("/api/events"));
   const live = $("live");
   events.onopen = () => { live.textContent = "live"; live.className = "badge on"; };
-  events.onerror = () => { live.textContent = "reconnecting"; live.className = "badge off"; };
+  events.onerror = () => {
+    if (runEnded) return;
+    live.textContent = "reconnecting";
+    live.className = "badge off";
+  };
   events.addEventListener("state", (e) => renderState(JSON.parse(e.data)));
   events.addEventListener("logs-all", (e) => resetLogs(JSON.parse(e.data)));
   events.addEventListener("logs", (e) => addLogs(JSON.parse(e.data)));
   events.addEventListener("metrics", () => refreshSeries().catch(showError));
   refreshHistory().catch(showError);
-  setInterval(() => refreshHistory().catch(showError), 2000);
+  page.timers.push(setInterval(() => refreshHistory().catch(showError), 2000));
+}
+
+/**
+ * The run is over and its runner about to exit: fetch the last metrics, history and checks
+ * once, then let go of the server (which waits for that), so nothing on the page says
+ * "reconnecting" or fails to fetch.
+ */
+function endRun() {
+  runEnded = true;
+  for (const timer of page.timers) clearInterval(timer);
+  const live = $("live");
+  live.textContent = "run ended";
+  live.className = "badge off";
+  Promise.allSettled([refreshHistory(), refreshSeries()]).finally(() => page.events?.close());
 }
 
 // history.jsonl, followed by byte offset: the newest events and the checkers' verdicts.
@@ -212,7 +236,32 @@ async function refreshHistory() {
   $("history-count").textContent = `${historyView.ops} operation(s)`;
   $("history-events").replaceChildren(...historyView.events.map((e) => el("li", {}, `${(e.time / 1e9).toFixed(1)}s ${e.type} ${e.data === undefined ? "" : JSON.stringify(e.data)}`)));
   const { checks } = await (await fetch("/api/checks")).json();
-  $("checks").replaceChildren(...(checks?.checkers ?? []).map((c) => el("li", {}, el("b", {}, c.checker), ` ${c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown"}: ${c.summary}`)));
+  renderChecks(checks);
+}
+
+// The checkers' results, once the run has checked its history: each verdict, its summary, and
+// the anomalies the checker reported (every field besides checker, valid and summary).
+const ANOMALY_TEXT = 2000;
+function verdictOf(c) {
+  if (c.notApplicable) return "not applicable";
+  return c.valid === true ? "valid" : c.valid === false ? "INVALID" : "unknown";
+}
+function renderChecks(checks) {
+  if (!checks || !Array.isArray(checks.checkers) || checks.checkers.length === 0) return;
+  $("checks-card").hidden = false;
+  $("checks-verdict").textContent = verdictOf({ valid: checks.valid });
+  $("checks-verdict").className = `badge ${checks.valid === true ? "passed" : checks.valid === false ? "failed" : "off"}`;
+  $("checks").tBodies[0].replaceChildren(
+    ...checks.checkers.map((c) => {
+      const { checker, valid, summary, notApplicable, ...anomalies } = c;
+      const text = JSON.stringify(anomalies, null, 1);
+      return el("tr", { "data-checker": String(checker) },
+        el("td", {}, el("b", {}, String(checker))),
+        el("td", { class: valid === false ? "state-firing" : "" }, verdictOf(c)),
+        el("td", {}, String(summary ?? "")),
+        el("td", {}, el("pre", { class: "anomalies" }, text.length > ANOMALY_TEXT ? `${text.slice(0, ANOMALY_TEXT)}…` : text)));
+    }),
+  );
 }
 
 // Fault windows, from the fault-start / fault-stop events of the history (the same events
@@ -242,7 +291,7 @@ function renderFaults() {
   $("faults-card").hidden = false;
   const shown = [...faultView.faults.values()].slice(-FAULT_LANES);
   const endNs = Math.max(runNowNs(), 1);
-  const active = shown.filter((f) => f.stopNs === null).length;
+  const active = runEnded ? 0 : shown.filter((f) => f.stopNs === null).length;
   $("fault-count").textContent = `(${faultView.faults.size}, ${active} active)`;
   $("fault-axis-end").textContent = seconds(endNs);
   $("fault-timeline").replaceChildren(
@@ -264,12 +313,14 @@ function renderFaults() {
         el("td", {}, f.targets.join(", ")),
         el("td", {}, f.mechanism ?? "—"),
         el("td", {}, seconds(f.startNs)),
-        el("td", { class: f.stopNs === null ? "state-firing" : "" }, f.stopNs === null ? `active, heals by ${f.deadline?.slice(11, 19) ?? "?"}` : `${seconds(f.stopNs)} (${f.by})`),
+        el("td", { class: f.stopNs === null ? "state-firing" : "" }, f.stopNs !== null ? `${seconds(f.stopNs)} (${f.by})` : runEnded ? "no heal recorded before the run ended" : `active, heals by ${f.deadline?.slice(11, 19) ?? "?"}`),
         el("td", {}, el("code", {}, f.params === undefined ? "" : JSON.stringify(f.params))))),
   );
 }
 
 function showError(error) {
+  // After the end the runner is gone by design: a late fetch failing says nothing about the run.
+  if (runEnded) return;
   const box = $("error");
   box.hidden = false;
   box.textContent = `The page could not load the run's data: ${error.message}`;

@@ -99,6 +99,19 @@ export function packageMounts(packageRoot: string): string[] {
   return mounts;
 }
 
+/**
+ * What a scenario file reads beyond its folder: the nearest package.json above it, whose
+ * `"type"` says how node and tsx load a `.ts` file (without it, a scenario of a `"type": "module"`
+ * project is taken for CommonJS), the tsconfig.json beside it, and the project's node_modules.
+ */
+export function scenarioProjectMounts(scenarioPath: string): string[] {
+  for (let dir = dirname(scenarioPath); dir !== dirname(dir); dir = dirname(dir)) {
+    if (!existsSync(join(dir, "package.json"))) continue;
+    return ["package.json", "tsconfig.json", "node_modules"].map((name) => join(dir, name)).filter((path) => existsSync(path));
+  }
+  return [];
+}
+
 /** Paths with those inside another one of the list dropped: a nested bind adds nothing. */
 function outermost(paths: readonly string[]): string[] {
   const unique = [...new Set(paths)];

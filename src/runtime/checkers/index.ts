@@ -56,4 +56,4 @@ function runChecker(checker: Checker, input: CheckInput, context: CheckContext):
   }
 }
 
-export type { CheckerResult, Validity } from "./result.ts";
+export { verdictText, type CheckerResult, type Validity } from "./result.ts";

@@ -38,6 +38,10 @@ export function checkRegister(all: readonly CompletedOp[], options: RegisterChec
     if (!list) byKey.set(key, (list = []));
     list.push(op);
   }
+  // Reads alone say nothing of a register (a counter's history has reads too): there is nothing to linearize.
+  if (!all.some((op) => op.f === "write" || op.f === "cas")) {
+    return { checker: "register", valid: "unknown", notApplicable: true, summary: "not applicable: the history has no write or cas operation", keys: 0, invalidKeys: [], unknownKeys: [] };
+  }
   const results: KeyResult[] = [];
   for (const [key, ops] of byKey) {
     const valid = clock() > deadline ? "unknown" : linearizable(ops, deadline, clock);
