@@ -92,6 +92,24 @@ if (docker) {
     t.same(daemon.restartHistory(), events);
   });
 
+  t.test("a line read with onLine also reaches the cloud's log sink, kept off the console", async (t) => {
+    const logged: LogLine[] = [];
+    const read: LogLine[] = [];
+    const cloud = await Cloud.connect(fleet.inventory, { privateKey: (await fleet.state.clientKey()).privateKey, logSink: (line) => logged.push(line) });
+    t.teardown(() => cloud.close());
+    const daemon = await cloud.agents[0]!.spawn("echo out; echo err >&2", { name: "both-sinks", output: "errors", onLine: (line) => read.push(line) });
+    await daemon.exited;
+    const byStream = (lines: LogLine[]) => [...lines].sort((a, b) => a.stream.localeCompare(b.stream));
+    t.strictSame(byStream(read), [
+      { agent: "agent-001", daemon: "both-sinks", stream: "stderr", line: "err", output: "errors" },
+      { agent: "agent-001", daemon: "both-sinks", stream: "stdout", line: "out", output: "errors" },
+    ]);
+    t.strictSame(byStream(logged), [
+      { agent: "agent-001", daemon: "both-sinks", stream: "stderr", line: "err", output: "none" },
+      { agent: "agent-001", daemon: "both-sinks", stream: "stdout", line: "out", output: "none" },
+    ]);
+  });
+
   t.test("runScenario runs a scenario in-process on an inventory, with its parameters checked", async (t) => {
     const seen: string[] = [];
     const scenario = defineScenario({

@@ -11,7 +11,8 @@ import { randomFile } from "../lib/random-file.ts";
 const GOAL_VS_SCP = 3;
 /** Issue 15: a copy over SSH at least as fast as scp. */
 const GOAL_SSH_VS_SCP = 1;
-const GOAL_UNCHANGED_MS = 20;
+// 20 ms, the former goal, was 0.04× scp sending the 200 MB file again (459 ms).
+const GOAL_UNCHANGED_VS_SCP = 0.05;
 
 /**
  * One file to one agent: fieldtest's `agent.copy` (content hash included: the file's mtime is
@@ -93,6 +94,7 @@ export const copy: Measure = {
         });
       };
       const again = overRounds(fieldtestAgain);
+      const resent = overRounds(scpAgain);
       return [
         copyRow(`copy of a ${mb.toFixed(0)} MB file to a localhost agent (inbox)`, throughput.inbox, GOAL_VS_SCP),
         copyRow(`copy of a ${mb.toFixed(0)} MB file over SSH (agents on other machines)`, throughput.ssh, GOAL_SSH_VS_SCP),
@@ -107,9 +109,9 @@ export const copy: Measure = {
           better: "lower",
           fieldtest: again,
           baselineName: "scp via ControlMaster (sends it again)",
-          baseline: overRounds(scpAgain),
-          goal: `≤ ${GOAL_UNCHANGED_MS} ms`,
-          met: again.median <= GOAL_UNCHANGED_MS,
+          baseline: resent,
+          goal: `≤ ${GOAL_UNCHANGED_VS_SCP}× scp`,
+          met: ratioOf(again, resent) <= GOAL_UNCHANGED_VS_SCP,
         }),
       ];
     } finally {

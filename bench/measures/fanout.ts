@@ -1,10 +1,10 @@
 import { performance } from "node:perf_hooks";
 import type { Measure, MeasureResult } from "../lib/context.ts";
-import { row } from "../lib/result.ts";
+import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
 
-const GOAL_AGENTS = 50;
-const GOAL_MS = 150;
+// 150 ms at 50 agents, the former goal, was 0.6× of the 250 ms that 50 ssh via ControlMaster took.
+const GOAL_VS_MASTER = 0.6;
 
 /** `true` on N agents at once, wall time until the last one answered; vs N `ssh` over ControlMasters. */
 export const fanout: Measure = {
@@ -39,7 +39,7 @@ export const fanout: Measure = {
         baseline.push(await sshOnce());
       }
       const ft = overRounds(fieldtest);
-      const hasGoal = size === GOAL_AGENTS;
+      const base = overRounds(baseline);
       results.push(
         row({
           measure: "fanout",
@@ -48,9 +48,9 @@ export const fanout: Measure = {
           better: "lower",
           fieldtest: ft,
           baselineName: `${size}× ssh via ControlMaster`,
-          baseline: overRounds(baseline),
-          goal: hasGoal ? `≤ ${GOAL_MS} ms` : null,
-          met: hasGoal ? ft.median <= GOAL_MS : null,
+          baseline: base,
+          goal: `≤ ${GOAL_VS_MASTER}× ControlMaster`,
+          met: ratioOf(ft, base) <= GOAL_VS_MASTER,
         }),
       );
     }

@@ -5,7 +5,8 @@ import type { Measure, MeasureResult } from "../lib/context.ts";
 import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
 
-const GOAL_PARTITION_MS = 200;
+// 200 ms, the former goal, was about 2× the two exec rounds (95 ms) on 10 agents.
+const GOAL_PARTITION_VS_EXEC = 2;
 const GOAL_BRINGUP_VS_FLOOR = 1.5;
 
 /**
@@ -42,6 +43,7 @@ export const faults: Measure = {
         baseline.push(performance.now() - started);
       }
       const ft = overRounds(fieldtest);
+      const floor = overRounds(baseline);
       results.push(
         row({
           measure: "faults",
@@ -50,9 +52,9 @@ export const faults: Measure = {
           better: "lower",
           fieldtest: ft,
           baselineName: `2 × exec("true") on the ${agents} agents at once`,
-          baseline: overRounds(baseline),
-          goal: `≤ ${GOAL_PARTITION_MS} ms`,
-          met: ft.median <= GOAL_PARTITION_MS,
+          baseline: floor,
+          goal: `≤ ${GOAL_PARTITION_VS_EXEC}× the exec floor`,
+          met: ratioOf(ft, floor) <= GOAL_PARTITION_VS_EXEC,
         }),
       );
     } finally {

@@ -7,10 +7,11 @@ import { checkHistory } from "../../src/runtime/checkers/index.ts";
 import type { HistoryEntry, OpEntry } from "../../src/runtime/history/entry.ts";
 import { HistoryWriter } from "../../src/runtime/history/writer.ts";
 import type { Measure } from "../lib/context.ts";
-import { row } from "../lib/result.ts";
+import { ratioOf, row } from "../lib/result.ts";
 import { overRounds } from "../lib/stats.ts";
 
-const GOAL_EVENTS_PER_S = 100_000;
+// 100,000 events/s, the former goal, was 0.8× the plain writeSync loop (124,000) on 2026-12-01.
+const GOAL_VS_RAW = 0.8;
 
 /**
  * History append throughput: `HistoryWriter` (one write(2) per entry, crash-safe) against
@@ -64,6 +65,7 @@ export const history: Measure = {
       }
       if (valid !== true) throw new Error(`history: the checker said ${String(valid)} of a linearizable history`);
       const appended = overRounds(writer);
+      const plain = overRounds(raw);
       return [
         row({
           measure: "history",
@@ -72,9 +74,9 @@ export const history: Measure = {
           better: "higher",
           fieldtest: appended,
           baselineName: "JSON.stringify + writeSync on O_APPEND, same entries",
-          baseline: overRounds(raw),
-          goal: `≥ ${GOAL_EVENTS_PER_S.toLocaleString("en")} events/s`,
-          met: appended.median >= GOAL_EVENTS_PER_S,
+          baseline: plain,
+          goal: `≥ ${GOAL_VS_RAW}× plain writeSync`,
+          met: ratioOf(appended, plain) >= GOAL_VS_RAW,
         }),
         row({
           measure: "history",

@@ -143,7 +143,9 @@ export class Agent {
     const sink = this.context.logSink;
     if (!onLine) return sink;
     return (line) => {
-      sink({ ...line, output: "none" });
+      // Spelled out, not `{ ...line, output }`: in Node 20 a spread followed by a property costs
+      // about 4 µs, more than the rest of a line's path (it made log streaming 0.4× OpenSSH).
+      sink({ agent: line.agent, daemon: line.daemon, stream: line.stream, line: line.line, output: "none" });
       onLine(line);
     };
   }
