@@ -55,7 +55,7 @@ t.test("every taggable resource carries the fieldtest labels as tags, and a Name
     }
     t.match(resource.inputs["tags"], expected, `${resource.type} ${resource.name} is tagged`);
   }
-  t.same(instances.map((instance) => instance.inputs["tags"].Name), ["exp-42-node-001", "exp-42-node-002", "exp-42-node-003"], "instances are named <ns>-<agent>");
+  t.same(instances.map((instance) => instance.inputs["tags"].Name), ["exp-42--node-001", "exp-42--node-002", "exp-42--node-003"], "instances are named <ns>--<agent>");
   for (const instance of instances) {
     t.equal(instance.inputs["tags"].Name, instance.name);
     t.match(instance.inputs["rootBlockDevice"], { volumeSize: 30, tags: expected }, `root volume of ${instance.name} is tagged`);
