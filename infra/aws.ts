@@ -3,6 +3,7 @@ import * as aws from "@pulumi/aws";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
+import { imageBuildOrder } from "./image-order.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type AwsStackConfig, type Exposure } from "./config.ts";
 import { exposureRules } from "./exposure.ts";
@@ -130,7 +131,7 @@ export class AwsAgentImages extends pulumi.ComponentResource {
     const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, { parent: this });
     this.registryHost = repository.repositoryUrl.apply((url) => url.replace(/\/.*$/, ""));
     this.refs = new ImageRefs();
-    for (const alias of args.aliases) {
+    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
       const image = agentImage(
         `${ns}-image-${alias}`,
         {
@@ -138,6 +139,7 @@ export class AwsAgentImages extends pulumi.ComponentResource {
           dockerfilesDir: args.dockerfilesDir,
           tag: pulumi.interpolate`${repository.repositoryUrl}:${alias}`,
           registry: { address: this.registryHost, username: credentials.userName, password: credentials.password },
+          bases: this.refs.subset(bases),
         },
         this,
       );

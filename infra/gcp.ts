@@ -3,6 +3,7 @@ import * as gcp from "@pulumi/gcp";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { isoSeconds, resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
+import { imageBuildOrder } from "./image-order.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "./config.ts";
 import { exposureRules, portSpanText } from "./exposure.ts";
@@ -128,7 +129,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
     const accessToken = gcp.organizations.getClientConfigOutput({ parent: this }).accessToken;
     const repositoryPath = pulumi.interpolate`${this.registryHost}/${args.project}/${repository.repositoryId}`;
     this.refs = new ImageRefs();
-    for (const alias of args.aliases) {
+    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
       const image = agentImage(
         `${ns}-image-${alias}`,
         {
@@ -136,6 +137,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
           dockerfilesDir: args.dockerfilesDir,
           tag: pulumi.interpolate`${repositoryPath}/${alias}:latest`,
           registry: { address: this.registryHost, username: "oauth2accesstoken", password: accessToken },
+          bases: this.refs.subset(bases),
         },
         this,
       );
