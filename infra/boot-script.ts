@@ -24,13 +24,15 @@ export interface AgentBootOptions {
   registryLogin: string;
   /**
    * Power the VM off at `expiresAt`, for clouds that do not enforce an end time themselves (on
-   * AWS, shutdown + `instanceInitiatedShutdownBehavior: terminate` deletes it). The minutes left
-   * are counted at boot, so the script itself holds only the absolute expiry.
+   * AWS, a power-off + `instanceInitiatedShutdownBehavior: terminate` deletes it). A systemd
+   * timer in /etc holds the absolute expiry, so a reboot keeps it: `shutdown -h +N` is kept in
+   * /run, which a reboot empties, and AWS runs user data at first boot only.
    */
   powerOffAtExpiry?: boolean;
 }
 
 const CONTAINER = "fieldtest-agent";
+const EXPIRY_UNIT = "fieldtest-expiry";
 const KEY_DIR = "/etc/fieldtest";
 const HOST_KEY = `${KEY_DIR}/ssh_host_ed25519_key`;
 /** IAM grants take a minute or so to reach a new VM: the key is asked for this many times, 10 s apart. */
@@ -39,6 +41,17 @@ const HOST_KEY_ATTEMPTS = 30;
 /** A here-document whose quoted delimiter keeps the shell from expanding anything in `text`. */
 function writeFile(path: string, text: string, delimiter: string): string {
   return `cat > ${path} <<'${delimiter}'\n${text.trim()}\n${delimiter}`;
+}
+
+/** The timer and the unit it starts; `OnCalendar` in UTC, at the expiry's whole second. */
+function expiryTimer(expiresAt: Date): string[] {
+  const calendar = `${expiresAt.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  return [
+    writeFile(`/etc/systemd/system/${EXPIRY_UNIT}.service`, `[Unit]\nDescription=fieldtest: power off at the fleet's expiry\n[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl poweroff`, "FIELDTEST_UNIT"),
+    writeFile(`/etc/systemd/system/${EXPIRY_UNIT}.timer`, `[Unit]\nDescription=fieldtest: the fleet's expiry\n[Timer]\nOnCalendar=${calendar}\nAccuracySec=1s\nPersistent=true\n[Install]\nWantedBy=timers.target`, "FIELDTEST_UNIT"),
+    "systemctl daemon-reload",
+    `systemctl enable --now ${EXPIRY_UNIT}.timer`,
+  ];
 }
 
 export function agentBootScript(options: AgentBootOptions): string {
@@ -51,8 +64,8 @@ export function agentBootScript(options: AgentBootOptions): string {
     ...(options.powerOffAtExpiry
       ? [
           "# The TTL comes first so that a failure below still leaves a VM that goes away.",
-          `minutes_left=$(( (${expiresAt} - $(date +%s) + 59) / 60 ))`,
-          'if (( minutes_left < 1 )); then shutdown -h now; else shutdown -h "+$minutes_left"; fi',
+          `if (( $(date +%s) >= ${expiresAt} )); then systemctl poweroff; exit 0; fi`,
+          ...expiryTimer(options.expiresAt),
         ]
       : []),
     "export DEBIAN_FRONTEND=noninteractive",
