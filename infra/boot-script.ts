@@ -35,8 +35,11 @@ const CONTAINER = "fieldtest-agent";
 const EXPIRY_UNIT = "fieldtest-expiry";
 const KEY_DIR = "/etc/fieldtest";
 const HOST_KEY = `${KEY_DIR}/ssh_host_ed25519_key`;
-/** IAM grants take a minute or so to reach a new VM: the key is asked for this many times, 10 s apart. */
+/** IAM grants take a minute or so to reach a new VM: the key and the image are asked for this many times, 10 s apart. */
 const HOST_KEY_ATTEMPTS = 30;
+const PULL_ATTEMPTS = 30;
+/** At first boot the cloud's own agents may hold the dpkg lock (unattended upgrades, guest agents): wait for it. */
+const APT = "apt-get -o DPkg::Lock::Timeout=600";
 
 /** A here-document whose quoted delimiter keeps the shell from expanding anything in `text`. */
 function writeFile(path: string, text: string, delimiter: string): string {
@@ -70,8 +73,8 @@ export function agentBootScript(options: AgentBootOptions): string {
       : []),
     "export DEBIAN_FRONTEND=noninteractive",
     "if ! command -v docker >/dev/null; then",
-    "  apt-get update",
-    `  apt-get install -y --no-install-recommends ${packages}`,
+    `  ${APT} update`,
+    `  ${APT} install -y --no-install-recommends ${packages}`,
     "fi",
     "umask 077",
     `mkdir -p ${KEY_DIR}`,
@@ -82,7 +85,12 @@ export function agentBootScript(options: AgentBootOptions): string {
     "done",
     `grep -q "PRIVATE KEY" ${HOST_KEY}`,
     writeFile(`${KEY_DIR}/authorized_keys`, options.authorizedKey, "FIELDTEST_AUTHORIZED_KEY"),
-    options.registryLogin,
+    "# A new VM's permission to pull may not have reached the registry yet: log in and pull until it has.",
+    `for attempt in $(seq 1 ${PULL_ATTEMPTS}); do`,
+    `  if { ${options.registryLogin.split("\n").join("; ")}; } && docker pull ${options.image}; then break; fi`,
+    `  if (( attempt == ${PULL_ATTEMPTS} )); then echo "fieldtest: cannot pull ${options.image}" >&2; exit 1; fi`,
+    "  sleep 10",
+    "done",
     "# GCP runs startup scripts at every boot: replace the container of a previous boot.",
     `docker rm -f ${CONTAINER} >/dev/null 2>&1 || true`,
     `docker create --name ${CONTAINER} --network host --rm \\`,

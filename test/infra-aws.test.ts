@@ -72,7 +72,7 @@ t.test("every instance shuts itself down at the anchored expiry and AWS then ter
     t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: userData }), `${instance.name} user data is valid bash`);
     // The power-off is scheduled before anything that may fail, at the absolute expiry, by a
     // timer kept in /etc (a reboot keeps it), and at once if the expiry passed before boot.
-    t.match(userData, new RegExp(`^#!/bin/bash\n[^]*set -euo pipefail\n[^]*if \\(\\( \\$\\(date \\+%s\\) >= ${expiresAtSeconds} \\)\\); then systemctl poweroff; exit 0; fi\n[^]*/etc/systemd/system/fieldtest-expiry\\.timer[^]*systemctl enable --now fieldtest-expiry\\.timer\n[^]*apt-get update`));
+    t.match(userData, new RegExp(`^#!/bin/bash\n[^]*set -euo pipefail\n[^]*if \\(\\( \\$\\(date \\+%s\\) >= ${expiresAtSeconds} \\)\\); then systemctl poweroff; exit 0; fi\n[^]*/etc/systemd/system/fieldtest-expiry\\.timer[^]*systemctl enable --now fieldtest-expiry\\.timer\n[^]*apt-get -o DPkg::Lock::Timeout=600 update`));
     t.notMatch(userData, /shutdown -h/, "nothing scheduled in /run, which a reboot empties");
   }
 });
@@ -92,7 +92,7 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
     t.match(instance.inputs, { instanceType: "t3.medium", ami: "ami-0123456789abcdef0", associatePublicIpAddress: true, keyName: "exp-42-client" });
     const userData: string = instance.inputs["userData"];
     t.match(userData, /install -y --no-install-recommends docker\.io ca-certificates curl awscli/);
-    t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\n/);
+    t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com; } && docker pull /);
     t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian@sha256:/);
     t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
   }

@@ -125,7 +125,7 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.notOk("gce-container-declaration" in instance.inputs["metadata"], "no deprecated container declaration");
     const script: string = instance.inputs["metadata"]["startup-script"];
     t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: script }), `${instance.name} startup script is valid bash`);
-    t.match(script, /apt-get install -y --no-install-recommends docker\.io/);
+    t.match(script, /apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends docker\.io/);
     t.match(script, /docker login --username oauth2accesstoken --password-stdin https:\/\/europe-west1-docker\.pkg\.dev/);
     t.match(script, /docker create --name fieldtest-agent --network host --rm/);
     t.match(script, new RegExp(`FIELDTEST_EXPIRES_AT=${expiresAt.getTime() / 1000} -e FIELDTEST_SSH_PORT=30000`));
