@@ -5,7 +5,9 @@ import { expiresAtFromLabels, LABELS, type Namespace } from "../core/namespace.t
 import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { describeExpiryChange, expiredStacks, vmReplacement } from "../pulumi/plan.ts";
+import { lockNamespace } from "../pulumi/namespace-lock.ts";
 import type { PulumiStackRecord } from "../pulumi/record.ts";
+import { stateHome } from "../state.ts";
 import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
 import { stackProjectDir } from "./stack-project.ts";
@@ -98,6 +100,15 @@ export class PulumiStackBackend implements FleetBackend {
     if (!request.replaceVms) {
       throw new FleetInputError(`${vmReplacement(this.namespace)}. Give --replace-vms to go ahead, or let the namespace expire and make it again. Nothing was changed.`);
     }
+    const lock = await lockNamespace(stateHome(this.context.env), this.namespace, "`extend`");
+    try {
+      return await this.extendLocked(request);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async extendLocked(request: ExtendRequest): Promise<Extension> {
     const { extendStackExpiry } = await stacks();
     const workspace = await this.workspace(`extending namespace ${this.record.stack}, a Pulumi stack,`, "Nothing was changed.");
     const fleet = await extendStackExpiry(workspace, {

@@ -26,7 +26,9 @@ import {
   type CloudFleetRequest,
   type FleetPlan,
 } from "../pulumi/plan.ts";
+import { lockNamespace } from "../pulumi/namespace-lock.ts";
 import { readStackFileConfig } from "../pulumi/stack-file.ts";
+import { stateHome } from "../state.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
@@ -142,7 +144,16 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
   if (replacement && !options.replaceVms) {
     throw new UsageError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
   }
+  const lock = await lockNamespace(stateHome(context.env), request.namespace, "`up --cloud`");
+  try {
+    await applyCloudUp(context, request, expiry.expiresAt, options, interrupt);
+  } finally {
+    await lock.release();
+  }
+}
 
+/** The `up` itself, with the namespace locked: stack, config, tags, `pulumi up`, local keys. */
+async function applyCloudUp(context: CliContext, request: CloudFleetRequest, expiresAt: Date, options: CloudUpOptions, interrupt: Interrupt): Promise<void> {
   await claimNamespace(context, request.namespace, "pulumi");
   const { openWorkspace, upStack } = await stacks();
   const what = `\`up --cloud ${request.target}\``;
@@ -150,13 +161,14 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
   const workspace = await openWorkspace(projectDir, context.env, what);
   const progress = stderrProgress(context.stderr);
   const state = namespaceState(context, request.namespace);
-  // Recorded first, so that `destroy` finds the stack even when the update fails halfway.
-  await state.writePulumiStack({ target: "pulumi", cloud: request.target, stack: request.namespace, projectDir });
   progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);
   const fleet = await upStack(workspace, {
     namespace: request.namespace,
-    config: stackConfigMap(request, expiry.expiresAt),
-    tags: stackTags(request, expiry.expiresAt),
+    // Recorded once the stack is selected (a missing passphrase stops before, leaving no
+    // record), and before the update, so that `destroy` finds it if the update fails halfway.
+    onSelected: () => state.writePulumiStack({ target: "pulumi", cloud: request.target, stack: request.namespace, projectDir }),
+    config: stackConfigMap(request, expiresAt),
+    tags: stackTags(request, expiresAt),
     onOutput: (text) => context.stderr.write(text),
     signal: interrupt.signal,
   });

@@ -50,6 +50,8 @@ async function operation<T>(what: string, work: () => Promise<T>): Promise<T> {
 
 export interface UpStackRequest {
   namespace: Namespace;
+  /** Called once the stack is selected or created, before its config changes. */
+  onSelected?: () => Promise<void>;
   config: StackConfigMap;
   tags: Record<string, string>;
   /** Pulumi's own progress, as the CLI prints it. */
@@ -65,6 +67,7 @@ export interface UpStackRequest {
  */
 export async function upStack(workspace: LocalWorkspace, request: UpStackRequest): Promise<StackFleet> {
   const stack = await operation(`creating or selecting stack ${request.namespace}`, () => Stack.createOrSelect(request.namespace, workspace));
+  await request.onSelected?.();
   return configureAndUp(stack, request);
 }
 
