@@ -10,12 +10,12 @@ const now = new Date("2030-01-01T10:00:00.789Z");
 t.test("a new expiry is anchored at a whole second and written without milliseconds", async (t) => {
   const change = expiryChange(undefined, 7200, true, now);
   t.equal(change.expiresAt.getTime() % 1000, 0, "whole seconds");
-  t.equal(change.expiresAt.toISOString(), "2030-01-01T12:00:00.000Z");
-  t.same(expiryConfig(change.expiresAt, "2h"), { "fieldtest:expiresAt": { value: "2030-01-01T12:00:00Z" }, "fieldtest:ttl": { value: "2h" } });
+  t.equal(change.expiresAt.toISOString(), "2030-01-01T12:00:01.000Z", "rounded up: the TTL is never short");
+  t.same(expiryConfig(change.expiresAt, "2h"), { "fieldtest:expiresAt": { value: "2030-01-01T12:00:01Z" }, "fieldtest:ttl": { value: "2h" } });
   const label = resourceLabels({ namespace: "alice", owner: "alice", expiresAt: change.expiresAt })[LABELS.expiresAt];
   t.equal(Number(label) * 1000, change.expiresAt.getTime(), "the label is the same instant");
-  t.equal(isoSeconds(change.expiresAt), "2030-01-01T12:00:00Z", "as GCP's terminationTime takes it");
-  t.equal(expiryAfter(60, now).getTime(), Date.parse("2030-01-01T10:01:00Z"));
+  t.equal(isoSeconds(change.expiresAt), "2030-01-01T12:00:01Z", "as GCP's terminationTime takes it");
+  t.equal(expiryAfter(60, now).getTime(), Date.parse("2030-01-01T10:01:01Z"));
 });
 
 t.test("a namespace cannot hold '--', which separates it from agent names in cloud names", async (t) => {

@@ -75,11 +75,12 @@ export function labelValue(text: string): string {
 }
 
 /**
- * When something made now with this TTL expires, at a whole second: labels, tags and GCP's
- * `terminationTime` hold whole seconds, and the anchored expiry must be the same instant.
+ * When something made now with this TTL expires, at a whole second (rounded up, so the TTL is
+ * never short): labels, tags and GCP's `terminationTime` hold whole seconds, and the anchored
+ * expiry must be the same instant.
  */
 export function expiryAfter(ttlSeconds: number, now = new Date()): Date {
-  return new Date(Math.floor(now.getTime() / 1000) * 1000 + ttlSeconds * 1000);
+  return new Date(Math.ceil(now.getTime() / 1000) * 1000 + ttlSeconds * 1000);
 }
 
 /** `2030-01-01T12:00:00Z`: RFC 3339 at whole seconds, as GCP's `terminationTime` takes it. */
