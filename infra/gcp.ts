@@ -5,8 +5,8 @@ import { isoSeconds, resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
 import { imageBuildOrder } from "./image-order.ts";
 import { agentBootScript } from "./boot-script.ts";
-import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "./config.ts";
-import { exposureRules, portSpanText } from "./exposure.ts";
+import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "../src/core/stack-config.ts";
+import { exposureRules, portSpanText } from "../src/core/exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 import type { ProvisionedAgent } from "./inventory-output.ts";
 

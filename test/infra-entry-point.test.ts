@@ -81,7 +81,7 @@ t.test("installed as a dependency: the generated project's main is inside it, an
   for (const dependency of await readdir(join(ROOT, "node_modules"))) {
     if (!dependency.startsWith(".")) await symlink(join(ROOT, "node_modules", dependency), join(app, "node_modules", dependency));
   }
-  const { isInstalledPackage, prepareStackProject, stackProjectDir } = (await import(join(installed, "src", "backends", "stack-project.ts"))) as typeof import("../src/backends/stack-project.ts");
+  const { isInstalledPackage, prepareStackProject, stackProjectDir } = (await import(join(installed, "src", "targets", "pulumi", "stack-project.ts"))) as typeof import("../src/targets/pulumi/stack-project.ts");
   t.ok(isInstalledPackage(installed));
   const home = join(app, "fieldtest-home");
   const projectDir = stackProjectDir({ env: { FIELDTEST_HOME: home }, packageRoot: installed });

@@ -3,7 +3,7 @@
 // the VM's own end a fraction of a second apart, and `extend` would compare different times.
 import t from "tap";
 import { expiryAfter, isoSeconds, LABELS, namespaceSchema, resourceLabels } from "../src/core/namespace.ts";
-import { expiryChange, expiryConfig } from "../src/pulumi/plan.ts";
+import { expiryChange, expiryConfig } from "../src/targets/pulumi/plan.ts";
 
 const now = new Date("2030-01-01T10:00:00.789Z");
 

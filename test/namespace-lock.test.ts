@@ -5,7 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { lockNamespace } from "../src/pulumi/namespace-lock.ts";
+import { lockNamespace } from "../src/targets/pulumi/namespace-lock.ts";
 import { tempHome } from "./helpers/fleet.ts";
 
 t.test("a second lock of the same namespace is refused until the first is released", async (t) => {

@@ -1,7 +1,7 @@
 // `run --detach` ships this machine's node to the agent; a macOS or arm64 laptop's node cannot
 // run on a Linux x86-64 agent, so the agent's `uname -s -m` is compared first.
 import t from "tap";
-import { assertNodeRunsOn, nodeSystemOfUname } from "../src/orchestrator/node-binary.ts";
+import { assertNodeRunsOn, nodeSystemOfUname } from "../src/runs/homes/node-binary.ts";
 
 t.test("uname -s -m reads as node's platform and arch", async (t) => {
   t.same(nodeSystemOfUname("Linux x86_64\n"), { platform: "linux", arch: "x64" });

@@ -4,7 +4,7 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { MIN_PULUMI_CLI_VERSION, pulumiCommand } from "../src/pulumi/cli-version.ts";
+import { MIN_PULUMI_CLI_VERSION, pulumiCommand } from "../src/targets/pulumi/cli-version.ts";
 import { tempHome } from "./helpers/fleet.ts";
 
 async function cliAt(root: string, version: string): Promise<string> {

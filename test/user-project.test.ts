@@ -6,8 +6,8 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { AGENT_LABELS } from "../src/localhost/labels.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { AGENT_LABELS } from "../src/targets/docker-engine/labels.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
 
 const run = promisify(execFile);
