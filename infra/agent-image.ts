@@ -1,6 +1,8 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as dockerBuild from "@pulumi/docker-build";
+import { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY } from "../src/core/images.ts";
+import { DEFAULT_IMAGE } from "../src/core/defaults.ts";
 
 export interface AgentImageArgs {
   /** Builds `dockerfiles/<alias>.Dockerfile`, with `dockerfiles/` as the build context. */
@@ -8,6 +10,11 @@ export interface AgentImageArgs {
   dockerfilesDir: string;
   tag: pulumi.Input<string>;
   registry: dockerBuild.types.input.RegistryArgs;
+  /**
+   * The images this one extends, by alias, as built for the namespace: `FROM
+   * fieldtest-agent:<alias>` resolves to them, never to a registry that has no such image.
+   */
+  bases: Record<string, pulumi.Output<string>>;
 }
 
 /** An agent image built on the machine running Pulumi and pushed to the namespace's registry. */
@@ -15,7 +22,11 @@ export function agentImage(name: string, args: AgentImageArgs, parent: pulumi.Re
   return new dockerBuild.Image(
     name,
     {
-      context: { location: args.dockerfilesDir },
+      context: {
+        location: args.dockerfilesDir,
+        named: Object.fromEntries(Object.entries(args.bases).map(([alias, ref]) => [`${AGENT_IMAGE_REPOSITORY}:${alias}`, { location: pulumi.interpolate`docker-image://${ref}` }])),
+      },
+      ...(args.bases[DEFAULT_IMAGE] ? { buildArgs: { [AGENT_IMAGE_BUILD_ARG]: args.bases[DEFAULT_IMAGE] } } : {}),
       dockerfile: { location: path.join(args.dockerfilesDir, `${args.alias}.Dockerfile`) },
       // The machine types fieldtest documents, and the AWS AMI it looks up, are x86-64.
       platforms: [dockerBuild.Platform.Linux_amd64],
@@ -34,6 +45,11 @@ export class ImageRefs {
 
   add(alias: string, image: dockerBuild.Image): void {
     this.refs.set(alias, image.ref);
+  }
+
+  /** The references of `aliases`, built before: what an image extending them builds from. */
+  subset(aliases: readonly string[]): Record<string, pulumi.Output<string>> {
+    return Object.fromEntries(aliases.map((alias) => [alias, this.get(alias)]));
   }
 
   get(alias: string): pulumi.Output<string> {

@@ -3,6 +3,7 @@ import * as aws from "@pulumi/aws";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
+import { imageBuildOrder } from "./image-order.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type AwsStackConfig, type Exposure } from "../src/core/stack-config.ts";
 import { exposureRules } from "../src/core/exposure.ts";
@@ -18,6 +19,7 @@ type Tags = Record<string, string>;
 
 export interface AwsAgentNetworkArgs {
   namespace: string;
+  region: string;
   portRange: [number, number];
   exposure: Exposure;
   tags: Tags;
@@ -45,10 +47,13 @@ export class AwsAgentNetwork extends pulumi.ComponentResource {
         })),
       ),
     );
+    // Asked for, not assumed: a region without a default VPC gets an error that says what to do.
+    const vpcs = aws.ec2.getVpcsOutput({ filters: [{ name: "is-default", values: ["true"] }] }, { parent: this });
     const securityGroup = new aws.ec2.SecurityGroup(
       `${args.namespace}-agents`,
       {
         name: `${args.namespace}-agents`,
+        vpcId: vpcs.ids.apply((ids) => defaultVpcId(ids, args.region)),
         description: `fieldtest agents of namespace ${args.namespace}`,
         ingress,
         egress: [{ description: "package and image downloads", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
@@ -59,6 +64,22 @@ export class AwsAgentNetwork extends pulumi.ComponentResource {
     this.securityGroupId = securityGroup.id;
     this.registerOutputs({ securityGroupId: this.securityGroupId });
   }
+}
+
+/** The region's default VPC, where the agents run, or an error naming how to make one. */
+export function defaultVpcId(ids: readonly string[], region: string): string {
+  if (ids.length === 0) {
+    throw new Error(`AWS region ${region} has no default VPC, where fieldtest runs its agents: create one (aws ec2 create-default-vpc --region ${region}) or choose another aws:region. Nothing was created.`);
+  }
+  return ids[0]!;
+}
+
+/**
+ * The agents' IAM role and instance profile: IAM names are account-wide, so the region is part of
+ * them, or the same namespace in two regions would share (and then delete) one role.
+ */
+export function agentRoleName(namespace: string, region: string): string {
+  return `${namespace}-agent-${region}`;
 }
 
 export interface AwsAgentImagesArgs {
@@ -90,16 +111,19 @@ export class AwsAgentImages extends pulumi.ComponentResource {
       { name: `${ns}-images`, forceDelete: true, tags: { ...args.tags, Name: `${ns}-images` } },
       { parent: this, deleteBeforeReplace: true },
     );
+    const roleName = agentRoleName(ns, args.region);
+    // GovCloud and China have partitions of their own: arn:aws-us-gov:…, arn:aws-cn:…
+    const partition = aws.getPartitionOutput({}, { parent: this }).partition;
     const role = new aws.iam.Role(
       `${ns}-agent`,
       {
-        name: `${ns}-agent`,
+        name: roleName,
         description: `fieldtest agents of namespace ${ns}: pull agent images`,
         assumeRolePolicy: JSON.stringify({
           Version: "2012-10-17",
           Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
         }),
-        tags: { ...args.tags, Name: `${ns}-agent` },
+        tags: { ...args.tags, Name: roleName },
       },
       { parent: this, deleteBeforeReplace: true },
     );
@@ -115,7 +139,7 @@ export class AwsAgentImages extends pulumi.ComponentResource {
             { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
             { Sid: "PullNamespaceImages", Effect: "Allow", Action: ECR_PULL_ACTIONS, Resource: repository.arn },
             // SecureString parameters under the AWS-managed key, which SSM decrypts for the caller.
-            { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: `arn:aws:ssm:${args.region}:*:parameter${hostKeyParameterPrefix(ns)}*` },
+            { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: pulumi.interpolate`arn:${partition}:ssm:${args.region}:*:parameter${hostKeyParameterPrefix(ns)}*` },
           ],
         }),
       },
@@ -123,14 +147,14 @@ export class AwsAgentImages extends pulumi.ComponentResource {
     );
     const instanceProfile = new aws.iam.InstanceProfile(
       `${ns}-agent`,
-      { name: `${ns}-agent`, role: role.name, tags: { ...args.tags, Name: `${ns}-agent` } },
+      { name: roleName, role: role.name, tags: { ...args.tags, Name: roleName } },
       { parent: this, deleteBeforeReplace: true },
     );
 
     const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, { parent: this });
     this.registryHost = repository.repositoryUrl.apply((url) => url.replace(/\/.*$/, ""));
     this.refs = new ImageRefs();
-    for (const alias of args.aliases) {
+    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
       const image = agentImage(
         `${ns}-image-${alias}`,
         {
@@ -138,6 +162,7 @@ export class AwsAgentImages extends pulumi.ComponentResource {
           dockerfilesDir: args.dockerfilesDir,
           tag: pulumi.interpolate`${repository.repositoryUrl}:${alias}`,
           registry: { address: this.registryHost, username: credentials.userName, password: credentials.password },
+          bases: this.refs.subset(bases),
         },
         this,
       );
@@ -277,7 +302,7 @@ export class AwsFleet extends pulumi.ComponentResource {
       { keyName: `${ns}-client`, publicKey: authorizedKey, tags: { ...tags, Name: `${ns}-client` } },
       { parent: this, deleteBeforeReplace: true },
     );
-    const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, portRange, exposure: config, tags }, { parent: this });
+    const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, region: config.region, portRange, exposure: config, tags }, { parent: this });
     const images = new AwsAgentImages(
       `${ns}-images`,
       { namespace: ns, region: config.region, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },

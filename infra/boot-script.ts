@@ -24,21 +24,37 @@ export interface AgentBootOptions {
   registryLogin: string;
   /**
    * Power the VM off at `expiresAt`, for clouds that do not enforce an end time themselves (on
-   * AWS, shutdown + `instanceInitiatedShutdownBehavior: terminate` deletes it). The minutes left
-   * are counted at boot, so the script itself holds only the absolute expiry.
+   * AWS, a power-off + `instanceInitiatedShutdownBehavior: terminate` deletes it). A systemd
+   * timer in /etc holds the absolute expiry, so a reboot keeps it: `shutdown -h +N` is kept in
+   * /run, which a reboot empties, and AWS runs user data at first boot only.
    */
   powerOffAtExpiry?: boolean;
 }
 
 const CONTAINER = "fieldtest-agent";
+const EXPIRY_UNIT = "fieldtest-expiry";
 const KEY_DIR = "/etc/fieldtest";
 const HOST_KEY = `${KEY_DIR}/ssh_host_ed25519_key`;
-/** IAM grants take a minute or so to reach a new VM: the key is asked for this many times, 10 s apart. */
+/** IAM grants take a minute or so to reach a new VM: the key and the image are asked for this many times, 10 s apart. */
 const HOST_KEY_ATTEMPTS = 30;
+const PULL_ATTEMPTS = 30;
+/** At first boot the cloud's own agents may hold the dpkg lock (unattended upgrades, guest agents): wait for it. */
+const APT = "apt-get -o DPkg::Lock::Timeout=600";
 
 /** A here-document whose quoted delimiter keeps the shell from expanding anything in `text`. */
 function writeFile(path: string, text: string, delimiter: string): string {
   return `cat > ${path} <<'${delimiter}'\n${text.trim()}\n${delimiter}`;
+}
+
+/** The timer and the unit it starts; `OnCalendar` in UTC, at the expiry's whole second. */
+function expiryTimer(expiresAt: Date): string[] {
+  const calendar = `${expiresAt.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  return [
+    writeFile(`/etc/systemd/system/${EXPIRY_UNIT}.service`, `[Unit]\nDescription=fieldtest: power off at the fleet's expiry\n[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl poweroff`, "FIELDTEST_UNIT"),
+    writeFile(`/etc/systemd/system/${EXPIRY_UNIT}.timer`, `[Unit]\nDescription=fieldtest: the fleet's expiry\n[Timer]\nOnCalendar=${calendar}\nAccuracySec=1s\nPersistent=true\n[Install]\nWantedBy=timers.target`, "FIELDTEST_UNIT"),
+    "systemctl daemon-reload",
+    `systemctl enable --now ${EXPIRY_UNIT}.timer`,
+  ];
 }
 
 export function agentBootScript(options: AgentBootOptions): string {
@@ -51,14 +67,14 @@ export function agentBootScript(options: AgentBootOptions): string {
     ...(options.powerOffAtExpiry
       ? [
           "# The TTL comes first so that a failure below still leaves a VM that goes away.",
-          `minutes_left=$(( (${expiresAt} - $(date +%s) + 59) / 60 ))`,
-          'if (( minutes_left < 1 )); then shutdown -h now; else shutdown -h "+$minutes_left"; fi',
+          `if (( $(date +%s) >= ${expiresAt} )); then systemctl poweroff; exit 0; fi`,
+          ...expiryTimer(options.expiresAt),
         ]
       : []),
     "export DEBIAN_FRONTEND=noninteractive",
     "if ! command -v docker >/dev/null; then",
-    "  apt-get update",
-    `  apt-get install -y --no-install-recommends ${packages}`,
+    `  ${APT} update`,
+    `  ${APT} install -y --no-install-recommends ${packages}`,
     "fi",
     "umask 077",
     `mkdir -p ${KEY_DIR}`,
@@ -69,7 +85,12 @@ export function agentBootScript(options: AgentBootOptions): string {
     "done",
     `grep -q "PRIVATE KEY" ${HOST_KEY}`,
     writeFile(`${KEY_DIR}/authorized_keys`, options.authorizedKey, "FIELDTEST_AUTHORIZED_KEY"),
-    options.registryLogin,
+    "# A new VM's permission to pull may not have reached the registry yet: log in and pull until it has.",
+    `for attempt in $(seq 1 ${PULL_ATTEMPTS}); do`,
+    `  if { ${options.registryLogin.split("\n").join("; ")}; } && docker pull ${options.image}; then break; fi`,
+    `  if (( attempt == ${PULL_ATTEMPTS} )); then echo "fieldtest: cannot pull ${options.image}" >&2; exit 1; fi`,
+    "  sleep 10",
+    "done",
     "# GCP runs startup scripts at every boot: replace the container of a previous boot.",
     `docker rm -f ${CONTAINER} >/dev/null 2>&1 || true`,
     `docker create --name ${CONTAINER} --network host --rm \\`,

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as gcp from "@pulumi/gcp";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
-import { resourceLabels } from "../src/core/namespace.ts";
+import { isoSeconds, resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
+import { imageBuildOrder } from "./image-order.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "../src/core/stack-config.ts";
 import { exposureRules, portSpanText } from "../src/core/exposure.ts";
@@ -128,7 +129,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
     const accessToken = gcp.organizations.getClientConfigOutput({ parent: this }).accessToken;
     const repositoryPath = pulumi.interpolate`${this.registryHost}/${args.project}/${repository.repositoryId}`;
     this.refs = new ImageRefs();
-    for (const alias of args.aliases) {
+    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
       const image = agentImage(
         `${ns}-image-${alias}`,
         {
@@ -136,6 +137,7 @@ export class GcpAgentImages extends pulumi.ComponentResource {
           dockerfilesDir: args.dockerfilesDir,
           tag: pulumi.interpolate`${repositoryPath}/${alias}:latest`,
           registry: { address: this.registryHost, username: "oauth2accesstoken", password: accessToken },
+          bases: this.refs.subset(bases),
         },
         this,
       );
@@ -229,7 +231,7 @@ export class GcpAgent extends pulumi.ComponentResource {
         scheduling: {
           provisioningModel: "STANDARD",
           // Absolute, so that a VM added by a later `pulumi up` goes at the same time as the others.
-          terminationTime: rfc3339(args.expiresAt),
+          terminationTime: isoSeconds(args.expiresAt),
           instanceTerminationAction: "DELETE",
         },
       },
@@ -252,11 +254,6 @@ export class GcpAgent extends pulumi.ComponentResource {
     };
     this.registerOutputs({ host: this.provisioned.host, internalHost: this.provisioned.internalHost, hostKey: this.provisioned.hostKey });
   }
-}
-
-/** `2030-01-01T12:00:00Z`: RFC 3339 at whole seconds. */
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** The VM's service account token, from the metadata server. */

@@ -69,7 +69,8 @@ t.test("installed as a dependency, the Pulumi project lives in the state directo
   await prepareStackProject(dir, ROOT);
   const project = parse(await readFile(join(dir, "Pulumi.yaml"), "utf8")) as { name: string; main: string; stackConfigDir: string; runtime: { options: { nodeargs: string } } };
   t.equal(project.name, "fieldtest");
-  t.equal(resolve(dir, project.main), join(ROOT, "infra"), "it runs the package's program");
+  t.equal(resolve(dir, project.main), join(dir, "index.mjs"), "its main is a file inside it (test/infra-entry-point.test.ts runs it)");
+  t.match(await readFile(join(dir, "index.mjs"), "utf8"), `export * from "file://${join(ROOT, "infra", "index.ts")}";`, "which is the package's program");
   t.equal(project.stackConfigDir, "stacks");
   t.match(project.runtime.options.nodeargs, /^--import \/.*node_modules\/tsx\//);
   t.equal(await exists(join(dir, "stacks")), true);

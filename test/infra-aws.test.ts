@@ -55,7 +55,7 @@ t.test("every taggable resource carries the fieldtest labels as tags, and a Name
     }
     t.match(resource.inputs["tags"], expected, `${resource.type} ${resource.name} is tagged`);
   }
-  t.same(instances.map((instance) => instance.inputs["tags"].Name), ["exp-42-node-001", "exp-42-node-002", "exp-42-node-003"], "instances are named <ns>-<agent>");
+  t.same(instances.map((instance) => instance.inputs["tags"].Name), ["exp-42--node-001", "exp-42--node-002", "exp-42--node-003"], "instances are named <ns>--<agent>");
   for (const instance of instances) {
     t.equal(instance.inputs["tags"].Name, instance.name);
     t.match(instance.inputs["rootBlockDevice"], { volumeSize: 30, tags: expected }, `root volume of ${instance.name} is tagged`);
@@ -70,20 +70,21 @@ t.test("every instance shuts itself down at the anchored expiry and AWS then ter
     t.equal(instance.inputs["tags"][LABELS.expiresAt], String(expiresAtSeconds));
     const userData: string = instance.inputs["userData"];
     t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: userData }), `${instance.name} user data is valid bash`);
-    // The shutdown is scheduled before anything that may fail, at the absolute expiry.
-    t.match(userData, new RegExp(`^#!/bin/bash\n[^]*set -euo pipefail\n[^]*minutes_left=\\$\\(\\( \\(${expiresAtSeconds} - [^]*shutdown -h "\\+\\$minutes_left"[^]*apt-get update`));
+    // The power-off is scheduled before anything that may fail, at the absolute expiry, by a
+    // timer kept in /etc (a reboot keeps it), and at once if the expiry passed before boot.
+    t.match(userData, new RegExp(`^#!/bin/bash\n[^]*set -euo pipefail\n[^]*if \\(\\( \\$\\(date \\+%s\\) >= ${expiresAtSeconds} \\)\\); then systemctl poweroff; exit 0; fi\n[^]*/etc/systemd/system/fieldtest-expiry\\.timer[^]*systemctl enable --now fieldtest-expiry\\.timer\n[^]*apt-get -o DPkg::Lock::Timeout=600 update`));
+    t.notMatch(userData, /shutdown -h/, "nothing scheduled in /run, which a reboot empties");
   }
 });
 
-t.test("the user data's shutdown counts the minutes left at boot", async (t) => {
+t.test("the expiry timer fires at the anchored expiry, as systemd reads it", async (t) => {
   const userData: string = instances[0]!.inputs["userData"];
-  const schedule = userData.split("\n").filter((line) => /minutes_left|^if \(\( minutes/.test(line)).join("\n");
-  // Run the two lines with `shutdown` as a shell function that prints its arguments.
-  const run = (expiry: number) =>
-    execFileSync("bash", ["-c", `shutdown() { echo "$@"; }\n${schedule.replace(String(expiresAtSeconds), String(expiry))}`], { encoding: "utf8" }).trim();
-  const now = Math.floor(Date.now() / 1000);
-  t.equal(run(now + 7230), "-h +121", "2h30s left rounds up to 121 minutes");
-  t.equal(run(now - 60), "-h now", "an expiry passed before boot powers off at once");
+  const calendar = /\nOnCalendar=(.+)\n/.exec(userData)?.[1] ?? "";
+  const analyzed = execFileSync("systemd-analyze", ["calendar", calendar], { encoding: "utf8", env: { ...process.env, TZ: "UTC", LC_ALL: "C" } });
+  const expected = new Date(expiresAtSeconds * 1000).toISOString().slice(0, 19).replace("T", " ");
+  t.match(analyzed, new RegExp(`Next elapse: \\w+ ${expected} UTC`), calendar);
+  t.match(userData, /\[Timer\]\nOnCalendar=.*\nAccuracySec=1s\nPersistent=true\n\[Install\]\nWantedBy=timers\.target\n/);
+  t.match(userData, /\[Service\]\nType=oneshot\nExecStart=\/usr\/bin\/systemctl poweroff\n/);
 });
 
 t.test("instances boot the agent container from the namespace's ECR image", async (t) => {
@@ -91,7 +92,7 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
     t.match(instance.inputs, { instanceType: "t3.medium", ami: "ami-0123456789abcdef0", associatePublicIpAddress: true, keyName: "exp-42-client" });
     const userData: string = instance.inputs["userData"];
     t.match(userData, /install -y --no-install-recommends docker\.io ca-certificates curl awscli/);
-    t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\n/);
+    t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com; } && docker pull /);
     t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian@sha256:/);
     t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
   }
@@ -148,7 +149,7 @@ t.test("the agents may pull from the namespace's repository only", async (t) => 
   t.same(ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), [], "no managed policy (AmazonEC2ContainerRegistryReadOnly reads every repository)");
   const policies = ofType("aws:iam/rolePolicy:RolePolicy");
   t.equal(policies.length, 1);
-  t.equal(policies[0]?.inputs["role"], "exp-42-agent");
+  t.equal(policies[0]?.inputs["role"], "exp-42-agent-eu-west-1");
   t.same(JSON.parse(policies[0]?.inputs["policy"]).Statement, [
     { Sid: "RegistryLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
     {
@@ -159,7 +160,7 @@ t.test("the agents may pull from the namespace's repository only", async (t) => 
     },
     { Sid: "ReadHostKeys", Effect: "Allow", Action: "ssm:GetParameter", Resource: "arn:aws:ssm:eu-west-1:*:parameter/fieldtest/exp-42/*" },
   ]);
-  for (const instance of instances) t.equal(instance.inputs["iamInstanceProfile"], "exp-42-agent");
+  for (const instance of instances) t.equal(instance.inputs["iamInstanceProfile"], "exp-42-agent-eu-west-1");
   t.match(ofType("aws:ecr/repository:Repository")[0]?.inputs, { name: "exp-42-images", forceDelete: true });
 });
 

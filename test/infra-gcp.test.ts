@@ -114,9 +114,9 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
   t.same(
     instances.map((instance) => [instance.inputs["name"], instance.inputs["machineType"], instance.inputs["bootDisk"].initializeParams.size]),
     [
-      ["alice-baker-001", "e2-standard-4", 40],
-      ["alice-node-001", "e2-standard-2", 20],
-      ["alice-node-002", "e2-standard-2", 20],
+      ["alice--baker-001", "e2-standard-4", 40],
+      ["alice--node-001", "e2-standard-2", 20],
+      ["alice--node-002", "e2-standard-2", 20],
     ],
   );
   for (const instance of instances) {
@@ -125,7 +125,7 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.notOk("gce-container-declaration" in instance.inputs["metadata"], "no deprecated container declaration");
     const script: string = instance.inputs["metadata"]["startup-script"];
     t.doesNotThrow(() => execFileSync("bash", ["-n"], { input: script }), `${instance.name} startup script is valid bash`);
-    t.match(script, /apt-get install -y --no-install-recommends docker\.io/);
+    t.match(script, /apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends docker\.io/);
     t.match(script, /docker login --username oauth2accesstoken --password-stdin https:\/\/europe-west1-docker\.pkg\.dev/);
     t.match(script, /docker create --name fieldtest-agent --network host --rm/);
     t.match(script, new RegExp(`FIELDTEST_EXPIRES_AT=${expiresAt.getTime() / 1000} -e FIELDTEST_SSH_PORT=30000`));
@@ -181,7 +181,7 @@ t.test("resources are grouped under one component per concept", async (t) => {
 
 t.test("each host key is a Secret Manager secret only the namespace's service account may read", async (t) => {
   const secrets = ofType("gcp:secretmanager/secret:Secret");
-  t.same(secrets.map((secret) => secret.inputs["secretId"]), ["alice-baker-001-host-key", "alice-node-001-host-key", "alice-node-002-host-key"]);
+  t.same(secrets.map((secret) => secret.inputs["secretId"]), ["alice--baker-001-host-key", "alice--node-001-host-key", "alice--node-002-host-key"]);
   const versions = ofType("gcp:secretmanager/secretVersion:SecretVersion");
   for (const version of versions) {
     t.same(version.inputs["secretData"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: fakeKeyOf(`${version.name}`) }, `${version.name} holds the agent's host key, as a secret`);
@@ -204,6 +204,6 @@ t.test("the startup script's key command decodes Secret Manager's answer", async
     `#!/bin/bash\ncase "$*" in\n  *metadata.google.internal*) echo '{"access_token":"tok","expires_in":3599}';;\n  *"Bearer tok"*secretmanager*) cat ${join(dir, "answer.json")};;\n  *) exit 22;;\nesac\n`,
     { mode: 0o755 },
   );
-  const output = execFileSync("bash", ["-c", `set -euo pipefail; ${gcpSecretCommand("my-project", "alice-node-001-host-key")}`], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` }, encoding: "utf8" });
+  const output = execFileSync("bash", ["-c", `set -euo pipefail; ${gcpSecretCommand("my-project", "alice--node-001-host-key")}`], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` }, encoding: "utf8" });
   t.equal(output, key);
 });

@@ -26,15 +26,15 @@ const inventory = inventorySchema.parse(await resolved(program.inventory));
 const instances = declared.filter((r) => r.custom && r.type === "aws:ec2/instance:Instance");
 
 t.test("the orchestrator instance carries the namespace's tags and powers off at its expiry, as the agents do", async (t) => {
-  const orchestrator = instances.find((i) => i.inputs["tags"]?.Name === "orch-orchestrator-001");
+  const orchestrator = instances.find((i) => i.inputs["tags"]?.Name === "orch--orchestrator-001");
   const nodes = instances.filter((i) => i !== orchestrator);
-  t.ok(orchestrator, "an instance tagged Name=orch-orchestrator-001");
+  t.ok(orchestrator, "an instance tagged Name=orch--orchestrator-001");
   t.equal(nodes.length, 2);
   t.equal(orchestrator!.inputs["instanceType"], "t3.small");
   t.match(orchestrator!.inputs["tags"], { [LABELS.namespace]: "orch", [LABELS.owner]: "carol", [LABELS.expiresAt]: String(expiresAtSeconds) });
   t.equal(orchestrator!.inputs["instanceInitiatedShutdownBehavior"], "terminate");
   const userData: string = orchestrator!.inputs["userData"];
-  t.match(userData, new RegExp(`minutes_left=\\$\\(\\( \\(${expiresAtSeconds} - [^]*shutdown -h "\\+\\$minutes_left"`), "the shutdown at the anchored expiry");
+  t.match(userData, new RegExp(`>= ${expiresAtSeconds} \\)\\); then systemctl poweroff[^]*fieldtest-expiry\\.timer`), "the power-off at the anchored expiry");
   for (const node of nodes) {
     t.same(orchestrator!.inputs["vpcSecurityGroupIds"], node.inputs["vpcSecurityGroupIds"], "the agents' security group: sshd is open between it and the agents");
   }

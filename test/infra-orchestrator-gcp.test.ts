@@ -29,8 +29,8 @@ const inventory = inventorySchema.parse(await resolved(program.inventory));
 const instances = declared.filter((r) => r.custom && r.type === "gcp:compute/instance:Instance").sort((a, b) => a.name.localeCompare(b.name));
 
 t.test("the orchestrator VM carries the namespace's labels and is deleted at its expiry, as the agents are", async (t) => {
-  const [orchestrator, ...nodes] = [instances.find((i) => i.inputs["name"] === "orch-orchestrator-001")!, ...instances.filter((i) => i.inputs["name"] !== "orch-orchestrator-001")];
-  t.ok(orchestrator, "an instance orch-orchestrator-001");
+  const [orchestrator, ...nodes] = [instances.find((i) => i.inputs["name"] === "orch--orchestrator-001")!, ...instances.filter((i) => i.inputs["name"] !== "orch--orchestrator-001")];
+  t.ok(orchestrator, "an instance orch--orchestrator-001");
   t.equal(nodes.length, 2);
   t.equal(orchestrator!.inputs["machineType"], "e2-small");
   t.match(orchestrator!.inputs["labels"], { [LABELS.namespace]: "orch", [LABELS.owner]: "carol", [LABELS.expiresAt]: String(expiresAt.getTime() / 1000) });

@@ -55,11 +55,11 @@ for (const [target, config] of Object.entries(clouds)) {
     const added = [...after.keys()].filter((key) => !before.has(key));
     t.same(
       added.filter((key) => key.startsWith(`${INSTANCE_TYPE[target]}::`)).sort(),
-      [`${INSTANCE_TYPE[target]}::alice-node-004`, `${INSTANCE_TYPE[target]}::alice-node-005`],
+      [`${INSTANCE_TYPE[target]}::alice--node-004`, `${INSTANCE_TYPE[target]}::alice--node-005`],
       "two instances added, numbered on",
     );
     t.ok(
-      added.every((key) => /::alice-node-00[45]\b/.test(key)),
+      added.every((key) => /::alice--node-00[45]\b/.test(key)),
       "everything else added belongs to the two new agents (host key and its secret)",
     );
     t.same([...before.keys()].filter((key) => !after.has(key)), [], "nothing removed");

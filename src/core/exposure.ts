@@ -21,7 +21,11 @@ export interface ExposureRule {
   allow: Array<{ protocol: "tcp" | "udp"; ports: PortSpan[] }>;
 }
 
-/** The rules of a fleet whose agents hold `portRange` (sshd on its first port). */
+/**
+ * The rules of a fleet whose agents hold `portRange` (sshd on its first port). Descriptions
+ * stay within the characters EC2 accepts in rule descriptions (no apostrophes or quotes; see
+ * test/infra-api-rules.test.ts).
+ */
 export function exposureRules(portRange: PortSpan, exposure: Exposure): ExposureRule[] {
   const rules: ExposureRule[] = [
     {
@@ -32,7 +36,7 @@ export function exposureRules(portRange: PortSpan, exposure: Exposure): Exposure
     },
     {
       name: "agents",
-      description: "the agents' ports, between the namespace's agents",
+      description: "agent ports, between the agents of the namespace",
       from: "agents",
       allow: [
         { protocol: "tcp", ports: [portRange] },
@@ -43,7 +47,7 @@ export function exposureRules(portRange: PortSpan, exposure: Exposure): Exposure
   if (exposure.orchestratorRanges.length > 0) {
     rules.push({
       name: "orchestrator",
-      description: "the agents' ports, from fieldtest:orchestratorRanges",
+      description: "agent ports, from fieldtest:orchestratorRanges",
       from: exposure.orchestratorRanges,
       allow: [
         { protocol: "tcp", ports: [portRange] },

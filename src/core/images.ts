@@ -1,6 +1,23 @@
 import { readdirSync } from "node:fs";
+import { DEFAULT_IMAGE } from "./defaults.ts";
 
 const DOCKERFILE_SUFFIX = ".Dockerfile";
+
+/** The image name a user's Dockerfile extends: `FROM fieldtest-agent:debian`. */
+export const AGENT_IMAGE_REPOSITORY = "fieldtest-agent";
+/** The build argument that holds the exact agent image a Dockerfile may extend: `FROM ${FIELDTEST_AGENT_IMAGE}`. */
+export const AGENT_IMAGE_BUILD_ARG = "FIELDTEST_AGENT_IMAGE";
+
+/**
+ * The aliases of fieldtest's images a Dockerfile extends: `FROM fieldtest-agent:debian`, or
+ * `FROM ${FIELDTEST_AGENT_IMAGE}` (the debian image, passed as a build argument), that one first.
+ */
+export function extendedImageAliases(dockerfileText: string): string[] {
+  const pattern = new RegExp(`^\\s*FROM\\s+(?:--\\S+\\s+)*${AGENT_IMAGE_REPOSITORY}:([a-z0-9][a-z0-9_-]*)`, "gim");
+  const named = [...dockerfileText.matchAll(pattern)].map((m) => m[1]!);
+  const viaArgument = new RegExp(`\\$\\{?${AGENT_IMAGE_BUILD_ARG}\\b`).test(dockerfileText) ? [DEFAULT_IMAGE] : [];
+  return [...new Set([...viaArgument, ...named])];
+}
 
 /** `debian` → `debian.Dockerfile`. */
 export function dockerfileName(alias: string): string {

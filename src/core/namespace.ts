@@ -2,7 +2,8 @@ import { z } from "zod";
 
 /**
  * A namespace names one experiment fleet. It prefixes cloud resource names, so it is a
- * lowercase DNS label short enough to leave room for `<ns>-<group>-<NNN>`.
+ * lowercase DNS label short enough to leave room for `<ns>--<group>-<NNN>`, without `--`, which
+ * separates it from the agent's name in cloud resource names (src/core/naming.ts).
  */
 export const NAMESPACE_MAX_LENGTH = 20;
 
@@ -13,7 +14,8 @@ export const namespaceSchema = z
   .regex(
     /^[a-z]([a-z0-9-]*[a-z0-9])?$/,
     "namespace must be lowercase letters, digits and '-', start with a letter and not end with '-' (e.g. alice, exp-42)",
-  );
+  )
+  .refine((name) => !name.includes("--"), "namespace must not hold '--', which separates it from agent names in cloud resource names (e.g. exp-42, not exp--42)");
 
 export type Namespace = z.infer<typeof namespaceSchema>;
 
@@ -72,9 +74,18 @@ export function labelValue(text: string): string {
   return cleaned === "" ? "unknown" : cleaned;
 }
 
-/** When something made now with this TTL expires. */
+/**
+ * When something made now with this TTL expires, at a whole second (rounded up, so the TTL is
+ * never short): labels, tags and GCP's `terminationTime` hold whole seconds, and the anchored
+ * expiry must be the same instant.
+ */
 export function expiryAfter(ttlSeconds: number, now = new Date()): Date {
-  return new Date(now.getTime() + ttlSeconds * 1000);
+  return new Date(Math.ceil(now.getTime() / 1000) * 1000 + ttlSeconds * 1000);
+}
+
+/** `2030-01-01T12:00:00Z`: RFC 3339 at whole seconds, as GCP's `terminationTime` takes it. */
+export function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 export function resourceLabels({ namespace, expiresAt, owner }: ResourceLabelInput): Record<string, string> {

@@ -36,7 +36,12 @@ export function parseAgentName(name: string): { group: string; index: number } |
   return { group: match[1]!, index: Number(match[2]) - 1 };
 }
 
-/** Name of an agent's cloud resources (VM, disk, host key): `<ns>-<group>-<NNN>`. */
+/**
+ * Name of an agent's cloud resources (VM, disk, host key): `<ns>--<group>-<NNN>`. The double
+ * dash, which no namespace holds, keeps names of different namespaces apart when group names
+ * hold dashes: namespace `a` with group `b-node` is `a--b-node-001`, namespace `a-b` with group
+ * `node` is `a-b--node-001`.
+ */
 export function cloudResourceName(namespace: string, agent: string): string {
-  return `${namespace}-${agent}`;
+  return `${namespace}--${agent}`;
 }

@@ -385,7 +385,7 @@ export function agentPortRange(portsPerAgent: number): [number, number] {
 export interface AgentPlan {
   /** The inventory's name, `node-001` (src/core/naming.ts). */
   name: string;
-  /** The instance's and its Pulumi resources' name, `alice-node-001`. */
+  /** The instance's and its Pulumi resources' name, `alice--node-001`. */
   resourceName: string;
   group: string;
   machineType: string;

@@ -6,6 +6,7 @@ import { execOnConnection } from "../../transport/exec.ts";
 import { quoteArg } from "../../transport/quote.ts";
 import type { SshConnection } from "../../transport/ssh-connection.ts";
 import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "./runner-bundle.ts";
+import { assertNodeRunsOn } from "./node-binary.ts";
 import { stageOnHost, writeOnHost, type StagedFile } from "./staging.ts";
 
 /**
@@ -35,10 +36,12 @@ export interface StagedRunner {
 
 /**
  * Bundles fieldtest and the scenario and sends them, with this machine's node binary, to
- * content-addressed directories under `<nsDir>/orchestrator/` (nothing is sent that is there).
+ * content-addressed directories under `<nsDir>/orchestrator/` (nothing is sent that is there),
+ * once the host's system is known to run that binary.
  */
 export async function stageRunner(ssh: SshConnection, label: string, packageRoot: string, scenarioPath: string, nsDir: string, progress: Progress): Promise<StagedRunner> {
   const root = stagingRoot(nsDir);
+  assertNodeRunsOn(process, (await execOnConnection(ssh, label, "uname -s -m")).stdout, label);
   const bundle = await buildOrchestratorBundle(packageRoot, scenarioPath);
   if (bundle.readsBesideItself) {
     progress.step(

@@ -3,8 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import type Docker from "dockerode";
 import type { Progress } from "../../core/progress.ts";
-import { dockerfileAliases, dockerfileName, isPublishedImage } from "../../core/images.ts";
-import { DEFAULT_IMAGE } from "../../core/defaults.ts";
+import { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY, dockerfileAliases, dockerfileName, extendedImageAliases, isPublishedImage } from "../../core/images.ts";
 import { isNotFound } from "./docker.ts";
 
 /**
@@ -28,10 +27,7 @@ export interface ImageCatalog {
   fieldtestDir: string;
 }
 
-/** The image name a user's Dockerfile extends: `FROM fieldtest-agent:debian`. */
-export const AGENT_IMAGE_REPOSITORY = "fieldtest-agent";
-/** The build argument holding the exact (hash-tagged) fieldtest image a Dockerfile extends. */
-export const AGENT_IMAGE_BUILD_ARG = "FIELDTEST_AGENT_IMAGE";
+export { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY };
 /** Where a new image waits for its contract check. */
 const UNCHECKED_REPOSITORY = "fieldtest-unchecked";
 const ENTRYPOINT = "/usr/local/bin/fieldtest-agent";
@@ -184,11 +180,7 @@ export async function locateDockerfile(catalog: ImageCatalog, alias: string): Pr
  * one is what the build argument holds.
  */
 async function extendedAliases(source: AgentImageSource): Promise<string[]> {
-  const text = await readFile(join(source.dockerfilesDir, dockerfileName(source.alias)), "utf8");
-  const pattern = new RegExp(`^\\s*FROM\\s+(?:--\\S+\\s+)*${AGENT_IMAGE_REPOSITORY}:([a-z0-9][a-z0-9_-]*)`, "gim");
-  const named = [...text.matchAll(pattern)].map((m) => m[1]!);
-  const viaArgument = new RegExp(`\\$\\{?${AGENT_IMAGE_BUILD_ARG}\\b`).test(text) ? [DEFAULT_IMAGE] : [];
-  return [...new Set([...viaArgument, ...named])];
+  return extendedImageAliases(await readFile(join(source.dockerfilesDir, dockerfileName(source.alias)), "utf8"));
 }
 
 /** A published image: used if the engine has it, pulled otherwise; either way it must meet the agent contract. */

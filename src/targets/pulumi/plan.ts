@@ -2,7 +2,7 @@ import { agentPortRange, parseExpiresAt, parseStackConfig, StackConfigError, typ
 import { describeExposure } from "../../core/exposure.ts";
 import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget } from "../../core/defaults.ts";
 import type { Target } from "../../core/inventory.ts";
-import { expiresAtFromLabels, expiryAfter, formatDuration, LABELS, parseTtl, resourceLabels, type Namespace } from "../../core/namespace.ts";
+import { expiresAtFromLabels, expiryAfter, formatDuration, isoSeconds, LABELS, parseTtl, resourceLabels, type Namespace } from "../../core/namespace.ts";
 import { agentName, DEFAULT_GROUP } from "../../core/naming.ts";
 import { formatShape, sizeOfMachineType, type InstanceType, type Shape } from "../../core/shapes.ts";
 
@@ -61,7 +61,7 @@ const plain = (value: string | number) => ({ value: String(value) });
 
 /** The stack config keys that anchor a fleet's lifetime. */
 export function expiryConfig(expiresAt: Date, ttl: string): StackConfigMap {
-  return { "fieldtest:expiresAt": plain(expiresAt.toISOString()), "fieldtest:ttl": plain(ttl) };
+  return { "fieldtest:expiresAt": plain(isoSeconds(expiresAt)), "fieldtest:ttl": plain(ttl) };
 }
 
 export function stackConfigMap(request: CloudFleetRequest, expiresAt: Date): StackConfigMap {

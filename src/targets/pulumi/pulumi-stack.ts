@@ -6,9 +6,11 @@ import { orchestratorAgent, type Inventory } from "../../core/inventory.ts";
 import { ORCHESTRATOR_GROUP } from "../../core/naming.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
 import { FleetInputError, namespaceState, type TargetContext } from "../context.ts";
+import { stateHome } from "../state.ts";
 import type { AgentRow, ExtendRequest, Extension, NamespaceSummary, OpenNamespace, Reaper, Removal, RunnerHome, StackReap, Target, UpControl, UpPlan } from "../target.ts";
 import { findPulumiCli, requirePulumiCli } from "./cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances } from "./leftovers.ts";
+import { lockNamespace } from "./namespace-lock.ts";
 import {
   anchorExpiry,
   checkStackConfig,
@@ -116,6 +118,15 @@ class PulumiStackNamespace implements OpenNamespace {
     if (!request.replaceVms) {
       throw new FleetInputError(`${vmReplacement(this.namespace)}. Give --replace-vms to go ahead, or let the namespace expire and make it again. Nothing was changed.`);
     }
+    const lock = await lockNamespace(stateHome(this.context.env), this.namespace, "`extend`");
+    try {
+      return await this.extendLocked(request);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async extendLocked(request: ExtendRequest): Promise<Extension> {
     const { extendStackExpiry } = await stacks();
     const workspace = await this.workspace(`extending namespace ${this.record.stack}, a Pulumi stack,`, "Nothing was changed.");
     const fleet = await extendStackExpiry(workspace, {
@@ -272,22 +283,28 @@ export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["p
       if (replacement && !control.replaceVms) {
         throw new FleetInputError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
       }
-      const { openWorkspace, upStack } = await stacks();
-      const what = `\`up --cloud ${request.target}\``;
-      const projectDir = await cloudProjectDir(context, what);
-      const workspace = await openWorkspace(projectDir, context.env, what);
-      // Recorded first, so that `destroy` finds the stack even when the update fails halfway.
-      await namespaceState(context, request.namespace).writeTargetRecord({ target: cloud, record: { stack: request.namespace, projectDir } });
-      control.progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);
-      const fleet = await upStack(workspace, {
-        namespace: request.namespace,
-        config: stackConfigMap(request, expiry.expiresAt),
-        tags: stackTags(request, expiry.expiresAt),
-        onOutput: (text) => context.stderr.write(text),
-        signal: control.signal,
-      });
-      await keepLocally(context, request.namespace, fleet);
-      return fleet.inventory;
+      const lock = await lockNamespace(stateHome(context.env), request.namespace, "`up --cloud`");
+      try {
+        const { openWorkspace, upStack } = await stacks();
+        const what = `\`up --cloud ${request.target}\``;
+        const projectDir = await cloudProjectDir(context, what);
+        const workspace = await openWorkspace(projectDir, context.env, what);
+        control.progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);
+        const fleet = await upStack(workspace, {
+          namespace: request.namespace,
+          // Recorded once the stack is selected (a missing passphrase stops before, leaving no
+          // record), and before the update, so that `destroy` finds it if the update fails halfway.
+          onSelected: () => namespaceState(context, request.namespace).writeTargetRecord({ target: cloud, record: { stack: request.namespace, projectDir } }),
+          config: stackConfigMap(request, expiry.expiresAt),
+          tags: stackTags(request, expiry.expiresAt),
+          onOutput: (text) => context.stderr.write(text),
+          signal: control.signal,
+        });
+        await keepLocally(context, request.namespace, fleet);
+        return fleet.inventory;
+      } finally {
+        await lock.release();
+      }
     },
 
     open(context, namespace, record) {

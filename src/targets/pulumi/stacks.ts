@@ -1,8 +1,9 @@
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation/index.js";
 import { parseInventory, type Inventory } from "../../core/inventory.ts";
 import { parseExpiresAt } from "../../core/stack-config.ts";
 import { LABELS, type Namespace } from "../../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
+import { pulumiCommand } from "./cli-version.ts";
 import { trackedKeys } from "./leftovers.ts";
 import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackConfigMap, type StackSummary } from "./plan.ts";
 
@@ -19,10 +20,10 @@ const EXPIRES_AT_KEY = "fieldtest:expiresAt";
 /** A workspace on the fieldtest project, after checking that the CLI exists and is recent enough. */
 export async function openWorkspace(projectDir: string, env: NodeJS.ProcessEnv, what: string, outcome = "Nothing was created."): Promise<LocalWorkspace> {
   const location = requirePulumiCli(env, what, outcome);
-  const pulumiCommand = await PulumiCommand.get(location.root ? { root: location.root } : {}).catch((error: Error) => {
-    throw new PulumiOperationError(`${location.path} cannot be used by fieldtest (${error.message.trim()}): install a current Pulumi CLI (https://www.pulumi.com/docs/install/). ${outcome}`);
+  const command = await pulumiCommand(location.root, location.path, outcome).catch((error: Error) => {
+    throw new PulumiOperationError(error.message);
   });
-  return LocalWorkspace.create({ workDir: projectDir, pulumiCommand, envVars: { PULUMI_SKIP_UPDATE_CHECK: "true" } });
+  return LocalWorkspace.create({ workDir: projectDir, pulumiCommand: command, envVars: { PULUMI_SKIP_UPDATE_CHECK: "true" } });
 }
 
 /** What a fleet stack exports: the runtime's inventory and the namespace's client key. */
@@ -49,6 +50,8 @@ async function operation<T>(what: string, work: () => Promise<T>): Promise<T> {
 
 export interface UpStackRequest {
   namespace: Namespace;
+  /** Called once the stack is selected or created, before its config changes. */
+  onSelected?: () => Promise<void>;
   config: StackConfigMap;
   tags: Record<string, string>;
   /** Pulumi's own progress, as the CLI prints it. */
@@ -64,6 +67,7 @@ export interface UpStackRequest {
  */
 export async function upStack(workspace: LocalWorkspace, request: UpStackRequest): Promise<StackFleet> {
   const stack = await operation(`creating or selecting stack ${request.namespace}`, () => Stack.createOrSelect(request.namespace, workspace));
+  await request.onSelected?.();
   return configureAndUp(stack, request);
 }
 
