@@ -47,6 +47,8 @@ export interface DetachRequest {
   json: boolean;
   keepAlive: boolean | string;
   longRun: LongRunOptions;
+  deadline?: string;
+  checkEvery?: string;
 }
 
 /** The spec a runner on this machine (a process, a container of its engine) is given, in its run directory. */
@@ -56,6 +58,8 @@ async function stageSpec(context: CliContext, request: DetachRequest, dir: strin
     source: changes.source ?? request.source,
     scenarioArgs: request.scenarioArgs,
     keepAlive: request.keepAlive,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+    ...(request.checkEvery === undefined ? {} : { checkEvery: request.checkEvery }),
     json: false,
     observe: { ...request.observe, ...changes.observe },
     longRun: { ...request.longRun, runId, detached: true, ...(changes.fleetWebsite ? { fleetWebsite: true as const } : {}) },

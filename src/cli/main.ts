@@ -144,6 +144,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
     .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
     .option("--keep-alive [duration]", "after the scenario, keep the fleet until `fieldtest stop`, Ctrl+C or the duration (e.g. 10m); the exit status is still the run's result")
+    .option("--deadline <duration>", "the scenario must end within this (e.g. 30m): past it the run is stopped (cloud.signal aborts) and fails with reason \"deadline\", exit 1")
+    .option("--check-every <duration>", "run the checkers over the history so far this often while the scenario runs (e.g. 10s): a verdict of invalid stops the run, which fails with reason \"check-failed\"")
     .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
     .option("--runs-dir <dir>", "keep the run's config, inventory, logs, metrics and result in <dir>/<namespace>/<run-id>/ (default: $FIELDTEST_RUNS_DIR or ./runs)")
     .option("--website", "serve the run's website: agents, TTL, phase, live charts, logs, /metrics")
@@ -161,15 +163,16 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean | string }, command: Command) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean | string; deadline?: string; checkEvery?: string }, command: Command) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
+      const limits = { ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }), ...(flags.checkEvery === undefined ? {} : { checkEvery: flags.checkEvery }) };
       if (flags.detach) {
         const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
         const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun };
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun, ...limits };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
@@ -178,7 +181,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
-        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun }, interrupt);
+        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun, ...limits }, interrupt);
         setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
       } finally {
         interrupt.dispose();

@@ -32,6 +32,10 @@ export interface RunRequest {
   observe: ObserveRequest;
   /** History, console level, log caps, dumps (`--daemon-output`, `--log-cap`, detached runs). */
   longRun?: LongRunOptions;
+  /** `--deadline <duration>`: the scenario's time limit. */
+  deadline?: string;
+  /** `--check-every <duration>`: check the history while the scenario runs. */
+  checkEvery?: string;
 }
 
 /** `--keep-alive [duration]`: false, true (until stopped), or milliseconds. */
@@ -41,6 +45,15 @@ export function keepAliveOption(value: boolean | string | undefined): boolean | 
     return parseTtl(value) * 1000;
   } catch (error) {
     throw new UsageError(`--keep-alive ${value}: ${(error as Error).message}; give a duration such as 10m, or no value to wait until stopped`);
+  }
+}
+
+/** A duration flag (`3s`, `10m`) in milliseconds; UsageError names the flag and the value. */
+function durationOption(flag: string, value: string): number {
+  try {
+    return parseTtl(value) * 1000;
+  } catch (error) {
+    throw new UsageError(`${flag} ${value}: ${(error as Error).message}; give a duration such as 30s or 10m`);
   }
 }
 
@@ -72,7 +85,12 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
         ...(longRun.runId ? { runId: longRun.runId } : {}),
         ...(longRun.fleetWebsite ? { fleetWebsite: longRun.fleetWebsite } : {}),
       },
-      limits: { keepAlive: keepAliveOption(request.keepAlive), ...(longRun.checkTimeLimitMs ? { checkTimeLimitMs: longRun.checkTimeLimitMs } : {}) },
+      limits: {
+        keepAlive: keepAliveOption(request.keepAlive),
+        ...(longRun.checkTimeLimitMs ? { checkTimeLimitMs: longRun.checkTimeLimitMs } : {}),
+        ...(request.deadline === undefined ? {} : { deadlineMs: durationOption("--deadline", request.deadline) }),
+        ...(request.checkEvery === undefined ? {} : { checkEveryMs: durationOption("--check-every", request.checkEvery) }),
+      },
       detached: Boolean(longRun.detached),
     },
     "run",

@@ -91,6 +91,13 @@ export const runSpecSchema = z
         checkTimeLimitMs: positive.optional(),
         /** How long a stopped scenario may take to return before the teardown goes on without it. */
         stopGraceMs: z.number().int().min(0).default(10_000),
+        /** The scenario must end within this (from its start): past it the run is stopped and fails with reason "deadline". */
+        deadlineMs: positive.optional(),
+        /**
+         * Check the history recorded so far this often while the scenario runs: a verdict of invalid
+         * stops the run, which fails with reason "check-failed". Without it the checkers run at the scenario's end only.
+         */
+        checkEveryMs: positive.optional(),
       })
       .strict()
       .prefault({}),
