@@ -4,8 +4,10 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
+import type { Namespace } from "../src/core/namespace.ts";
 import type { LogLine } from "../src/runtime/daemon.ts";
-import { containerCount, requireDocker } from "./helpers/fleet.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
+import { containerCount, requireDocker, runCli } from "./helpers/fleet.ts";
 import { inlineSession, untilSeen } from "./helpers/run-session.ts";
 
 const docker = await requireDocker(t);
@@ -80,5 +82,39 @@ await cloud.agents[0].exec("sleep 600");`,
     t.equal(outcome.reason, "check-failed");
     t.ok(progress.some((p) => /^checker register .* found the history so far INVALID: stopping the run$/.test(p)), progress.join("\n"));
     t.equal(await containerCount(docker, namespace), 0);
+  });
+
+  t.test("teardown keep-running (--keep-daemons): the run's daemons outlive the runner, and destroy ends them with the agent", async (t) => {
+    const progress: string[] = [];
+    const lines: LogLine[] = [];
+    const { namespace, home, run } = await inlineSession(
+      t,
+      docker,
+      "kept",
+      `const ticker = await cloud.agents[0].spawn("while :; do echo tick $TICK; sleep 0.2; done", { name: "ticker", env: { TICK: "from-env" } });
+while (!ticker.recentLines().includes("tick from-env")) await new Promise((resolve) => setTimeout(resolve, 100));`,
+      progress,
+      lines,
+      {},
+      "keep-running",
+    );
+    const outcome = await run.run();
+    t.equal(outcome.result, "passed", progress.join("\n"));
+    t.ok(lines.some((l) => l.daemon === "ticker" && l.line === "tick from-env"), "the daemon's output still streams to the run, its environment given");
+    const [container] = await namespaceContainers(docker, namespace as Namespace);
+    t.ok(container, "the agent is kept");
+    const inAgent = async (script: string) => {
+      const exec = await docker.getContainer(container!.Id).exec({ Cmd: ["sh", "-c", script], AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({});
+      const chunks: Buffer[] = [];
+      await new Promise((resolve) => stream.on("data", (c: Buffer) => chunks.push(c)).on("end", resolve));
+      return { code: (await exec.inspect()).ExitCode, output: Buffer.concat(chunks).toString("utf8") };
+    };
+    // After the runner closed its connection: the daemon is alive and still writing its log on the agent.
+    const alive = await inAgent(`p=$(cat /run/fieldtest/daemons/ticker.*.pid) && kill -0 "$p" && f=$(echo /var/log/fieldtest/daemons/ticker.*.out) && a=$(wc -l < "$f") && sleep 1 && b=$(wc -l < "$f") && [ "$b" -gt "$a" ]`);
+    t.equal(alive.code, 0, `the daemon runs on after the run: ${alive.output}`);
+    const destroyed = await runCli(["destroy", "--namespace", namespace], { FIELDTEST_HOME: home });
+    t.equal(destroyed.code, 0, destroyed.stderr);
+    t.equal(await containerCount(docker, namespace), 0, "destroy ends the agent and its daemons");
   });
 }

@@ -31,7 +31,7 @@ import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
  * run's parent settles them (it makes the fleet, if any), and the orchestrator is given the
  * resulting inventory instead.
  */
-const FLEET_FLAGS = ["--detach", "--localhost", "--namespace", "--inventory", "--ssh-key", "--keep", "--vms", "--ttl", "--ports-per-agent", "--group", "--image", "--max-vms", "--max-cores", "--max-ram-gb", "--network", "--runs-dir", "--run-id"];
+const FLEET_FLAGS = ["--detach", "--localhost", "--namespace", "--inventory", "--ssh-key", "--keep", "--keep-daemons", "--vms", "--ttl", "--ports-per-agent", "--group", "--image", "--max-vms", "--max-cores", "--max-ram-gb", "--network", "--runs-dir", "--run-id"];
 
 export interface DetachRequest {
   /** The command line as typed (after `fieldtest`); the runner's is derived from it. */

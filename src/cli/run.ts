@@ -16,7 +16,7 @@ export type { RunOutcome };
 
 /** Where the fleet comes from, as the flags say it; each source says whether this run owns (and so removes) it. */
 export type FleetSource =
-  | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean }
+  | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean | "daemons-running" }
   | { kind: "namespace"; namespace: string; keyPath: string | undefined }
   | { kind: "inventory"; path: string; keyPath: string | undefined; endAgents?: boolean };
 
@@ -66,7 +66,7 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
       : source.kind === "namespace"
         ? { kind: "namespace", namespace: source.namespace, ...(source.keyPath ? { keyPath: source.keyPath } : {}) }
         : { kind: "inventory", path: source.path, ...(source.keyPath ? { keyPath: source.keyPath } : {}) };
-  const teardown = source.kind === "localhost" ? (source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
+  const teardown = source.kind === "localhost" ? (source.keep === "daemons-running" ? "keep-running" : source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
   const fromFile = scenarioArgs.paramsFile === undefined ? {} : await paramsFromFile(scenarioArgs.paramsFile);
   return parseRunSpec(
     {

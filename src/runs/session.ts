@@ -186,6 +186,7 @@ export class RunSession {
         recording: longRun.cloudOptions(observing),
         signal: this.signal,
         stopGraceMs: spec.limits.stopGraceMs,
+        daemonsOutliveRunner: spec.teardown === "keep-running",
         beforeRun: async (connected: Cloud) => {
           await longRun.started(observing, connected, inventory, scenario.name, fleet.key.privateKey);
           let nodeExporters: NodeExporterTarget[] = [];
@@ -293,7 +294,7 @@ export class RunSession {
   async #keepAlive(keepAlive: true | number, entered: () => void): Promise<void> {
     entered();
     const how = keepAlive === true ? "until stopped (Ctrl+C or `fieldtest stop`)" : `for ${Math.round(keepAlive / 1000)}s or until stopped`;
-    this.context.progress.step(`keeping the agents alive ${how}, then ${this.spec.teardown === "keep" ? "exiting" : "tearing down"}`);
+    this.context.progress.step(`keeping the agents alive ${how}, then ${this.spec.teardown.startsWith("keep") ? "exiting" : "tearing down"}`);
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.#keepingAlive = resolve;
@@ -340,7 +341,7 @@ function runConfig(spec: RunSpec, scenario: string, params: Record<string, unkno
     scenario,
     reference: spec.scenario,
     params,
-    source: fleet.kind === "localhost" ? { ...fleet, groups, keep: spec.teardown === "keep" } : fleet,
+    source: fleet.kind === "localhost" ? { ...fleet, groups, keep: spec.teardown.startsWith("keep") } : fleet,
     teardown: spec.teardown,
     keepAlive: spec.limits.keepAlive,
     website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,

@@ -38,7 +38,8 @@ export const fleetSourceSchema = z.discriminatedUnion("kind", [
  * ends the inventory's agents from inside (a detached runner with no Docker socket); `keep` leaves
  * the agents running, with the run's daemons stopped.
  */
-export const TEARDOWNS = ["destroy", "end-agents", "keep"] as const;
+/** `keep` leaves the agents with the run's daemons stopped; `keep-running` leaves the daemons running too. */
+export const TEARDOWNS = ["destroy", "end-agents", "keep", "keep-running"] as const;
 export type Teardown = (typeof TEARDOWNS)[number];
 
 const websiteSchema = z

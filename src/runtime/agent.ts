@@ -32,6 +32,8 @@ export interface AgentContext {
    * daemon stops) has the agent, which the signal that stopped the run must not cut.
    */
   runSignal?: () => AbortSignal | undefined;
+  /** Daemons outlive the runner's connection (their output goes to files on the agent): `run --keep=running`. */
+  daemonsOutliveRunner?: boolean;
 }
 
 export interface AgentExecOptions extends ExecOptions {
@@ -135,6 +137,7 @@ export class Agent {
           await this.exec(line);
         },
         ...(this.context.onDaemonEvent ? { onEvent: this.context.onDaemonEvent } : {}),
+        ...(this.context.daemonsOutliveRunner ? { outlivesConnection: true } : {}),
       },
       command,
       {
@@ -281,9 +284,14 @@ export class Agent {
     return this.ports.next();
   }
 
-  /** Stops this runner's daemons (TERM, then KILL) and closes the connection. */
-  async close(): Promise<void> {
-    await Promise.allSettled(this.runningDaemons().map((daemon) => daemon.stop({ graceMs: 2000 })));
+  /**
+   * Stops this runner's daemons (TERM, then KILL) and closes the connection. With `keepDaemons`,
+   * daemons started to outlive the connection are left running; their pid files stay in
+   * /run/fieldtest/daemons and their output in /var/log/fieldtest/daemons on the agent.
+   */
+  async close(options: { keepDaemons?: boolean } = {}): Promise<void> {
+    const stopping = this.runningDaemons().filter((daemon) => !(options.keepDaemons && daemon.outlivesConnection));
+    await Promise.allSettled(stopping.map((daemon) => daemon.stop({ graceMs: 2000 })));
     this.connection.close();
   }
 }

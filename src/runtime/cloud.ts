@@ -29,6 +29,11 @@ export interface CloudOptions {
   restartEvents?: RestartEventSink;
   /** `cloud.signal`: aborted when the run is being stopped. */
   signal?: AbortSignal;
+  /**
+   * Daemons are started so that they outlive the runner's SSH connections (output to files on the
+   * agent), and `close` leaves them running: `run --keep=running`.
+   */
+  daemonsOutliveRunner?: boolean;
 }
 
 /** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
@@ -67,6 +72,7 @@ export class Cloud {
           logSink: options.logSink,
           copies: this.copies,
           runSignal: () => this.#scenarioSignal,
+          ...(options.daemonsOutliveRunner ? { daemonsOutliveRunner: true } : {}),
           ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}),
           ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
         }),
@@ -197,10 +203,11 @@ export class Cloud {
     await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults failed: ${error.message}`));
   }
 
-  /** Heals the faults, stops the daemons this run started and closes every connection. */
+  /** Heals the faults, stops the daemons this run started (unless they outlive it) and closes every connection. */
   async close(): Promise<void> {
     // Before the connections go: a fault must not outlive the run that made it.
     await this.healFaults();
-    await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
+    const keepDaemons = Boolean(this.options.daemonsOutliveRunner);
+    await Promise.allSettled([...this.agents.map((agent) => agent.close({ keepDaemons })), this.hashes.close()]);
   }
 }

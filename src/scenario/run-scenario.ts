@@ -31,6 +31,8 @@ export interface RunScenarioOptions {
   signal?: AbortSignal;
   /** How long a stopped scenario may take to return (default 10 s). */
   stopGraceMs?: number;
+  /** Daemons survive the runner's connections and are left running at close (`--keep=running`). */
+  daemonsOutliveRunner?: boolean;
   /** Called once every agent is connected, before the scenario runs (the CLI starts its exporters here). */
   beforeRun?: (cloud: Cloud) => Promise<void> | void;
   /** Called after the scenario passed, before the connections close (the CLI's --keep-alive waits here). */
@@ -80,6 +82,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     ...(options.observer ? { observer: options.observer } : {}),
     ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.daemonsOutliveRunner ? { daemonsOutliveRunner: true } : {}),
     ...options.recording,
   });
   const cloud = await abortable(connecting, options.signal).catch((error) => {

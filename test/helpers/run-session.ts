@@ -11,7 +11,7 @@ import { parseRunSpec, type RunSpecInput } from "../../src/runs/spec.ts";
 import { cleanupNamespace, ROOT, tempHome, uniqueNamespace } from "./fleet.ts";
 
 /** A scenario file whose run is `body`, and a session that runs it; progress and log lines land in the arrays given. */
-export async function inlineSession(t: Test, docker: Docker, name: string, body: string, progress: string[], lines: LogLine[] = [], limits: RunSpecInput["limits"] = {}) {
+export async function inlineSession(t: Test, docker: Docker, name: string, body: string, progress: string[], lines: LogLine[] = [], limits: RunSpecInput["limits"] = {}, teardown: RunSpecInput["teardown"] = "destroy") {
   const home = await tempHome(t);
   const namespace = uniqueNamespace(name);
   cleanupNamespace(t, docker, namespace);
@@ -29,11 +29,11 @@ export async function inlineSession(t: Test, docker: Docker, name: string, body:
   const spec: RunSpecInput = {
     scenario,
     fleet: { kind: "localhost", namespace, ttlSeconds: 600, portsPerAgent: 10, owner: "test", overrides: { vms: 1 }, limits: { maxVms: 2 } },
-    teardown: "destroy",
+    teardown,
     observation: { runsDir: join(home, "runs") },
     limits,
   };
-  return { namespace, run: new RunSession(context, parseRunSpec(spec)) };
+  return { namespace, home, run: new RunSession(context, parseRunSpec(spec)) };
 }
 
 /** Resolves once a progress line (or log line) matches. */
