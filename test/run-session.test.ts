@@ -1,42 +1,18 @@
 // A run through the RunSession API, without the CLI: a spec in, an outcome out, and the run's
 // end recorded whatever the scenario leaves behind (issue 22: stray operations, true phases).
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import type { LogLine } from "../src/runtime/daemon.ts";
-import type { RunContext } from "../src/runs/context.ts";
-import { RunSession } from "../src/runs/session.ts";
-import { parseRunSpec, type RunSpecInput } from "../src/runs/spec.ts";
-import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import type { RunSpecInput } from "../src/runs/spec.ts";
+import { containerCount, requireDocker } from "./helpers/fleet.ts";
+import { inlineSession, untilSeen } from "./helpers/run-session.ts";
 
 const docker = await requireDocker(t);
 
 if (docker) {
-  /** A scenario file whose run is `body`, and a spec that runs it on a fleet made for the run. */
-  async function session(t: Test, name: string, body: string, progress: string[], lines: LogLine[] = [], limits: RunSpecInput["limits"] = {}) {
-    const home = await tempHome(t);
-    const namespace = uniqueNamespace(name);
-    cleanupNamespace(t, docker!, namespace);
-    const scenario = join(home, `${name}.mts`);
-    await writeFile(scenario, `import { defineScenario } from ${JSON.stringify(join(ROOT, "src", "index.ts"))};\nexport default defineScenario({ name: ${JSON.stringify(name)}, async run(cloud) {\n${body}\n} });\n`);
-    const context: RunContext = {
-      env: { ...process.env, FIELDTEST_HOME: home },
-      cwd: home,
-      packageRoot: ROOT,
-      docker: () => docker!,
-      stderr: { write: () => true } as unknown as NodeJS.WritableStream,
-      progress: { step: (message) => void progress.push(message) },
-      log: (line) => void lines.push(line),
-    };
-    const spec: RunSpecInput = {
-      scenario,
-      fleet: { kind: "localhost", namespace, ttlSeconds: 600, portsPerAgent: 10, owner: "test", overrides: { vms: 1 }, limits: { maxVms: 2 } },
-      teardown: "destroy",
-      observation: { runsDir: join(home, "runs") },
-      limits,
-    };
-    return { namespace, run: new RunSession(context, parseRunSpec(spec)) };
-  }
+  const session = (t: Test, name: string, body: string, progress: string[], lines: LogLine[] = [], limits: RunSpecInput["limits"] = {}) =>
+    inlineSession(t, docker, name, body, progress, lines, limits);
 
   t.test("a scenario runs through RunSession: outcome, run directory and teardown, no CLI involved", async (t) => {
     const progress: string[] = [];
@@ -72,14 +48,7 @@ throw new Error("x");`,
     t.equal(await containerCount(docker, namespace), 0, "the fleet made for the run is gone");
   });
 
-  /** Resolves once a progress line matches. */
-  async function untilProgress(progress: string[], pattern: RegExp): Promise<void> {
-    const started = Date.now();
-    while (!progress.some((p) => pattern.test(p))) {
-      if (Date.now() - started > 120_000) throw new Error(`no progress line matched ${pattern}:\n${progress.join("\n")}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const untilProgress = (progress: string[], pattern: RegExp) => untilSeen(() => progress, pattern);
 
   t.test("keep-alive: the checkers answer when the scenario ends, a stop ends it with the run's result, and the phase is done after it", async (t) => {
     const progress: string[] = [];

@@ -31,7 +31,7 @@ import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
  * run's parent settles them (it makes the fleet, if any), and the orchestrator is given the
  * resulting inventory instead.
  */
-const FLEET_FLAGS = ["--detach", "--localhost", "--namespace", "--inventory", "--ssh-key", "--keep", "--vms", "--ttl", "--ports-per-agent", "--group", "--image", "--max-vms", "--max-cores", "--max-ram-gb", "--network", "--runs-dir", "--run-id"];
+const FLEET_FLAGS = ["--detach", "--localhost", "--namespace", "--inventory", "--ssh-key", "--keep", "--keep-daemons", "--vms", "--ttl", "--ports-per-agent", "--group", "--image", "--max-vms", "--max-cores", "--max-ram-gb", "--network", "--runs-dir", "--run-id"];
 
 export interface DetachRequest {
   /** The command line as typed (after `fieldtest`); the runner's is derived from it. */
@@ -47,6 +47,8 @@ export interface DetachRequest {
   json: boolean;
   keepAlive: boolean | string;
   longRun: LongRunOptions;
+  deadline?: string;
+  checkEvery?: string;
 }
 
 /** The spec a runner on this machine (a process, a container of its engine) is given, in its run directory. */
@@ -56,6 +58,8 @@ async function stageSpec(context: CliContext, request: DetachRequest, dir: strin
     source: changes.source ?? request.source,
     scenarioArgs: request.scenarioArgs,
     keepAlive: request.keepAlive,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+    ...(request.checkEvery === undefined ? {} : { checkEvery: request.checkEvery }),
     json: false,
     observe: { ...request.observe, ...changes.observe },
     longRun: { ...request.longRun, runId, detached: true, ...(changes.fleetWebsite ? { fleetWebsite: true as const } : {}) },

@@ -143,8 +143,11 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--group <name=count>", "with --localhost: the count of one of the scenario's groups, e.g. unit=5 (repeat for more)", collect, [])
     .option("--inventory <file>", "run on the agents of an inventory JSON file (as `fieldtest inventory` prints)")
     .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
-    .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
+    .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies); the run's daemons are stopped")
+    .option("--keep-daemons", "as --keep, with the run's daemons left running too: they are started to outlive the runner, with output in /var/log/fieldtest/daemons/ on the agent")
     .option("--keep-alive [duration]", "after the scenario, keep the fleet until `fieldtest stop`, Ctrl+C or the duration (e.g. 10m); the exit status is still the run's result")
+    .option("--deadline <duration>", "the scenario must end within this (e.g. 30m): past it the run is stopped (cloud.signal aborts) and fails with reason \"deadline\", exit 1")
+    .option("--check-every <duration>", "run the checkers over the history so far this often while the scenario runs (e.g. 10s): a verdict of invalid stops the run, which fails with reason \"check-failed\"")
     .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
     .option("--runs-dir <dir>", "keep the run's config, inventory, logs, metrics and result in <dir>/<namespace>/<run-id>/ (default: $FIELDTEST_RUNS_DIR or ./runs)")
     .option("--website", "serve the run's website: agents, TTL, phase, live charts, logs, /metrics")
@@ -162,15 +165,16 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean | string }, command: Command) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; keepAlive?: boolean | string; deadline?: string; checkEvery?: string }, command: Command) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
+      const limits = { ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }), ...(flags.checkEvery === undefined ? {} : { checkEvery: flags.checkEvery }) };
       if (flags.detach) {
         const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
         const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun };
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun, ...limits };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
@@ -179,7 +183,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
-        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun }, interrupt);
+        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun, ...limits }, interrupt);
         setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
       } finally {
         interrupt.dispose();
@@ -410,12 +414,14 @@ function cloudGroupsFor(cloud: string, groups: Parameters<typeof cloudGroups>[0]
   return cloudGroups(groups, cloud, table);
 }
 
-function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; endAgents?: boolean }): FleetSource {
+function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; endAgents?: boolean }): FleetSource {
   if (flags.localhost && flags.inventory) throw new UsageError("--localhost and --inventory exclude each other: a run either makes its fleet or uses a given one");
   if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
+  if (flags.keepDaemons && !flags.localhost) throw new UsageError("--keep-daemons only applies with --localhost (it keeps a fleet made for the run, daemons running)");
   if (flags.localhost) {
     const namespace = namespaceOption(flags.namespace, context.env) ?? generatedNamespace();
-    return { kind: "localhost", request: localFleet(context, flags, namespace), limits: planLimits(flags, DEFAULT_MAX_VMS), keep: Boolean(flags.keep) };
+    const keep = flags.keepDaemons ? "daemons-running" : Boolean(flags.keep);
+    return { kind: "localhost", request: localFleet(context, flags, namespace), limits: planLimits(flags, DEFAULT_MAX_VMS), keep };
   }
   const fleetOnly = (["vms", "image", "maxCores", "maxRamGb"] as const).find((flag) => flags[flag] !== undefined) ?? (flags.group?.length ? "group" : undefined);
   if (fleetOnly) throw new UsageError(`${flagOf(fleetOnly)} only applies with --localhost: an existing fleet has the agents it has`);

@@ -16,7 +16,7 @@ export type { RunOutcome };
 
 /** Where the fleet comes from, as the flags say it; each source says whether this run owns (and so removes) it. */
 export type FleetSource =
-  | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean }
+  | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean | "daemons-running" }
   | { kind: "namespace"; namespace: string; keyPath: string | undefined }
   | { kind: "inventory"; path: string; keyPath: string | undefined; endAgents?: boolean };
 
@@ -32,6 +32,10 @@ export interface RunRequest {
   observe: ObserveRequest;
   /** History, console level, log caps, dumps (`--daemon-output`, `--log-cap`, detached runs). */
   longRun?: LongRunOptions;
+  /** `--deadline <duration>`: the scenario's time limit. */
+  deadline?: string;
+  /** `--check-every <duration>`: check the history while the scenario runs. */
+  checkEvery?: string;
 }
 
 /** `--keep-alive [duration]`: false, true (until stopped), or milliseconds. */
@@ -44,6 +48,15 @@ export function keepAliveOption(value: boolean | string | undefined): boolean | 
   }
 }
 
+/** A duration flag (`3s`, `10m`) in milliseconds; UsageError names the flag and the value. */
+function durationOption(flag: string, value: string): number {
+  try {
+    return parseTtl(value) * 1000;
+  } catch (error) {
+    throw new UsageError(`${flag} ${value}: ${(error as Error).message}; give a duration such as 30s or 10m`);
+  }
+}
+
 /** The RunSpec of a `fieldtest run` command line. */
 export async function runSpec(request: RunRequest): Promise<RunSpec> {
   const { source, scenarioArgs, observe, longRun = {} } = request;
@@ -53,7 +66,7 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
       : source.kind === "namespace"
         ? { kind: "namespace", namespace: source.namespace, ...(source.keyPath ? { keyPath: source.keyPath } : {}) }
         : { kind: "inventory", path: source.path, ...(source.keyPath ? { keyPath: source.keyPath } : {}) };
-  const teardown = source.kind === "localhost" ? (source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
+  const teardown = source.kind === "localhost" ? (source.keep === "daemons-running" ? "keep-running" : source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
   const fromFile = scenarioArgs.paramsFile === undefined ? {} : await paramsFromFile(scenarioArgs.paramsFile);
   return parseRunSpec(
     {
@@ -72,7 +85,12 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
         ...(longRun.runId ? { runId: longRun.runId } : {}),
         ...(longRun.fleetWebsite ? { fleetWebsite: longRun.fleetWebsite } : {}),
       },
-      limits: { keepAlive: keepAliveOption(request.keepAlive), ...(longRun.checkTimeLimitMs ? { checkTimeLimitMs: longRun.checkTimeLimitMs } : {}) },
+      limits: {
+        keepAlive: keepAliveOption(request.keepAlive),
+        ...(longRun.checkTimeLimitMs ? { checkTimeLimitMs: longRun.checkTimeLimitMs } : {}),
+        ...(request.deadline === undefined ? {} : { deadlineMs: durationOption("--deadline", request.deadline) }),
+        ...(request.checkEvery === undefined ? {} : { checkEveryMs: durationOption("--check-every", request.checkEvery) }),
+      },
       detached: Boolean(longRun.detached),
     },
     "run",

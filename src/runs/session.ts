@@ -28,11 +28,16 @@ export interface RunOutcome {
   agents: string[];
   /** Where the run's config, inventory, logs, metrics and result were written. */
   runDir?: string;
+  /** Why a stopped run ended: "deadline" and "check-failed" fail it, the others interrupt it. */
+  reason?: StopCause;
   /** What the checkers said of the recorded history: true, false or "unknown". */
   checks?: boolean | "unknown";
   website?: string;
   prometheus?: string;
 }
+
+/** What stops a run: a stop request, the TTL, Ctrl+C, the scenario's deadline, or a check found invalid while it runs. */
+export type StopCause = StopReason | "interrupted" | "deadline" | "check-failed";
 
 /** The stopped run's error, which `cloud.signal.reason` also is. */
 export class RunStoppedError extends Error {
@@ -75,7 +80,7 @@ export async function paramsFromFile(path: string): Promise<Pick<RunSpec["params
  */
 export class RunSession {
   readonly #controller = new AbortController();
-  #stopReason: string | undefined;
+  #stopReason: StopCause | undefined;
   #keepingAlive: (() => void) | undefined;
 
   constructor(
@@ -96,7 +101,7 @@ export class RunSession {
    * Ends the run: during the scenario, it is stopped (result "interrupted"); during a keep-alive
    * after the scenario, the run keeps its result and the teardown starts.
    */
-  stop(reason: StopReason | "interrupted" | "deadline" = "stop-requested"): void {
+  stop(reason: StopCause = "stop-requested"): void {
     if (this.#keepingAlive) return this.#keepingAlive();
     if (this.#controller.signal.aborted) return;
     this.#stopReason = reason;
@@ -140,18 +145,25 @@ export class RunSession {
       this.signal,
       progress,
     );
-    const finish = (result: RunOutcome["result"], error?: string): RunOutcome => ({
+    const finish = (result: RunOutcome["result"], error?: string, reason?: StopCause): RunOutcome => ({
       scenario: scenario.name,
       namespace: inventory.namespace,
       result,
       ...(error === undefined ? {} : { error }),
+      ...(reason === undefined ? {} : { reason }),
       durationMs: Date.now() - started,
       agents: inventory.agents.map((a) => a.name),
       ...(observation ? { runDir: observation.runDir.path } : {}),
       ...(observation?.website ? { website: observation.website.url } : {}),
       ...(observation?.prometheus ? { prometheus: observation.prometheus.url } : {}),
     });
-    const stopped = () => finish("interrupted", this.#stopReason === "interrupted" ? "interrupted by the user" : `stopped (${this.#stopReason})`);
+    const stopped = (): RunOutcome => {
+      const reason = this.#stopReason;
+      if (reason === "deadline") return finish("failed", `deadline: the scenario did not end within ${formatMs(spec.limits.deadlineMs ?? 0)}`, reason);
+      if (reason === "check-failed") return finish("failed", "check-failed: the history recorded so far is not valid", reason);
+      return finish("interrupted", reason === "interrupted" ? "interrupted by the user" : `stopped (${reason})`, reason);
+    };
+    let watch: { end(): void } | undefined;
     try {
       observation = await Observation.start({
         ...longRun.observationOptions(),
@@ -176,6 +188,7 @@ export class RunSession {
         recording: longRun.cloudOptions(observing),
         signal: this.signal,
         stopGraceMs: spec.limits.stopGraceMs,
+        daemonsOutliveRunner: spec.teardown === "keep-running",
         beforeRun: async (connected: Cloud) => {
           await longRun.started(observing, connected, inventory, scenario.name, fleet.key.privateKey);
           let nodeExporters: NodeExporterTarget[] = [];
@@ -189,8 +202,10 @@ export class RunSession {
           progress.step(`running scenario ${scenario.name} on ${inventory.agents.length} agent(s) of namespace ${inventory.namespace}`);
           observing.setPhase("running");
           scenarioStarted = true;
+          watch = this.#watchScenario(observing);
         },
         afterRun: async () => {
+          watch?.end();
           observing.assertHealthy();
           outcome = finish("passed");
           observing.setPhase("done");
@@ -218,6 +233,7 @@ export class RunSession {
       }
       if (outcome.result !== "passed") observation?.setPhase(outcome.result === "failed" ? "failed" : "stopped");
     } finally {
+      watch?.end();
       // A run that failed before its fleet was connected still ends its long-run record.
       if (outcome && !closedOut) await longRun.beforeClose(outcome);
       if (observation && outcome) {
@@ -243,11 +259,44 @@ export class RunSession {
     return false;
   }
 
+  /**
+   * While the scenario runs: its deadline, and the checkers over the history so far if the spec
+   * asks for them; either stops the run (and fails it) through the same path as `fieldtest stop`.
+   */
+  #watchScenario(observation: Observation): { end(): void } {
+    const { deadlineMs, checkEveryMs, checkTimeLimitMs } = this.spec.limits;
+    const deadline = deadlineMs === undefined ? undefined : setTimeout(() => {
+      this.context.progress.step(`the scenario did not end within its deadline of ${formatMs(deadlineMs)}: stopping the run`);
+      this.stop("deadline");
+    }, deadlineMs);
+    let checking = false;
+    const checks = checkEveryMs === undefined ? undefined : setInterval(() => {
+      if (checking || this.signal.aborted) return;
+      checking = true;
+      void observation.history
+        .checkSoFar(checkTimeLimitMs)
+        .then((report) => {
+          if (report.valid !== false || this.signal.aborted) return;
+          const invalid = report.checkers.filter((c) => c.valid === false).map((c) => `${c.checker} (${c.summary})`).join(", ");
+          this.context.progress.step(`checker ${invalid} found the history so far INVALID: stopping the run`);
+          this.stop("check-failed");
+        })
+        .catch((error: Error) => this.context.progress.step(`checking the history so far failed: ${error.message}`))
+        .finally(() => (checking = false));
+    }, checkEveryMs);
+    return {
+      end: () => {
+        clearTimeout(deadline);
+        clearInterval(checks);
+      },
+    };
+  }
+
   /** Waits for a stop, or for the keep-alive's duration; the run keeps the result it had. */
   async #keepAlive(keepAlive: true | number, entered: () => void): Promise<void> {
     entered();
     const how = keepAlive === true ? "until stopped (Ctrl+C or `fieldtest stop`)" : `for ${Math.round(keepAlive / 1000)}s or until stopped`;
-    this.context.progress.step(`keeping the agents alive ${how}, then ${this.spec.teardown === "keep" ? "exiting" : "tearing down"}`);
+    this.context.progress.step(`keeping the agents alive ${how}, then ${this.spec.teardown.startsWith("keep") ? "exiting" : "tearing down"}`);
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.#keepingAlive = resolve;
@@ -282,6 +331,11 @@ export class RunSession {
   }
 }
 
+/** `3s`, `1.5s`, `10m`: a limit as a person wrote it. */
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
+}
+
 /** config.json of the run directory: what was asked for, never a secret. */
 function runConfig(spec: RunSpec, scenario: string, params: Record<string, unknown>, groups: FleetGroup[] | undefined) {
   const { fleet, observation: observe } = spec;
@@ -289,7 +343,7 @@ function runConfig(spec: RunSpec, scenario: string, params: Record<string, unkno
     scenario,
     reference: spec.scenario,
     params,
-    source: fleet.kind === "localhost" ? { ...fleet, groups, keep: spec.teardown === "keep" } : fleet,
+    source: fleet.kind === "localhost" ? { ...fleet, groups, keep: spec.teardown.startsWith("keep") } : fleet,
     teardown: spec.teardown,
     keepAlive: spec.limits.keepAlive,
     website: observe.website ? { host: observe.website.host, port: observe.website.port, tls: Boolean(observe.website.tls), user: observe.website.auth?.username ?? null } : null,

@@ -38,7 +38,8 @@ export const fleetSourceSchema = z.discriminatedUnion("kind", [
  * ends the inventory's agents from inside (a detached runner with no Docker socket); `keep` leaves
  * the agents running, with the run's daemons stopped.
  */
-export const TEARDOWNS = ["destroy", "end-agents", "keep"] as const;
+/** `keep` leaves the agents with the run's daemons stopped; `keep-running` leaves the daemons running too. */
+export const TEARDOWNS = ["destroy", "end-agents", "keep", "keep-running"] as const;
 export type Teardown = (typeof TEARDOWNS)[number];
 
 const websiteSchema = z
@@ -93,6 +94,13 @@ export const runSpecSchema = z
         checkTimeLimitMs: positive.optional(),
         /** How long a stopped scenario may take to return before the teardown goes on without it. */
         stopGraceMs: z.number().int().min(0).default(10_000),
+        /** The scenario must end within this (from its start): past it the run is stopped and fails with reason "deadline". */
+        deadlineMs: positive.optional(),
+        /**
+         * Check the history recorded so far this often while the scenario runs: a verdict of invalid
+         * stops the run, which fails with reason "check-failed". Without it the checkers run at the scenario's end only.
+         */
+        checkEveryMs: positive.optional(),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,6 @@
 import { basename } from "node:path";
 import type { Duplex } from "node:stream";
+import { cutBy, eitherSignal } from "../core/abort.ts";
 import { agentGroup, type AgentSpec } from "../core/inventory.ts";
 import type { ReceiveLimits } from "../core/safe-path.ts";
 import type { RelayTarget } from "./broadcast.ts";
@@ -9,7 +10,7 @@ import { Daemon, USER_NAME, type DaemonEvent, type LogSink, type RestartEventSin
 import { ExecError, execOnConnection, failureDetail, type ExecOptions, type ExecResult } from "../transport/exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
-import { quoteArg, type Command } from "../transport/quote.ts";
+import { commandLine, quoteArg, type Command } from "../transport/quote.ts";
 import { SshConnection, sshTargetOf, type RemoteProcess } from "../transport/ssh-connection.ts";
 import { HttpWait, type WaitForHttpOptions } from "./wait/http.ts";
 import { DEFAULT_WAIT_MS } from "./wait/poll.ts";
@@ -26,6 +27,25 @@ export interface AgentContext {
   copies?: CopyCoalescer;
   /** Receives every daemon restart made by a restart policy. */
   restartEvents?: RestartEventSink;
+  /**
+   * The run's signal while the scenario may use the agent: execs, waits and copies in flight when
+   * it aborts reject with an AbortedError. Undefined once fieldtest's own teardown (heal, dumps,
+   * daemon stops) has the agent, which the signal that stopped the run must not cut.
+   */
+  runSignal?: () => AbortSignal | undefined;
+  /** Daemons outlive the runner's connection (their output goes to files on the agent): `run --keep=running`. */
+  daemonsOutliveRunner?: boolean;
+}
+
+export interface AgentExecOptions extends ExecOptions {
+  /** Cuts this call (with the run's signal, either one): the promise rejects with an AbortedError naming the command. */
+  signal?: AbortSignal;
+}
+
+/** Options of a wait: how long, and a signal that cuts it (with the run's, either one). */
+export interface WaitOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 export interface WriteFileOptions {
@@ -91,8 +111,17 @@ export class Agent {
    * Runs a command and waits for it. An argv array is quoted so every argument arrives
    * verbatim; a string is shell syntax. A non-zero exit throws unless `allowFailure`.
    */
-  exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
-    return execOnConnection(this.connection, this.name, command, options);
+  exec(command: Command, options: AgentExecOptions = {}): Promise<ExecResult> {
+    const { signal: own, ...execOptions } = options;
+    const signal = this.signalWith(own);
+    if (!signal) return execOnConnection(this.connection, this.name, command, execOptions);
+    const line = commandLine(command);
+    return cutBy(execOnConnection(this.connection, this.name, command, execOptions), signal, `${this.name}: \`${line.length > 120 ? `${line.slice(0, 117)}...` : line}\``);
+  }
+
+  /** The run's signal (while the scenario has the agent) composed with the caller's own. */
+  private signalWith(own: AbortSignal | undefined): AbortSignal | undefined {
+    return eitherSignal(this.context.runSignal?.(), own);
   }
 
   /**
@@ -119,6 +148,7 @@ export class Agent {
           await this.exec(line);
         },
         ...(this.context.onDaemonEvent ? { onEvent: this.context.onDaemonEvent } : {}),
+        ...(this.context.daemonsOutliveRunner ? { outlivesConnection: true } : {}),
       },
       command,
       {
@@ -196,26 +226,33 @@ export class Agent {
   }
 
   /** Resolves once something on the agent accepts TCP connections on `port` (polled on the agent itself). */
-  async waitForPort(port: number, options: WaitForPortOptions = {}): Promise<void> {
-    await this.runWait(this.named(() => new PortWait(port, options.host)), options.timeoutMs, "waitForPort");
+  async waitForPort(port: number, options: WaitForPortOptions & WaitOptions = {}): Promise<void> {
+    await this.runWait(this.named(() => new PortWait(port, options.host)), options, "waitForPort");
   }
 
   /**
    * Resolves once a GET of `url`, made from the agent (through this runner's SSH connection),
    * answers with `status` (default any 2xx). `http://127.0.0.1:8080/ping` is the agent itself.
    */
-  async waitForHttp(url: string, options: WaitForHttpOptions = {}): Promise<number> {
-    return this.runWait(this.named(() => new HttpWait(url, options)), options.timeoutMs, "waitForHttp");
+  async waitForHttp(url: string, options: WaitForHttpOptions & WaitOptions = {}): Promise<number> {
+    return this.runWait(this.named(() => new HttpWait(url, options)), options, "waitForHttp");
   }
 
   /** Resolves once the strategy says ready: `agent.waitFor(Wait.forAll(Wait.forPort(2379), Wait.forLogLine(log, "ready")))`. */
-  async waitFor<T>(strategy: WaitStrategy<T>, options: { timeoutMs?: number } = {}): Promise<T> {
-    return this.runWait(strategy, options.timeoutMs, "waitFor");
+  async waitFor<T>(strategy: WaitStrategy<T>, options: WaitOptions = {}): Promise<T> {
+    return this.runWait(strategy, options, "waitFor");
   }
 
-  private runWait<T>(strategy: WaitStrategy<T>, timeoutMs: number | undefined, caller: string): Promise<T> {
-    const target = { name: this.name, exec: (command: Command, options?: ExecOptions) => this.exec(command, options), forwardOut: (host: string, port: number) => this.connection.forwardOut(host, port) };
-    return strategy.waitUntilReady({ target, timeoutMs: timeoutMs ?? DEFAULT_WAIT_MS, caller });
+  /** A wait the signal cuts as a whole, even a strategy of the scenario's own that ignores it. */
+  private runWait<T>(strategy: WaitStrategy<T>, options: WaitOptions, caller: string): Promise<T> {
+    const signal = this.signalWith(options.signal);
+    const target = {
+      name: this.name,
+      exec: (command: Command, execOptions?: ExecOptions) => this.exec(command, { ...execOptions, ...(signal ? { signal } : {}) }),
+      forwardOut: (host: string, port: number) => this.connection.forwardOut(host, port),
+    };
+    const waiting = strategy.waitUntilReady({ target, timeoutMs: options.timeoutMs ?? DEFAULT_WAIT_MS, caller, ...(signal ? { signal } : {}) });
+    return cutBy(waiting, signal, `${this.name}: ${caller} for ${strategy.description}`);
   }
 
   /** A wait built from the scenario's arguments; a bad one is named with this agent. */
@@ -242,7 +279,8 @@ export class Agent {
    * same file and path on several agents at once are sent as one broadcast (see cloud.copy).
    */
   copy(local: string, remote: string = basename(local)): Promise<CopyResult> {
-    return this.context.copies ? this.context.copies.copy(this.relayTarget(), local, remote) : this.copier.copy(local, remote);
+    const copying = this.context.copies ? this.context.copies.copy(this.relayTarget(), local, remote) : this.copier.copy(local, remote);
+    return cutBy(copying, this.signalWith(undefined), `${this.name}: copy of ${local} to ${remote}`);
   }
 
   /** This agent as a broadcast (`cloud.copy`) sees it. */
@@ -269,9 +307,14 @@ export class Agent {
     return this.ports.next();
   }
 
-  /** Stops this runner's daemons (TERM, then KILL) and closes the connection. */
-  async close(): Promise<void> {
-    await Promise.allSettled(this.runningDaemons().map((daemon) => daemon.stop({ graceMs: 2000 })));
+  /**
+   * Stops this runner's daemons (TERM, then KILL) and closes the connection. With `keepDaemons`,
+   * daemons started to outlive the connection are left running; their pid files stay in
+   * /run/fieldtest/daemons and their output in /var/log/fieldtest/daemons on the agent.
+   */
+  async close(options: { keepDaemons?: boolean } = {}): Promise<void> {
+    const stopping = this.runningDaemons().filter((daemon) => !(options.keepDaemons && daemon.outlivesConnection));
+    await Promise.allSettled(stopping.map((daemon) => daemon.stop({ graceMs: 2000 })));
     this.connection.close();
   }
 }

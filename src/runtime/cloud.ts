@@ -1,3 +1,4 @@
+import { cutBy } from "../core/abort.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { describeFaultEvent, type FaultObserver } from "./faults/events.ts";
 import { Nemesis } from "./faults/nemesis.ts";
@@ -28,6 +29,11 @@ export interface CloudOptions {
   restartEvents?: RestartEventSink;
   /** `cloud.signal`: aborted when the run is being stopped. */
   signal?: AbortSignal;
+  /**
+   * Daemons are started so that they outlive the runner's SSH connections (output to files on the
+   * agent), and `close` leaves them running: `run --keep=running`.
+   */
+  daemonsOutliveRunner?: boolean;
 }
 
 /** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
@@ -50,10 +56,13 @@ export class Cloud {
    * a scenario passes it to its own waits and loops and returns soon after; it never aborts otherwise.
    */
   readonly signal: AbortSignal;
+  /** `signal` while the scenario has the fleet; undefined once the teardown has it (see beginTeardown). */
+  #scenarioSignal: AbortSignal | undefined;
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
     this.signal = options.signal ?? new AbortController().signal;
+    this.#scenarioSignal = options.signal;
     this.copies = new CopyCoalescer(this.hashes, (message) => this.log(message));
     this.agents = inventory.agents.map(
       (spec) =>
@@ -62,6 +71,8 @@ export class Cloud {
           hashes: this.hashes,
           logSink: options.logSink,
           copies: this.copies,
+          runSignal: () => this.#scenarioSignal,
+          ...(options.daemonsOutliveRunner ? { daemonsOutliveRunner: true } : {}),
           ...(options.onDaemonEvent ? { onDaemonEvent: options.onDaemonEvent } : {}),
           ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
         }),
@@ -94,12 +105,13 @@ export class Cloud {
    * Throws a BroadcastError, whose `result` names the agents that have it, if any is left without.
    */
   copy(agents: readonly Agent[], local: string, remote: string): Promise<BroadcastResult> {
-    return broadcast(
+    const copying = broadcast(
       agents.map((agent) => agent.relayTarget()),
       local,
       remote,
       { hashes: this.hashes, log: (message) => this.log(message) },
     );
+    return cutBy(copying, this.#scenarioSignal, `copy of ${local} to ${remote} on ${agents.length} agent(s)`);
   }
 
   /** The fleet's group names, in the order of their first agent. */
@@ -165,6 +177,7 @@ export class Cloud {
       this.nemesis = new Nemesis(this.agents, {
         ...(observer ? { pushMetric: (name, value, options) => observer.pushMetric(name, value, options) } : {}),
         ...(this.options.faultObserver ? { observer: this.options.faultObserver } : {}),
+        signal: () => this.#scenarioSignal,
       });
       // Every fault window is in the run's log too, in order with the daemons' lines.
       this.nemesis.onEvent({ faultEvent: (event) => this.log(describeFaultEvent(event)) });
@@ -177,15 +190,24 @@ export class Cloud {
     return this.options.observer;
   }
 
+  /**
+   * The scenario's time with the fleet is over: from now on the run's signal cuts nothing, since
+   * fieldtest's own teardown (heal, dumps, daemon stops) runs after the signal that stopped the run.
+   */
+  beginTeardown(): void {
+    this.#scenarioSignal = undefined;
+  }
+
   /** Heals every fault the scenario made; a run's stop heals before its dumps, so they see a whole network. */
   async healFaults(): Promise<void> {
     await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults failed: ${error.message}`));
   }
 
-  /** Heals the faults, stops the daemons this run started and closes every connection. */
+  /** Heals the faults, stops the daemons this run started (unless they outlive it) and closes every connection. */
   async close(): Promise<void> {
     // Before the connections go: a fault must not outlive the run that made it.
     await this.healFaults();
-    await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
+    const keepDaemons = Boolean(this.options.daemonsOutliveRunner);
+    await Promise.allSettled([...this.agents.map((agent) => agent.close({ keepDaemons })), this.hashes.close()]);
   }
 }

@@ -88,11 +88,15 @@ export interface DaemonHost {
   run(command: string): Promise<void>;
   /** Starts, exits and restarts, for the run's history. */
   onEvent?(event: DaemonEvent): void;
+  /** Start daemons so that they outlive this connection (`run --keep=running`). */
+  outlivesConnection?: boolean;
 }
 
 const RESTART_MARKER = "fieldtest: restarting";
 
 const PID_DIR = "/run/fieldtest/daemons";
+/** Output of daemons that outlive the runner's connection, one .out and one .err per launch. */
+export const DAEMON_LOG_DIR = "/var/log/fieldtest/daemons";
 /** What useradd accepts, kept to what needs no quoting. */
 export const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 // 0.05 s ticks: up to 5 s for a just-opened channel's shell to write its pid file.
@@ -147,10 +151,17 @@ export class Daemon implements DaemonSignals {
     return daemon;
   }
 
+  /** Started to outlive the runner's connection: a close with `keepDaemons` leaves it running. */
+  get outlivesConnection(): boolean {
+    return Boolean(this.host.outlivesConnection);
+  }
+
   private async launch(): Promise<void> {
-    this.pidFile = `${PID_DIR}/${this.name}.${randomBytes(4).toString("hex")}.pid`;
+    const launch = `${this.name}.${randomBytes(4).toString("hex")}`;
+    this.pidFile = `${PID_DIR}/${launch}.pid`;
     // `exec` keeps the pid: the pid file names the process group that stop() signals.
-    const line = `mkdir -p ${PID_DIR} && echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command.line)}`;
+    const own = `echo $$ > ${quoteArg(this.pidFile)} && exec ${this.shellFor(this.command.line)}`;
+    const line = this.host.outlivesConnection ? survivingLine(own, `${DAEMON_LOG_DIR}/${launch}`) : `mkdir -p ${PID_DIR} && ${own}`;
     const { channel, exited } = await this.host.openChannel(line);
     this.channel = channel;
     this.host.onEvent?.({ type: "daemon-start", agent: this.host.name, daemon: this.name, restart: this.restarts });
@@ -325,6 +336,23 @@ export interface DaemonSignals {
  * The shell line that signals the process group named by a daemon's pid file, waiting
  * (bounded) for the file: the channel opens before the agent's shell has written it.
  */
+/**
+ * A daemon in a session of its own (setsid), its output in files on the agent, so that it outlives
+ * the SSH channel; the channel follows the files (tail --pid ends with the daemon) and exits with
+ * the daemon's status, so output, exits and restarts look the same to the runner. Its stdin is still
+ * the channel's (fd 3: an asynchronous command's stdin is /dev/null otherwise), where the
+ * environment's values arrive.
+ */
+function survivingLine(daemon: string, logs: string): string {
+  const out = quoteArg(`${logs}.out`);
+  const err = quoteArg(`${logs}.err`);
+  return (
+    `mkdir -p ${PID_DIR} ${DAEMON_LOG_DIR} && : > ${out} && : > ${err} && exec 3<&0 && ` +
+    `{ setsid sh -c ${quoteArg(daemon)} <&3 >${out} 2>${err} & p=$!; exec 3<&-; ` +
+    `tail -q -F --pid=$p -n +1 ${err} >&2 & t=$!; tail -q -F --pid=$p -n +1 ${out}; wait $t; wait $p; }`
+  );
+}
+
 export function signalGroupLine(pidFile: string, signal: string): string {
   const file = quoteArg(pidFile);
   return (

@@ -31,6 +31,8 @@ export interface RunScenarioOptions {
   signal?: AbortSignal;
   /** How long a stopped scenario may take to return (default 10 s). */
   stopGraceMs?: number;
+  /** Daemons survive the runner's connections and are left running at close (`--keep=running`). */
+  daemonsOutliveRunner?: boolean;
   /** Called once every agent is connected, before the scenario runs (the CLI starts its exporters here). */
   beforeRun?: (cloud: Cloud) => Promise<void> | void;
   /** Called after the scenario passed, before the connections close (the CLI's --keep-alive waits here). */
@@ -80,6 +82,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     ...(options.observer ? { observer: options.observer } : {}),
     ...(options.restartEvents ? { restartEvents: options.restartEvents } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.daemonsOutliveRunner ? { daemonsOutliveRunner: true } : {}),
     ...options.recording,
   });
   const cloud = await abortable(connecting, options.signal).catch((error) => {
@@ -90,7 +93,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
   let failure: { error: unknown } | undefined;
   try {
     await abortable(Promise.resolve().then(() => options.beforeRun?.(cloud)), options.signal);
-    await untilReturnedOrStopped(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    await untilReturnedOrStopped(Promise.resolve().then(() => loaded.run(cloud, params)), options.signal, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS, (message) => cloud.log(message));
     const run = { scenario: loaded.name, namespace: options.inventory.namespace, params, durationMs: Date.now() - started };
     await options.afterRun?.(cloud);
     return run;
@@ -98,6 +101,7 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     failure = { error };
     throw error;
   } finally {
+    cloud.beginTeardown();
     try {
       // Healed first: the dumps of beforeClose then reach every agent.
       await cloud.healFaults();
@@ -114,16 +118,23 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
  * The scenario's own end, or, once the signal aborts, its end within the grace period and the
  * signal's reason either way: a stopped run is stopped even if the scenario returned in time.
  * A scenario that outlives the grace keeps running until teardown cuts its connections; its
- * late rejection is left handled here, so it is never thrown into the void.
+ * late rejection is left handled here, so it is never thrown into the void. What a stopped
+ * scenario threw (often the AbortedError of the exec or wait the signal cut) is logged.
  */
-async function untilReturnedOrStopped(running: Promise<void>, signal: AbortSignal | undefined, graceMs: number): Promise<void> {
+async function untilReturnedOrStopped(running: Promise<void>, signal: AbortSignal | undefined, graceMs: number, log: (message: string) => void): Promise<void> {
   if (!signal) return running;
   running.catch(() => {});
   await abortable(running, signal).catch(async (error) => {
     if (!signal.aborted) throw error;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([running.then(() => {}, () => {}), grace]).finally(() => clearTimeout(timer));
+    const ended = running.then(
+      () => {},
+      (thrown: unknown) => {
+        if (thrown !== signal.reason) log(`the stopped scenario ended with: ${(thrown as Error)?.message ?? String(thrown)}`);
+      },
+    );
+    await Promise.race([ended, grace]).finally(() => clearTimeout(timer));
     throw signal.reason;
   });
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { cutBy } from "../../core/abort.ts";
 import { expiresAtFromLabels } from "../../core/namespace.ts";
 import { FAULT_ACTIVE_METRIC, type FaultEvent, type FaultKind, type FaultObserver, type HealCause } from "./events.ts";
 import { healAgents } from "./heal.ts";
@@ -37,6 +38,8 @@ export interface NemesisOptions {
   /** Sets a gauge; the run's pushMetric, so dashboards can shade fault windows. */
   pushMetric?: (name: string, value: number, options: { labels: Record<string, string>; help: string }) => void;
   observer?: FaultObserver;
+  /** The run's signal while the scenario may fault the fleet: a fault being applied, or a schedule, is cut when it aborts. */
+  signal?: () => AbortSignal | undefined;
 }
 
 /** Without a TTL label (an inventory from elsewhere), the agents still heal within this. */
@@ -143,7 +146,7 @@ export class Nemesis {
    * or a generator yielding steps, Jepsen's style. `stop()` heals the current step and ends it.
    */
   schedule(steps: Iterable<ScheduleStep<Nemesis>>): ScheduleRun {
-    return runSchedule<Nemesis>(this, steps);
+    return runSchedule<Nemesis>(this, steps, this.options.signal?.());
   }
 
   /** Forgets what the agents reported, e.g. after installing a tool on them. */
@@ -204,7 +207,12 @@ export class Nemesis {
   }
 
   /** Plans a fault with its kind's module, then applies the plan everywhere or nowhere. */
-  private async inflict<Spec>(module: FaultKindModule<Spec>, spec: Spec, options: FaultOptions): Promise<Fault> {
+  private inflict<Spec>(module: FaultKindModule<Spec>, spec: Spec, options: FaultOptions): Promise<Fault> {
+    // A fault cut half-applied is healed with the rest: the teardown heals everything on every agent.
+    return cutBy(this.apply(module, spec, options), this.options.signal?.(), `fault ${module.kind}`);
+  }
+
+  private async apply<Spec>(module: FaultKindModule<Spec>, spec: Spec, options: FaultOptions): Promise<Fault> {
     const kind = module.kind;
     const context: PlanContext = {
       fleet: this.agents,

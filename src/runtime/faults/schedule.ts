@@ -27,9 +27,10 @@ const AGENT_DEADLINE_MARGIN_MS = 2000;
 
 /**
  * Runs steps one after another: an array, or any iterable, such as a generator that yields
- * random faults forever (`stop()` ends it).
+ * random faults forever (`stop()` ends it). When `signal` aborts (the run is stopped), the
+ * schedule stops as with `stop()`: the current step is healed and `done` settles.
  */
-export function runSchedule<N>(nemesis: N, steps: Iterable<ScheduleStep<N>>): ScheduleRun {
+export function runSchedule<N>(nemesis: N, steps: Iterable<ScheduleStep<N>>, signal?: AbortSignal): ScheduleRun {
   let stopped = false;
   let wake: (() => void) | undefined;
   let current: readonly Healable[] = [];
@@ -52,13 +53,21 @@ export function runSchedule<N>(nemesis: N, steps: Iterable<ScheduleStep<N>>): Sc
       if (!stopped && step.gapMs) await sleep(step.gapMs);
     }
   })();
-  return {
-    done,
-    async stop() {
-      stopped = true;
-      wake?.();
-      await done.catch(() => {});
-      await Promise.all(current.map((fault) => fault.heal()));
-    },
+  const stop = async () => {
+    stopped = true;
+    wake?.();
+    await done.catch(() => {});
+    await Promise.all(current.map((fault) => fault.heal()));
   };
+  if (signal) {
+    // A heal failure here is the teardown's to report: it heals every agent again.
+    const onAbort = () => void stop().catch(() => {});
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    void done.then(
+      () => signal.removeEventListener("abort", onAbort),
+      () => signal.removeEventListener("abort", onAbort),
+    );
+  }
+  return { done, stop };
 }

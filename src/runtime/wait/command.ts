@@ -20,6 +20,7 @@ export class CommandWait implements WaitStrategy {
         return { done: false, problem: `the last run exited ${result.code}${said ? `: ${said}` : ""}` };
       },
       (problem) => timeoutMessage(context, this.description, problem),
+      context.signal,
     );
   }
 }

@@ -53,6 +53,7 @@ export class HttpWait implements WaitStrategy<number> {
         }
       },
       (problem) => timeoutMessage(context, this.description, problem),
+      context.signal,
     );
   }
 }

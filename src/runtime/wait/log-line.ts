@@ -23,6 +23,7 @@ export class LogLineWait implements WaitStrategy {
         return { done: false, problem: result.code === 1 ? "no line matched yet" : `the file could not be read: ${result.stderr.trim().slice(0, 200)}` };
       },
       (problem) => timeoutMessage(context, this.description, problem),
+      context.signal,
     );
   }
 }

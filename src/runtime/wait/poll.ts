@@ -8,17 +8,22 @@ export class WaitTimeoutError extends Error {}
 
 export const DEFAULT_WAIT_MS = 30_000;
 
-/** Polls `attempt` until it returns a result, or throws WaitTimeoutError with `describe(lastProblem)`. */
+/**
+ * Polls `attempt` until it returns a result, or throws WaitTimeoutError with `describe(lastProblem)`;
+ * once `signal` aborts, no attempt is made any more and the signal's reason is thrown.
+ */
 export async function pollUntil<T>(
   timeoutMs: number,
   attempt: (remainingMs: number) => Promise<{ done: true; value: T } | { done: false; problem: string }>,
   describe: (lastProblem: string) => string,
+  signal?: AbortSignal,
 ): Promise<T> {
   if (!(timeoutMs > 0)) throw new Error(`timeoutMs must be a positive number of milliseconds, not ${timeoutMs}`);
   const deadline = Date.now() + timeoutMs;
   let pause = 50;
   let problem: string | undefined;
   for (;;) {
+    signal?.throwIfAborted();
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new WaitTimeoutError(describe(problem ?? "no attempt finished"));
     const outcome = await attempt(remaining);

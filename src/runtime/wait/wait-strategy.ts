@@ -16,6 +16,8 @@ export interface WaitContext {
   timeoutMs: number;
   /** The call the scenario made, named in a timeout (`waitForPort`, `waitFor`). */
   caller: string;
+  /** Aborts when the wait is cut (the run is stopped, or the caller's own signal): stop polling. */
+  signal?: AbortSignal;
 }
 
 /**
