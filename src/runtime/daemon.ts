@@ -333,10 +333,6 @@ export interface DaemonSignals {
 }
 
 /**
- * The shell line that signals the process group named by a daemon's pid file, waiting
- * (bounded) for the file: the channel opens before the agent's shell has written it.
- */
-/**
  * A daemon in a session of its own (setsid), its output in files on the agent, so that it outlives
  * the SSH channel; the channel follows the files (tail --pid ends with the daemon) and exits with
  * the daemon's status, so output, exits and restarts look the same to the runner. Its stdin is still
@@ -353,6 +349,10 @@ function survivingLine(daemon: string, logs: string): string {
   );
 }
 
+/**
+ * The shell line that signals the process group named by a daemon's pid file, waiting
+ * (bounded) for the file: the channel opens before the agent's shell has written it.
+ */
 export function signalGroupLine(pidFile: string, signal: string): string {
   const file = quoteArg(pidFile);
   return (
