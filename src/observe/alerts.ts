@@ -124,7 +124,7 @@ export interface AlertSink {
 export interface AlertWatcherOptions {
   prometheusUrl: string;
   /** Prometheus' basic auth (`PrometheusServer.auth`). */
-  auth?: PrometheusAuth;
+  auth: PrometheusAuth;
   state: AlertSink;
   /** Receives a POST with JSON `{ alert, run }` when an alert instance starts firing. */
   webhookUrl?: string;
