@@ -32,6 +32,7 @@ if (docker) {
         image,
         port: await freePort(),
         prometheusUrl: "http://127.0.0.1:9",
+        prometheusAuth: { username: "fieldtest", password: "unused" },
         provisioningDir: join(ROOT, "observe/grafana/provisioning"),
         dashboardsDir: join(ROOT, "observe/grafana/dashboards"),
         labels: { "fieldtest-test": "grafana-security" },

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { grafanaContainerOptions } from "../src/observe/grafana.ts";
 import { PrometheusServer } from "../src/observe/prometheus.ts";
 import { BINARIES, freePort, haveBinary } from "./fixtures/binaries.ts";
 
@@ -53,6 +54,19 @@ t.test("provisioning files agree with the dashboard", async (t) => {
   const uid = datasources.datasources[0].uid;
   t.equal(uid, "fieldtest-prometheus");
   t.equal(datasources.datasources[0].url, "${FIELDTEST_PROMETHEUS_URL}");
+  // Prometheus takes basic auth only: the data source logs in with the run's credentials, which
+  // startGrafana puts in the environment Grafana substitutes from.
+  t.match(datasources.datasources[0], {
+    basicAuth: true,
+    basicAuthUser: "${FIELDTEST_PROMETHEUS_USER}",
+    secureJsonData: { basicAuthPassword: "${FIELDTEST_PROMETHEUS_PASSWORD}" },
+  });
+  const env = grafanaContainerOptions(
+    { image: "g", port: 3000, prometheusUrl: "http://127.0.0.1:9090", prometheusAuth: { username: "ops", password: "pw" }, provisioningDir: "/p", dashboardsDir: "/d", labels: {}, ttlSeconds: 60 },
+    ["run"],
+    "admin-pw",
+  ).Env;
+  t.ok(env?.includes("FIELDTEST_PROMETHEUS_USER=ops") && env.includes("FIELDTEST_PROMETHEUS_PASSWORD=pw"), "Grafana gets the run's Prometheus credentials");
   t.equal(providers.providers[0].options.path, "${FIELDTEST_GRAFANA_DASHBOARDS}");
   const graphs = dashboard.panels.filter((p) => p.type !== "row");
   t.ok(graphs.length >= 6);

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
 import { Observation } from "../src/observe/observation.ts";
+import { PrometheusServer } from "../src/observe/prometheus.ts";
+import { authHeaders } from "../src/observe/prometheus-auth.ts";
 import { silentProgress } from "../src/core/progress.ts";
 import { BINARIES, eventually, freePort, haveBinary } from "./fixtures/binaries.ts";
 import { testInventory } from "./fixtures/inventory.ts";
@@ -54,12 +56,13 @@ if (haveBinary(t, "prometheus")) {
       return up[0]?.value[1] === "1" ? true : undefined;
     });
 
-    const evil = { method: "POST", headers: { origin: "http://evil.example" } };
+    // With the credentials, even: those APIs are off, not merely behind the password.
+    const evil = { method: "POST", headers: { origin: "http://evil.example", ...authHeaders(prometheus.auth) } };
     t.notOk((await fetch(`${prometheus.url}/-/quit`, evil)).ok, "/-/quit refused");
     t.notOk((await fetch(`${prometheus.url}/-/reload`, evil)).ok, "/-/reload refused");
     t.notOk((await fetch(`${prometheus.url}/api/v1/admin/tsdb/delete_series?match[]=up`, evil)).ok, "delete_series refused");
     t.notOk((await fetch(`${prometheus.url}/api/v1/admin/tsdb/snapshot`, evil)).ok, "admin snapshot refused");
-    t.equal((await fetch(`${prometheus.url}/-/ready`)).status, 200, "still running");
+    t.equal((await fetch(`${prometheus.url}/-/ready`, { headers: authHeaders(prometheus.auth) })).status, 200, "still running");
 
     const environ = await readFile(`/proc/${await prometheusPid(prometheus.pid!)}/environ`, "utf8");
     t.notMatch(environ, password, "Prometheus' environment holds no password");
@@ -80,6 +83,39 @@ if (haveBinary(t, "prometheus")) {
     const leaks: string[] = [];
     for await (const file of walk(runDir)) if ((await readFile(file)).includes(password)) leaks.push(file);
     t.same(leaks, [], "no file of the run directory holds the password");
+  });
+
+  t.test("Prometheus takes the website's credentials, and nothing without them", async (t) => {
+    const observation = await observedRun(t, "website-pw");
+    const prometheus = observation.prometheus!;
+    t.same(prometheus.auth, { username: "ops", password: "website-pw" }, "one password opens the website and Prometheus");
+    const query = `${prometheus.url}/api/v1/query?query=up`;
+    t.equal((await fetch(query)).status, 401, "no credentials: 401");
+    t.equal((await fetch(`${prometheus.url}/metrics`)).status, 401, "its own /metrics too");
+    t.equal((await fetch(query, { headers: authHeaders({ username: "ops", password: "wrong" }) })).status, 401, "a wrong password: 401");
+    t.equal((await fetch(query, { headers: authHeaders(prometheus.auth) })).status, 200, "the website's credentials: 200");
+    const webConfig = await readFile(join(observation.runDir.path, "prometheus", "web.yml"), "utf8");
+    t.match(webConfig, /ops: \$2[aby]\$10\$/, "web.yml holds a bcrypt hash");
+    t.notMatch(webConfig, "website-pw", "and not the password");
+  });
+
+  t.test("without a website password, a random one, kept 0600 in the run directory for the user", async (t) => {
+    const home = await tempHome(t);
+    const started: PrometheusServer[] = [];
+    t.teardown(() => Promise.all(started.map((server) => server.stop())));
+    for (const name of ["a", "b"]) {
+      started.push(await PrometheusServer.start({ runDir: join(home, name), config: {}, binary: BINARIES.prometheus.path, port: await freePort() }));
+    }
+    const [a, b] = started as [PrometheusServer, PrometheusServer];
+    t.not(a.auth.password, b.auth.password, "a new password per run");
+    const passwordFile = join(home, "a", "prometheus", "password");
+    t.equal(a.passwordHint, `in ${passwordFile}`, "the user is told where it is");
+    t.equal((await readFile(passwordFile, "utf8")).trim(), a.auth.password);
+    t.equal((await stat(passwordFile)).mode & 0o777, 0o600, "the password file is the owner's alone");
+    t.equal((await stat(join(home, "a", "prometheus", "web.yml"))).mode & 0o777, 0o600, "web.yml too");
+    t.equal((await fetch(`${a.url}/api/v1/query?query=up`)).status, 401, "no credentials: 401");
+    t.equal((await fetch(`${a.url}/api/v1/query?query=up`, { headers: authHeaders(b.auth) })).status, 401, "another run's credentials: 401");
+    t.same(await a.query("vector(1)").then((r) => r[0]?.value[1]), "1", "its own: the query works");
   });
 
   t.test("a run whose Prometheus dies is recorded as failed, saying so", async (t) => {

@@ -115,6 +115,7 @@ t.test("a real Prometheus: scrape, hot reload, node exporter, alerts, snapshot a
   const errors: Error[] = [];
   const watcher = new AlertWatcher({
     prometheusUrl: prometheus.url,
+    auth: prometheus.auth,
     state,
     webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alert`,
     intervalMs: 200,

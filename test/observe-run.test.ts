@@ -6,15 +6,23 @@ import { once } from "node:events";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { queryPrometheus, type QueryResult } from "../src/observe/prometheus.ts";
+import type { PrometheusAuth } from "../src/observe/prometheus-auth.ts";
 import { eventually, freePort, haveBinary, launchChromium } from "./fixtures/binaries.ts";
 import { cleanupNamespace, containerCount, ROOT, requireDocker, startCli, tempHome, uniqueNamespace, waitForOutput } from "./helpers/fleet.ts";
 
 t.setTimeout(240_000);
 
+/** The user name and password file a Prometheus line of the output names. */
+async function announcedAuth(output: string): Promise<PrometheusAuth> {
+  const [, username, passwordFile] = /prometheus http:\S+  \(user (\S+), password in (\S+?)[;)]/.exec(output) ?? [];
+  if (!username || !passwordFile) throw new Error(`no Prometheus credentials in the output:\n${output}`);
+  return { username, password: (await readFile(passwordFile, "utf8")).trim() };
+}
+
 /** Resolves with the samples once the query returns at least `count` of them. */
-function samples(prometheusUrl: string, expr: string, count = 1): Promise<QueryResult[]> {
+function samples(prometheusUrl: string, auth: PrometheusAuth, expr: string, count = 1): Promise<QueryResult[]> {
   return eventually(`${expr} in Prometheus`, async () => {
-    const result = await queryPrometheus(prometheusUrl, expr);
+    const result = await queryPrometheus(prometheusUrl, auth, expr);
     return result.length >= count ? result : undefined;
   }, 60_000, 500);
 }
@@ -72,14 +80,15 @@ if (docker && haveBinary(t, "prometheus") && haveBinary(t, "chromium")) {
     });
 
     await t.test("Prometheus has the pushed metric, the node exporters and the scenario's source", async (t) => {
-      const pushed = await samples(prometheus, 'test_value{job="fieldtest",source="loop"}');
+      const auth = await announcedAuth(runner.output());
+      const pushed = await samples(prometheus, auth, 'test_value{job="fieldtest",source="loop"}');
       t.ok(Number(pushed[0]!.value[1]) > 0, `test_value is ${pushed[0]!.value[1]}`);
-      const nodes = await samples(prometheus, 'node_uname_info{job="node"}', 2);
+      const nodes = await samples(prometheus, auth, 'node_uname_info{job="node"}', 2);
       t.same(nodes.map((s) => s.metric.agent).sort(), ["agent-001", "agent-002"], "one node exporter per agent, labelled");
-      const custom = await samples(prometheus, 'scenario_exporter_answer{job="custom",agent="agent-001"}');
+      const custom = await samples(prometheus, auth, 'scenario_exporter_answer{job="custom",agent="agent-001"}');
       t.equal(custom[0]!.value[1], "42");
       // ALERTS only has series for a rule that is pending or firing, so its labels are the check.
-      const alerts = await samples(prometheus, 'ALERTS{alertname="ValueIsPositive"}');
+      const alerts = await samples(prometheus, auth, 'ALERTS{alertname="ValueIsPositive"}');
       t.match(alerts[0]!.metric, { alertstate: /^(pending|firing)$/, severity: "warning", source: "loop" }, "the scenario's alert rule is evaluated on its metric");
     });
 
@@ -109,8 +118,8 @@ if (docker && haveBinary(t, "prometheus") && haveBinary(t, "chromium")) {
         if (importer.exitCode === null) importer.kill("SIGKILL");
       });
       await waitForOutput(importer, /serving the snapshot/, "the import to serve", 60_000);
-      t.match(importer.output(), new RegExp(`prometheus http://127\\.0\\.0\\.1:${importPort}  \\(the run recorded `));
-      const recorded = await samples(`http://127.0.0.1:${importPort}`, 'max_over_time(test_value{source="loop"}[1h])');
+      t.match(importer.output(), new RegExp(`prometheus http://127\\.0\\.0\\.1:${importPort}  \\(user fieldtest, password in \\S+\\)  \\(the run recorded `));
+      const recorded = await samples(`http://127.0.0.1:${importPort}`, await announcedAuth(importer.output()), 'max_over_time(test_value{source="loop"}[1h])');
       t.ok(Number(recorded[0]!.value[1]) > 0, `the imported run's test_value reached ${recorded[0]!.value[1]}`);
       importer.kill("SIGINT");
       const [importCode] = await once(importer, "exit");

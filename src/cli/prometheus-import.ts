@@ -44,7 +44,7 @@ export async function prometheusImportCommand(context: CliContext, request: { di
     const server = await PrometheusServer.importSnapshot({ snapshotDir: snapshot, workDir, binary, host: request.host, port });
     try {
       const span = basename(snapshot) === SNAPSHOT_DIR ? await recordedSpan(dirname(snapshot)) : undefined;
-      context.stdout.write(`prometheus ${server.url}${span ? `  (the run recorded ${span})` : ""}\n`);
+      context.stdout.write(`prometheus ${server.url}  (user ${server.auth.username}, password ${server.passwordHint})${span ? `  (the run recorded ${span})` : ""}\n`);
       progress.step("serving the snapshot: press Ctrl+C to stop");
       await interrupt.requested;
     } finally {

@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { authHeaders, type PrometheusAuth } from "./prometheus-auth.ts";
 
 import { ALERT_SEVERITIES, type AlertRule, type AlertSeverity } from "../runtime/observer.ts";
 
@@ -90,8 +91,8 @@ interface PromAlertsResponse {
 }
 
 /** Reads pending and firing alerts from a Prometheus server. */
-export async function fetchActiveAlerts(prometheusUrl: string, signal?: AbortSignal): Promise<ActiveAlert[]> {
-  const response = await fetch(new URL("/api/v1/alerts", prometheusUrl), signal ? { signal } : {});
+export async function fetchActiveAlerts(prometheusUrl: string, auth: PrometheusAuth | undefined, signal?: AbortSignal): Promise<ActiveAlert[]> {
+  const response = await fetch(new URL("/api/v1/alerts", prometheusUrl), { headers: authHeaders(auth), ...(signal ? { signal } : {}) });
   const body = (await response.json()) as PromAlertsResponse;
   if (!response.ok || body.status !== "success" || !body.data) {
     throw new Error(`Prometheus ${prometheusUrl} /api/v1/alerts failed: ${body.error ?? response.statusText}`);
@@ -122,6 +123,8 @@ export interface AlertSink {
 
 export interface AlertWatcherOptions {
   prometheusUrl: string;
+  /** Prometheus' basic auth (`PrometheusServer.auth`). */
+  auth: PrometheusAuth;
   state: AlertSink;
   /** Receives a POST with JSON `{ alert, run }` when an alert instance starts firing. */
   webhookUrl?: string;
@@ -160,9 +163,9 @@ export class AlertWatcher {
 
   /** One poll; errors go to `onError` so a flaky Prometheus never fails the run. */
   async poll(): Promise<void> {
-    const { state, webhookUrl, prometheusUrl } = this.#options;
+    const { state, webhookUrl, prometheusUrl, auth } = this.#options;
     try {
-      const alerts = await fetchActiveAlerts(prometheusUrl, AbortSignal.timeout(5000));
+      const alerts = await fetchActiveAlerts(prometheusUrl, auth, AbortSignal.timeout(5000));
       state.setActiveAlerts(alerts);
       const nowFiring = new Set<string>();
       for (const alert of alerts) {

@@ -3,6 +3,7 @@ import type Docker from "dockerode";
 import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
 import { ROLE_LABEL } from "../core/labels.ts";
 import { waitForHttp } from "./http-ready.ts";
+import type { PrometheusAuth } from "./prometheus-auth.ts";
 
 export const DEFAULT_GRAFANA_IMAGE = "grafana/grafana-oss";
 
@@ -10,6 +11,8 @@ export interface GrafanaOptions {
   image: string;
   port: number;
   prometheusUrl: string;
+  /** The data source logs in to Prometheus with these. */
+  prometheusAuth: PrometheusAuth;
   /** observe/grafana/provisioning and observe/grafana/dashboards of the fieldtest package. */
   provisioningDir: string;
   dashboardsDir: string;
@@ -58,6 +61,8 @@ export function grafanaContainerOptions(options: GrafanaOptions, entrypoint: str
     Labels: { ...options.labels, [ROLE_LABEL]: "grafana" },
     Env: [
       `FIELDTEST_PROMETHEUS_URL=${options.prometheusUrl}`,
+      `FIELDTEST_PROMETHEUS_USER=${options.prometheusAuth.username}`,
+      `FIELDTEST_PROMETHEUS_PASSWORD=${options.prometheusAuth.password}`,
       `FIELDTEST_GRAFANA_DASHBOARDS=${dashboards}`,
       "GF_SERVER_HTTP_ADDR=127.0.0.1",
       `GF_SERVER_HTTP_PORT=${options.port}`,

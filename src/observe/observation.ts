@@ -151,26 +151,29 @@ export class Observation implements CloudObserver {
       host: settings.host ?? "127.0.0.1",
       port: settings.port,
       ...(settings.binary ? { binary: settings.binary } : {}),
+      // One password opens both: Prometheus re-serves what the website's password protects.
+      ...(this.#websiteAuth ? { auth: this.#websiteAuth } : {}),
     });
     this.#prometheus = prometheus;
     void prometheus.exited.then(() => {
       if (prometheus.unexpectedExit) this.#progress.step(`${prometheus.unexpectedExit}\nthe run will be recorded as failed`);
     });
-    this.state.addService("Prometheus", prometheus.url);
+    this.state.addService(`Prometheus (user ${prometheus.auth.username}, password ${prometheus.passwordHint})`, prometheus.url);
     this.#watcher = new AlertWatcher({
       prometheusUrl: prometheus.url,
+      auth: prometheus.auth,
       state: this.state,
       ...(settings.alertWebhook ? { webhookUrl: settings.alertWebhook } : {}),
       onError: (error) => this.#progress.step(`alerts: ${error.message}`),
     });
     this.#watcher.start();
-    this.#progress.step(`prometheus ${prometheus.url}  (${nodeExporters.length} node exporter(s), scrape every ${settings.scrapeInterval})`);
+    this.#progress.step(`prometheus ${prometheus.url}  (user ${prometheus.auth.username}, password ${prometheus.passwordHint}; ${nodeExporters.length} node exporter(s), scrape every ${settings.scrapeInterval})`);
   }
 
   /** Grafana over the run's Prometheus (start that first); a link on the website. */
-  async startGrafana(docker: Docker, options: Omit<GrafanaOptions, "prometheusUrl">): Promise<void> {
+  async startGrafana(docker: Docker, options: Omit<GrafanaOptions, "prometheusUrl" | "prometheusAuth">): Promise<void> {
     if (!this.#prometheus) throw new Error("Grafana shows the run's Prometheus: start Prometheus first");
-    this.#grafana = await startGrafana(docker, { ...options, prometheusUrl: this.#prometheus.url });
+    this.#grafana = await startGrafana(docker, { ...options, prometheusUrl: this.#prometheus.url, prometheusAuth: this.#prometheus.auth });
     this.state.addService("Grafana", this.#grafana.url);
     this.#progress.step(`grafana ${this.#grafana.url}  (image ${options.image})`);
   }

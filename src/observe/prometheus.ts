@@ -6,6 +6,7 @@ import { findExecutable } from "../core/executables.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { waitForHttp } from "./http-ready.ts";
+import { authHeaders, randomPrometheusAuth, writeWebConfig, type PrometheusAuth } from "./prometheus-auth.ts";
 import { LineSplitter } from "../runtime/line-splitter.ts";
 import { Ring } from "./ring.ts";
 import { spawnTied, type TiedProcess } from "./tied-process.ts";
@@ -156,6 +157,15 @@ async function writeAtomically(path: string, text: string): Promise<void> {
   await rename(`${path}.tmp`, path);
 }
 
+/** The given credentials, or user `fieldtest` with a random password kept in `<dir>/password` (0600) for the user. */
+async function launchAuth(dir: string, given: PrometheusAuth | undefined, givenHint: string): Promise<Pick<Launch, "auth" | "passwordHint">> {
+  if (given) return { auth: given, passwordHint: givenHint };
+  const auth = randomPrometheusAuth();
+  const passwordPath = join(dir, "password");
+  await writeFile(passwordPath, `${auth.password}\n`, { mode: 0o600 });
+  return { auth, passwordHint: `in ${passwordPath}` };
+}
+
 /** Prometheus' log lines (logfmt) that end a reload, and the one that says it failed. */
 const RELOAD_DONE = /msg="(Completed loading of configuration file|Error reloading config)"/;
 const RELOAD_FAILED = /msg="Error reloading config"/;
@@ -167,12 +177,13 @@ export interface QueryResult {
   value: [number, string];
 }
 
-/** An instant query against the Prometheus at `prometheusUrl`; `time` defaults to now. */
-export async function queryPrometheus(prometheusUrl: string, expr: string, time?: Date): Promise<QueryResult[]> {
+/** An instant query against the Prometheus at `prometheusUrl`, with its basic auth; `time` defaults to now. */
+export async function queryPrometheus(prometheusUrl: string, auth: PrometheusAuth | undefined, expr: string, time?: Date): Promise<QueryResult[]> {
   const url = new URL("/api/v1/query", prometheusUrl);
   url.searchParams.set("query", expr);
   if (time) url.searchParams.set("time", String(time.getTime() / 1000));
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { headers: authHeaders(auth), signal: AbortSignal.timeout(10_000) });
+  if (response.status === 401) throw new PrometheusError(`query ${JSON.stringify(expr)} failed: Prometheus at ${prometheusUrl} refused the credentials (401)`);
   const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: QueryResult[] } };
   if (body.status !== "success" || !body.data) throw new PrometheusError(`query ${JSON.stringify(expr)} failed: ${body.error ?? response.statusText}`);
   if (body.data.resultType !== "vector") throw new PrometheusError(`query ${JSON.stringify(expr)} returned a ${body.data.resultType}, expected an instant vector`);
@@ -191,6 +202,11 @@ export interface PrometheusStartOptions {
   port?: number;
   /** How long to wait for /-/ready (default 30 s). */
   readyTimeoutMs?: number;
+  /**
+   * Prometheus' basic auth: the website's credentials when it has them, so one password opens
+   * both. Default: user `fieldtest` with a random password written to `<runDir>/prometheus/password`.
+   */
+  auth?: PrometheusAuth;
 }
 
 export interface ImportSnapshotOptions {
@@ -202,6 +218,8 @@ export interface ImportSnapshotOptions {
   host?: string;
   port?: number;
   readyTimeoutMs?: number;
+  /** As for `start`; default a random password written to `<workDir>/prometheus-import/password`. */
+  auth?: PrometheusAuth;
 }
 
 interface Launch {
@@ -217,6 +235,9 @@ interface Launch {
   extraArgs: string[];
   /** Files holding secrets, removed when Prometheus stops. */
   secretFiles: string[];
+  auth: PrometheusAuth;
+  /** Where the user finds the password, for the website's link and the CLI. */
+  passwordHint: string;
 }
 
 /**
@@ -227,6 +248,10 @@ interface Launch {
  */
 export class PrometheusServer {
   readonly url: string;
+  /** Every request needs these (`--web.config.file`): no other user or rebinding page reads the run. */
+  readonly auth: PrometheusAuth;
+  /** Where the password is, said to the user beside the user name. */
+  readonly passwordHint: string;
   readonly configPath: string;
   readonly rulesPath: string;
   readonly storagePath: string;
@@ -246,6 +271,8 @@ export class PrometheusServer {
     this.#logListeners = log.listeners;
     this.#secretFiles = launch.secretFiles;
     this.url = `http://${address(launch.host, launch.port)}`;
+    this.auth = launch.auth;
+    this.passwordHint = launch.passwordHint;
     this.configPath = join(launch.dir, "prometheus.yml");
     this.rulesPath = join(launch.dir, "rules.yml");
     this.storagePath = launch.storagePath;
@@ -282,6 +309,7 @@ export class PrometheusServer {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       extraArgs: [],
       secretFiles: [],
+      ...(await launchAuth(dir, options.auth, "the website's password")),
     };
     const alerts = options.alerts ?? [];
     const config: PrometheusConfigInput = { ...options.config, rulesFile: join(dir, "rules.yml") };
@@ -322,6 +350,7 @@ export class PrometheusServer {
       // Retention counts back from the newest block, but make sure nothing recorded is dropped.
       extraArgs: ["--storage.tsdb.retention.time=100y"],
       secretFiles: [],
+      ...(await launchAuth(dir, options.auth, "the password given")),
     };
     return PrometheusServer.#launch(launch, config, []);
   }
@@ -334,6 +363,9 @@ export class PrometheusServer {
       // Prometheus allows every origin by default: any web page the user opens could read the
       // run's metrics from loopback. Prometheus anchors the pattern, so this matches no Origin.
       "--web.cors.origin=^$",
+      // Basic auth on every endpoint: Prometheus checks no Host header, so without it any local
+      // user, or a page whose own name resolves to 127.0.0.1 (DNS rebinding), could read the run.
+      `--web.config.file=${await writeWebConfig(launch.dir, launch.auth)}`,
       ...launch.extraArgs,
     ];
     // Resolved first: the tie's shell would turn a missing binary into a vague early exit.
@@ -370,7 +402,7 @@ export class PrometheusServer {
   async #waitReady(timeoutMs: number): Promise<void> {
     let exited = false;
     void this.#process.exited.then(() => (exited = true));
-    const outcome = await waitForHttp(`${this.url}/-/ready`, timeoutMs, () => exited);
+    const outcome = await waitForHttp(`${this.url}/-/ready`, timeoutMs, () => exited, authHeaders(this.auth));
     if (outcome === "ended") throw new PrometheusError(`prometheus exited before it was ready:\n${this.#stderrTail.toArray().join("\n")}`);
     if (outcome === "timeout") {
       throw new PrometheusError(`prometheus at ${this.url} was not ready within ${timeoutMs} ms:\n${this.#stderrTail.toArray().join("\n")}`);
@@ -433,7 +465,7 @@ export class PrometheusServer {
 
   /** An instant query; `time` defaults to now. */
   query(expr: string, time?: Date): Promise<QueryResult[]> {
-    return queryPrometheus(this.url, expr, time);
+    return queryPrometheus(this.url, this.auth, expr, time);
   }
 
   /**
