@@ -18,7 +18,7 @@ export type { RunOutcome };
 export type FleetSource =
   | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean }
   | { kind: "namespace"; namespace: string; keyPath: string | undefined }
-  | { kind: "inventory"; path: string; keyPath: string | undefined; endAgents?: boolean };
+  | { kind: "inventory"; path: string; keyPath: string | undefined };
 
 /** `fieldtest run`'s flags, grouped; `runSpec` turns them into the RunSpec a RunSession runs. */
 export interface RunRequest {
@@ -53,7 +53,7 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
       : source.kind === "namespace"
         ? { kind: "namespace", namespace: source.namespace, ...(source.keyPath ? { keyPath: source.keyPath } : {}) }
         : { kind: "inventory", path: source.path, ...(source.keyPath ? { keyPath: source.keyPath } : {}) };
-  const teardown = source.kind === "localhost" ? (source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
+  const teardown = source.kind === "localhost" ? (source.keep ? "keep" : "destroy") : "keep";
   const fromFile = scenarioArgs.paramsFile === undefined ? {} : await paramsFromFile(scenarioArgs.paramsFile);
   return parseRunSpec(
     {
