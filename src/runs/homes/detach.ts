@@ -52,7 +52,7 @@ export async function detachRun(context: RunContext, spec: RunSpec, options: Det
   const scenario = await resolveSpecScenario(context, spec.scenario);
   const params = specParams(scenario, spec.params);
   const { descriptor, inventory: known } = await runnerHomeOfSpec(context, spec);
-  const home = chooseRunnerHome(descriptor, { fromInventoryFile: spec.fleet.kind === "inventory", localObservation: spec.observation.prometheus !== undefined });
+  const home = chooseRunnerHome(descriptor, { ...(spec.fleet.kind === "inventory" ? { inventoryFile: known } : {}), localObservation: spec.observation.prometheus !== undefined });
   if (home.home === "local-process" && home.why) context.progress.step(home.why);
   const driver = openRunnerHome(context, home);
   if (!scenario.path) throw new RunInputError(`scenario ${spec.scenario} has no file to run in the ${driver.where}`);

@@ -15,9 +15,9 @@ import { hostHome, hostNamespaceDir } from "../../transport/host-state.ts";
 import type { SshConnection } from "../../transport/ssh-connection.ts";
 import type { RunContext } from "../context.ts";
 import { CONSOLE_FILE } from "../record.ts";
-import { RUN_SPEC_FILE, writeRunSpec, type RunSpec } from "../spec.ts";
+import { RUN_SPEC_FILE, writeRunSpec, type RunSpec, type Teardown } from "../spec.ts";
 import { packageMounts, prepareRunnerContainer, RUNNER_WEBSITE_PORT, runnerContainerName, runnerContainerRunning, startRunnerContainer, type RunnerContainerPlace, type RunnerContainerRequest } from "./engine-container.ts";
-import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageNamedFiles, stageRunner, watchOverSsh, withoutEntries, writeRunnerInputs } from "./remote-runner.ts";
+import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageNamedFiles, stageRunner, watchOverSsh, withoutEntries, writeRunnerInputs, type RemoteRunLayout, type StagedRunner } from "./remote-runner.ts";
 import { absoluteSpec, checkSentFiles, localRunnerStatus, newLocalRunDir, RUNNER_INVENTORY_FILE, specSeenBy, type DetachedRun, type RunnerHomeDriver, type RunnerStatus, type RunnerView } from "./runner-home.ts";
 
 type EngineHome = Extract<RunnerHome, { home: "engine-container" }>;
@@ -104,8 +104,8 @@ function thisMachine(context: RunContext): Engine {
     close: () => {},
     async stage(run, fleet, place) {
       const { spec, view } = thisMachineSpec(run, fleet, context.cwd, place.network);
-      const { dir } = await newLocalRunDir(spec.observation.runsDir, run.namespace, run.runId);
       await checkSentFiles(spec, "runner container");
+      const { dir } = await newLocalRunDir(spec.observation.runsDir, run.namespace, run.runId);
       await writeFile(view.fleet!.path, `${JSON.stringify(fleet.inventory, null, 2)}\n`, { mode: 0o600 });
       const specPath = join(dir, RUN_SPEC_FILE);
       await writeRunSpec(specPath, spec);
@@ -203,14 +203,7 @@ async function stageOnSshHost(context: RunContext, ssh: SshConnection, host: str
   const code = await stageRunner(ssh, host, context.packageRoot, run.scenarioPath, nsDir, context.progress);
   const tls = await stageTlsFiles(ssh, host, nsDir, run, context);
   const layout = remoteRunLayout(nsDir, run.namespace, run.runId);
-  const spec = specSeenBy(run.spec, run.runId, {
-    runsDir: layout.runsDir,
-    scenario: code.scenarioPath,
-    fleet: { path: layout.inventoryPath, keyPath: layout.keyPath, teardown: fleet.teardown },
-    ...(tls ? { tls: tls.view } : {}),
-    website: remoteWebsite(run, place.network),
-    fleetWebsite: true,
-  });
+  const spec = sshHostSpec(run, layout, code, { teardown: fleet.teardown, network: place.network, ...(tls ? { tls: tls.view } : {}) });
   const user = (await execOnConnection(ssh, host, 'printf %s:%s "$(id -u)" "$(id -g)"')).stdout;
   await writeRunnerInputs(ssh, host, layout, fleet.privateKey, place.network === "own" ? onFirstHostsNetwork(fleet.inventory) : fleet.inventory, spec);
   const watch = watchOverSsh(ssh, host, layout);
@@ -233,6 +226,18 @@ async function stageOnSshHost(context: RunContext, ssh: SshConnection, host: str
       return { describe: `detached run ${run.runId} in runner container ${container} on ${host}, output in ${layout.consolePath} there`, details: { host, container } };
     },
   };
+}
+
+/** The spec of a runner container on an SSH host: everything in the namespace's state there, which the container mounts. */
+export function sshHostSpec(run: DetachedRun, layout: RemoteRunLayout, code: Pick<StagedRunner, "scenarioPath">, on: { teardown: Teardown; network: "own" | "host"; tls?: { certPath: string; keyPath: string } }): RunSpec {
+  return specSeenBy(run.spec, run.runId, {
+    runsDir: layout.runsDir,
+    scenario: code.scenarioPath,
+    fleet: { path: layout.inventoryPath, keyPath: layout.keyPath, teardown: on.teardown },
+    ...(on.tls ? { tls: on.tls } : {}),
+    website: remoteWebsite(run, on.network),
+    fleetWebsite: true,
+  });
 }
 
 /** The spec's TLS files staged on the remote machine, and the spec's view of them. */

@@ -1,6 +1,6 @@
 import { access, constants, mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { readInventoryFile, type Inventory } from "../../core/inventory.ts";
+import { readInventoryFile, runnerAgent, type Inventory } from "../../core/inventory.ts";
 import type { Namespace } from "../../core/namespace.ts";
 import { openNamespace, runnerHomeOfInventory } from "../../targets/registry.ts";
 import type { RunnerHome } from "../../targets/target.ts";
@@ -66,14 +66,20 @@ export interface DetachedRun {
 }
 
 /**
- * Where a runner lives, from the target's descriptor: an inventory file has no record that
- * reaches an engine, so only its runner agent can host it; `--prometheus` (whose server and
- * Grafana run on this machine) keeps the runner here, and says so.
+ * Where a runner lives, from the target's descriptor. A fleet given as an inventory file is
+ * reached only through its agents: its runner agent hosts the runner if it has one, and no
+ * engine can (only a namespace's record reaches one). `--prometheus` (whose server and Grafana
+ * run on this machine) keeps the runner here, and says so.
  */
-export function chooseRunnerHome(descriptor: RunnerHome, options: { fromInventoryFile: boolean; localObservation: boolean }): RunnerHome {
-  if (options.fromInventoryFile && descriptor.home === "engine-container") return { home: "local-process" };
-  if (!options.localObservation || descriptor.home === "local-process") return descriptor;
-  const not = descriptor.home === "agent-process" ? `on ${descriptor.agent.name}` : "a runner container";
+export function chooseRunnerHome(descriptor: RunnerHome, options: { inventoryFile?: Inventory; localObservation: boolean }): RunnerHome {
+  let home = descriptor;
+  if (options.inventoryFile) {
+    const agent = runnerAgent(options.inventoryFile);
+    if (agent) home = { home: "agent-process", agent };
+    else if (home.home === "engine-container") home = { home: "local-process" };
+  }
+  if (!options.localObservation || home.home === "local-process") return home;
+  const not = home.home === "agent-process" ? `on ${home.agent.name}` : "a runner container";
   return { home: "local-process", why: `--prometheus runs Prometheus on this machine: this detached run is a process here, not ${not}` };
 }
 
