@@ -7,7 +7,7 @@ import { ImageError } from "../targets/docker-engine/image.ts";
 import { scenarioDockerfileDirs } from "../scenario/scenario.ts";
 import { describeCommand } from "./describe.ts";
 import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
-import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
+import { cloudGroups, fleetGroups, runnerAgentGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
@@ -217,8 +217,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
       const upOptions = { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) };
       // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
-      const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
-      flags.group = orchestrator.specs;
+      const runnerAgent = flags.cloud === undefined ? runnerAgentGroupOption(flags.group) : { specs: flags.group };
+      flags.group = runnerAgent.specs;
       const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
         const instanceTypes = await stackInstanceTypes(context, namespace);
@@ -238,7 +238,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...localFleet(context, flags, namespace),
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
-      if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
+      if (runnerAgent.group) request.groups = [...request.groups, runnerAgent.group];
       await withInterrupts((interrupt) =>
         sshHosts ? upCommand(context, sshHostsTarget, { ...request, sshHosts }, limits, upOptions, interrupt) : upCommand(context, localhostTarget, request, limits, upOptions, interrupt),
       );
