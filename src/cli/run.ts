@@ -69,8 +69,6 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
         ...(observe.grafana ? { grafana: observe.grafana } : {}),
         ...(longRun.daemonOutput ? { daemonOutput: longRun.daemonOutput } : {}),
         ...(longRun.logCapBytes ? { logCapBytes: longRun.logCapBytes } : {}),
-        ...(longRun.runId ? { runId: longRun.runId } : {}),
-        ...(longRun.fleetWebsite ? { fleetWebsite: longRun.fleetWebsite } : {}),
       },
       limits: { keepAlive: keepAliveOption(request.keepAlive), ...(longRun.checkTimeLimitMs ? { checkTimeLimitMs: longRun.checkTimeLimitMs } : {}) },
       detached: Boolean(longRun.detached),
