@@ -37,8 +37,14 @@ export function localProcessHome(context: RunContext): RunnerHomeDriver {
             details: { pid: child.pid ?? 0 },
             describe: `detached run ${run.runId} (pid ${child.pid}), output in ${consolePath}`,
             status: () => localRunnerStatus(dir, async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`)),
+            // Its session's process group: the runner and what it started.
             stop: async () => {
-              if (exited === undefined && child.pid) process.kill(-child.pid, "SIGTERM");
+              if (exited !== undefined || !child.pid) return;
+              try {
+                process.kill(-child.pid, "SIGTERM");
+              } catch (error) {
+                if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+              }
             },
             close: () => {},
           };
