@@ -35,7 +35,7 @@ if (docker) {
     ["destroy without namespace", ["destroy"], /destroy needs --namespace/],
     ["--keep without --localhost", ["run", "health", "--namespace", "ok", "--keep"], /--keep only applies with --localhost/],
     ["unknown option", ["list", "--bogus"], /unknown option '--bogus'/],
-    ["two orchestrator agents", ["up", "--localhost", "--namespace", "ok", "--group", "orchestrator=2"], /--group orchestrator=2: a fleet has one orchestrator agent at most; write --group orchestrator=1/],
+    ["two runner agents", ["up", "--localhost", "--namespace", "ok", "--group", "orchestrator=2"], /--group orchestrator=2: a fleet has one runner agent \(group orchestrator\) at most; write --group orchestrator=1/],
     ["bad image name", ["up", "--localhost", "--namespace", "ok", "--image", "../etc"], /--image "..\/etc" must name dockerfiles/],
     ["open website without auth", ["run", "health", "--localhost", "--website", "--website-host", "0.0.0.0"], /--website-host 0\.0\.0\.0 is reachable from other machines: add --website-user/],
     ["website user without password", ["run", "health", "--localhost", "--website", "--website-user", "me"], /--website-user needs .* FIELDTEST_WEBSITE_PASSWORD/],

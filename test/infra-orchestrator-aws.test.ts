@@ -2,7 +2,7 @@
 // orchestrator instance is an agent like the others, with the namespace's tags and expiry.
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
-import { inventorySchema, orchestratorAgent } from "../src/core/inventory.ts";
+import { inventorySchema, runnerAgent } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
@@ -38,5 +38,5 @@ t.test("the orchestrator instance carries the namespace's tags and powers off at
   for (const node of nodes) {
     t.same(orchestrator!.inputs["vpcSecurityGroupIds"], node.inputs["vpcSecurityGroupIds"], "the agents' security group: sshd is open between it and the agents");
   }
-  t.match(orchestratorAgent(inventory), { name: "orchestrator-001", group: "orchestrator", internalHost: /^172\.31\./ });
+  t.match(runnerAgent(inventory), { name: "orchestrator-001", group: "orchestrator", internalHost: /^172\.31\./ });
 });

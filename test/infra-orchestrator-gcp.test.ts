@@ -5,7 +5,7 @@ import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema, scenarioInventory } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { orchestratedInventory } from "../src/runs/homes/agent-process.ts";
+import { runnerAgentFleet } from "../src/runs/homes/agent-process.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared } = fieldtestMocks();
@@ -45,7 +45,7 @@ t.test("the orchestrator VM carries the namespace's labels and is deleted at its
 t.test("the inventory names the orchestrator agent; its runner gets the others, at their internal addresses", async (t) => {
   t.same(inventory.agents.map((a) => [a.name, a.group]), [["node-001", "node"], ["node-002", "node"], ["orchestrator-001", "orchestrator"]]);
   t.same(scenarioInventory(inventory).agents.map((a) => a.name), ["node-001", "node-002"]);
-  const inside = orchestratedInventory(inventory);
+  const inside = runnerAgentFleet(inventory);
   t.same(inside.agents.map((a) => a.name), ["node-001", "node-002"]);
   for (const [i, agent] of inside.agents.entries()) t.equal(agent.host, inventory.agents[i]!.internalHost, `${agent.name} is reached at its internal address`);
 });

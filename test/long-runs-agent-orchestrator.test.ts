@@ -1,4 +1,4 @@
-// A detached run on a fleet with an orchestrator agent (group `orchestrator`, a VM of a cloud
+// A detached run on a fleet with a runner agent (group `orchestrator`, a VM of a cloud
 // namespace): its runner is a process of that agent, started over SSH. Tested without a cloud
 // on a localhost namespace reached through an inventory file without inboxes, as another machine
 // sees a cloud fleet: the code path is the cloud's.
@@ -15,7 +15,7 @@ const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");
 const docker = await requireDocker(t);
 
 if (docker) {
-  t.test("a detached run on an inventory with an orchestrator agent runs there, on the other agents only", async (t) => {
+  t.test("a detached run on an inventory with a runner agent runs there, on the other agents only", async (t) => {
     const home = await tempHome(t);
     const namespace = uniqueNamespace("lra");
     cleanupNamespace(t, docker, namespace);
@@ -41,21 +41,25 @@ if (docker) {
     t.match(detached.stderr, /orchestrator-001: fieldtest and the scenario staged in .* \(\d+ bytes sent\), node in .* \(\d+ bytes sent\)/);
     t.same(await liveGroupMembers(detached.pgid), [], "the command left no process of its own on this machine");
 
-    // The runner is a process of the orchestrator agent, in a session of its own, running the staged node and bundle.
+    // The runner is a process of the runner agent, in a session of its own, running the staged node and bundle.
     const [container] = await docker.listContainers({ filters: { label: [`fieldtest-namespace=${namespace}`, "fieldtest-agent=orchestrator-001"] } });
     const ps = (pid: number) => promisify(execFile)("docker", ["exec", container!.Id, "ps", "-o", "sid=,args=", "-p", String(pid)]).then((r) => r.stdout.trim(), () => "");
     const [sid, ...args] = (await ps(started.pid)).split(/\s+/);
     t.equal(Number(sid), started.pid, "the runner leads its own session (setsid)");
-    t.match(args.join(" "), /\/orchestrator\/[0-9a-f]+\/node \S+\/fieldtest\.mjs run \S+\/scenario\.mjs .*--inventory \S+orchestrator-inventory\.json/);
-    t.match(args.join(" "), /--params \/root\/\.fieldtest\/namespaces\/\S+\/orchestrator\/[0-9a-f]+\/1-params\.json/, "the params file is staged on the agent");
-    t.notOk(args.includes(params), "the local path is not passed on");
+    t.match(args.join(" "), new RegExp(`/orchestrator/[0-9a-f]+/node \\S+/fieldtest\\.mjs runner ${started.runDir}/run-spec\\.json$`));
+    // Its spec names the staged bundle, inventory and key on the agent, and holds the params file's values.
+    const spec = JSON.parse((await promisify(execFile)("docker", ["exec", container!.Id, "cat", `${started.runDir}/run-spec.json`])).stdout) as { scenario: string; fleet: { path: string; keyPath: string }; params: { values: unknown } };
+    const nsDir = `/root/.fieldtest/namespaces/${namespace}`;
+    t.match(spec.scenario, new RegExp(`^${nsDir}/orchestrator/[0-9a-f]+/scenario\\.mjs$`));
+    t.match(spec.fleet, { path: `${started.runDir}/runner-inventory.json`, keyPath: new RegExp(`^${nsDir}/`) });
+    t.same(spec.params.values, { label: "from-the-params-file" }, "the params file's values travel in the spec");
 
-    // The website is on the orchestrator agent's loopback, reached from here through that agent's SSH.
+    // The website is on the runner agent's loopback, reached from here through that agent's SSH.
     const website = startCli(["website", ...remote], env);
     t.teardown(() => void website.kill("SIGKILL"));
     await waitForOutput(website, /http:\/\/127\.0\.0\.1:\d+\n/, "fieldtest website to print its URL", 30_000);
     const url = /http:\/\/127\.0\.0\.1:\d+/.exec(website.output())![0];
-    t.match(website.output(), /from orchestrator-001\)/, "through the orchestrator agent");
+    t.match(website.output(), /from orchestrator-001\)/, "through the runner agent");
     t.match(await (await fetch(`${url}/api/state`)).json(), { runId: started.runId, namespace }, "the page through the tunnel is the detached run's");
     const websiteExit = new Promise<number | null>((resolve) => website.once("exit", (code) => resolve(code)));
     website.kill("SIGINT");
@@ -70,17 +74,17 @@ if (docker) {
     t.match(followed.stderr, new RegExp(`run ${started.runId} passed`));
     t.match(followed.stdout, /\[scenario\/log\] agents agent-001 agent-002\n/, "the scenario was given the two other agents");
     t.match(followed.stdout, /\[scenario\/log\] label from-the-params-file/, "and the value of the params file");
-    t.notMatch(followed.stdout, /orchestrator-001/, "and never the orchestrator agent");
+    t.notMatch(followed.stdout, /orchestrator-001/, "and never the runner agent");
     const fetched = await runCli(["fetch-run", ...remote], env);
     t.equal(fetched.code, 0, fetched.stderr);
     const local = fetched.stdout.trim();
     t.equal(local, join(home, "runs", namespace, started.runId));
     for (const file of ["history.jsonl", "result.json", "console.log", "logs/agent-001-ticker.log"]) t.ok(await stat(join(local, file)).catch(() => undefined), `fetched ${file}`);
     t.match(JSON.parse(await readFile(join(local, "result.json"), "utf8")), { status: "passed", checks: { valid: true } });
-    await waitFor("the runner to leave the orchestrator agent", async () => ((await ps(started.pid)) === "" ? true : undefined), 20_000, 200);
+    await waitFor("the runner to leave the runner agent", async () => ((await ps(started.pid)) === "" ? true : undefined), 20_000, 200);
     t.comment(`run --detach took ${detached.ms} ms (bundle, staging of node and bundles, start)`);
 
-    // A cloud fleet without an orchestrator agent: the runner is a process here, and run says what that means.
+    // A cloud fleet without a runner agent: the runner is a process here, and run says what that means.
     const bare = join(home, "bare.json");
     await writeFile(bare, JSON.stringify({ ...full, target: "gcp", agents: full.agents.filter((a) => a.name !== "orchestrator-001").map(({ inbox: _inbox, ...agent }) => agent) }));
     const key = new NamespaceState(home, namespace).clientKeyPath;

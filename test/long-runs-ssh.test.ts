@@ -1,4 +1,4 @@
-// A detached run on an SSH-hosts namespace: its runner is an orchestrator container on the
+// A detached run on an SSH-hosts namespace: its runner is a runner container on the
 // namespace's first host, reached through that host's Docker engine. The host is a real sshd on
 // a loopback port started by this test, whose engine is this machine's (as in ssh-hosts.test.ts).
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -31,7 +31,7 @@ if (docker && haveSshd) {
     return { home, namespace, hostDir, env, host };
   };
 
-  t.test("a detached run on SSH hosts runs in an orchestrator container on the first host", async (t) => {
+  t.test("a detached run on SSH hosts runs in a runner container on the first host", async (t) => {
     const { home, namespace, hostDir, env, host } = await sshFleet(t, "10m");
 
     // A file the command line names that cannot be read here: refused, nothing staged.
@@ -50,7 +50,6 @@ if (docker && haveSshd) {
     t.equal(started.host, host);
     t.equal(started.runDir, join(hostDir, "runs", namespace, started.runId), "the run directory is in the namespace's state on the host");
     t.match(detached.stderr, /fieldtest and the scenario staged in .* \(\d+ bytes sent\), node in .* \(\d+ bytes sent\)/);
-    t.match(detached.stderr, /--params staged in .* \(\d+ bytes sent\)/);
     t.same(await liveGroupMembers(detached.pgid), [], "the command left no process of its own on this machine");
 
     // The runner is a container of the namespace on the host's engine, running the staged bundle and node.
@@ -62,13 +61,15 @@ if (docker && haveSshd) {
     t.notOk(binds.some((bind) => bind.includes("node_modules") && !bind.startsWith(hostDir)), "no node_modules of this machine");
     t.ok(binds.every((bind) => bind.startsWith(`${hostDir}/`)), `every mount is in the namespace's state on the host: ${binds.join(", ")}`);
     t.match(info.Path, /^\/sbin\/docker-init|\/bin\/sh$/);
-    t.match(info.Args.join(" "), new RegExp(`${hostDir}/orchestrator/[0-9a-f]+/node .*${hostDir}/orchestrator/[0-9a-f]+/fieldtest\\.mjs run ${hostDir}/orchestrator/[0-9a-f]+/scenario\\.mjs`));
-    // The runner reads the staged copy of the params file, mounted read-only, owner-only on the host.
-    const paramsOnHost = new RegExp(`--params (${hostDir}/orchestrator/[0-9a-f]+)/1-params\\.json`).exec(info.Args.join(" "));
-    t.ok(paramsOnHost, `the runner's --params is on the host: ${info.Args.join(" ")}`);
-    t.notOk(info.Args.includes(relative(ROOT, params)), "the local path is not passed on");
-    t.ok(binds.includes(`${paramsOnHost![1]}:${paramsOnHost![1]}:ro`), "the params file's directory is mounted read-only");
-    t.equal((await stat(join(paramsOnHost![1]!, "1-params.json"))).mode & 0o777, 0o600, "owner-only on the host");
+    t.match(info.Args.join(" "), new RegExp(`${hostDir}/orchestrator/[0-9a-f]+/node .*${hostDir}/orchestrator/[0-9a-f]+/fieldtest\\.mjs runner ${started.runDir}/run-spec\\.json$`));
+    // The runner's spec names the staged bundle, inventory and key, and holds the params file's values.
+    const spec = JSON.parse(await readFile(join(started.runDir, "run-spec.json"), "utf8")) as { scenario: string; fleet: { kind: string; path: string; keyPath: string }; params: { values: unknown }; observation: { runsDir: string } };
+    t.match(spec.scenario, new RegExp(`^${hostDir}/orchestrator/[0-9a-f]+/scenario\\.mjs$`));
+    t.match(spec.fleet, { kind: "inventory", path: `${started.runDir}/runner-inventory.json`, keyPath: new RegExp(`^${hostDir}/`) });
+    t.equal(spec.observation.runsDir, join(hostDir, "runs"));
+    t.same(spec.params.values, { label: "from-the-params-file" }, "the params file's values travel in the spec");
+    t.ok(binds.includes(`${join(hostDir, "runs")}:${join(hostDir, "runs")}`), "the spec's run directory is mounted");
+    t.equal((await stat(join(started.runDir, "run-spec.json"))).mode & 0o777, 0o600, "owner-only on the host");
 
     // The run's website, on the host's loopback, is reachable from here through the first agent's SSH.
     const website = startCli(["website", "--namespace", namespace], env);
@@ -100,9 +101,9 @@ if (docker && haveSshd) {
     const local = fetched.stdout.trim();
     t.equal(local, join(home, "runs", namespace, started.runId));
     for (const file of ["history.jsonl", "result.json", "status.json", "console.log", "logs/agent-001-ticker.log"]) t.ok(await stat(join(local, file)).catch(() => undefined), `fetched ${file}`);
-    t.equal(await readFile(join(local, "history.jsonl"), "utf8"), await readFile(join(started.runDir, "history.jsonl"), "utf8"), "the fetched history is the orchestrator's");
+    t.equal(await readFile(join(local, "history.jsonl"), "utf8"), await readFile(join(started.runDir, "history.jsonl"), "utf8"), "the fetched history is the runner container's");
     t.match(JSON.parse(await readFile(join(local, "result.json"), "utf8")), { status: "passed", checks: { valid: true } });
-    await waitFor("the orchestrator to remove itself", async () => ((await docker.getContainer(started.container).inspect().then(() => false, () => true)) ? true : undefined), 20_000, 200);
+    await waitFor("the runner container to remove itself", async () => ((await docker.getContainer(started.container).inspect().then(() => false, () => true)) ? true : undefined), 20_000, 200);
 
     // A second run sends nothing it sent before.
     const again = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "60" });
@@ -112,15 +113,15 @@ if (docker && haveSshd) {
     // Figures for the report, not a bound: what staging costs the first time and saves the next.
     t.comment(`run --detach took ${detached.ms} ms with everything sent, ${again.ms} ms with nothing to send`);
 
-    // destroy removes the running orchestrator with the agents, and the namespace's state on the host.
+    // destroy removes the running runner container with the agents, and the namespace's state on the host.
     const destroy = await runCli(["destroy", "--namespace", namespace], env);
     t.equal(destroy.code, 0, destroy.stderr);
     await waitFor("every container of the namespace to go", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 20_000, 200);
-    t.equal(await docker.getContainer(container).inspect().then(() => true, () => false), false, "the orchestrator is gone");
+    t.equal(await docker.getContainer(container).inspect().then(() => true, () => false), false, "the runner container is gone");
     t.equal(await stat(hostDir).then(() => true, () => false), false, "the host's staging and run directories are gone");
   });
 
-  t.test("on the namespace's own network, the orchestrator reaches the first host's agents on it, and its website from here", async (t) => {
+  t.test("on the namespace's own network, the runner container reaches the first host's agents on it, and its website from here", async (t) => {
     const { namespace, env } = await sshFleet(t, "10m", ["--network", "own"]);
     const detached = await detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--website", "--json"], { ...env, LONG_RUN_SECONDS: "8" });
     t.equal(detached.code, 0, detached.stderr);
@@ -136,12 +137,12 @@ if (docker && haveSshd) {
     t.match(followed.stderr, new RegExp(`run ${runId} passed`), "the runner reached both agents on the namespace's network");
   });
 
-  t.test("at the TTL the host's engine reaper removes a detached run's orchestrator, its parent killed; reap then removes the namespace's state on the host", async (t) => {
+  t.test("at the TTL the host's engine reaper removes a detached run's runner container, its parent killed; reap then removes the namespace's state on the host", async (t) => {
     const { namespace, hostDir, env } = await sshFleet(t, "40s");
     const detaching = detachInGroup(t, ["run", SCENARIO, "--namespace", namespace, "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "600" });
-    const orchestrators = { label: [`fieldtest-namespace=${namespace}`, "fieldtest-role=orchestrator"] };
-    const container = await waitFor("the orchestrator to run", async () => (await docker.listContainers({ filters: orchestrators }))[0]?.Id, 120_000, 100);
-    // kill -9 of the local parent as soon as the orchestrator runs (usually before it returned).
+    const runnerContainers = { label: [`fieldtest-namespace=${namespace}`, "fieldtest-role=orchestrator"] };
+    const container = await waitFor("the runner container to run", async () => (await docker.listContainers({ filters: runnerContainers }))[0]?.Id, 120_000, 100);
+    // kill -9 of the local parent as soon as the runner container runs (usually before it returned).
     t.comment(`the parent ${killGroup(detaching.pgid) ? "was killed while it waited for the run" : "had returned already"}`);
     await detaching;
     const info = await docker.getContainer(container).inspect();
@@ -149,13 +150,13 @@ if (docker && haveSshd) {
     const owner = info.Config.Labels["fieldtest-owner"]!;
     // Frozen, the runner cannot end itself at the TTL: only the host's engine reaper can remove it.
     await docker.getContainer(container).pause();
-    const gone = await waitFor("the reaper to remove the orchestrator", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? Date.now() : undefined), expiresAt - Date.now() + 90_000, 250);
+    const gone = await waitFor("the reaper to remove the runner container", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? Date.now() : undefined), expiresAt - Date.now() + 90_000, 250);
     // The reaper looks every 2 s (src/targets/docker-engine/reaper.ts); 30 s of margin for a machine other suites load.
     t.ok(gone >= expiresAt - 1000, `not before the TTL (${gone - expiresAt} ms after it)`);
     t.ok(gone <= expiresAt + 30_000, `within the TTL + 30 s: ${gone - expiresAt} ms after it`);
     const agentsGone = await waitFor("the agents to go at the TTL", async () => ((await containerCount(docker, namespace)) === 0 ? Date.now() : undefined), 60_000, 250);
     t.ok(agentsGone <= expiresAt + 30_000, `the agents within the TTL + 30 s: ${agentsGone - expiresAt} ms after it`);
-    t.comment(`orchestrator removed ${gone - expiresAt} ms after the TTL, agents gone ${agentsGone - expiresAt} ms after it`);
+    t.comment(`runner container removed ${gone - expiresAt} ms after the TTL, agents gone ${agentsGone - expiresAt} ms after it`);
     t.ok(await stat(hostDir).catch(() => undefined), "the staged files and the run directory outlive the containers");
     const reap = await runCli(["reap", "--owner", owner, "--json"], env);
     t.equal(reap.code, 0, reap.stderr);

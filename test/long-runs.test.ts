@@ -112,7 +112,7 @@ t.test("detach, attach from anywhere, Ctrl+D, kill -9, fetch-run, Ctrl+C", async
   t.match(JSON.parse(await readFile(join(runDir, "status.json"), "utf8")), { result: "interrupted", final: true });
 });
 
-t.test("docker kill of the orchestrator: the history ends with what happened, the TTL removes agents and orchestrator", async (t) => {
+t.test("docker kill of the runner container: the history ends with what happened, the TTL removes agents and runner container", async (t) => {
   const fleet = await namespaceOfTest(t, "lrk");
   if (!fleet) return;
   const { docker, home, namespace, env } = fleet;
@@ -133,7 +133,7 @@ t.test("docker kill of the orchestrator: the history ends with what happened, th
   const extend = await runCli(["extend", "--namespace", namespace, "--ttl", "45s", "--json"], env);
   t.equal(extend.code, 0, extend.stderr);
   const { expiresAt } = JSON.parse(extend.stdout) as { expiresAt: string };
-  t.equal((await readExtendedExpiry(docker, container))?.getTime(), Math.floor(Date.parse(expiresAt) / 1000) * 1000, "extend moves the orchestrator's expiry with the agents'");
+  t.equal((await readExtendedExpiry(docker, container))?.getTime(), Math.floor(Date.parse(expiresAt) / 1000) * 1000, "extend moves the runner container's expiry with the agents'");
   await docker.getContainer(container).kill({ signal: "SIGKILL" });
   const text = await readFile(join(dir, "history.jsonl"), "utf8");
   const lines = text.split("\n").filter(Boolean);
@@ -144,7 +144,7 @@ t.test("docker kill of the orchestrator: the history ends with what happened, th
   t.ok(entries.some((e) => e.type === "phase" && e.data?.phase === "running"));
   t.ok(entries.some((e) => e.type === "daemon-start"));
   t.notOk(entries.some((e) => e.type === "result"), "the runner never got to record a result");
-  await waitFor("the orchestrator to be removed", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? true : undefined), 20_000, 200);
+  await waitFor("the runner container to be removed", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? true : undefined), 20_000, 200);
   const stale = await waitFor(
     "runs to call the run stale",
     async () => {
@@ -158,7 +158,7 @@ t.test("docker kill of the orchestrator: the history ends with what happened, th
   await waitFor("the agents to expire", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 90_000, 500);
 });
 
-t.test("a detached run that made its fleet ends it from the orchestrator; the TTL removes an orchestrator left behind", async (t) => {
+t.test("a detached run that made its fleet ends it from the runner container; the TTL removes a runner container left behind", async (t) => {
   const fleet = await namespaceOfTest(t, "lro");
   if (!fleet) return;
   const { docker, home, namespace, env } = fleet;
@@ -167,17 +167,17 @@ t.test("a detached run that made its fleet ends it from the orchestrator; the TT
   const { runDir, website } = JSON.parse(detached.stdout) as { runDir: string; website: string };
   t.match(website, /^http:\/\/127\.0\.0\.1:\d+$/, "the website is published on this machine's loopback");
   const state = (await (await fetch(`${website}/api/state`)).json()) as { namespace: string; scenario: string };
-  t.match(state, { namespace, scenario: "long-run" }, "the run's website answers from the orchestrator");
+  t.match(state, { namespace, scenario: "long-run" }, "the run's website answers from the runner container");
   await waitFor("every container of the namespace to go", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 60_000, 500);
   t.match(JSON.parse(await readFile(join(runDir, "status.json"), "utf8")), { result: "passed", final: true });
   t.match(await readFile(join(runDir, "console.log"), "utf8"), /ending the agents of namespace/);
 
-  // An orchestrator whose runner never ends (a kept fleet, --keep-alive) still goes at the TTL, with its agents.
+  // A runner container whose runner never ends (a kept fleet, --keep-alive) still goes at the TTL, with its agents.
   const kept = await runCli(["run", SCENARIO, "--localhost", "--keep", "--keep-alive", "--namespace", namespace, "--ttl", "25s", "--detach", "--json"], { ...env, LONG_RUN_SECONDS: "1" });
   t.equal(kept.code, 0, kept.stderr);
   const { container } = JSON.parse(kept.stdout) as { container: string };
-  t.ok(await docker.getContainer(container).inspect(), "the orchestrator runs");
-  await waitFor("the TTL to remove agents and orchestrator", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 90_000, 500);
+  t.ok(await docker.getContainer(container).inspect(), "the runner container runs");
+  await waitFor("the TTL to remove agents and runner container", async () => ((await containerCount(docker, namespace)) === 0 ? true : undefined), 90_000, 500);
 });
 
 t.test("a failing run dumps every agent; a 100 MB flood stays within the log cap", async (t) => {

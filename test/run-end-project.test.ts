@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { orchestratorName } from "../src/runs/homes/engine-container.ts";
+import { runnerContainerName } from "../src/runs/homes/engine-container.ts";
 import { freePort } from "./fixtures/binaries.ts";
 import { cleanupNamespace, requireDocker, tempHome, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
 import { installPackedFieldtest } from "./helpers/packed-project.ts";
@@ -70,7 +70,7 @@ if (docker) {
     const { runId } = JSON.parse(started.stdout) as { runId: string };
     // The runner's first status reaches the fleet's first agent within a second or two.
     await waitFor("the run on the fleet", async () => ((await fieldtest(["runs", "--namespace", namespace, "--json"])).stdout.includes(runId) ? true : undefined), 60_000, 1000);
-    await docker.getContainer(orchestratorName(namespace, runId)).kill({ signal: "SIGKILL" });
+    await docker.getContainer(runnerContainerName(namespace, runId)).kill({ signal: "SIGKILL" });
 
     const stopped = await fieldtest(["stop", "--namespace", namespace], 120_000);
     t.not(stopped.code, null, "stop returns by itself", { output: stopped.stderr });

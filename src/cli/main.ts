@@ -7,7 +7,7 @@ import { ImageError } from "../targets/docker-engine/image.ts";
 import { scenarioDockerfileDirs } from "../scenario/scenario.ts";
 import { describeCommand } from "./describe.ts";
 import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
-import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
+import { cloudGroups, fleetGroups, runnerAgentGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
 import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
@@ -42,7 +42,6 @@ import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 import { detachCommand } from "./detach.ts";
 import { RunInputError } from "../runs/context.ts";
-import { ORCHESTRATOR_WEBSITE_PORT } from "../runs/homes/engine-container.ts";
 
 const EXAMPLES = `
 Examples:
@@ -107,7 +106,7 @@ function fleetOptions(command: Command): Command {
     .option("--network <own|host>", "own: an address per agent, as faults need (default on localhost); host: the host's network, port slices (default on SSH hosts)");
 }
 
-export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never, argv: readonly string[] = []): Command {
+export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never): Command {
   const program = new Command("fieldtest")
     .description("Run TypeScript experiment scenarios on fleets of machines, torn down by namespace with a TTL.")
     .configureOutput({
@@ -165,21 +164,16 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; keepAlive?: boolean | string; deadline?: string; checkEvery?: string }, command: Command) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; keepAlive?: boolean | string; deadline?: string; checkEvery?: string }) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
       const longRun = longRunRequest(flags);
       const limits = { ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }), ...(flags.checkEvery === undefined ? {} : { checkEvery: flags.checkEvery }) };
       if (flags.detach) {
-        const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
-        const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun, ...limits };
+        const request = { scenario, source, scenarioArgs, observe, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun, websitePortGiven: flags.websitePort !== undefined, ...limits };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
-      // Inside an orchestrator container: the host publishes this port on its loopback, and only
-      // the namespace's own bridge reaches it otherwise.
-      if (flags.websiteInContainer && observe.website) observe.website = { ...observe.website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true };
       // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
@@ -228,8 +222,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
       const upOptions = { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) };
       // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
-      const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
-      flags.group = orchestrator.specs;
+      const runnerAgent = flags.cloud === undefined ? runnerAgentGroupOption(flags.group) : { specs: flags.group };
+      flags.group = runnerAgent.specs;
       const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
         const instanceTypes = await stackInstanceTypes(context, namespace);
@@ -249,7 +243,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...localFleet(context, flags, namespace),
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
-      if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
+      if (runnerAgent.group) request.groups = [...request.groups, runnerAgent.group];
       await withInterrupts((interrupt) =>
         sshHosts ? upCommand(context, sshHostsTarget, { ...request, sshHosts }, limits, upOptions, interrupt) : upCommand(context, localhostTarget, request, limits, upOptions, interrupt),
       );
@@ -414,7 +408,7 @@ function cloudGroupsFor(cloud: string, groups: Parameters<typeof cloudGroups>[0]
   return cloudGroups(groups, cloud, table);
 }
 
-function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; endAgents?: boolean }): FleetSource {
+function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean }): FleetSource {
   if (flags.localhost && flags.inventory) throw new UsageError("--localhost and --inventory exclude each other: a run either makes its fleet or uses a given one");
   if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
   if (flags.keepDaemons && !flags.localhost) throw new UsageError("--keep-daemons only applies with --localhost (it keeps a fleet made for the run, daemons running)");
@@ -425,7 +419,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   }
   const fleetOnly = (["vms", "image", "maxCores", "maxRamGb"] as const).find((flag) => flags[flag] !== undefined) ?? (flags.group?.length ? "group" : undefined);
   if (fleetOnly) throw new UsageError(`${flagOf(fleetOnly)} only applies with --localhost: an existing fleet has the agents it has`);
-  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey, endAgents: Boolean(flags.endAgents) };
+  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey };
   const namespace = namespaceOption(flags.namespace, context.env);
   if (!namespace) throw new UsageError("run needs a fleet: --localhost to create one, --namespace <name> to use a live one, or --inventory <file>");
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
@@ -436,7 +430,7 @@ const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError,
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {
   let exitCode = 0;
-  const program = buildProgram(context, (code) => (exitCode = code), exitNow, argv);
+  const program = buildProgram(context, (code) => (exitCode = code), exitNow);
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;

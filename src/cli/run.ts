@@ -18,7 +18,7 @@ export type { RunOutcome };
 export type FleetSource =
   | { kind: "localhost"; request: Omit<LocalFleetRequest, "groups" | "dockerfileDirs">; limits: PlanLimits; keep: boolean | "daemons-running" }
   | { kind: "namespace"; namespace: string; keyPath: string | undefined }
-  | { kind: "inventory"; path: string; keyPath: string | undefined; endAgents?: boolean };
+  | { kind: "inventory"; path: string; keyPath: string | undefined };
 
 /** `fieldtest run`'s flags, grouped; `runSpec` turns them into the RunSpec a RunSession runs. */
 export interface RunRequest {
@@ -66,7 +66,7 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
       : source.kind === "namespace"
         ? { kind: "namespace", namespace: source.namespace, ...(source.keyPath ? { keyPath: source.keyPath } : {}) }
         : { kind: "inventory", path: source.path, ...(source.keyPath ? { keyPath: source.keyPath } : {}) };
-  const teardown = source.kind === "localhost" ? (source.keep === "daemons-running" ? "keep-running" : source.keep ? "keep" : "destroy") : source.kind === "inventory" && source.endAgents ? "end-agents" : "keep";
+  const teardown = source.kind === "localhost" ? (source.keep === "daemons-running" ? "keep-running" : source.keep ? "keep" : "destroy") : "keep";
   const fromFile = scenarioArgs.paramsFile === undefined ? {} : await paramsFromFile(scenarioArgs.paramsFile);
   return parseRunSpec(
     {
@@ -82,8 +82,6 @@ export async function runSpec(request: RunRequest): Promise<RunSpec> {
         ...(observe.grafana ? { grafana: observe.grafana } : {}),
         ...(longRun.daemonOutput ? { daemonOutput: longRun.daemonOutput } : {}),
         ...(longRun.logCapBytes ? { logCapBytes: longRun.logCapBytes } : {}),
-        ...(longRun.runId ? { runId: longRun.runId } : {}),
-        ...(longRun.fleetWebsite ? { fleetWebsite: longRun.fleetWebsite } : {}),
       },
       limits: {
         keepAlive: keepAliveOption(request.keepAlive),

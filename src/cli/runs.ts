@@ -1,7 +1,7 @@
 import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { Command, Option } from "commander";
+import type { Command } from "commander";
 import { checkHistory, CHECKERS, isCheckerName, verdictText, type CheckerName } from "../runtime/checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
 import { isRunId } from "../core/safe-path.ts";
@@ -25,12 +25,7 @@ export interface LongRunFlags {
   detach?: boolean;
   daemonOutput?: string;
   logCap?: string;
-  runId?: string;
   checkTimeLimit?: string;
-  endAgents?: boolean;
-  websiteInContainer?: boolean;
-  /** `true` when given alone, or the agent it names. */
-  fleetWebsite?: boolean | string;
 }
 
 /** The run options of long runs: `--detach`, `--daemon-output`, `--log-cap`, `--check-time-limit`. */
@@ -39,13 +34,7 @@ export function addLongRunOptions(command: Command): Command {
     .option("--detach", "start the run in the background and return once it runs; follow it with `fieldtest attach`")
     .option("--daemon-output <level>", "daemon lines on the console: all, errors or none (log files always get everything)", "all")
     .option("--log-cap <size>", "most disk one daemon's log takes, its rotation included, e.g. 100MB", "100MB")
-    .option("--check-time-limit <seconds>", "time the linearizability checker may take before answering unknown", "10")
-    .addOption(new Option("--run-id <id>", "run id chosen by the parent of a detached run").hideHelp())
-    .addOption(new Option("--end-agents", "set by the parent of a detached run that made its fleet: end the inventory's agents after the run").hideHelp())
-    .addOption(new Option("--website-in-container", "set by the parent of a detached run: the website listens on the orchestrator container's port, which the host publishes on loopback").hideHelp())
-    .addOption(
-      new Option("--fleet-website [agent]", "set by the parent of a detached run in an orchestrator: record where the fleet's first agent (or the named one, whose loopback it is on) reaches the website").hideHelp(),
-    );
+    .option("--check-time-limit <seconds>", "time the linearizability checker may take before answering unknown", "10");
 }
 
 export function longRunRequest(flags: LongRunFlags): LongRunOptions {
@@ -61,8 +50,6 @@ export function longRunRequest(flags: LongRunFlags): LongRunOptions {
     daemonOutput: level as DaemonOutput,
     logCapBytes,
     checkTimeLimitMs: positiveIntOption("--check-time-limit", flags.checkTimeLimit, 10, 86_400) * 1000,
-    ...(flags.runId ? { runId: flags.runId, detached: true } : {}),
-    ...(flags.fleetWebsite ? { fleetWebsite: typeof flags.fleetWebsite === "string" ? { via: flags.fleetWebsite } : (true as const) } : {}),
   };
 }
 

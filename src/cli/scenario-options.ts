@@ -1,6 +1,6 @@
 import type { CloudTarget } from "../core/defaults.ts";
 import { DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES } from "../core/defaults.ts";
-import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
+import { RUNNER_AGENT_GROUP } from "../core/naming.ts";
 import { machineTypeFor, ShapeError, type InstanceType } from "../core/shapes.ts";
 import type { AgentGroupRequest, PlanLimits } from "../targets/pulumi/plan.ts";
 import type { Scenario } from "../scenario/scenario.ts";
@@ -57,13 +57,13 @@ export function scenarioArguments(flags: ScenarioFlags): ScenarioArguments {
  * `up --group orchestrator=1`: an agent for detached runners beside the fleet (or the scenario's
  * groups), on the default image. The other `--group` specs are returned as they were.
  */
-export function orchestratorGroupOption(specs: readonly string[]): { specs: string[]; group?: FleetGroup } {
-  const ours = specs.filter((spec) => spec.startsWith(`${ORCHESTRATOR_GROUP}=`));
+export function runnerAgentGroupOption(specs: readonly string[]): { specs: string[]; group?: FleetGroup } {
+  const ours = specs.filter((spec) => spec.startsWith(`${RUNNER_AGENT_GROUP}=`));
   if (ours.length === 0) return { specs: [...specs] };
-  if (ours.length > 1 || ours[0] !== `${ORCHESTRATOR_GROUP}=1`) {
-    throw new UsageError(`--group ${ours.join(", ")}: a fleet has one orchestrator agent at most; write --group ${ORCHESTRATOR_GROUP}=1`);
+  if (ours.length > 1 || ours[0] !== `${RUNNER_AGENT_GROUP}=1`) {
+    throw new UsageError(`--group ${ours.join(", ")}: a fleet has one runner agent (group orchestrator) at most; write --group ${RUNNER_AGENT_GROUP}=1`);
   }
-  return { specs: specs.filter((spec) => !ours.includes(spec)), group: { name: ORCHESTRATOR_GROUP, count: 1, image: DEFAULT_IMAGE } };
+  return { specs: specs.filter((spec) => !ours.includes(spec)), group: { name: RUNNER_AGENT_GROUP, count: 1, image: DEFAULT_IMAGE } };
 }
 
 /** The parameters the run uses, from `--params` then `--param`; a bad one is exit 2. */

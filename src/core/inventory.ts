@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { relative, resolve, isAbsolute } from "node:path";
 import { z } from "zod";
 import { namespaceSchema } from "./namespace.ts";
-import { DEFAULT_GROUP, GROUP_NAME_PATTERN, ORCHESTRATOR_GROUP, parseAgentName } from "./naming.ts";
+import { DEFAULT_GROUP, GROUP_NAME_PATTERN, RUNNER_AGENT_GROUP, parseAgentName } from "./naming.ts";
 
 /**
  * The inventory is the only contract between provisioning (localhost, Pulumi programs,
@@ -81,14 +81,14 @@ export function agentGroup(agent: Pick<AgentSpec, "name" | "group">): string {
   return agent.group ?? parseAgentName(agent.name)?.group ?? DEFAULT_GROUP;
 }
 
-/** The fleet's orchestrator agent (group `orchestrator`), if it has one. */
-export function orchestratorAgent(inventory: Inventory): AgentSpec | undefined {
-  return inventory.agents.find((agent) => agentGroup(agent) === ORCHESTRATOR_GROUP);
+/** The fleet's runner agent (group `orchestrator`), if it has one. */
+export function runnerAgent(inventory: Inventory): AgentSpec | undefined {
+  return inventory.agents.find((agent) => agentGroup(agent) === RUNNER_AGENT_GROUP);
 }
 
-/** The agents a scenario runs on: all but the orchestrator, which only runs detached runners. */
+/** The agents a scenario runs on: all but the runner agent, which only runs detached runners. */
 export function scenarioInventory(inventory: Inventory): Inventory {
-  return { ...inventory, agents: inventory.agents.filter((agent) => agentGroup(agent) !== ORCHESTRATOR_GROUP) };
+  return { ...inventory, agents: inventory.agents.filter((agent) => agentGroup(agent) !== RUNNER_AGENT_GROUP) };
 }
 
 /** A readable one-line-per-problem rendering of a zod error, each naming its field. */

@@ -10,10 +10,11 @@
 export const DEFAULT_GROUP = "agent";
 
 /**
- * The group whose one agent runs detached runners (src/runs/homes/agent-process.ts)
- * instead of a scenario's work: runners leave it out of the fleet they give the scenario.
+ * The group whose one agent, the runner agent, runs detached runners
+ * (src/runs/homes/agent-process.ts) instead of a scenario's work: runners leave it out of the
+ * fleet they give the scenario. Users name it in stacks and `--group orchestrator=1`.
  */
-export const ORCHESTRATOR_GROUP = "orchestrator";
+export const RUNNER_AGENT_GROUP = "orchestrator";
 
 /** Three digits per group. */
 export const MAX_AGENTS_PER_GROUP = 999;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { AGENT_SSH_PORT, DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, DEFAULT_PORTS_PER_AGENT, HIGHEST_PORT, type CloudTarget } from "./defaults.ts";
 import { publicKeySchema } from "./inventory.ts";
 import { MAX_TTL_SECONDS, namespaceSchema, parseTtl, DEFAULT_TTL, type Namespace } from "./namespace.ts";
-import { agentName, cloudResourceName, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "./naming.ts";
+import { agentName, cloudResourceName, MAX_AGENTS_PER_GROUP, RUNNER_AGENT_GROUP } from "./naming.ts";
 import { instanceTypeSchema } from "./shapes.ts";
 
 /**
@@ -358,8 +358,8 @@ function agentGroupProblems(
   groups.forEach((group, i) => {
     if (seen.has(group.name)) problems.push(`fieldtest:agents[${i}].name: "${group.name}" is already the name of another group`);
     seen.add(group.name);
-    if (group.name === ORCHESTRATOR_GROUP && group.count !== 1) {
-      problems.push(`fieldtest:agents[${i}].count: group ${ORCHESTRATOR_GROUP} is the VM that runs detached runs, one at most: set its count to 1`);
+    if (group.name === RUNNER_AGENT_GROUP && group.count !== 1) {
+      problems.push(`fieldtest:agents[${i}].count: group ${RUNNER_AGENT_GROUP} is the VM that runs detached runs, one at most: set its count to 1`);
     }
     if (!imageAliases.includes(group.image)) {
       problems.push(`fieldtest:agents[${i}].image: no dockerfiles/${group.image}.Dockerfile; known images: ${imageAliases.join(", ")}`);

@@ -5,7 +5,7 @@ import { HashCache } from "../runtime/hash-cache.ts";
 /**
  * Ends every agent of a fleet from inside: its main process (behind the container's init, PID
  * 1) leaves on SIGTERM as it does at its TTL, and the container removes itself. This is how an
- * orchestrator container, which has no Docker socket, tears down the fleet its run made. The
+ * runner container, which has no Docker socket, tears down the fleet its run made. The
  * signal comes a moment after the command returns, so the SSH session ends cleanly first. An
  * agent that cannot be reached is left to its TTL; the names of those are returned.
  */

@@ -54,7 +54,7 @@ export async function acquireFleet(context: RunContext, source: FleetSource, sce
     const file = await readInventoryFile(resolve(context.cwd, source.path)).catch((error: Error) => {
       throw new RunInputError(error.message);
     });
-    // The orchestrator agent runs detached runners, never the scenario's work.
+    // The runner agent runs detached runners, never the scenario's work.
     const { inventory, ignored } = withTrustedInboxes(scenarioInventory(file), stateHome(context.env));
     if (ignored.length) context.progress.step(`${source.path}: inbox of ${ignored.join(", ")} is outside ${stateHome(context.env)} and was ignored; copies go over SSH`);
     return { inventory, key: await existingKey(context, inventory.namespace, source.keyPath) };

@@ -27,9 +27,9 @@ export interface LongRunOptions {
   /** The register checker's limit at the end of the run. */
   checkTimeLimitMs?: number;
   /**
-   * The runner shares the fleet's network (an orchestrator): status.json records where the first
+   * The runner shares the fleet's network (a runner container): status.json records where the first
    * agent reaches the website; or, given an agent's name, that the website is on that agent's
-   * loopback (the orchestrator agent's), reached through its own SSH.
+   * loopback (the runner agent's), reached through its own SSH.
    */
   fleetWebsite?: true | { via: string };
 }

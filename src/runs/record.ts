@@ -36,14 +36,14 @@ export const runStatusSchema = z.object({
   runner: z.object({ host: z.string(), pid: z.number() }),
   /**
    * Where the fleet's first agent reaches the run's website, recorded by a runner that shares the
-   * fleet's network (an orchestrator); `fieldtest website` tunnels to it through that agent.
+   * fleet's network (a runner container); `fieldtest website` tunnels to it through that agent.
    */
   website: z
     .object({
       scheme: z.enum(["http", "https"]),
       host: z.string(),
       port: z.number().int(),
-      /** The agent whose SSH reaches it, when not the first one: the orchestrator agent, whose loopback it listens on. */
+      /** The agent whose SSH reaches it, when not the first one: the runner agent, whose loopback it listens on. */
       via: z.string().optional(),
     })
     .optional(),

@@ -33,7 +33,7 @@ export class RunHost {
   }
 
   static async connect(inventory: Inventory, privateKey: string): Promise<RunHost | undefined> {
-    // The runner mirrors to the first agent it runs on, which is never the orchestrator agent.
+    // The runner mirrors to the first agent it runs on, which is never the runner agent.
     const first = scenarioInventory(inventory).agents[0];
     if (!first) return undefined;
     const host = new RunHost(first, inventory, privateKey);
@@ -82,7 +82,7 @@ export class RunHost {
 
   /**
    * A TCP connection from this agent, or from the agent named `via`, to `host:port`: the way to
-   * a website on the fleet's network, or on the orchestrator agent's loopback.
+   * a website on the fleet's network, or on the runner agent's loopback.
    */
   openTcp(host: string, port: number, via?: string): Promise<Duplex> {
     if (via === undefined || via === this.#agent.name) return this.#agent.openTcp(host, port);

@@ -8,7 +8,7 @@ export type FleetWebsite = NonNullable<RunStatus["website"]>;
 
 /**
  * Where the fleet's first agent reaches the website at `url`, for a runner that shares its
- * network (an orchestrator container of the fleet, on its first host): a website listening on
+ * network (a runner container of the fleet, on its first host): a website listening on
  * every address is reached at this container's or host's own first address; one on an address
  * (loopback on the host's network) there.
  */

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { describeIssues } from "../core/inventory.ts";
-import { GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP, ORCHESTRATOR_GROUP } from "../core/naming.ts";
+import { GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP, RUNNER_AGENT_GROUP } from "../core/naming.ts";
 import { shapeSchema, type Shape } from "../core/shapes.ts";
 import type { CloudTarget } from "../core/defaults.ts";
 import type { Cloud } from "../runtime/cloud.ts";
@@ -78,7 +78,7 @@ export const fleetSpecSchema = z
   .record(z.string().regex(GROUP_NAME_PATTERN, "group names are lowercase DNS labels such as unit or router"), groupSpecSchema)
   .refine((fleet) => Object.keys(fleet).length > 0, "declares no group")
   // Runners leave that group out of a scenario's agents: a scenario's own would vanish.
-  .refine((fleet) => !(ORCHESTRATOR_GROUP in fleet), `group name ${ORCHESTRATOR_GROUP} is kept for the agent that runs detached runs: name the group otherwise`);
+  .refine((fleet) => !(RUNNER_AGENT_GROUP in fleet), `group name ${RUNNER_AGENT_GROUP} is kept for the agent that runs detached runs: name the group otherwise`);
 
 const definitionSchema = z
   .object({

@@ -11,13 +11,17 @@ import { ensureAgentImage } from "../../targets/docker-engine/image.ts";
 import { networkName } from "../../targets/docker-engine/network.ts";
 import { ensureReaper } from "../../targets/docker-engine/reaper.ts";
 
-/** The agent image alias the orchestrator runs: it has `sh`, and node comes from the caller's machine. */
-export const ORCHESTRATOR_IMAGE_ALIAS = "debian";
-/** The run a detached runner container serves; with ROLE_LABEL=orchestrator it is never an agent. */
-export const ORCHESTRATOR_RUN_LABEL = "fieldtest-run";
-export const ORCHESTRATOR_ROLE = "orchestrator";
+/** The agent image alias a runner container runs: it has `sh`, and node comes from the caller's machine. */
+export const RUNNER_IMAGE_ALIAS = "debian";
+/** The run a detached runner container serves; with ROLE_LABEL it is never an agent. */
+export const RUNNER_RUN_LABEL = "fieldtest-run";
+/**
+ * A runner container's role label. Its value is the one runner containers have always carried, so
+ * that `runs`, `attach`, `stop` and the reapers know those of namespaces started before.
+ */
+export const RUNNER_CONTAINER_ROLE = "orchestrator";
 /** The port the run's website listens on inside the container; the host publishes it where `--website-host` says (loopback by default). */
-export const ORCHESTRATOR_WEBSITE_PORT = 8080;
+export const RUNNER_WEBSITE_PORT = 8080;
 
 /** Variables of the caller's environment that describe the caller's machine, not the run. */
 const HOST_ONLY_VARIABLES = new Set(["PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TMPDIR", "_"]);
@@ -27,10 +31,10 @@ export function runEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !HOST_ONLY_VARIABLES.has(entry[0])));
 }
 
-export interface OrchestratorRequest {
+export interface RunnerContainerRequest {
   namespace: Namespace;
   runId: string;
-  /** The agents' owner label, so the owner's engine reaper removes the orchestrator with them. */
+  /** The agents' owner label, so the owner's engine reaper removes the runner container with them. */
   owner: string;
   expiresAt: Date;
   /** `own`: on the namespace's network, as agents are; `host`: on the host's network, as host-network agents are. */
@@ -56,26 +60,26 @@ export interface OrchestratorRequest {
   website?: { host: string; port: number };
 }
 
-/** Where an orchestrator of a fleet goes on an engine: the agents' owner, the image, the agents' network mode. */
-export interface OrchestratorPlace {
+/** Where a runner container of a fleet goes on an engine: the agents' owner, the image, the agents' network mode. */
+export interface RunnerContainerPlace {
   owner: string;
   image: string;
   network: "own" | "host";
 }
 
 /**
- * Readies an engine of `inventory`'s fleet for its orchestrator: the owner's reaper is made sure
- * of, so the orchestrator is removed at the TTL as the agents are, and the image is built.
+ * Readies an engine of `inventory`'s fleet for its runner container: the owner's reaper is made
+ * sure of, so the container is removed at the TTL as the agents are, and the image is built.
  */
-export async function prepareOrchestrator(docker: Docker, inventory: Inventory, dockerfilesDir: string, progress: Progress): Promise<OrchestratorPlace> {
+export async function prepareRunnerContainer(docker: Docker, inventory: Inventory, dockerfilesDir: string, progress: Progress): Promise<RunnerContainerPlace> {
   const first = inventory.agents[0]!;
   const owner = first.labels[LABELS.owner] ?? "";
   await ensureReaper(docker, { owner, dockerfilesDir, progress });
-  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: ORCHESTRATOR_IMAGE_ALIAS }, progress);
+  const image = await ensureAgentImage(docker, { dockerfilesDir, alias: RUNNER_IMAGE_ALIAS }, progress);
   return { owner, image, network: first.labels.network === "own" ? "own" : "host" };
 }
 
-export function orchestratorName(namespace: Namespace, runId: string): string {
+export function runnerContainerName(namespace: Namespace, runId: string): string {
   return `fieldtest-${namespace}-run-${runId}`;
 }
 
@@ -121,21 +125,21 @@ function outermost(paths: readonly string[]): string[] {
 /**
  * The container a detached localhost run's runner lives in: the namespace's labels and expiry
  * like every agent (so `destroy`, `reap`, `extend` and the engine's reaper treat it like one),
- * on the namespace's network (it reaches the agents as an orchestrator VM of a cloud fleet
+ * on the namespace's network (it reaches the agents as a runner agent of a cloud fleet
  * would), running the caller's node on fieldtest's package as mounted. It has no Docker socket:
  * the fleet it ends at the end of a run is ended through the agents' own SSH (src/runs/end-agents.ts),
  * and what outlives a crash goes at the TTL, by the agents' own timers and the engine's reaper.
  * It removes itself when the runner exits.
  */
-export function orchestratorContainerOptions(request: OrchestratorRequest): Docker.ContainerCreateOptions {
-  const name = orchestratorName(request.namespace, request.runId);
+export function runnerContainerOptions(request: RunnerContainerRequest): Docker.ContainerCreateOptions {
+  const name = runnerContainerName(request.namespace, request.runId);
   const binds = [
     `${request.nodePath}:${request.nodePath}:ro`,
     ...outermost(request.readOnly).map((path) => `${path}:${path}:ro`),
     ...outermost(request.readWrite).map((path) => `${path}:${path}`),
   ];
   const env = Object.entries(runEnvironment(request.env)).map(([key, value]) => `${key}=${value}`);
-  const website = request.website && `${ORCHESTRATOR_WEBSITE_PORT}/tcp`;
+  const website = request.website && `${RUNNER_WEBSITE_PORT}/tcp`;
   return {
     name,
     Hostname: name.slice(0, 63),
@@ -148,8 +152,8 @@ export function orchestratorContainerOptions(request: OrchestratorRequest): Dock
     Env: [...env, `FIELDTEST_CONSOLE=${request.consolePath}`, "HOME=/tmp"],
     Labels: {
       ...resourceLabels({ namespace: request.namespace, expiresAt: request.expiresAt, owner: request.owner }),
-      [ROLE_LABEL]: ORCHESTRATOR_ROLE,
-      [ORCHESTRATOR_RUN_LABEL]: request.runId,
+      [ROLE_LABEL]: RUNNER_CONTAINER_ROLE,
+      [RUNNER_RUN_LABEL]: request.runId,
     },
     ...(website ? { ExposedPorts: { [website]: {} } } : {}),
     HostConfig: {
@@ -163,9 +167,9 @@ export function orchestratorContainerOptions(request: OrchestratorRequest): Dock
   };
 }
 
-/** Creates and starts the orchestrator; returns its container id. */
-export async function startOrchestrator(docker: Docker, request: OrchestratorRequest): Promise<string> {
-  const container = await docker.createContainer(orchestratorContainerOptions(request));
+/** Creates and starts the runner container; returns its container id. */
+export async function startRunnerContainer(docker: Docker, request: RunnerContainerRequest): Promise<string> {
+  const container = await docker.createContainer(runnerContainerOptions(request));
   try {
     await container.start();
   } catch (error) {
@@ -175,8 +179,8 @@ export async function startOrchestrator(docker: Docker, request: OrchestratorReq
   return container.id;
 }
 
-/** Whether the orchestrator still runs; it removes itself when it ends. */
-export async function orchestratorRunning(docker: Docker, id: string): Promise<boolean> {
+/** Whether the runner container still runs; it removes itself when it ends. */
+export async function runnerContainerRunning(docker: Docker, id: string): Promise<boolean> {
   try {
     return (await docker.getContainer(id).inspect()).State.Running;
   } catch (error) {

@@ -2,6 +2,8 @@ import { basename, posix } from "node:path";
 import type { Inventory } from "../../core/inventory.ts";
 import type { Progress } from "../../core/progress.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../record.ts";
+import { RUN_SPEC_FILE, type RunSpec } from "../spec.ts";
+import { RUNNER_INVENTORY_FILE } from "./runner-home.ts";
 import { execOnConnection } from "../../transport/exec.ts";
 import { quoteArg } from "../../transport/quote.ts";
 import type { SshConnection } from "../../transport/ssh-connection.ts";
@@ -10,15 +12,19 @@ import { assertNodeRunsOn } from "./node-binary.ts";
 import { stageOnHost, writeOnHost, type StagedFile } from "./staging.ts";
 
 /**
- * What a detached runner on another machine (an SSH host's orchestrator container, a fleet's
- * orchestrator agent) is given there: the staged CLI, scenario and node, a run directory, the
+ * What a detached runner on another machine (a runner container on an SSH host, a process on a
+ * fleet's runner agent) is given there: the staged CLI, scenario and node, a run directory, the
  * agents' key and inventory, all in the namespace's state on that machine.
  */
 
 /** node's variables that name files of this machine (`--import` hooks, module paths), which the host has not. */
 export const MACHINE_NODE_VARIABLES = ["NODE_OPTIONS", "NODE_PATH"];
 
-/** Where the namespace's staged files (bundles, node, the command line's files, the key) are on the remote machine. */
+/**
+ * Where the namespace's staged files (bundles, node, the TLS files, the key) are on the remote
+ * machine. The folder keeps the name it has always had there, so a namespace's next run finds
+ * what an earlier one staged.
+ */
 function stagingRoot(nsDir: string): string {
   return posix.join(nsDir, "orchestrator");
 }
@@ -32,6 +38,8 @@ export interface StagedRunner {
   codeDir: string;
   /** The node binary. */
   nodePath: string;
+  /** The scenario's bundle. */
+  scenarioPath: string;
 }
 
 /**
@@ -58,28 +66,28 @@ export async function stageRunner(ssh: SshConnection, label: string, packageRoot
     }
   })();
   progress.step(`${label}: fieldtest and the scenario staged in ${code.dir} (${code.sentBytes} bytes sent), node in ${node.dir} (${node.sentBytes} bytes sent)`);
-  return { codeDir: code.dir, nodePath: posix.join(node.dir, "node") };
+  return { codeDir: code.dir, nodePath: posix.join(node.dir, "node"), scenarioPath: posix.join(code.dir, SCENARIO_BUNDLE) };
 }
 
-/** A file of this machine that an option of the command line names. */
+/** A file of this machine that the spec names. */
 export interface NamedFile {
-  /** The option's long name, e.g. `--params`. */
+  /** The option that named it, for messages, e.g. `--website-tls-cert`. */
   flag: string;
   path: string;
 }
 
 /**
- * The command line's files in a content-addressed directory of their own under
- * `<nsDir>/orchestrator/`, owner-only (a TLS key among them), and the options that name them
- * there; undefined when there are none. Each is `<n>-<name>`, so two files of one name from
+ * The files the spec names (the website's TLS files) in a content-addressed directory of their
+ * own under `<nsDir>/orchestrator/`, owner-only (a TLS key among them), and their paths there, in
+ * order; undefined when there are none. Each is `<n>-<name>`, so two files of one name from
  * different directories stay apart.
  */
-export async function stageNamedFiles(ssh: SshConnection, label: string, nsDir: string, files: readonly NamedFile[], progress: Progress): Promise<{ dir: string; args: string[] } | undefined> {
+export async function stageNamedFiles(ssh: SshConnection, label: string, nsDir: string, files: readonly NamedFile[], progress: Progress): Promise<{ dir: string; paths: string[] } | undefined> {
   if (files.length === 0) return undefined;
   const staged: StagedFile[] = files.map((f, i) => ({ relative: `${i + 1}-${basename(f.path)}`, local: f.path, mode: 0o600 }));
   const { dir, sentBytes } = await stageOnHost(ssh, label, stagingRoot(nsDir), staged);
   progress.step(`${label}: ${files.map((f) => f.flag).join(", ")} staged in ${dir} (${sentBytes} bytes sent)`);
-  return { dir, args: files.flatMap((f, i) => [f.flag, posix.join(dir, staged[i]!.relative)]) };
+  return { dir, paths: staged.map((f) => posix.join(dir, f.relative)) };
 }
 
 /** A runner started on another machine, and how to tell from here how it is doing. */
@@ -103,11 +111,6 @@ export function watchOverSsh(ssh: SshConnection, label: string, layout: RemoteRu
   };
 }
 
-/** Whether the runner's arguments choose the website's port; a remote runner otherwise takes a free one. */
-export function websitePortGiven(runnerArgs: readonly string[]): boolean {
-  return runnerArgs.some((arg) => arg === "--website-port" || arg.startsWith("--website-port="));
-}
-
 /** Where a run's files are in the namespace's state on the remote machine. */
 export interface RemoteRunLayout {
   runId: string;
@@ -118,6 +121,7 @@ export interface RemoteRunLayout {
   keyPath: string;
   inventoryPath: string;
   consolePath: string;
+  specPath: string;
 }
 
 export function remoteRunLayout(nsDir: string, namespace: string, runId: string): RemoteRunLayout {
@@ -129,30 +133,21 @@ export function remoteRunLayout(nsDir: string, namespace: string, runId: string)
     runDir,
     home: posix.join(nsDir, "home"),
     keyPath: posix.join(stagingRoot(nsDir), "client_key"),
-    inventoryPath: posix.join(runDir, "orchestrator-inventory.json"),
+    inventoryPath: posix.join(runDir, RUNNER_INVENTORY_FILE),
     consolePath: posix.join(runDir, CONSOLE_FILE),
+    specPath: posix.join(runDir, RUN_SPEC_FILE),
   };
 }
 
-/** Makes the run directory and the runner's home, and writes the agents' key and the inventory the runner runs on. */
-export async function writeRunnerInputs(ssh: SshConnection, label: string, layout: RemoteRunLayout, privateKey: string, inventory: Inventory): Promise<void> {
+/** Makes the run directory and the runner's home, and writes the agents' key, the inventory the runner runs on and its spec. */
+export async function writeRunnerInputs(ssh: SshConnection, label: string, layout: RemoteRunLayout, privateKey: string, inventory: Inventory, spec: RunSpec): Promise<void> {
   await execOnConnection(ssh, label, `mkdir -p -m 700 ${quoteArg(layout.runDir)} ${quoteArg(layout.home)}`);
   await writeOnHost(ssh, label, layout.keyPath, privateKey);
   await writeOnHost(ssh, label, layout.inventoryPath, `${JSON.stringify(inventory, null, 2)}\n`);
+  await writeOnHost(ssh, label, layout.specPath, `${JSON.stringify(spec, null, 2)}\n`);
 }
 
-/**
- * The runner's command line after node: the CLI bundle, the typed arguments with the scenario
- * (the first operand after `run`) replaced by its bundle, and where its fleet and run are.
- */
-export function remoteRunnerArgs(codeDir: string, runnerArgs: readonly string[], scenario: string, layout: RemoteRunLayout): string[] {
-  const scenarioAt = runnerArgs.indexOf(scenario, 1);
-  return [
-    posix.join(codeDir, CLI_BUNDLE),
-    ...runnerArgs.map((arg, i) => (i === scenarioAt ? posix.join(codeDir, SCENARIO_BUNDLE) : arg)),
-    "--inventory", layout.inventoryPath,
-    "--ssh-key", layout.keyPath,
-    "--runs-dir", layout.runsDir,
-    "--run-id", layout.runId,
-  ];
+/** The runner's command line after node: the CLI bundle's `runner` on the staged spec. */
+export function remoteRunnerArgs(codeDir: string, layout: RemoteRunLayout): string[] {
+  return [posix.join(codeDir, CLI_BUNDLE), "runner", layout.specPath];
 }

@@ -2,8 +2,8 @@ import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { CLOUD_TARGETS } from "../../core/defaults.ts";
 import { dockerfileAliases } from "../../core/images.ts";
-import { orchestratorAgent, type Inventory } from "../../core/inventory.ts";
-import { ORCHESTRATOR_GROUP } from "../../core/naming.ts";
+import { runnerAgent, type Inventory } from "../../core/inventory.ts";
+import { RUNNER_AGENT_GROUP } from "../../core/naming.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
 import { FleetInputError, namespaceState, type TargetContext } from "../context.ts";
 import { stateHome } from "../state.ts";
@@ -215,13 +215,13 @@ export interface CloudUp {
 
 /** A process of the fleet's runner agent, when the stack has one; else one of this machine, which says how to add it. */
 function stackRunnerHome(namespace: Namespace, fleet?: Inventory): RunnerHome {
-  const agent = fleet && orchestratorAgent(fleet);
+  const agent = fleet && runnerAgent(fleet);
   if (agent) return { home: "agent-process", agent };
   return {
     home: "local-process",
     why:
-      `namespace ${namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
-      `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
+      `namespace ${namespace} has no ${RUNNER_AGENT_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
+      `add a group \`{ name: ${RUNNER_AGENT_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
   };
 }
 

@@ -86,7 +86,7 @@ class SshHostsNamespace implements OpenNamespace {
     return removal(removed);
   }
 
-  /** The namespace's state on its hosts: a detached run's staged files and run directory, once its orchestrator is gone. */
+  /** The namespace's state on its hosts: a detached run's staged files and run directory, once its runner container is gone. */
   async removeHostState(access?: HostAccess[]): Promise<void> {
     await Promise.all((access ?? (await this.access())).map((host) => removeHostNamespace(host, this.namespace)));
   }
