@@ -6,16 +6,17 @@ import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { describeExpiryChange, expiredStacks, vmReplacement } from "../pulumi/plan.ts";
 import type { PulumiStackRecord } from "../pulumi/record.ts";
+import { loadStacks } from "../pulumi/sdk.ts";
 import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
 import { stackProjectDir } from "./stack-project.ts";
 
 /**
  * A namespace made by `up --cloud`: a Pulumi stack, read and changed through the Automation
- * API. That module is loaded only when a stack is touched: it is slow to load, and commands
- * that never reach a stack must not need it.
+ * API. That module is loaded only when a stack is touched (src/pulumi/sdk.ts): it is slow to
+ * load, an optional dependency, and commands that never reach a stack must not need it.
  */
-const stacks = () => import("../pulumi/stacks.ts");
+const stacks = () => loadStacks();
 
 /** The client key and pinned host keys, where `ssh` and `run --namespace` find them. */
 export async function keepLocally(context: BackendContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {

@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
+import { CODE_ROOT } from "../package-files.ts";
 import { stateHome } from "../state.ts";
 
 /**
@@ -18,11 +19,14 @@ export function isInstalledPackage(packageRoot: string): boolean {
   return packageRoot.split(sep).includes("node_modules");
 }
 
-/** Makes `dir` a Pulumi project that runs the package's `infra/` program (nothing to do in the package itself). */
+/**
+ * Makes `dir` a Pulumi project that runs the package's `infra/` program, as the running code has
+ * it (the compiled build/infra/ of an installed package); nothing to do in the package itself.
+ */
 export async function prepareStackProject(dir: string, packageRoot: string): Promise<void> {
   if (dir === packageRoot) return;
   const project = parse(await readFile(join(packageRoot, "Pulumi.yaml"), "utf8")) as { main?: string; runtime?: { options?: { nodeargs?: string } } };
-  project.main = `${relative(dir, join(packageRoot, "infra"))}/`;
+  project.main = `${relative(dir, join(CODE_ROOT, "infra"))}/`;
   // The program's loader is resolved from the package, not from the state directory.
   if (project.runtime?.options) project.runtime.options.nodeargs = `--import ${fileURLToPath(import.meta.resolve("tsx"))}`;
   await mkdir(join(dir, "stacks"), { recursive: true, mode: 0o700 });

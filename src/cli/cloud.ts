@@ -2,6 +2,7 @@ import { dockerfileAliases } from "../core/images.ts";
 import { join } from "node:path";
 import { MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
 import { requirePulumiCli } from "../pulumi/cli.ts";
+import { loadStacks, requireCloudSdks } from "../pulumi/sdk.ts";
 import { namespaceState, type BackendContext } from "../backends/context.ts";
 import { claimNamespace } from "../backends/open.ts";
 import type { LocalFleetRequest } from "../backends/provision.ts";
@@ -37,10 +38,9 @@ import { printUpResult } from "./up-result.ts";
 /**
  * The CLI side of `up --cloud`, through Pulumi's Automation API (a namespace's stack, once made,
  * is its backend: src/backends/pulumi-stack.ts). The Automation API module is loaded only when a
- * stack is touched: it is slow to load, and `up --dry-run` or a refused plan must not need it.
+ * stack is touched (src/pulumi/sdk.ts): it is slow to load, an optional dependency, and
+ * `up --dry-run` or a refused plan must not need it.
  */
-
-const stacks = () => import("../pulumi/stacks.ts");
 
 /** Prints the plan on stderr and refuses it (bad input, exit 2) above --max-vms, --max-cores or --max-ram-gb. */
 export function announcePlan(context: CliContext, plan: FleetPlan): void {
@@ -143,9 +143,10 @@ export async function cloudUpCommand(context: CliContext, flagged: CloudFleetReq
     throw new UsageError(`${replacement}. Give --replace-vms to go ahead, or leave --ttl out to keep the stack's expiry. Nothing was changed.`);
   }
 
-  await claimNamespace(context, request.namespace, "pulumi");
-  const { openWorkspace, upStack } = await stacks();
   const what = `\`up --cloud ${request.target}\``;
+  requireCloudSdks(request.target, what);
+  await claimNamespace(context, request.namespace, "pulumi");
+  const { openWorkspace, upStack } = await loadStacks(what, "Nothing was created.");
   const projectDir = await cloudProjectDir(context, what);
   const workspace = await openWorkspace(projectDir, context.env, what);
   const progress = stderrProgress(context.stderr);

@@ -9,12 +9,16 @@ export interface CliContext {
   stderr: NodeJS.WritableStream;
   /** The fieldtest package root: its dockerfiles/ and scenarios/. */
   packageRoot: string;
+  /** The script that starts this CLI, for a runner that starts it again (a detached run). */
+  entry: string;
+  /** fieldtest's version, as `--version` prints it. */
+  version: string;
   docker(): Docker;
   /** Process signals a command may wait on (Ctrl+C); tests pass their own emitter. */
   signals: NodeJS.EventEmitter;
 }
 
-export function processContext(packageRoot: string): CliContext {
+export function processContext({ packageRoot, entry, version }: Pick<CliContext, "packageRoot" | "entry" | "version">): CliContext {
   let docker: Docker | undefined;
   return {
     env: process.env,
@@ -22,6 +26,8 @@ export function processContext(packageRoot: string): CliContext {
     stdout: process.stdout,
     stderr: process.stderr,
     packageRoot,
+    entry,
+    version,
     docker: () => (docker ??= createDocker()),
     signals: process,
   };

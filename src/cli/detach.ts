@@ -130,7 +130,7 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const website = request.observe.website;
   const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;
   const runnerArgs = [
-    join(context.packageRoot, "bin", "fieldtest.js"),
+    context.entry,
     ...withoutOptions(request.argv, request.options, FLEET_FLAGS),
     "--inventory", inventoryPath,
     "--ssh-key", keyPath,
@@ -312,7 +312,7 @@ export async function detachProcess(context: CliContext, args: readonly string[]
   const { runId, dir } = await newRunDir(runsDir, namespace);
   const consolePath = join(dir, CONSOLE_FILE);
   const out = openSync(consolePath, "a");
-  const childArgs = [join(context.packageRoot, "bin", "fieldtest.js"), ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
+  const childArgs = [context.entry, ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
   const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();

@@ -106,6 +106,7 @@ function fleetOptions(command: Command): Command {
 export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never, argv: readonly string[] = []): Command {
   const program = new Command("fieldtest")
     .description("Run TypeScript experiment scenarios on fleets of machines, torn down by namespace with a TTL.")
+    .version(context.version, "-V, --version", "print fieldtest's version")
     .configureOutput({
       writeOut: (text) => context.stdout.write(text),
       writeErr: (text) => context.stderr.write(text),
