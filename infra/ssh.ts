@@ -38,7 +38,7 @@ export interface SshAgentsInputs {
 // The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
 // package's module paths: the provider registers tsx and imports the plain functions by URL
 // (a `.ts` source from a checkout, the compiled `.js` from the package's build/).
-const FLEET_MODULE = new URL(`../src/ssh-hosts/fleet${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
+const FLEET_MODULE = new URL(`../src/ssh-hosts/fleet${new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
 const TSX_API = import.meta.resolve("tsx/esm/api");
 
 const SECRET_INPUTS = ["operatorPrivateKey", "clientPrivateKey"];

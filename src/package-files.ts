@@ -6,13 +6,21 @@ import { fileURLToPath } from "node:url";
 // (src/, bin/, infra/ at the root), or the installed package, whose compiled JavaScript sits in
 // build/ (build/src/, build/bin/, build/infra/) beside the assets read at run time
 // (dockerfiles/, scenarios/, observe/, Pulumi.yaml). This module is src/package-files.*, so
-// where it runs from says which.
+// where it runs from says which. (A third, the orchestrator's bundle, is the CLI in one file.)
+
+const HERE = fileURLToPath(import.meta.url);
+
+/**
+ * Run from a one-file bundle (src/orchestrator/bundle.ts), which has no folders of code beside
+ * it: the scenario's bundle already imports fieldtest from it, and nothing is compiled on the fly.
+ */
+export const BUNDLED = !/[\\/]src[\\/]package-files\.[jt]s$/.test(HERE);
 
 /** `.ts` when the sources run, `.js` when the build does: the extension of fieldtest's own modules. */
-export const CODE_EXTENSION = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+export const CODE_EXTENSION = HERE.endsWith(".ts") ? ".ts" : ".js";
 
 /** The folder that holds the running code's src/, bin/ and infra/: the checkout, or build/. */
-export const CODE_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+export const CODE_ROOT = dirname(dirname(HERE));
 
 /** The package's root: its package.json and the assets read at run time. */
 export const PACKAGE_ROOT = CODE_EXTENSION === ".ts" ? CODE_ROOT : dirname(CODE_ROOT);

@@ -1,6 +1,6 @@
 import { register as registerHooks } from "node:module";
 import { pathToFileURL } from "node:url";
-import { CODE_EXTENSION, codeFile, PACKAGE_ROOT } from "./package-files.ts";
+import { BUNDLED, CODE_EXTENSION, codeFile, PACKAGE_ROOT } from "./package-files.ts";
 
 /**
  * Loader hooks are process-wide and cannot be removed, so each is registered at most once per
@@ -12,9 +12,11 @@ let typescript: Promise<void> | undefined;
 /**
  * Readies the import of the scenario file at `path`: its `import … from "fieldtest"` gets this
  * fieldtest wherever the file is (a scenario in a folder with no node_modules), and a TypeScript
- * file (`.ts`, `.mts`, `.cts`) is compiled by tsx. From a checkout, tsx is already loaded.
+ * file (`.ts`, `.mts`, `.cts`) is compiled by tsx. From a checkout, tsx is already loaded; in
+ * the orchestrator's bundle, the scenario is bundled JavaScript that imports fieldtest already.
  */
 export function prepareScenarioImport(path: string): Promise<void> {
+  if (BUNDLED) return Promise.resolve();
   fieldtestResolution ??= Promise.resolve().then(() => {
     registerHooks(pathToFileURL(`${PACKAGE_ROOT}/bin/resolve-fieldtest.mjs`), { data: { entry: pathToFileURL(codeFile("src/index")).href } });
   });

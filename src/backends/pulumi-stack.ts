@@ -6,7 +6,7 @@ import { findPulumiCli } from "../pulumi/cli.ts";
 import { listLabelledInstances, scopesOfStackFiles, untrackedInstances, type LabelledInstance } from "../pulumi/leftovers.ts";
 import { describeExpiryChange, expiredStacks, vmReplacement } from "../pulumi/plan.ts";
 import type { PulumiStackRecord } from "../pulumi/record.ts";
-import { loadStacks } from "../pulumi/sdk.ts";
+import { AUTOMATION_SDK, loadStacks, missingPackages } from "../pulumi/sdk.ts";
 import type { AgentRow, ExtendRequest, Extension, FleetBackend, NamespaceSummary, Removal } from "./backend.ts";
 import { FleetInputError, namespaceState, type BackendContext } from "./context.ts";
 import { stackProjectDir } from "./stack-project.ts";
@@ -144,6 +144,11 @@ export async function reapStacks(context: BackendContext & { cwd: string }, now:
   if (!(await access(join(projectDir, "Pulumi.yaml")).then(() => true, () => false))) {
     const none = `there is no Pulumi project at ${projectDir} yet (no \`up --cloud\` made one)`;
     return { skipped: none, expired: [], failed: [], leftovers: [], leftoversSkipped: [`${none}, so there are no stack files to look in`] };
+  }
+  const missing = missingPackages(AUTOMATION_SDK);
+  if (missing.length > 0) {
+    const none = `Pulumi's SDK is not installed (\`npm i ${missing.join(" ")}\`), so its stacks could not be listed`;
+    return { skipped: none, expired: [], failed: [], leftovers: [], leftoversSkipped: ["without the stacks, fieldtest cannot tell which labelled VMs they track"] };
   }
   const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
   const workspace = await openWorkspace(projectDir, context.env, "`reap`", "Nothing was removed.");

@@ -9,7 +9,7 @@ import type { CloudTarget } from "../core/defaults.ts";
  */
 
 /** What the Automation API (reading, destroying, reaping stacks) loads. */
-const AUTOMATION = ["@pulumi/pulumi"];
+export const AUTOMATION_SDK = ["@pulumi/pulumi"];
 
 /** What the Pulumi program (infra/) loads to make a fleet on each cloud. */
 const PROGRAM: Record<CloudTarget, string[]> = {
@@ -48,6 +48,6 @@ export function requireCloudSdks(cloud: CloudTarget, what: string): void {
 
 /** The stack operations (src/pulumi/stacks.ts), loaded only when a stack is touched: slow to load, and an optional dependency. */
 export async function loadStacks(what = "a Pulumi stack's namespace", outcome = "Nothing was read or changed."): Promise<typeof import("./stacks.ts")> {
-  requirePackages(AUTOMATION, what, outcome);
+  requirePackages(AUTOMATION_SDK, what, outcome);
   return import("./stacks.ts");
 }
