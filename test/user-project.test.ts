@@ -1,16 +1,13 @@
 // A user's own project, as a new user makes it: fieldtest installed from its packed tarball,
 // a scenario with three groups of different images and shapes, and Dockerfiles of its own
 // (two extending fieldtest's agent image, one that does not meet the agent contract).
-import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { AGENT_LABELS } from "../src/localhost/labels.ts";
 import { namespaceContainers } from "../src/localhost/provisioner.ts";
-import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
-
-const run = promisify(execFile);
+import { cleanupNamespace, containerCount, requireDocker, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
+import { installPackedFieldtest } from "./helpers/packed.ts";
 
 const SCENARIO = `import { defineScenario, z } from "fieldtest";
 
@@ -41,21 +38,14 @@ export default defineScenario({
 
 const docker = await requireDocker(t);
 if (docker) {
-  const project = await tempHome(t);
-  const home = join(project, ".state");
-  const env = { FIELDTEST_HOME: home, FIELDTEST_RUNS_DIR: join(project, "runs") };
-  const fieldtest = (args: string[]): Promise<CliResult> =>
-    run(join(project, "node_modules", ".bin", "fieldtest"), args, { cwd: project, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? null, stdout: error.stdout ?? "", stderr: error.stderr ?? "" }),
-    );
+  let project = "";
+  let fieldtest: (args: string[]) => Promise<CliResult> = () => Promise.reject(new Error("not installed yet"));
 
   t.before(async () => {
-    await run("npm", ["pack", "--silent", "--pack-destination", project], { cwd: ROOT });
-    const tarball = (await readdir(project)).find((file) => file.endsWith(".tgz"))!;
-    await writeFile(join(project, "package.json"), JSON.stringify({ name: "trial", private: true, type: "module" }));
-    // The real install path, from the npm cache where it can (the registry otherwise).
-    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--omit=dev", "--ignore-scripts", `./${tarball}`], { cwd: project, maxBuffer: 16 << 20 });
+    const packed = await installPackedFieldtest(t);
+    project = packed.dir;
+    const env = { FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") };
+    fieldtest = (args) => packed.fieldtest(args, env);
     await mkdir(join(project, "scenarios"));
     await mkdir(join(project, "dockerfiles"));
     await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);
