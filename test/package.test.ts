@@ -42,6 +42,8 @@ async function readmeScenario(): Promise<string> {
   return block[1]!;
 }
 
+// npm pack compiles the package (prepack), and packs wait for each other: minutes on a busy machine.
+t.setTimeout(15 * 60_000);
 let packed: PackedProject;
 t.before(async () => {
   packed = await installPackedFieldtest(t);

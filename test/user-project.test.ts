@@ -36,6 +36,8 @@ export default defineScenario({
 });
 `;
 
+// npm pack compiles the package (prepack), and packs wait for each other: minutes on a busy machine.
+t.setTimeout(15 * 60_000);
 const docker = await requireDocker(t);
 if (docker) {
   let project = "";

@@ -1,7 +1,7 @@
 // fieldtest as a user gets it: `npm pack` of this checkout (its prepack builds build/),
 // installed from the tarball into a fresh `"type": "module"` project.
 import { execFile } from "node:child_process";
-import { readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Test } from "tap";
@@ -30,7 +30,10 @@ export async function installPackedFieldtest(t: Test): Promise<PackedProject> {
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? null, stdout: error.stdout ?? "", stderr: error.stderr ?? "" }),
     );
-  await run("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: ROOT, maxBuffer: 16 << 20 });
+  // npm pack rebuilds build/ in this checkout (prepack): one pack at a time, or a parallel test
+  // file's pack would remove the build this one is packing.
+  await mkdir(join(ROOT, ".tap"), { recursive: true });
+  await run("flock", [join(ROOT, ".tap", "npm-pack.lock"), "npm", "pack", "--silent", "--pack-destination", dir], { cwd: ROOT, maxBuffer: 16 << 20 });
   const tarball = (await readdir(dir)).find((file) => file.endsWith(".tgz"))!;
   await writeFile(join(dir, "package.json"), JSON.stringify({ name: "trial", private: true, type: "module" }));
   // The real install path, from the npm cache where it can (the registry otherwise); the
