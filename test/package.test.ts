@@ -29,7 +29,7 @@ export default defineScenario({
     const agent: Agent = cloud.agents[0]!;
     const result: ExecResult = await agent.exec("true");
     const fault: Fault | undefined = undefined;
-    cloud.log(String(result.exitCode) + String(fault));
+    cloud.log(String(result.code) + String(fault));
   },
 });
 `;
