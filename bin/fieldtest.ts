@@ -3,7 +3,7 @@
 // runs this source through tsx, from bin/fieldtest.js.
 import { processContext } from "../src/cli/context.ts";
 import { main } from "../src/cli/main.ts";
-import { CLI_ENTRY, PACKAGE_ROOT, packageVersion } from "../src/package-files.ts";
+import { CLI_ENTRY, PACKAGE_ROOT, packageVersion } from "../src/core/package-files.ts";
 
 // dockerode's SSH transport builds "ssh:host:port" URLs that Node flags as deprecated
 // (DEP0170); the warning tells a fieldtest user nothing they can act on.

@@ -8,7 +8,7 @@ import { main } from "../src/cli/main.ts";
 
 export * from "../src/index.ts";
 
-/** fieldtest's version, written in by the bundler (src/orchestrator/bundle.ts). */
+/** fieldtest's version, written in by the bundler (src/runs/homes/runner-bundle.ts). */
 declare const FIELDTEST_VERSION: string;
 
 process.noDeprecation = true;

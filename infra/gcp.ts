@@ -4,8 +4,8 @@ import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import { agentImage, ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
-import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "./config.ts";
-import { exposureRules, portSpanText } from "./exposure.ts";
+import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "../src/core/stack-config.ts";
+import { exposureRules, portSpanText } from "../src/core/exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 import type { ProvisionedAgent } from "./inventory-output.ts";
 

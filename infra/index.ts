@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory } from "../src/core/inventory.ts";
 import { dockerfileAliases } from "../src/core/images.ts";
-import { parseStackConfig, type StackConfig } from "./config.ts";
+import { parseStackConfig, type StackConfig } from "../src/core/stack-config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 
 // Relative to the project root, where Pulumi runs the program: the image build inputs recorded

@@ -3,13 +3,13 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory, type Inventory } from "../src/core/inventory.ts";
 import { DEFAULT_GROUP, parseAgentName } from "../src/core/naming.ts";
-import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
-import type { SshStackConfig } from "./config.ts";
+import { knownHostKey } from "../src/targets/ssh-hosts/host-spec.ts";
+import type { SshStackConfig } from "../src/core/stack-config.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
 
 /**
  * The ssh target: agents as containers on machines that already exist, reached over SSH. All
- * the work is done by the plain functions of src/ssh-hosts/fleet.ts, which `fieldtest up
+ * the work is done by the plain functions of src/targets/ssh-hosts/fleet.ts, which `fieldtest up
  * --ssh-host` uses too and which are tested end to end against a real sshd; this is only a thin
  * Pulumi wrapper, a dynamic resource whose create and delete call them.
  */
@@ -38,12 +38,12 @@ export interface SshAgentsInputs {
 // The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
 // package's module paths: the provider registers tsx and imports the plain functions by URL
 // (a `.ts` source from a checkout, the compiled `.js` from the package's build/).
-const FLEET_MODULE = new URL(`../src/ssh-hosts/fleet${new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
+const FLEET_MODULE = new URL(`../src/targets/ssh-hosts/fleet${new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
 const TSX_API = import.meta.resolve("tsx/esm/api");
 
 const SECRET_INPUTS = ["operatorPrivateKey", "clientPrivateKey"];
 
-async function loadFleetModule(): Promise<typeof import("../src/ssh-hosts/fleet.ts")> {
+async function loadFleetModule(): Promise<typeof import("../src/targets/ssh-hosts/fleet.ts")> {
   const { register } = await import(TSX_API);
   register();
   return import(FLEET_MODULE);
@@ -82,7 +82,7 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
-/** The agent on one SSH host, created and removed by src/ssh-hosts/fleet.ts. */
+/** The agent on one SSH host, created and removed by src/targets/ssh-hosts/fleet.ts. */
 export class SshAgents extends pulumi.dynamic.Resource {
   declare readonly inventory: pulumi.Output<unknown>;
 

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { processContext } from "../src/cli/context.ts";
 import { buildProgram } from "../src/cli/main.ts";
-import { CLI_ENTRY, PACKAGE_ROOT, packageVersion } from "../src/package-files.ts";
+import { CLI_ENTRY, PACKAGE_ROOT, packageVersion } from "../src/core/package-files.ts";
 
 export interface CommandHelp {
   /** The words after `fieldtest`: `[]` for the program, `["prometheus", "import"]`. */

@@ -1,7 +1,7 @@
 // Writes docs/cli.md, the CLI reference, from the `--help` of every command (`npm run docs:cli`).
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { PACKAGE_ROOT } from "../src/package-files.ts";
+import { PACKAGE_ROOT } from "../src/core/package-files.ts";
 import { cliHelp } from "./cli-help.ts";
 
 const commands = cliHelp();

@@ -1,6 +1,6 @@
 import t from "tap";
-import { AGENT_CAPABILITIES, DEFAULT_AGENT_MEMORY_BYTES, DEFAULT_AGENT_PIDS_LIMIT } from "../src/localhost/hardening.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { AGENT_CAPABILITIES, DEFAULT_AGENT_MEMORY_BYTES, DEFAULT_AGENT_PIDS_LIMIT } from "../src/targets/docker-engine/hardening.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 /** capability(7) numbers of the names fieldtest uses. */

@@ -2,11 +2,11 @@
 // saying what they waited for, daemons as other users with env and cwd, restarts recorded as
 // events, and a scenario run in-process through runScenario.
 import t from "tap";
-import { runScenario } from "../src/run-scenario.ts";
+import { runScenario } from "../src/scenario/run-scenario.ts";
 import { Cloud } from "../src/runtime/cloud.ts";
 import type { LogLine, RestartEvent } from "../src/runtime/daemon.ts";
-import { WaitTimeoutError } from "../src/runtime/wait.ts";
-import { defineScenario } from "../src/scenario.ts";
+import { Wait, WaitTimeoutError, type WaitStrategy } from "../src/runtime/wait/index.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
 import { z } from "zod";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
@@ -35,6 +35,28 @@ if (docker) {
     });
     t.equal(await agent.waitForHttp(`http://127.0.0.1:${port}/missing`, { status: 404, timeoutMs: 2000 }), 404);
     await httpd.stop({ graceMs: 500 });
+  });
+
+  t.test("waits are strategies: a log line, a command, composed under one deadline, and a scenario's own", async (t) => {
+    await agent.exec("rm -f wait-strategies.log wait-strategies.flag");
+    await t.rejects(agent.waitFor(Wait.forLogLine("wait-strategies.log", "ready to serve"), { timeoutMs: 400 }), {
+      name: "Error",
+      message: /^agent-001: waited 400 ms for a line matching \/ready to serve\/ in wait-strategies\.log \(waitFor\); the file could not be read: .*No such file/,
+    });
+    await t.rejects(agent.waitFor(Wait.forCommand("exit 3"), { timeoutMs: 400 }), new WaitTimeoutError("agent-001: waited 400 ms for exit 3 to exit 0 (waitFor); the last run exited 3"));
+    t.throws(() => Wait.forLogLine("x.log", ""), /the pattern is empty/);
+
+    // Both conditions come true only after the wait began, the log line first: forAll must see each.
+    const both = Wait.forAll(Wait.forLogLine("wait-strategies.log", "ready to serve"), Wait.forCommand(["test", "-e", "wait-strategies.flag"]));
+    const waiting = agent.waitFor(both, { timeoutMs: 10_000 });
+    const writer = await agent.spawn("sleep 0.3; echo starting >> wait-strategies.log; echo 'ready to serve' >> wait-strategies.log; sleep 0.3; touch wait-strategies.flag; sleep 30", { name: "wait-writer" });
+    await waiting;
+    t.equal((await agent.exec("cat wait-strategies.log")).stdout, "starting\nready to serve\n");
+    await t.rejects(agent.waitFor(Wait.forAll(Wait.forCommand("true"), Wait.forCommand("false")), { timeoutMs: 300 }), { message: /for false to exit 0 \(waitFor\); the last run exited 1$/ });
+    await writer.stop({ graceMs: 500 });
+
+    const own: WaitStrategy<string> = { description: "the agent's host name", waitUntilReady: async ({ target }) => (await target.exec("hostname")).stdout.trim() };
+    t.equal(await agent.waitFor(own), (await agent.exec("hostname")).stdout.trim(), "a scenario's own strategy runs, and its value comes back");
   });
 
   t.test("spawn runs as another user (created once, even by parallel spawns), with env and cwd", async (t) => {

@@ -1,10 +1,10 @@
-// One backend per namespace, chosen from its record: a namespace of one kind is never
+// One target per namespace, chosen from its record: a namespace of one kind is never
 // provisioned, or torn down, as another.
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { generateEd25519KeyPair } from "../src/keys.ts";
-import { portIsFree } from "../src/localhost/ports.ts";
+import { generateEd25519KeyPair } from "../src/transport/keys.ts";
+import { portIsFree } from "../src/targets/docker-engine/ports.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace } from "./helpers/fleet.ts";
 
 const exists = (path: string) => access(path).then(() => true, () => false);

@@ -1,6 +1,15 @@
 import t from "tap";
-import { checkHistory } from "../src/checkers/index.ts";
-import type { HistoryEntry, OpEntry } from "../src/history/entry.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RunState } from "../src/observe/run-state.ts";
+import type { Checker } from "../src/index.ts";
+import { checkHistory, CHECKERS, type CheckerName } from "../src/runtime/checkers/index.ts";
+import { NAMED_CHECKERS } from "../src/runtime/checkers/registry.ts";
+import type { HistoryEntry, OpEntry } from "../src/runtime/history/entry.ts";
+import { readHistory } from "../src/runtime/history/reader.ts";
+import { RunHistory } from "../src/observe/run-history.ts";
+import { testInventory } from "./fixtures/inventory.ts";
 
 /** A history from [time, type, process, f, value, key?] rows, times in arbitrary units. */
 function history(rows: [number, OpEntry["type"], number, string, unknown, string?][]): HistoryEntry[] {
@@ -110,4 +119,43 @@ t.test("the history names its checkers", async (t) => {
   const report = checkHistory(entries);
   t.same(report.checkers.map((c) => c.checker), ["set"]);
   t.equal(report.valid, true);
+});
+
+t.test("a scenario's own checker composes with the named ones: valid, invalid, unknown merge as in Jepsen", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "fieldtest-checkers-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const state = new RunState({ inventory: testInventory(1), scenario: "s", clientKeyPath: "k", knownHostsPath: "kh" });
+  const run = RunHistory.create(dir, state);
+  const seen: number[] = [];
+  const noFailedWrites: Checker = {
+    name: "no-failed-writes",
+    check: ({ ops, entries }) => {
+      seen.push(entries.length);
+      const failed = ops.filter((op) => op.f === "write" && op.status === "fail");
+      return { checker: "no-failed-writes", valid: failed.length === 0, summary: `${failed.length} failed write(s)` };
+    },
+  };
+  run.writer.check("register", noFailedWrites);
+  run.writer.invoke({ process: 0, f: "write", key: "x", value: 1 }).ok();
+  run.writer.invoke({ process: 1, f: "write", key: "x", value: 2 }).fail("refused");
+  run.writer.invoke({ process: 2, f: "read", key: "x" }).ok(1);
+  const report = await run.finish({ status: "passed" });
+  t.match(report, { valid: false, checkers: [{ checker: "register", valid: true }, { checker: "no-failed-writes", valid: false, summary: "1 failed write(s)" }] });
+  t.ok(seen[0]! > 6, "the checker read the whole history, events included");
+  const { entries } = await readHistory(run.path);
+  t.match(entries.find((e) => e.kind === "event" && e.type === "checkers"), { data: { checkers: ["register"], custom: ["no-failed-writes"] } });
+
+  const ops = history([[0, "invoke", 0, "write", 1], [1, "ok", 0, "write", 1]]);
+  const throws: Checker = { name: "throws", check: () => { throw new Error("model missing"); } };
+  const answersJunk = { name: "junk", check: () => ({ checker: "junk", valid: "yes", summary: "" }) } as unknown as Checker;
+  t.match(checkHistory(ops, { checkers: [], custom: [throws, answersJunk] }), { valid: "unknown", checkers: [{ valid: "unknown", summary: /threw: model missing/ }, { valid: "unknown", summary: /valid: "yes"/ }] });
+  t.throws(() => run.writer.check("linearizable" as CheckerName), /unknown checker "linearizable"; choose from counter, set, register or pass a Checker/);
+});
+
+t.test("every checker name has its checker in the registry, and runs it", async (t) => {
+  const ops = history([[0, "invoke", 0, "add", 1], [1, "ok", 0, "add", 1], [2, "invoke", 1, "read", null], [3, "ok", 1, "read", 1]]);
+  for (const name of CHECKERS) {
+    t.equal(NAMED_CHECKERS[name].name, name);
+    t.equal(checkHistory(ops, { checkers: [name] }).checkers[0]?.checker, name, `${name} runs its own checker`);
+  }
 });

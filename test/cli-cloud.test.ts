@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
+import { listFieldtestContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { findPulumiCli } from "../src/pulumi/cli.ts";
+import { findPulumiCli } from "../src/targets/pulumi/cli.ts";
 import { cleanupNamespace, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const home = await tempHome(t);

@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { agentImageTag } from "../src/localhost/image.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
-import { ROLE_LABEL } from "../src/observe/grafana.ts";
+import { ROLE_LABEL } from "../src/core/labels.ts";
 import { containerCount, requireDocker, runCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, ROOT } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

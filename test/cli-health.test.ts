@@ -34,22 +34,28 @@ if (docker) {
 }
 
 /** A run of the health scenario that has reached --keep-alive, and is waiting for Ctrl+C. */
-async function keptAliveRun(t: Test, docker: Docker, prefix: string) {
+async function keptAliveRun(t: Test, docker: Docker, prefix: string, keepAlive: string[] = ["--keep-alive"]) {
   const home = await tempHome(t);
   const namespace = uniqueNamespace(prefix);
   cleanupNamespace(t, docker, namespace);
-  const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, "--keep-alive"], { FIELDTEST_HOME: home });
+  const runner = startCli(["run", "health", "--localhost", "--namespace", namespace, ...keepAlive], { FIELDTEST_HOME: home });
   await waitForOutput(runner, /keeping the agents alive/, "the run to reach keep-alive", 60_000);
   const exited = new Promise((resolve) => runner.once("exit", (status) => resolve(status)));
   return { namespace, runner, exited };
 }
 
 if (docker) {
-  t.test("Ctrl+C tears the run's agents down and exits 130", async (t) => {
+  t.test("Ctrl+C ends a keep-alive: the agents are torn down and the exit status is the run's result (0 after a pass)", async (t) => {
     const { namespace, runner, exited } = await keptAliveRun(t, docker, "int");
     runner.kill("SIGINT");
-    t.equal(await exited, 130);
+    t.equal(await exited, 0);
     t.match(runner.output(), /interrupted, tearing down/);
+    t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
+  });
+
+  t.test("--keep-alive 5s ends by itself, tears down and exits with the run's result", async (t) => {
+    const { namespace, exited } = await keptAliveRun(t, docker, "ka", ["--keep-alive", "5s"]);
+    t.equal(await exited, 0);
     t.equal(await containerCount(docker, namespace), 0, "agents removed before exit");
   });
 

@@ -4,12 +4,12 @@
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import t from "tap";
-import { agentsToDestroy } from "../src/backends/pulumi-stack.ts";
-import { isInstalledPackage, prepareStackProject, stackProjectDir } from "../src/backends/stack-project.ts";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
-import { portIsFree } from "../src/localhost/ports.ts";
-import { resolveScenarioPath, ScenarioError } from "../src/scenario.ts";
-import { namespacesInState, NamespaceState } from "../src/state.ts";
+import { agentsToDestroy } from "../src/targets/pulumi/pulumi-stack.ts";
+import { isInstalledPackage, prepareStackProject, stackProjectDir } from "../src/targets/pulumi/stack-project.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
+import { portIsFree } from "../src/targets/docker-engine/ports.ts";
+import { resolveScenarioPath, ScenarioError } from "../src/scenario/scenario.ts";
+import { namespacesInState, NamespaceState } from "../src/targets/state.ts";
 import { parse } from "yaml";
 import { readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";

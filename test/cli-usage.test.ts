@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import t from "tap";
-import { listFieldtestContainers } from "../src/localhost/provisioner.ts";
+import { listFieldtestContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { LABELS } from "../src/core/namespace.ts";
 import { requireDocker, runCli, tempHome } from "./helpers/fleet.ts";
 

@@ -6,7 +6,7 @@ import { broadcast, BroadcastError } from "../src/runtime/broadcast.ts";
 import type { Agent } from "../src/runtime/agent.ts";
 import { partialPath } from "../src/runtime/copy.ts";
 import { HashCache } from "../src/runtime/hash-cache.ts";
-import { quoteArg } from "../src/runtime/quote.ts";
+import { quoteArg } from "../src/transport/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 // Agents without the inbox, as agents on other machines are: every byte goes over SSH or the relay.

@@ -1,5 +1,5 @@
 import t from "tap";
-import { SshConnection } from "../src/runtime/ssh-connection.ts";
+import { SshConnection } from "../src/transport/ssh-connection.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 // Keepalives every second, so an agent silent for three seconds is dropped: short for a test,

@@ -5,7 +5,7 @@ import t from "tap";
 import { Cloud } from "../src/runtime/cloud.ts";
 import { partialPath } from "../src/runtime/copy.ts";
 import type { LogLine } from "../src/runtime/daemon.ts";
-import { quoteArg } from "../src/runtime/quote.ts";
+import { quoteArg } from "../src/transport/quote.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import t from "tap";
-import { ExecError, ExecOutputLimitError } from "../src/runtime/exec.ts";
+import { ExecError, ExecOutputLimitError } from "../src/transport/exec.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

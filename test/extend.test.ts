@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { readExtendedExpiry } from "../src/localhost/extension.ts";
-import { agentImageTag } from "../src/localhost/image.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { readExtendedExpiry } from "../src/targets/docker-engine/extension.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, requireDocker, ROOT, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

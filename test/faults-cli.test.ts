@@ -4,7 +4,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { Nemesis } from "../src/faults/nemesis.ts";
+import { Nemesis } from "../src/runtime/faults/nemesis.ts";
 import type { Agent } from "../src/runtime/agent.ts";
 import { requireDocker, runCli, startCli, testFleet, waitFor, waitForOutput } from "./helpers/fleet.ts";
 

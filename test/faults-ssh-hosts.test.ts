@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import t from "tap";
 import type { Inventory } from "../src/core/inventory.ts";
-import { networkName } from "../src/localhost/network.ts";
+import { networkName } from "../src/targets/docker-engine/network.ts";
 import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 

@@ -1,9 +1,12 @@
-// The pure parts of cloud.faults: grudges, probe parsing, schedules.
+// The pure parts of cloud.faults: grudges, probe parsing, schedules, a kind's plan.
 import t from "tap";
-import { completeGrudge, cutLinks, isolationGrudge } from "../src/faults/grudge.ts";
-import { parseProbe } from "../src/faults/probe.ts";
-import { runSchedule } from "../src/faults/schedule.ts";
-import { agentAddress, networkConfig } from "../src/localhost/network.ts";
+import { completeGrudge, cutLinks, isolationGrudge } from "../src/runtime/faults/grudge.ts";
+import type { PlanContext } from "../src/runtime/faults/kind.ts";
+import { delay } from "../src/runtime/faults/kinds/delay.ts";
+import { FaultRefusedError, parseProbe, type Capability } from "../src/runtime/faults/probe.ts";
+import type { FaultAgent } from "../src/runtime/faults/target.ts";
+import { runSchedule } from "../src/runtime/faults/schedule.ts";
+import { agentAddress, networkConfig } from "../src/targets/docker-engine/network.ts";
 
 t.test("a complete grudge drops every node of the other components", async (t) => {
   const grudge = completeGrudge([["n1", "n2"], ["n3"], ["n4", "n5"]]);
@@ -47,4 +50,27 @@ t.test("a schedule starts, holds and heals each step in turn, and stop() ends it
   t.equal(log[0], "start 0 2020", "the agents' deadline trails the runner's heal");
   t.equal(log[1], "heal 0");
   t.equal(log.filter((l) => l.startsWith("start")).length, log.filter((l) => l.startsWith("heal")).length, "every started fault healed");
+});
+
+t.test("a fault kind's module plans from what the agents have: delay uses netem, else the delayer, else refuses with both reasons", async (t) => {
+  const agent = (name: string, internalHost: string): FaultAgent => ({ name, internalHost, labels: {}, exec: () => Promise.reject(new Error("not used")), openChannel: () => Promise.reject(new Error("not used")) });
+  const [a, b] = [agent("agent-001", "10.0.0.1"), agent("agent-002", "10.0.0.2")];
+  const contextLacking = (lacking: Partial<Record<string, readonly Capability[]>>): PlanContext => ({
+    fleet: [a, b],
+    device: async () => "eth0",
+    missing: async (agents, needs) =>
+      agents.flatMap((x) => {
+        const absent = needs.filter((need) => lacking[x.name]?.includes(need));
+        return absent.length ? [{ agent: x.name, reason: absent.map((need) => `${need}: not in this kernel`).join(", ") }] : [];
+      }),
+    require: async () => {},
+  });
+  const spec = { from: a, to: b, ms: 100 };
+  t.match(await delay.plan(spec, contextLacking({})), { mechanism: "netem", applications: [{ agent: a, args: ["netem", "eth0", "100", "0", "10.0.0.2"] }] });
+  t.match(await delay.plan(spec, contextLacking({ "agent-001": ["netem"] })), { mechanism: "nfqueue-delayer", applications: [{ agent: b, args: ["delay", "100", "0"], rules: "IN -s 10.0.0.1 -j DELAY" }] });
+  await t.rejects(delay.plan(spec, contextLacking({ "agent-001": ["netem"], "agent-002": ["delayer"] })), new FaultRefusedError("delay", [
+    { agent: "agent-001", reason: "netem on the sender: netem: not in this kernel" },
+    { agent: "agent-002", reason: "NFQUEUE delayer on the receiver: delayer: not in this kernel" },
+  ]));
+  await t.rejects(delay.plan({ ...spec, ms: -1 }, contextLacking({})), /delay: ms must be a number from 0 to 60000, not -1/);
 });

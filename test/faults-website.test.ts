@@ -3,8 +3,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { Nemesis } from "../src/faults/nemesis.ts";
-import { HistoryWriter } from "../src/history/writer.ts";
+import { Nemesis } from "../src/runtime/faults/nemesis.ts";
+import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";

@@ -2,10 +2,10 @@
 // them: TCP connects across a partition, connect round trips under delay, UDP datagrams under
 // loss, a transfer under a bandwidth cap, libfaketime's clock, and the agents' own heal timers.
 import t from "tap";
-import { FaultRefusedError } from "../src/faults/probe.ts";
-import { Nemesis } from "../src/faults/nemesis.ts";
-import { FaultSession } from "../src/faults/session.ts";
-import type { FaultEvent } from "../src/faults/events.ts";
+import { FaultRefusedError } from "../src/runtime/faults/probe.ts";
+import { Nemesis } from "../src/runtime/faults/nemesis.ts";
+import { FaultSession } from "../src/runtime/faults/session.ts";
+import type { FaultEvent } from "../src/runtime/faults/events.ts";
 import type { Agent } from "../src/runtime/agent.ts";
 import { requireDocker, testFleet, waitFor } from "./helpers/fleet.ts";
 

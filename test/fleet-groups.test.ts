@@ -3,10 +3,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { ensureFleetImages } from "../src/localhost/image.ts";
-import { upLocalhost } from "../src/localhost/provisioner.ts";
-import { silentProgress } from "../src/progress.ts";
-import { NamespaceState } from "../src/state.ts";
+import { ensureFleetImages } from "../src/targets/docker-engine/image.ts";
+import { upLocalhost } from "../src/targets/docker-engine/provisioner.ts";
+import { silentProgress } from "../src/core/progress.ts";
+import { NamespaceState } from "../src/targets/state.ts";
 import { cleanupNamespace, containerCount, requireDocker, ROOT, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

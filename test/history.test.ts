@@ -3,10 +3,10 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkHistory } from "../src/checkers/index.ts";
-import { parseHistory, readHistory, readNewLines } from "../src/history/reader.ts";
-import { RunHistory } from "../src/history/run-history.ts";
-import { HistoryWriter } from "../src/history/writer.ts";
+import { checkHistory } from "../src/runtime/checkers/index.ts";
+import { parseHistory, readHistory, readNewLines } from "../src/runtime/history/reader.ts";
+import { RunHistory } from "../src/observe/run-history.ts";
+import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
@@ -65,7 +65,7 @@ t.test("kill -9 of a writer loses at most the last line", async (t) => {
   const script = join(dir, "writer.mts");
   await writeFile(
     script,
-    `import { HistoryWriter } from ${JSON.stringify(join(ROOT, "src/history/writer.ts"))};
+    `import { HistoryWriter } from ${JSON.stringify(join(ROOT, "src/runtime/history/writer.ts"))};
 const h = HistoryWriter.create(${JSON.stringify(path)});
 process.stdout.write("ready\\n");
 for (let i = 0; ; i++) h.invoke({ process: i % 4, f: "write", key: "k", value: "v".repeat(i % 500) }).ok();`,

@@ -1,5 +1,5 @@
 import t from "tap";
-import { agentPortRange, parseStackConfig, planAgents, StackConfigError, type StackContext } from "../infra/config.ts";
+import { agentPortRange, parseStackConfig, planAgents, StackConfigError, type StackContext } from "../src/core/stack-config.ts";
 
 const context: StackContext = {
   stackName: "alice",

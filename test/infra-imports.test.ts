@@ -39,12 +39,12 @@ const infraModules = readdirSync(resolve(root, "infra"))
 t.test("the Pulumi program loads the cloud SDKs and the small core only", async (t) => {
   const { modules, packages } = importGraph(infraModules);
   const outside = [...modules].map((file) => relative(root, file)).filter((file) => !file.startsWith("infra/"));
-  t.same(outside.sort(), ["src/core/defaults.ts", "src/core/images.ts", "src/core/inventory.ts", "src/core/namespace.ts", "src/core/naming.ts", "src/core/shapes.ts", "src/ssh-hosts/host-spec.ts"]);
+  t.same(outside.sort(), ["src/core/defaults.ts", "src/core/exposure.ts", "src/core/images.ts", "src/core/inventory.ts", "src/core/namespace.ts", "src/core/naming.ts", "src/core/shapes.ts", "src/core/stack-config.ts", "src/targets/ssh-hosts/host-spec.ts"]);
   t.same([...packages].sort(), ["@pulumi/aws", "@pulumi/docker-build", "@pulumi/gcp", "@pulumi/pulumi", "@pulumi/tls", "zod"]);
 });
 
 t.test("the walk sees a heavy import where there is one", async (t) => {
-  const { modules, packages } = importGraph([resolve(root, "src/ssh-hosts/fleet.ts")]);
-  t.ok([...modules].some((file) => relative(root, file).startsWith("src/localhost/")), "the ssh fleet module loads the localhost provisioner");
+  const { modules, packages } = importGraph([resolve(root, "src/targets/ssh-hosts/fleet.ts")]);
+  t.ok([...modules].some((file) => relative(root, file).startsWith("src/targets/docker-engine/")), "the ssh fleet module loads the Docker-engine provisioner");
   t.ok(packages.has("dockerode"), "and dockerode");
 });

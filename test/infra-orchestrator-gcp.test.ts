@@ -5,7 +5,7 @@ import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema, scenarioInventory } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { orchestratedInventory } from "../src/orchestrator/agent-orchestrator.ts";
+import { orchestratedInventory } from "../src/runs/homes/agent-process.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared } = fieldtestMocks();

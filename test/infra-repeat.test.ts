@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
 import { runProgramAt, type DeclaredResource } from "./fixtures/pulumi-mocks.ts";
 import { tempHome } from "./helpers/fleet.ts";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory } from "../src/core/inventory.ts";
-import { generateEd25519KeyPair } from "../src/keys.ts";
+import { generateEd25519KeyPair } from "../src/transport/keys.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";

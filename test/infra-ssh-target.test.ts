@@ -1,10 +1,10 @@
 // The ssh target under mocks: the dynamic resource's inputs and the inventory output. Its provider
-// (src/ssh-hosts/fleet.ts) is not run here; test/ssh-hosts.test.ts runs those functions end to end.
+// (src/targets/ssh-hosts/fleet.ts) is not run here; test/ssh-hosts.test.ts runs those functions end to end.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 import { tempHome } from "./helpers/fleet.ts";
 

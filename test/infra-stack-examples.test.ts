@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import t from "tap";
 import { parse } from "yaml";
 import { dockerfileAliases } from "../src/core/images.ts";
-import { parseStackConfig } from "../infra/config.ts";
+import { parseStackConfig } from "../src/core/stack-config.ts";
 
 const stacksDir = new URL("../stacks/", import.meta.url);
 const dockerfilesDir = new URL("../dockerfiles/", import.meta.url).pathname;

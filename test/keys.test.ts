@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import ssh2 from "ssh2";
-import { generateEd25519KeyPair, publicKeyOf } from "../src/keys.ts";
-import { SshConnection } from "../src/runtime/ssh-connection.ts";
+import { generateEd25519KeyPair, publicKeyOf } from "../src/transport/keys.ts";
+import { SshConnection } from "../src/transport/ssh-connection.ts";
 import { tempHome } from "./helpers/fleet.ts";
 
 t.test("every generated key pair loads in ssh2 and in OpenSSH", async (t) => {

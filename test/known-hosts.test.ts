@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
-import { knownHostKey } from "../src/ssh-hosts/host-spec.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
+import { knownHostKey } from "../src/targets/ssh-hosts/host-spec.ts";
 import { tempHome } from "./helpers/fleet.ts";
 
 t.test("a host's pinned key is read from known_hosts as OpenSSH writes it", async (t) => {

@@ -2,7 +2,7 @@
 // and what a namespace's set of containers adds up to.
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, type LabelledContainer } from "../src/localhost/labels.ts";
+import { AGENT_INBOX, AGENT_LABELS, inventoryFromContainers, type LabelledContainer } from "../src/targets/docker-engine/labels.ts";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE";
 

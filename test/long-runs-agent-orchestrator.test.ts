@@ -7,7 +7,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { NamespaceState } from "../src/state.ts";
+import { NamespaceState } from "../src/targets/state.ts";
 import { cleanupNamespace, detachInGroup, liveGroupMembers, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");

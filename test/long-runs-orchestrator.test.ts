@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { withoutOptions } from "../src/cli/detach.ts";
-import { orchestratorContainerOptions, packageMounts, type OrchestratorRequest } from "../src/localhost/orchestrator.ts";
+import { orchestratorContainerOptions, packageMounts, type OrchestratorRequest } from "../src/runs/homes/engine-container.ts";
 
 t.test("the runner's command line drops the fleet's options in either spelling, and keeps the rest", async (t) => {
   const run = new Command("run")

@@ -5,8 +5,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../src/orchestrator/bundle.ts";
-import { stagingDigest } from "../src/orchestrator/staging.ts";
+import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../src/runs/homes/runner-bundle.ts";
+import { stagingDigest } from "../src/runs/homes/staging.ts";
 import { ROOT, tempHome } from "./helpers/fleet.ts";
 
 const run = promisify(execFile);

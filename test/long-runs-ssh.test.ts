@@ -5,7 +5,7 @@ import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import t, { type Test } from "tap";
-import { hostNamespaceDir } from "../src/orchestrator/staging.ts";
+import { hostNamespaceDir } from "../src/transport/host-state.ts";
 import { cleanupNamespace, containerCount, detachInGroup, killGroup, liveGroupMembers, requireDocker, ROOT, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 
@@ -150,7 +150,7 @@ if (docker && haveSshd) {
     // Frozen, the runner cannot end itself at the TTL: only the host's engine reaper can remove it.
     await docker.getContainer(container).pause();
     const gone = await waitFor("the reaper to remove the orchestrator", async () => ((await docker.getContainer(container).inspect().then(() => false, () => true)) ? Date.now() : undefined), expiresAt - Date.now() + 90_000, 250);
-    // The reaper looks every 2 s (src/localhost/reaper.ts); 30 s of margin for a machine other suites load.
+    // The reaper looks every 2 s (src/targets/docker-engine/reaper.ts); 30 s of margin for a machine other suites load.
     t.ok(gone >= expiresAt - 1000, `not before the TTL (${gone - expiresAt} ms after it)`);
     t.ok(gone <= expiresAt + 30_000, `within the TTL + 30 s: ${gone - expiresAt} ms after it`);
     const agentsGone = await waitFor("the agents to go at the TTL", async () => ((await containerCount(docker, namespace)) === 0 ? Date.now() : undefined), 60_000, 250);

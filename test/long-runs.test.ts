@@ -6,8 +6,8 @@ import t, { type Test } from "tap";
 import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readExtendedExpiry } from "../src/localhost/extension.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { readExtendedExpiry } from "../src/targets/docker-engine/extension.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { BIN, cleanupNamespace, containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 
 const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "long-run.mts");

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import t from "tap";
-import { agentImageTag } from "../src/localhost/image.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
 import { startGrafana } from "../src/observe/grafana.ts";
 import { freePort } from "./fixtures/binaries.ts";
 import { requireDocker, ROOT, testFleet } from "./helpers/fleet.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
 import { Observation } from "../src/observe/observation.ts";
-import { silentProgress } from "../src/progress.ts";
+import { silentProgress } from "../src/core/progress.ts";
 import { BINARIES, eventually, freePort, haveBinary } from "./fixtures/binaries.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 import { tempHome } from "./helpers/fleet.ts";

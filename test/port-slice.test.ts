@@ -2,7 +2,7 @@ import t from "tap";
 import { Agent } from "../src/runtime/agent.ts";
 import { HashCache } from "../src/runtime/hash-cache.ts";
 import { PortSlice } from "../src/runtime/port-slice.ts";
-import { generateEd25519KeyPair } from "../src/keys.ts";
+import { generateEd25519KeyPair } from "../src/transport/keys.ts";
 
 t.test("the scenario takes ports from the bottom, fieldtest borrows from the top and gives them back", async (t) => {
   const slice = new PortSlice("agent-001", [30000, 30009], new Set([30000]));

@@ -3,7 +3,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { awsInstances, gcpInstances, listLabelledInstances, scopesOfStackFiles, trackedKeys, untrackedInstances } from "../src/pulumi/leftovers.ts";
+import { awsInstances, gcpInstances, listLabelledInstances, scopesOfStackFiles, trackedKeys, untrackedInstances } from "../src/targets/pulumi/leftovers.ts";
 import { tempHome } from "./helpers/fleet.ts";
 
 const gcloudJson = [

@@ -1,8 +1,8 @@
 // The pure parts of `fieldtest up --cloud` and `reap`: flags → stack config and tags, the plan,
 // the --max-vms guard, which stacks have expired, and where the Pulumi CLI is looked for.
 import t from "tap";
-import { findPulumiCli, missingCliMessage, pulumiCliCandidates } from "../src/pulumi/cli.ts";
-import { readStackFileConfig } from "../src/pulumi/stack-file.ts";
+import { findPulumiCli, missingCliMessage, pulumiCliCandidates } from "../src/targets/pulumi/cli.ts";
+import { readStackFileConfig } from "../src/targets/pulumi/stack-file.ts";
 import {
   anchorExpiry,
   checkStackConfig,
@@ -16,7 +16,7 @@ import {
   stackTags,
   type CloudFleetRequest,
   type StackSummary,
-} from "../src/pulumi/plan.ts";
+} from "../src/targets/pulumi/plan.ts";
 
 const now = new Date("2030-01-01T12:00:00Z");
 const gcp: CloudFleetRequest = {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { ExecError, ExecTimeoutError } from "../src/runtime/exec.ts";
+import { ExecError, ExecTimeoutError } from "../src/transport/exec.ts";
 import { requireDocker, tempHome, testFleet, waitFor } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

@@ -3,10 +3,10 @@
 import t from "tap";
 import { z } from "zod";
 import { DEFAULT_INSTANCE_TYPES, machineTypeFor } from "../src/core/shapes.ts";
-import { cloudPlan, containerPlan, expiryChange, limitProblem, renderPlan, replacementWarning, type CloudFleetRequest } from "../src/pulumi/plan.ts";
-import { defineScenario } from "../src/scenario.ts";
-import { agentNamesOf, FleetError, parseGroupCount, scenarioGroups } from "../src/scenario-fleet.ts";
-import { describeParams, ParamsError, parseScenarioParams } from "../src/scenario-params.ts";
+import { cloudPlan, containerPlan, expiryChange, limitProblem, renderPlan, replacementWarning, type CloudFleetRequest } from "../src/targets/pulumi/plan.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
+import { agentNamesOf, FleetError, parseGroupCount, scenarioGroups } from "../src/scenario/scenario-fleet.ts";
+import { describeParams, ParamsError, parseScenarioParams } from "../src/scenario/scenario-params.ts";
 import { cloudGroups } from "../src/cli/scenario-options.ts";
 
 const now = new Date("2030-01-01T12:00:00Z");
@@ -140,7 +140,7 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const { stackInstanceTypes } = await import("../src/cli/stack-file.ts");
-  const { parseStackConfig } = await import("../infra/config.ts");
+  const { parseStackConfig } = await import("../src/core/stack-config.ts");
   const project = await mkdtemp(join(tmpdir(), "fieldtest-stack-"));
   t.teardown(() => rm(project, { recursive: true, force: true }));
   await mkdir(join(project, "stacks"));
@@ -167,7 +167,7 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
 });
 
 t.test("on several SSH hosts each group is spread in turn, numbered on across hosts", async (t) => {
-  const { groupsPerHost } = await import("../src/ssh-hosts/fleet.ts");
+  const { groupsPerHost } = await import("../src/targets/ssh-hosts/fleet.ts");
   const shape = { cores: 1, ramGb: 1 };
   const perHost = groupsPerHost(
     [

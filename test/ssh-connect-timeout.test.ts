@@ -2,7 +2,7 @@
 // still cached) must fail at the connection's own timeout, not after the kernel's ~2 minutes
 // of SYN retries: readiness polling and every exec rely on that bound.
 import t from "tap";
-import { SshConnection } from "../src/runtime/ssh-connection.ts";
+import { SshConnection } from "../src/transport/ssh-connection.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

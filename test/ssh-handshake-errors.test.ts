@@ -2,8 +2,8 @@
 // agent's name, never end the runner's process through an unhandled ssh2 "error" event.
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import t, { type Test } from "tap";
-import { generateEd25519KeyPair } from "../src/keys.ts";
-import { SshConnection } from "../src/runtime/ssh-connection.ts";
+import { generateEd25519KeyPair } from "../src/transport/keys.ts";
+import { SshConnection } from "../src/transport/ssh-connection.ts";
 
 /** A loopback server that treats each connection with `serve`. */
 async function fakeServer(t: Test, serve: (socket: Socket) => void): Promise<number> {

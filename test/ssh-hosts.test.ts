@@ -5,11 +5,11 @@ import { access, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { agentImageTag } from "../src/localhost/image.ts";
-import { NamespaceState } from "../src/state.ts";
-import { generateEd25519KeyPair, knownHostsLine } from "../src/keys.ts";
-import { agentsPerHost } from "../src/ssh-hosts/fleet.ts";
-import { parseSshHost } from "../src/ssh-hosts/host-spec.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
+import { NamespaceState } from "../src/targets/state.ts";
+import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
+import { agentsPerHost } from "../src/targets/ssh-hosts/fleet.ts";
+import { parseSshHost } from "../src/targets/ssh-hosts/host-spec.ts";
 import { cleanupNamespace, containerCount, requireDocker, ROOT, runCli, tempHome, uniqueNamespace, waitFor } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 
@@ -67,7 +67,7 @@ if (docker && haveSshd) {
     cleanupNamespace(t, docker, namespace);
     // What `up --ssh-host` leaves of a fleet whose TTL has passed: its record, and an agent that never started.
     const state = new NamespaceState(home, namespace);
-    await state.writeSshFleet({ target: "ssh", hosts: [{ user: "root", host: "127.0.0.1", port, hostKey: hostKey.publicKey.split(" ").slice(0, 2).join(" ") }], operatorKeyPath: join(dir, "operator_key") });
+    await state.writeTargetRecord({ target: "ssh", record: { hosts: [{ user: "root", host: "127.0.0.1", port, hostKey: hostKey.publicKey.split(" ").slice(0, 2).join(" ") }], operatorKeyPath: join(dir, "operator_key") } });
     await state.writeExpiry(new Date(Date.now() - 1000));
     const owner = `sshreap-${randomBytes(4).toString("hex")}`;
     const image = await agentImageTag({ dockerfilesDir: join(ROOT, "dockerfiles"), alias: "debian" });

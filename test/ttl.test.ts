@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
 import { LABELS } from "../src/core/namespace.ts";
-import { agentImageTag } from "../src/localhost/image.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
-import { reaperName } from "../src/localhost/reaper.ts";
+import { agentImageTag } from "../src/targets/docker-engine/image.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
+import { reaperName } from "../src/targets/docker-engine/reaper.ts";
 import { containerCount, requireDocker, runCli, startCli, tempHome, uniqueNamespace, cleanupNamespace, waitFor, waitForOutput, ROOT } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);

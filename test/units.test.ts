@@ -1,9 +1,9 @@
 import t from "tap";
 import { parseInventory } from "../src/core/inventory.ts";
-import { allocateSlices, overlaps } from "../src/localhost/ports.ts";
-import { quoteArg, quoteArgv } from "../src/runtime/quote.ts";
+import { allocateSlices, overlaps } from "../src/targets/docker-engine/ports.ts";
+import { quoteArg, quoteArgv } from "../src/transport/quote.ts";
 import { LineSplitter } from "../src/runtime/line-splitter.ts";
-import { defineScenario } from "../src/scenario.ts";
+import { defineScenario } from "../src/scenario/scenario.ts";
 import { inCi } from "./helpers/ci.ts";
 
 const agent = { name: "agent-001", host: "10.0.0.1", sshPort: 30000, user: "root", hostKey: "ssh-ed25519 AAAAC3Nza", portRange: [30000, 30099] };
@@ -58,7 +58,7 @@ t.test("defineScenario validates its definition", async (t) => {
 });
 
 t.test("Docker creation times sort by time, whatever their fraction's length", async (t) => {
-  const { sortableTimestamp } = await import("../src/localhost/provisioner.ts");
+  const { sortableTimestamp } = await import("../src/targets/docker-engine/provisioner.ts");
   const earlier = sortableTimestamp("2026-11-23T20:27:20.1234567Z");
   const later = sortableTimestamp("2026-11-23T20:27:20.12345678Z");
   t.ok(earlier < later);

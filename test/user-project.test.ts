@@ -4,8 +4,8 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { AGENT_LABELS } from "../src/localhost/labels.ts";
-import { namespaceContainers } from "../src/localhost/provisioner.ts";
+import { AGENT_LABELS } from "../src/targets/docker-engine/labels.ts";
+import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, containerCount, requireDocker, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
 import { installPackedFieldtest } from "./helpers/packed.ts";
 

@@ -1,6 +1,6 @@
 // pollUntil, the loop under every readiness wait: what its timeout reports.
 import t from "tap";
-import { pollUntil, WaitTimeoutError } from "../src/runtime/wait.ts";
+import { pollUntil, WaitTimeoutError } from "../src/runtime/wait/poll.ts";
 
 const describe = (problem: string) => `waited: ${problem}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

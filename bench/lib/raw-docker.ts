@@ -1,9 +1,9 @@
 import { connect } from "node:net";
 import type Docker from "dockerode";
 import { expiryAfter, LABELS, resourceLabels } from "../../src/core/namespace.ts";
-import { AGENT_LABELS } from "../../src/localhost/labels.ts";
-import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/localhost/ports.ts";
-import { listFieldtestContainers, removeContainers } from "../../src/localhost/provisioner.ts";
+import { AGENT_LABELS } from "../../src/targets/docker-engine/labels.ts";
+import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/targets/docker-engine/ports.ts";
+import { listFieldtestContainers, removeContainers } from "../../src/targets/docker-engine/provisioner.ts";
 
 /**
  * The raw Docker floor: the agent image started through the Engine API (what `docker run`

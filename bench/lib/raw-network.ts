@@ -1,8 +1,8 @@
 import type Docker from "dockerode";
 import { expiryAfter, LABELS, resourceLabels } from "../../src/core/namespace.ts";
-import { AGENT_LABELS } from "../../src/localhost/labels.ts";
-import { removeNetworkOnceFree } from "../../src/localhost/network.ts";
-import { removeContainers } from "../../src/localhost/provisioner.ts";
+import { AGENT_LABELS } from "../../src/targets/docker-engine/labels.ts";
+import { removeNetworkOnceFree } from "../../src/targets/docker-engine/network.ts";
+import { removeContainers } from "../../src/targets/docker-engine/provisioner.ts";
 import { waitForPort } from "./raw-docker.ts";
 import type { RawOptions } from "./raw-docker.ts";
 

@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { portIsFree } from "../../src/localhost/ports.ts";
+import { portIsFree } from "../../src/targets/docker-engine/ports.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import type { AgentSpec } from "../../src/core/inventory.ts";
 import { ROOT, type Measure } from "../lib/context.ts";

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { Nemesis } from "../../src/faults/nemesis.ts";
+import { Nemesis } from "../../src/runtime/faults/nemesis.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import type { Measure, MeasureResult } from "../lib/context.ts";
 import { ratioOf, row } from "../lib/result.ts";

@@ -1,5 +1,5 @@
 import type Docker from "dockerode";
-import { createDocker } from "../localhost/docker.ts";
+import { createDocker } from "../targets/docker-engine/docker.ts";
 
 /** Everything a command touches from the outside world, passed in so tests can supply their own. */
 export interface CliContext {

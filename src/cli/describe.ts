@@ -1,10 +1,10 @@
 import { formatShape } from "../core/shapes.ts";
-import type { Scenario } from "../scenario.ts";
-import { agentNamesOf, type FleetGroup } from "../scenario-fleet.ts";
-import { describeParams, type ParamDoc } from "../scenario-params.ts";
+import type { Scenario } from "../scenario/scenario.ts";
+import { agentNamesOf, type FleetGroup } from "../scenario/scenario-fleet.ts";
+import { describeParams, type ParamDoc } from "../scenario/scenario-params.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable, writeJson } from "./output.ts";
-import { resolveRunScenario } from "./run.ts";
+import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
 import { fleetGroups, scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
 /** What `fieldtest describe` says of a scenario: enough to run it without reading its code. */

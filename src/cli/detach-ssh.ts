@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../core/inventory.ts";
-import { readOperatorKey, type SshHostsBackend } from "../backends/ssh-hosts.ts";
-import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
-import { FIRST_AGENT_PORT } from "../localhost/ports.ts";
+import { readOperatorKey } from "../targets/ssh-hosts/target.ts";
+import type { RunnerHome } from "../targets/target.ts";
+import { orchestratorName, orchestratorRunning, prepareOrchestrator, startOrchestrator } from "../runs/homes/engine-container.ts";
+import { FIRST_AGENT_PORT } from "../targets/docker-engine/ports.ts";
 import { newRunId } from "../observe/run-dir.ts";
 import {
   MACHINE_NODE_VARIABLES,
@@ -17,13 +18,13 @@ import {
   websitePortGiven,
   withoutEntries,
   writeRunnerInputs,
-} from "../orchestrator/remote-runner.ts";
-import { hostHome, hostNamespaceDir } from "../orchestrator/staging.ts";
-import type { Progress } from "../progress.ts";
-import { execOnConnection } from "../runtime/exec.ts";
-import { pinnedHostAccess } from "../ssh-hosts/fleet.ts";
-import { formatSshHost } from "../ssh-hosts/host-spec.ts";
-import { hostConnection, remoteDocker } from "../ssh-hosts/remote-engine.ts";
+} from "../runs/homes/remote-runner.ts";
+import { hostHome, hostNamespaceDir } from "../transport/host-state.ts";
+import type { Progress } from "../core/progress.ts";
+import { execOnConnection } from "../transport/exec.ts";
+import { pinnedHostAccess } from "../targets/ssh-hosts/fleet.ts";
+import { formatSshHost } from "../targets/ssh-hosts/host-spec.ts";
+import { hostConnection, remoteDocker } from "../targets/ssh-hosts/remote-engine.ts";
 import type { CliContext } from "./context.ts";
 
 export interface SshDetachRequest {
@@ -56,8 +57,8 @@ export interface SshOrchestrator extends RemoteRunner {
  * on the host; `runs`, `attach`, `stop`, `fetch-run` and `website` use its mirror on the first
  * agent as ever.
  */
-export async function startSshOrchestrator(context: CliContext, backend: SshHostsBackend, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
-  const [access] = pinnedHostAccess(backend.record.hosts, await readOperatorKey(backend.record.operatorKeyPath));
+export async function startSshOrchestrator(context: CliContext, home: Extract<RunnerHome, { engine: "ssh-host" }>, request: SshDetachRequest, progress: Progress): Promise<SshOrchestrator> {
+  const [access] = pinnedHostAccess(home.hosts, await readOperatorKey(home.operatorKeyPath));
   const host = formatSshHost(access!.host);
   const ssh = hostConnection(access!);
   const docker = remoteDocker(access!);

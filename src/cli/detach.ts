@@ -4,23 +4,26 @@ import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Option } from "commander";
 import { orchestratorAgent, readInventoryFile, type Inventory } from "../core/inventory.ts";
-import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
-import { openBackend } from "../backends/open.ts";
-import { SshHostsBackend } from "../backends/ssh-hosts.ts";
-import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../localhost/orchestrator.ts";
+import { openNamespace, runnerHomeOfInventory } from "../targets/registry.ts";
+import type { RunnerHome } from "../targets/target.ts";
+import { ORCHESTRATOR_WEBSITE_PORT, orchestratorName, orchestratorRunning, packageMounts, prepareOrchestrator, startOrchestrator } from "../runs/homes/engine-container.ts";
 import { newRunId } from "../observe/run-dir.ts";
-import { startAgentOrchestrator } from "../orchestrator/agent-orchestrator.ts";
-import type { NamedFile } from "../orchestrator/remote-runner.ts";
+import { startAgentOrchestrator } from "../runs/homes/agent-process.ts";
+import type { NamedFile } from "../runs/homes/remote-runner.ts";
 import { CONSOLE_FILE, STATUS_FILE } from "../runs/record.ts";
-import { quoteArg } from "../runtime/quote.ts";
-import { stateHome } from "../state.ts";
+import { quoteArg } from "../transport/quote.ts";
+import { stateHome } from "../targets/state.ts";
 import { UsageError, type CliContext } from "./context.ts";
 import { startSshOrchestrator } from "./detach-ssh.ts";
 import { destroyNamespace, liveInventory, namespaceState } from "./fleet.ts";
 import type { Interrupt } from "./interrupt.ts";
 import type { ObserveRequest } from "./observe-options.ts";
 import { stderrProgress, writeJson } from "./output.ts";
-import { existingKey, planRunFleet, provisionRunFleet, resolveRunScenario, type FleetSource } from "./run.ts";
+import { acquireFleet, existingKey, planFleet } from "../runs/fleet-source.ts";
+import { resolveSpecScenario as resolveRunScenario, specParams } from "../runs/session.ts";
+import type { LongRunOptions } from "../runs/long-run.ts";
+import { RUN_SPEC_FILE, writeRunSpec } from "../runs/spec.ts";
+import { runContext, runSpec, type FleetSource } from "./run.ts";
 import { scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
 /**
@@ -42,6 +45,24 @@ export interface DetachRequest {
   /** Files the command line names that the runner reads (`--params`, `--website-tls-*`), as typed. */
   files: readonly NamedFile[];
   json: boolean;
+  keepAlive: boolean | string;
+  longRun: LongRunOptions;
+}
+
+/** The spec a runner on this machine (a process, a container of its engine) is given, in its run directory. */
+async function stageSpec(context: CliContext, request: DetachRequest, dir: string, runId: string, changes: { source?: FleetSource; scenario?: string; observe?: Partial<ObserveRequest>; fleetWebsite?: boolean }): Promise<string> {
+  const spec = await runSpec({
+    scenario: changes.scenario ?? request.scenario,
+    source: changes.source ?? request.source,
+    scenarioArgs: request.scenarioArgs,
+    keepAlive: request.keepAlive,
+    json: false,
+    observe: { ...request.observe, ...changes.observe },
+    longRun: { ...request.longRun, runId, detached: true, ...(changes.fleetWebsite ? { fleetWebsite: true as const } : {}) },
+  });
+  const path = join(dir, RUN_SPEC_FILE);
+  await writeRunSpec(path, spec);
+  return path;
 }
 
 /** The command line less the options named, whether written `--flag value` or `--flag=value`. */
@@ -75,31 +96,23 @@ export function withoutOptions(argv: readonly string[], options: readonly Option
  */
 export async function detachCommand(context: CliContext, request: DetachRequest, interrupt: Interrupt): Promise<void> {
   const { source } = request;
-  const progress = stderrProgress(context.stderr);
-  const backend = source.kind === "namespace" ? await openBackend(context, source.namespace) : undefined;
-  if (source.kind === "namespace" && backend instanceof SshHostsBackend && !request.observe.prometheus) return detachOnSshHost(context, request, source, backend);
-  const localhost = source.kind === "localhost" || backend?.kind === "localhost";
-  // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
-  const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
-  if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return detachOnAgent(context, request, source, fleet);
-  if (!localhost || request.observe.prometheus) {
-    if (localhost) progress.step("--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container");
-    else if (fleet && orchestratorAgent(fleet)) progress.step(`--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`);
-    else if (backend?.kind === "pulumi" || (fleet && (fleet.target === "gcp" || fleet.target === "aws"))) {
-      progress.step(
-        `namespace ${fleet?.namespace ?? backend!.namespace} has no ${ORCHESTRATOR_GROUP} agent: this detached run is a process of this machine and ends with it; ` +
-          `add a group \`{ name: ${ORCHESTRATOR_GROUP}, count: 1 }\` to the stack's fieldtest:agents and \`fieldtest up\` it again to run detached runs there`,
-      );
-    }
-    const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
-    return detachProcess(context, request.argv, namespace, request.observe.runsDir, request.json);
+  const home = await chooseRunnerHome(context, request);
+  if (home.kind === "container-on-host") return detachOnSshHost(context, request, home.source, home.home);
+  if (home.kind === "process-on-agent") return detachOnAgent(context, request, home.source, home.inventory);
+  if (home.kind === "local-process") {
+    if (home.why) stderrProgress(context.stderr).step(home.why);
+    return detachProcess(context, request, home.namespace);
   }
   const scenario = await resolveRunScenario(context, request.scenario);
   const made = source.kind === "localhost";
   let inventory: Inventory | undefined;
   if (source.kind === "localhost") {
-    const groups = planRunFleet(context, source, scenario, await scenarioParams(scenario, request.scenarioArgs), request.scenarioArgs);
-    inventory = await provisionRunFleet(context, source, scenario, groups, interrupt);
+    const spec = await runSpec({ scenario: request.scenario, source, scenarioArgs: request.scenarioArgs, keepAlive: false, json: request.json, observe: request.observe });
+    const runs = runContext(context, request.json);
+    if (spec.fleet.kind === "localhost") {
+      const groups = planFleet(runs, spec.fleet, scenario, specParams(scenario, spec.params));
+      inventory = (await acquireFleet(runs, spec.fleet, scenario, groups, interrupt.signal)).inventory;
+    }
   } else if (source.kind === "namespace") {
     inventory = await liveInventory(context, source.namespace);
   }
@@ -109,11 +122,44 @@ export async function detachCommand(context: CliContext, request: DetachRequest,
     await startDetachedOrchestrator(context, request, scenario.path, inventory, made && !(source.kind === "localhost" && source.keep));
   } catch (error) {
     if (made) {
-      progress.step(`tearing down namespace ${namespace}`);
+      stderrProgress(context.stderr).step(`tearing down namespace ${namespace}`);
       await destroyNamespace(context, namespace, false);
     }
     throw error;
   }
+}
+
+/**
+ * Where a detached run's runner lives: a container on the SSH host's engine, a process on the
+ * fleet's orchestrator agent, a container on this machine's engine, or a process here (`why`
+ * says why, when another home was possible). The one place that asks which target the fleet is
+ * on; the targets' descriptor of a runner's home replaces these checks.
+ */
+type RunnerChoice =
+  | { kind: "container-on-host"; source: Extract<FleetSource, { kind: "namespace" }>; home: Extract<RunnerHome, { engine: "ssh-host" }> }
+  | { kind: "process-on-agent"; source: Extract<FleetSource, { kind: "inventory" | "namespace" }>; inventory: Inventory }
+  | { kind: "container-on-engine" }
+  | { kind: "local-process"; namespace: string; why?: string };
+
+async function chooseRunnerHome(context: CliContext, request: DetachRequest): Promise<RunnerChoice> {
+  const { source } = request;
+  const opened = source.kind === "namespace" ? await openNamespace(context, source.namespace) : undefined;
+  const namespaceHome = opened?.runnerHome();
+  if (source.kind === "namespace" && namespaceHome?.home === "engine-container" && namespaceHome.engine === "ssh-host" && !request.observe.prometheus) return { kind: "container-on-host", source, home: namespaceHome };
+  const localhost = source.kind === "localhost" || (namespaceHome?.home === "engine-container" && namespaceHome.engine === "this-machine");
+  // An inventory file or a cloud stack: its orchestrator agent runs the runner, if it has one.
+  const fleet = source.kind === "inventory" ? await readInventoryFile(source.path) : source.kind === "namespace" && !localhost ? await liveInventory(context, source.namespace) : undefined;
+  if (fleet && (source.kind === "inventory" || source.kind === "namespace") && orchestratorAgent(fleet) && !request.observe.prometheus) return { kind: "process-on-agent", source, inventory: fleet };
+  if (localhost && !request.observe.prometheus) return { kind: "container-on-engine" };
+  const namespace = source.kind === "localhost" ? source.request.namespace : source.kind === "namespace" ? source.namespace : fleet!.namespace;
+  let why: string | undefined;
+  if (localhost) why = "--prometheus runs Prometheus on this machine: this detached run is a process here, not an orchestrator container";
+  else if (fleet && orchestratorAgent(fleet)) why = `--prometheus runs Prometheus on this machine: this detached run is a process here, not on ${orchestratorAgent(fleet)!.name}`;
+  else {
+    const home = opened ? opened.runnerHome(fleet) : fleet && runnerHomeOfInventory(fleet);
+    if (home?.home === "local-process") why = home.why;
+  }
+  return { kind: "local-process", namespace, ...(why ? { why } : {}) };
 }
 
 async function startDetachedOrchestrator(context: CliContext, request: DetachRequest, scenarioPath: string | undefined, inventory: Inventory, endAgents: boolean): Promise<void> {
@@ -129,17 +175,14 @@ async function startDetachedOrchestrator(context: CliContext, request: DetachReq
   const { owner, image, network } = await prepareOrchestrator(docker, inventory, join(context.packageRoot, "dockerfiles"), progress);
   const website = request.observe.website;
   const published = website && network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? ORCHESTRATOR_WEBSITE_PORT } : undefined;
-  const runnerArgs = [
-    context.entry,
-    ...withoutOptions(request.argv, request.options, FLEET_FLAGS),
-    "--inventory", inventoryPath,
-    "--ssh-key", keyPath,
-    "--runs-dir", runsDir,
-    "--run-id", runId,
-    ...(endAgents ? ["--end-agents"] : []),
-    ...(published ? ["--website-in-container"] : []),
-    ...(website ? ["--fleet-website"] : []),
-  ];
+  // Inside the container the website listens on its port, which the host publishes on its loopback.
+  const specPath = await stageSpec(context, request, dir, runId, {
+    ...(scenarioPath ? { scenario: scenarioPath } : {}),
+    source: { kind: "inventory", path: inventoryPath, keyPath, endAgents },
+    observe: { runsDir, ...(published && website ? { website: { ...website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true } } : {}) },
+    fleetWebsite: website !== undefined,
+  });
+  const runnerArgs = [context.entry, "runner", specPath];
   const stateDirExists = await access(state.dir).then(() => true, () => false);
   const consolePath = join(dir, CONSOLE_FILE);
   const id = await startOrchestrator(docker, {
@@ -202,14 +245,14 @@ async function untilTracked(runner: RunnerWatch): Promise<void> {
 }
 
 /** `run --detach` on an SSH-hosts namespace: the runner is an orchestrator container on its first host. */
-async function detachOnSshHost(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "namespace" }>, backend: SshHostsBackend): Promise<void> {
+async function detachOnSshHost(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "namespace" }>, home: Extract<RunnerHome, { engine: "ssh-host" }>): Promise<void> {
   const progress = stderrProgress(context.stderr);
   const scenario = await resolveRunScenario(context, request.scenario);
   const inventory = await liveInventory(context, source.namespace);
   if (!inventory || inventory.agents.length === 0) throw new Error(`namespace ${source.namespace} has no running agents to run on`);
   if (!scenario.path) throw new Error(`scenario ${request.scenario} has no file to send to the host`);
   const files = await sentFiles(context, request, scenario, "host");
-  const orchestrator = await startSshOrchestrator(context, backend, {
+  const orchestrator = await startSshOrchestrator(context, home, {
     runnerArgs: runnerArgsWithoutFiles(request),
     scenario: request.scenario,
     scenarioPath: scenario.path,
@@ -231,7 +274,7 @@ async function detachOnSshHost(context: CliContext, request: DetachRequest, sour
 
 /**
  * `run --detach` on a fleet with an orchestrator agent (an inventory file, a cloud stack): the
- * runner is a process of that agent (src/orchestrator/agent-orchestrator.ts).
+ * runner is a process of that agent (src/runs/homes/agent-process.ts).
  */
 async function detachOnAgent(context: CliContext, request: DetachRequest, source: Extract<FleetSource, { kind: "inventory" | "namespace" }>, inventory: Inventory): Promise<void> {
   const progress = stderrProgress(context.stderr);
@@ -305,15 +348,15 @@ async function publishedWebsite(docker: ReturnType<CliContext["docker"]>, id: st
 }
 
 /**
- * The detached runner as a process: the same command again, without `--detach`, in a session
- * of its own (setsid), whose output goes to the run directory's console.log.
+ * The detached runner as a process: `fieldtest runner` on the staged spec, in a session of its
+ * own (setsid), whose output goes to the run directory's console.log.
  */
-export async function detachProcess(context: CliContext, args: readonly string[], namespace: string, runsDir: string, json = false): Promise<void> {
-  const { runId, dir } = await newRunDir(runsDir, namespace);
+async function detachProcess(context: CliContext, request: DetachRequest, namespace: string): Promise<void> {
+  const { runId, dir } = await newRunDir(request.observe.runsDir, namespace);
+  const specPath = await stageSpec(context, request, dir, runId, {});
   const consolePath = join(dir, CONSOLE_FILE);
   const out = openSync(consolePath, "a");
-  const childArgs = [context.entry, ...args.filter((arg) => arg !== "--detach"), "--namespace", namespace, "--runs-dir", runsDir, "--run-id", runId];
-  const child = spawn(process.execPath, childArgs, { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, [context.entry, "runner", specPath], { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
   const progress = stderrProgress(context.stderr);
@@ -321,6 +364,6 @@ export async function detachProcess(context: CliContext, args: readonly string[]
   let exited: number | null | undefined;
   child.once("exit", (code) => (exited = code));
   await untilTracked({ ...localRunner(dir), ended: async () => (exited === undefined ? undefined : `the detached run ended before it started (exit ${exited})`) });
-  if (json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
+  if (request.json) return writeJson(context.stdout, { runId, namespace, runDir: dir, pid: child.pid });
   printStarted(context, runId, namespace);
 }

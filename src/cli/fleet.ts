@@ -1,44 +1,68 @@
 import type { Inventory } from "../core/inventory.ts";
-import { formatDuration, namespaceSchema, type Namespace } from "../core/namespace.ts";
-import type { Removal } from "../backends/backend.ts";
-import { FleetInputError, namespaceState } from "../backends/context.ts";
-import { localhostSummaries } from "../backends/localhost.ts";
-import { openBackend } from "../backends/open.ts";
-import { upLocalhostFleet, upSshFleet, type LocalFleetRequest, type SshHostsRequest } from "../backends/provision.ts";
-import { reapEverything } from "../backends/reap.ts";
-import { namespacesInState, stateHome } from "../state.ts";
+import { formatDuration, type Namespace } from "../core/namespace.ts";
+import { FleetInputError, namespaceState } from "../targets/context.ts";
+import type { EngineFleetRequest } from "../targets/docker-engine/fleet-up.ts";
+import { listNamespaces } from "../targets/list.ts";
+import { localhostTarget } from "../targets/localhost/target.ts";
+import { reapEverything } from "../targets/reap.ts";
+import { openNamespace, upNamespace } from "../targets/registry.ts";
+import type { Removal, Target } from "../targets/target.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";
 import type { Interrupt } from "./interrupt.ts";
 import { renderTable, stderrProgress, writeJson } from "./output.ts";
+import { renderPlan } from "../targets/pulumi/plan.ts";
 import { printUpResult } from "./up-result.ts";
 
 /**
- * The fleet commands (up on localhost or SSH hosts, list, inventory, destroy, extend, reap): a
- * thin layer that prints what the namespace's backend (src/backends) does.
+ * The fleet commands (up, list, inventory, destroy, extend, reap): a thin layer that prints what
+ * the namespace's target (src/targets) does.
  */
 
-export type { LocalFleetRequest, SshHostsRequest };
+export type LocalFleetRequest = EngineFleetRequest;
 export { namespaceState };
 
 /** Provisions localhost agents for `run --localhost`; a Ctrl+C during it removes what was created. */
 export function provisionLocalhost(context: CliContext, request: LocalFleetRequest, interrupt: Interrupt): Promise<Inventory> {
-  return upLocalhostFleet(context, request, { progress: stderrProgress(context.stderr), signal: interrupt.signal });
+  return upNamespace(context, localhostTarget, request.namespace, request, { progress: stderrProgress(context.stderr), signal: interrupt.signal });
 }
 
-/** The live agents of a namespace, wherever its backend keeps them. */
+/** The live agents of a namespace, wherever its target keeps them. */
 export async function liveInventory(context: CliContext, namespace: Namespace): Promise<Inventory | undefined> {
-  return (await openBackend(context, namespace)).inventory();
+  return (await openNamespace(context, namespace)).inventory();
 }
 
 export async function destroyNamespace(context: CliContext, namespace: Namespace, dryRun: boolean): Promise<Removal> {
-  return (await openBackend(context, namespace)).destroy(dryRun);
+  return (await openNamespace(context, namespace)).destroy(dryRun);
 }
 
-export async function upCommand(context: CliContext, request: LocalFleetRequest, sshHosts: SshHostsRequest | undefined, json: boolean, interrupt: Interrupt): Promise<void> {
-  const control = { progress: stderrProgress(context.stderr), signal: interrupt.signal };
-  const inventory = sshHosts ? await upSshFleet(context, request, sshHosts, control) : await upLocalhostFleet(context, request, control);
-  printUpResult(context, request.namespace, inventory, json);
+export interface UpOptions {
+  json: boolean;
+  /** Print the plan and check it, then stop: nothing is made. */
+  dryRun: boolean;
+  /** The user's word that `up` may replace VMs where the plan says so (`--replace-vms`). */
+  replaceVms: boolean;
+}
+
+/** `up` on any target: its plan on stderr (refused above the limits, exit 2), then its fleet. */
+export async function upCommand<UpRequest, Prepared>(
+  context: CliContext,
+  target: Target<unknown, UpRequest, Prepared>,
+  request: UpRequest,
+  limits: Parameters<Target["plan"]>[2],
+  options: UpOptions,
+  interrupt: Interrupt,
+): Promise<void> {
+  const plan = await target.plan(context, request, limits, new Date());
+  context.stderr.write(renderPlan(plan.fleet));
+  if (plan.problem) throw new UsageError(plan.problem);
+  if (options.dryRun) {
+    const replacement = plan.replacement && !options.replaceVms ? `; ${plan.replacement}, and up needs --replace-vms to do it` : "";
+    return void context.stderr.write(`dry run: nothing was created${replacement}\n`);
+  }
+  const control = { progress: stderrProgress(context.stderr), signal: interrupt.signal, replaceVms: options.replaceVms };
+  const inventory = await upNamespace(context, target, plan.fleet.namespace, plan.prepared, control);
+  printUpResult(context, plan.fleet.namespace, inventory, options.json);
 }
 
 function expiresIn(iso: string | null, now = Date.now()): string {
@@ -47,15 +71,7 @@ function expiresIn(iso: string | null, now = Date.now()): string {
 
 export async function listCommand(context: CliContext, namespace: Namespace | undefined, json: boolean): Promise<void> {
   if (namespace === undefined) {
-    const recorded = await Promise.all(
-      (await namespacesInState(stateHome(context.env)))
-        .filter((name) => namespaceSchema.safeParse(name).success)
-        .map(async (name) => openBackend(context, name)),
-    );
-    const elsewhere = await Promise.all(recorded.filter((backend) => backend.kind !== "localhost").map((backend) => backend.summary()));
-    // An SSH host may be this machine: its agents then show here too, and the record says what they are.
-    const local = (await localhostSummaries(context)).filter((s) => !elsewhere.some((r) => r.namespace === s.namespace));
-    const summaries = [...local, ...elsewhere].sort((a, b) => a.namespace.localeCompare(b.namespace));
+    const summaries = await listNamespaces(context);
     if (json) return writeJson(context.stdout, summaries);
     if (summaries.length === 0) return void context.stdout.write("no fieldtest namespaces on this machine or in its state directory\n");
     context.stdout.write(
@@ -66,7 +82,7 @@ export async function listCommand(context: CliContext, namespace: Namespace | un
     );
     return;
   }
-  const agents = await (await openBackend(context, namespace)).agents();
+  const agents = await (await openNamespace(context, namespace)).agents();
   if (json) return writeJson(context.stdout, agents);
   if (agents.length === 0) return void context.stdout.write(`no agents in namespace ${namespace}\n`);
   const withIds = agents.some((a) => a.containerId !== undefined);
@@ -96,11 +112,10 @@ export async function destroyCommand(context: CliContext, namespace: Namespace, 
 /** `extend --ttl`: everything of the namespace now expires that long from now. */
 export async function extendCommand(context: CliContext, namespace: Namespace, ttl: string, ttlSeconds: number, options: { json: boolean; replaceVms: boolean }): Promise<void> {
   const { json } = options;
-  const backend = await openBackend(context, namespace);
+  const opened = await openNamespace(context, namespace);
   const now = new Date();
-  const { names, expiresAt } = await backend.extend({ expiresAt: new Date(now.getTime() + ttlSeconds * 1000), ttl, ttlSeconds, now, replaceVms: options.replaceVms });
+  const { names, expiresAt } = await opened.extend({ expiresAt: new Date(now.getTime() + ttlSeconds * 1000), ttl, ttlSeconds, now, replaceVms: options.replaceVms });
   if (names.length === 0) throw new FleetInputError(`namespace ${namespace} has no agents to extend; create them with \`fieldtest up --namespace ${namespace}\``);
-  if (backend.kind !== "pulumi") await namespaceState(context, namespace).writeExpiry(expiresAt);
   if (json) return writeJson(context.stdout, { namespace, expiresAt: expiresAt.toISOString(), agents: names });
   context.stdout.write(`namespace ${namespace} now expires in ${formatDuration(ttlSeconds)} (${expiresAt.toISOString()}): ${names.join(", ")}\n`);
 }

@@ -1,22 +1,24 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { containerPlan, DEFAULT_MAX_VMS } from "../pulumi/plan.ts";
+import { DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
 import { DEFAULT_GROUP } from "../core/naming.ts";
-import { ImageError } from "../localhost/image.ts";
-import { scenarioDockerfileDirs } from "../scenario.ts";
+import { ImageError } from "../targets/docker-engine/image.ts";
+import { scenarioDockerfileDirs } from "../scenario/scenario.ts";
 import { describeCommand } from "./describe.ts";
-import { resolveRunScenario } from "./run.ts";
+import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
 import { cloudGroups, fleetGroups, orchestratorGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
 import { stackInstanceTypes } from "./stack-file.ts";
 import { DEFAULT_TTL } from "../core/namespace.ts";
-import { formatSshHost, parseSshHost, type SshHost } from "../ssh-hosts/host-spec.ts";
+import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
 import { InventoryError } from "../core/inventory.ts";
-import { NamespaceInUseError } from "../localhost/provisioner.ts";
-import { ScenarioError } from "../scenario.ts";
-import { announcePlan, cloudFleetRequest, cloudUpCommand, type CloudFlags } from "./cloud.ts";
+import { NamespaceInUseError } from "../targets/docker-engine/provisioner.ts";
+import { ScenarioError } from "../scenario/scenario.ts";
+import { cloudFleetRequest, type CloudFlags } from "./cloud.ts";
+import { localhostTarget } from "../targets/localhost/target.ts";
+import { sshHostsTarget } from "../targets/ssh-hosts/target.ts";
 import { type CliContext, UsageError } from "./context.ts";
-import { FleetInputError } from "../backends/context.ts";
+import { FleetInputError } from "../targets/context.ts";
 import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
 import {
@@ -32,13 +34,14 @@ import {
 } from "./options.ts";
 import { observeRequest, type ObserveFlags } from "./observe-options.ts";
 import { prometheusImportCommand } from "./prometheus-import.ts";
-import { healFleet } from "../faults/heal-fleet.ts";
-import { NETWORK_MODES, type NetworkMode } from "../localhost/network.ts";
+import { healFleet } from "../runtime/faults/heal-fleet.ts";
+import { NETWORK_MODES, type NetworkMode } from "../targets/docker-engine/network.ts";
 import { writeJson } from "./output.ts";
-import { runCommand, type FleetSource } from "./run.ts";
+import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
 import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
 import { detachCommand } from "./detach.ts";
-import { ORCHESTRATOR_WEBSITE_PORT } from "../localhost/orchestrator.ts";
+import { RunInputError } from "../runs/context.ts";
+import { ORCHESTRATOR_WEBSITE_PORT } from "../runs/homes/engine-container.ts";
 
 const EXAMPLES = `
 Examples:
@@ -141,7 +144,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--inventory <file>", "run on the agents of an inventory JSON file (as `fieldtest inventory` prints)")
     .option("--ssh-key <file>", "private key for the agents (default: the namespace's key in the state directory)")
     .option("--keep", "with --localhost: leave the agents running after the run (their TTL still applies)")
-    .option("--keep-alive", "after the scenario, wait for Ctrl+C before tearing down")
+    .option("--keep-alive [duration]", "after the scenario, keep the fleet until `fieldtest stop`, Ctrl+C or the duration (e.g. 10m); the exit status is still the run's result")
     .option("--json", "print the run's outcome as JSON on stdout; logs go to stderr")
     .option("--runs-dir <dir>", "keep the run's config, inventory, logs, metrics and result in <dir>/<namespace>/<run-id>/ (default: $FIELDTEST_RUNS_DIR or ./runs)")
     .option("--website", "serve the run's website: agents, TTL, phase, live charts, logs, /metrics")
@@ -159,7 +162,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana", "with --prometheus: run Grafana in a container on this machine, provisioned with fieldtest's dashboard")
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
-    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean }, command: Command) => {
+    .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepAlive?: boolean | string }, command: Command) => {
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
@@ -167,16 +170,34 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (flags.detach) {
         const named = [["--params", flags.params], ["--website-tls-cert", flags.websiteTlsCert], ["--website-tls-key", flags.websiteTlsKey]] as const;
         const files = named.flatMap(([flag, path]) => (path === undefined ? [] : [{ flag, path }]));
-        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json) };
+        const request = { argv, options: command.options, scenario, source, scenarioArgs, observe, files, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun };
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
       // Inside an orchestrator container: the host publishes this port on its loopback, and only
       // the namespace's own bridge reaches it otherwise.
       if (flags.websiteInContainer && observe.website) observe.website = { ...observe.website, host: "0.0.0.0", port: ORCHESTRATOR_WEBSITE_PORT, allowUnauthenticatedRemote: true };
-      await withInterrupts(async (interrupt) => {
-        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: Boolean(flags.keepAlive), json: Boolean(flags.json), observe, longRun }, interrupt);
-        if (outcome.result === "failed") setExitCode(1);
-      });
+      // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        const outcome = await runCommand(context, { scenario, source, scenarioArgs, keepAlive: flags.keepAlive ?? false, json: Boolean(flags.json), observe, longRun }, interrupt);
+        setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
+      } finally {
+        interrupt.dispose();
+      }
+    });
+
+  program
+    .command("runner", { hidden: true })
+    .description("Runs the spec a detached run's parent staged (run --detach starts it; not for direct use).")
+    .argument("<run-spec>", "run-spec.json in the run directory")
+    .action(async (specPath: string) => {
+      const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
+      try {
+        const outcome = await runnerCommand(context, specPath, interrupt);
+        setExitCode(outcome.result === "passed" ? 0 : outcome.result === "failed" ? 1 : INTERRUPTED_EXIT_CODE);
+      } finally {
+        interrupt.dispose();
+      }
     });
 
   fleetOptions(program.command("up").summary("create a fleet and leave it running"))
@@ -201,6 +222,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
       const namespace = requireNamespace(flags.namespace, context.env, "up");
       const limits = planLimits(flags, DEFAULT_MAX_VMS);
+      const upOptions = { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) };
       // Not with --cloud: there the stack's groups (or --group orchestrator:1) declare it.
       const orchestrator = flags.cloud === undefined ? orchestratorGroupOption(flags.group) : { specs: flags.group };
       flags.group = orchestrator.specs;
@@ -209,8 +231,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         const instanceTypes = await stackInstanceTypes(context, namespace);
         const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
         const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
-        const request = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
-        await withInterrupts((interrupt) => cloudUpCommand(context, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, { json: Boolean(flags.json), dryRun: Boolean(flags.dryRun), replaceVms: Boolean(flags.replaceVms) }, interrupt));
+        const { target, request } = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
+        await withInterrupts((interrupt) => upCommand(context, target, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, limits, upOptions, interrupt));
         return;
       }
       const cloudOnly = (["machineType", "project", "zone", "region"] as const).find((flag) => flags[flag] !== undefined);
@@ -224,10 +246,9 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
       if (orchestrator.group) request.groups = [...request.groups, orchestrator.group];
-      const where = sshHosts ? sshHosts.hosts.map(formatSshHost).join(", ") : "this machine's Docker engine";
-      announcePlan(context, containerPlan(request, sshHosts ? "ssh" : "localhost", where, limits, new Date()));
-      if (flags.dryRun) return void context.stderr.write("dry run: nothing was created\n");
-      await withInterrupts((interrupt) => upCommand(context, request, sshHosts, Boolean(flags.json), interrupt));
+      await withInterrupts((interrupt) =>
+        sshHosts ? upCommand(context, sshHostsTarget, { ...request, sshHosts }, limits, upOptions, interrupt) : upCommand(context, localhostTarget, request, limits, upOptions, interrupt),
+      );
     });
 
   program
@@ -404,7 +425,7 @@ function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: bool
   return { kind: "namespace", namespace, keyPath: flags.sshKey };
 }
 
-const USAGE_ERRORS = [UsageError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
+const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {

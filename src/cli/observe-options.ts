@@ -1,10 +1,10 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
-import { findExecutable } from "../executables.ts";
-import { portIsFree } from "../localhost/ports.ts";
+import { findExecutable } from "../core/executables.ts";
+import { portIsFree } from "../targets/docker-engine/ports.ts";
 import { isPrometheusDuration, redactUrl } from "../observe/alerts.ts";
 import type Docker from "dockerode";
-import { assertDockerAvailable } from "../localhost/docker.ts";
+import { assertDockerAvailable } from "../targets/docker-engine/docker.ts";
 import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts";
 import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
 import { isLoopbackHost } from "../observe/website.ts";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
-import { DEFAULT_PORTS_PER_AGENT } from "../localhost/ports.ts";
+import { DEFAULT_PORTS_PER_AGENT } from "../targets/docker-engine/ports.ts";
 import { DEFAULT_TTL, namespaceSchema, parseTtl, type Namespace } from "../core/namespace.ts";
 import { DEFAULT_IMAGE } from "../core/defaults.ts";
 import { IMAGE_ALIAS_PATTERN, isPublishedImage } from "../core/images.ts";

@@ -1,5 +1,5 @@
 import type { LogSink } from "../runtime/daemon.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 
 /** Progress lines on stderr with the time since the command started, so stdout stays parseable. */
 export function stderrProgress(stderr: NodeJS.WritableStream, startedAt = Date.now()): Progress {

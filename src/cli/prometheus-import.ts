@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { portIsFree } from "../localhost/ports.ts";
+import { portIsFree } from "../targets/docker-engine/ports.ts";
 import { PrometheusServer } from "../observe/prometheus.ts";
 import type { CliContext } from "./context.ts";
 import { UsageError } from "./context.ts";

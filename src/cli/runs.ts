@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../checkers/index.ts";
+import { checkHistory, CHECKERS, isCheckerName, type CheckerName } from "../runtime/checkers/index.ts";
 import { readInventoryFile, type Inventory } from "../core/inventory.ts";
-import { HISTORY_FILE } from "../history/entry.ts";
-import { readHistory } from "../history/reader.ts";
+import { HISTORY_FILE } from "../runtime/history/entry.ts";
+import { readHistory } from "../runtime/history/reader.ts";
 import { parseByteSize } from "../runtime/capped-log.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
 import { DAEMON_OUTPUTS } from "../runs/console.ts";

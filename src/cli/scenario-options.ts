@@ -2,10 +2,10 @@ import type { CloudTarget } from "../core/defaults.ts";
 import { DEFAULT_IMAGE, DEFAULT_MACHINE_TYPES } from "../core/defaults.ts";
 import { ORCHESTRATOR_GROUP } from "../core/naming.ts";
 import { machineTypeFor, ShapeError, type InstanceType } from "../core/shapes.ts";
-import type { AgentGroupRequest, PlanLimits } from "../pulumi/plan.ts";
-import type { Scenario } from "../scenario.ts";
-import { FleetError, parseGroupCount, scenarioGroups, type FleetGroup, type FleetOverrides } from "../scenario-fleet.ts";
-import { ParamsError, parseScenarioParams, readParamsFile } from "../scenario-params.ts";
+import type { AgentGroupRequest, PlanLimits } from "../targets/pulumi/plan.ts";
+import type { Scenario } from "../scenario/scenario.ts";
+import { FleetError, parseGroupCount, scenarioGroups, type FleetGroup, type FleetOverrides } from "../scenario/scenario-fleet.ts";
+import { ParamsError, parseScenarioParams, readParamsFile } from "../scenario/scenario-params.ts";
 import { UsageError } from "./context.ts";
 import { positiveIntOption } from "./options.ts";
 

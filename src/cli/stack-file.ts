@@ -1,8 +1,8 @@
 import { join } from "node:path";
-import { stackProjectDir } from "../backends/stack-project.ts";
+import { stackProjectDir } from "../targets/pulumi/stack-project.ts";
 import { parseInstanceTypes, ShapeError, type InstanceType } from "../core/shapes.ts";
 import type { Namespace } from "../core/namespace.ts";
-import { readStackFileConfig } from "../pulumi/stack-file.ts";
+import { readStackFileConfig } from "../targets/pulumi/stack-file.ts";
 import { UsageError } from "./context.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { Inventory } from "../core/inventory.ts";
 import { expiresAtFromLabels, formatDuration, type Namespace } from "../core/namespace.ts";
-import { namespaceState } from "../backends/context.ts";
+import { namespaceState } from "../targets/context.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable, writeJson } from "./output.ts";
 

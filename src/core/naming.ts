@@ -10,7 +10,7 @@
 export const DEFAULT_GROUP = "agent";
 
 /**
- * The group whose one agent runs detached runners (src/orchestrator/agent-orchestrator.ts)
+ * The group whose one agent runs detached runners (src/runs/homes/agent-process.ts)
  * instead of a scenario's work: runners leave it out of the fleet they give the scenario.
  */
 export const ORCHESTRATOR_GROUP = "orchestrator";

@@ -1,20 +1,8 @@
 import { stringify } from "yaml";
-import type { RunState } from "./run-state.ts";
 
-/** What a scenario passes to `cloud.addAlert`. */
-export interface AlertRule {
-  /** Becomes the `alertname` label; Prometheus convention is CamelCase, e.g. `HighLatency`. */
-  name: string;
-  /** A PromQL expression; the alert fires for every series it returns. */
-  expr: string;
-  /** How long `expr` must hold before firing, a Prometheus duration such as `30s` or `5m`. */
-  for?: string;
-  severity?: AlertSeverity;
-  summary?: string;
-}
+import { ALERT_SEVERITIES, type AlertRule, type AlertSeverity } from "../runtime/observer.ts";
 
-export const ALERT_SEVERITIES = ["info", "warning", "critical"] as const;
-export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+export { ALERT_SEVERITIES, type AlertRule, type AlertSeverity } from "../runtime/observer.ts";
 
 /** A rule after validation, with its defaults filled in. */
 export interface ValidAlertRule extends Required<Omit<AlertRule, "summary">> {
@@ -125,9 +113,16 @@ export function alertKey(alert: Pick<ActiveAlert, "labels">): string {
   return JSON.stringify(Object.entries(alert.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** What the watcher needs of the run (its RunState): where to mirror the alerts, and what a webhook is told. */
+export interface AlertSink {
+  setActiveAlerts(alerts: ActiveAlert[]): void;
+  readonly scenario: string;
+  readonly inventory: { readonly namespace: string };
+}
+
 export interface AlertWatcherOptions {
   prometheusUrl: string;
-  state: RunState;
+  state: AlertSink;
   /** Receives a POST with JSON `{ alert, run }` when an alert instance starts firing. */
   webhookUrl?: string;
   intervalMs?: number;

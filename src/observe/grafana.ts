@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
-import { isGoneOrGoing } from "../localhost/docker.ts";
+import { isGoneOrGoing } from "../targets/docker-engine/docker.ts";
+import { ROLE_LABEL } from "../core/labels.ts";
 import { waitForHttp } from "./http-ready.ts";
-
-/** Marks a container that serves a run rather than being an agent of it. */
-export const ROLE_LABEL = "fieldtest-role";
 
 export const DEFAULT_GRAFANA_IMAGE = "grafana/grafana-oss";
 

@@ -1,17 +1,8 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import { Ring } from "./ring.ts";
+import { METRIC_TYPES, type LabelValues, type MetricType, type PushOptions } from "../runtime/observer.ts";
 
-export const METRIC_TYPES = ["gauge", "counter"] as const;
-export type MetricType = (typeof METRIC_TYPES)[number];
-export type LabelValues = Record<string, string | number>;
-
-export interface PushOptions {
-  labels?: LabelValues;
-  /** HELP text; only the first push of a name sets it. */
-  help?: string;
-  /** `gauge` (default) sets the value; `counter` adds `value` (≥ 0) to the running total. */
-  type?: MetricType;
-}
+export { METRIC_TYPES, type LabelValues, type MetricType, type PushOptions } from "../runtime/observer.ts";
 
 export interface MetricStoreOptions {
   /** Chart points kept per series (default 300: five minutes at one point per second). */

@@ -1,5 +1,5 @@
 import type { Inventory } from "../core/inventory.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import type { CloudObserver } from "../runtime/cloud.ts";
 import type { LogSink } from "../runtime/daemon.ts";
 import type Docker from "dockerode";
@@ -10,7 +10,7 @@ import { PrometheusServer, resolveSource, type NodeExporterTarget, type Promethe
 import { RunDir } from "./run-dir.ts";
 import { RunState, type RunResult } from "./run-state.ts";
 import { startWebsite, type Website, type WebsiteOptions } from "./website.ts";
-import { RunHistory } from "../history/run-history.ts";
+import { RunHistory } from "./run-history.ts";
 
 export type WebsiteSettings = Pick<WebsiteOptions, "host" | "port" | "auth" | "tls" | "allowUnauthenticatedRemote">;
 

@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { cp, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
-import { findExecutable } from "../executables.ts";
+import { findExecutable } from "../core/executables.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { isPrometheusDuration, renderRulesFile, type AlertRule } from "./alerts.ts";
 import { waitForHttp } from "./http-ready.ts";
@@ -10,14 +10,9 @@ import { LineSplitter } from "../runtime/line-splitter.ts";
 import { Ring } from "./ring.ts";
 import { spawnTied, type TiedProcess } from "./tied-process.ts";
 
-/** What a scenario passes to `cloud.addPrometheusSource`: an exporter on one agent. */
-export interface PrometheusSourceSpec {
-  name: string;
-  agent: string;
-  port: number;
-  /** Defaults to /metrics. */
-  path?: string;
-}
+import type { PrometheusSourceSpec } from "../runtime/observer.ts";
+
+export type { PrometheusSourceSpec } from "../runtime/observer.ts";
 
 /** A scrape job with its address resolved. */
 export interface PrometheusSource {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { namespaceSchema } from "../core/namespace.ts";
 import type { Inventory } from "../core/inventory.ts";
-import { knownHostsText } from "../state.ts";
+import { knownHostsText } from "../targets/state.ts";
 import { CappedLog, DEFAULT_LOG_CAP_BYTES, type LogCapStats } from "../runtime/capped-log.ts";
 import type { RunResult, RunState } from "./run-state.ts";
 

@@ -8,7 +8,7 @@ import Fastify from "fastify";
 import fastifyBasicAuth from "@fastify/basic-auth";
 import type { MetricStore } from "./metrics.ts";
 import type { LogLine, RunState } from "./run-state.ts";
-import { registerHistoryRoutes } from "../history/routes.ts";
+import { registerHistoryRoutes } from "../runtime/history/routes.ts";
 
 export interface WebsiteOptions {
   state: RunState;

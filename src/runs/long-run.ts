@@ -1,8 +1,6 @@
 import type { Inventory } from "../core/inventory.ts";
-import type { CliContext } from "../cli/context.ts";
-import type { Interrupt } from "../cli/interrupt.ts";
 import type { Observation, ObservationOptions } from "../observe/observation.ts";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import { Agent } from "../runtime/agent.ts";
 import type { Cloud, CloudOptions } from "../runtime/cloud.ts";
 import type { DaemonOutput } from "../runtime/daemon.ts";
@@ -12,7 +10,10 @@ import { RunTracker } from "./tracker.ts";
 import type { RunStatus } from "./record.ts";
 import { fleetWebsiteAddress } from "./website-tunnel.ts";
 
-/** What `run` takes for long runs; every field has a default. */
+/** Why a run is asked to end before its scenario does. */
+export type StopReason = "stop-requested" | "ttl";
+
+/** What a run takes for long runs; every field has a default. */
 export interface LongRunOptions {
   /** Which daemon lines reach the console (default all); a spawn's `output` wins. */
   daemonOutput?: DaemonOutput;
@@ -52,10 +53,11 @@ export class LongRun {
   readonly #dumps: Promise<unknown>[] = [];
   #stopRequested = false;
 
+  /** `stop` ends the run as its owner's signal would; `signal` is aborted once the run is stopping. */
   constructor(
     private readonly options: LongRunOptions,
-    private readonly context: CliContext,
-    private readonly interrupt: Interrupt,
+    private readonly stop: (reason: StopReason) => void,
+    private readonly signal: AbortSignal,
     private readonly progress: Progress,
   ) {
     this.daemonOutput = options.daemonOutput ?? "all";
@@ -110,13 +112,13 @@ export class LongRun {
     });
   }
 
-  #requestStop(reason: "stop-requested" | "ttl"): void {
-    if (this.interrupt.signal.aborted || this.#stopRequested) return;
+  #requestStop(reason: StopReason): void {
+    if (this.signal.aborted || this.#stopRequested) return;
     this.#stopRequested = true;
     this.#observation?.history.writer.recordEvent("stop-requested", { reason });
     this.progress.step(reason === "ttl" ? "the fleet's TTL is reached: ending the run" : "a stop was requested (fieldtest stop): ending the run gracefully");
-    // The same path as a first Ctrl+C: scenario cleanup, dumps, teardown.
-    this.context.signals.emit("SIGTERM");
+    // The same path as a first Ctrl+C: the scenario's signal, dumps, teardown.
+    this.stop(reason);
   }
 
   /** Before the scenario's connections close: a dump when the run failed or was stopped. */

@@ -1,7 +1,7 @@
 import { open, readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Agent } from "../runtime/agent.ts";
-import { quoteArg } from "../runtime/quote.ts";
+import { quoteArg } from "../transport/quote.ts";
 import { remoteRunDir, remoteStopFile } from "./record.ts";
 
 /** Files that only ever grow, sent as their new bytes; others are sent whole when they change. */

@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import { scenarioInventory, type Inventory } from "../core/inventory.ts";
 import { Agent } from "../runtime/agent.ts";
 import { HashCache } from "../runtime/hash-cache.ts";
-import { quoteArg } from "../runtime/quote.ts";
+import { quoteArg } from "../transport/quote.ts";
 import { CONSOLE_FILE, parseRunStatus, REMOTE_RUNS_DIR, remoteRunDir, remoteStopFile, STATUS_FILE, type RunStatus } from "./record.ts";
 
 const RECORD_SEPARATOR = "\u001e";

@@ -1,7 +1,7 @@
 import { rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Progress } from "../progress.ts";
+import type { Progress } from "../core/progress.ts";
 import type { Agent } from "../runtime/agent.ts";
 import { RunMirror } from "./mirror.ts";
 import { STATUS_FILE, type RunStatus } from "./record.ts";

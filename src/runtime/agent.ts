@@ -5,12 +5,15 @@ import type { RelayTarget } from "./broadcast.ts";
 import { Copier, type CopyResult } from "./copy.ts";
 import type { CopyCoalescer } from "./copy-coalescer.ts";
 import { Daemon, USER_NAME, type DaemonEvent, type LogSink, type RestartEventSink, type SpawnOptions } from "./daemon.ts";
-import { execOnConnection, ExecTimeoutError, type ExecOptions, type ExecResult } from "./exec.ts";
+import { execOnConnection, type ExecOptions, type ExecResult } from "../transport/exec.ts";
 import type { HashCache } from "./hash-cache.ts";
 import { PortSlice } from "./port-slice.ts";
-import { quoteArg, type Command } from "./quote.ts";
-import { SshConnection, sshTargetOf, type RemoteProcess } from "./ssh-connection.ts";
-import { DEFAULT_WAIT_MS, httpGetOver, pollUntil, WaitTimeoutError, type WaitForHttpOptions, type WaitForPortOptions } from "./wait.ts";
+import { quoteArg, type Command } from "../transport/quote.ts";
+import { SshConnection, sshTargetOf, type RemoteProcess } from "../transport/ssh-connection.ts";
+import { HttpWait, type WaitForHttpOptions } from "./wait/http.ts";
+import { DEFAULT_WAIT_MS } from "./wait/poll.ts";
+import { PortWait, type WaitForPortOptions } from "./wait/port.ts";
+import type { WaitStrategy } from "./wait/wait-strategy.ts";
 
 export interface AgentContext {
   privateKey: string;
@@ -83,7 +86,7 @@ export class Agent {
 
   /**
    * A channel running a shell line, handed over as it is: its stdin stays open for a conversation
-   * with a resident program (the fault session, src/faults/session.ts). For commands, exec or spawn.
+   * with a resident program (the fault session, src/runtime/faults/session.ts). For commands, exec or spawn.
    */
   openChannel(line: string): Promise<RemoteProcess> {
     return this.connection.exec(line);
@@ -171,19 +174,7 @@ export class Agent {
 
   /** Resolves once something on the agent accepts TCP connections on `port` (polled on the agent itself). */
   async waitForPort(port: number, options: WaitForPortOptions = {}): Promise<void> {
-    const host = options.host ?? "127.0.0.1";
-    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${this.name}: waitForPort: ${port} is not a port number`);
-    // Pauses of 50 ms growing to 1 s between attempts, all on the agent: one round trip in all.
-    const poll = 'p=0.05; until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do sleep $p; case $p in 0.05) p=0.1;; 0.1) p=0.2;; 0.2) p=0.5;; *) p=1;; esac; done';
-    try {
-      await this.exec(["bash", "-c", poll, "wait-for-port", host, String(port)], { timeoutMs });
-    } catch (error) {
-      if (error instanceof ExecTimeoutError) {
-        throw new WaitTimeoutError(`${this.name}: waited ${timeoutMs} ms for a listener on ${host}:${port} (waitForPort); nothing accepted a connection`);
-      }
-      throw error;
-    }
+    await this.runWait(this.named(() => new PortWait(port, options.host)), options.timeoutMs, "waitForPort");
   }
 
   /**
@@ -191,30 +182,26 @@ export class Agent {
    * answers with `status` (default any 2xx). `http://127.0.0.1:8080/ping` is the agent itself.
    */
   async waitForHttp(url: string, options: WaitForHttpOptions = {}): Promise<number> {
-    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
-    let target: URL;
+    return this.runWait(this.named(() => new HttpWait(url, options)), options.timeoutMs, "waitForHttp");
+  }
+
+  /** Resolves once the strategy says ready: `agent.waitFor(Wait.forAll(Wait.forPort(2379), Wait.forLogLine(log, "ready")))`. */
+  async waitFor<T>(strategy: WaitStrategy<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+    return this.runWait(strategy, options.timeoutMs, "waitFor");
+  }
+
+  private runWait<T>(strategy: WaitStrategy<T>, timeoutMs: number | undefined, caller: string): Promise<T> {
+    const target = { name: this.name, exec: (command: Command, options?: ExecOptions) => this.exec(command, options), forwardOut: (host: string, port: number) => this.connection.forwardOut(host, port) };
+    return strategy.waitUntilReady({ target, timeoutMs: timeoutMs ?? DEFAULT_WAIT_MS, caller });
+  }
+
+  /** A wait built from the scenario's arguments; a bad one is named with this agent. */
+  private named<T>(make: () => T): T {
     try {
-      target = new URL(url);
-    } catch {
-      throw new Error(`${this.name}: waitForHttp: "${url}" is not a URL such as http://127.0.0.1:8080/ping`);
+      return make();
+    } catch (error) {
+      throw new Error(`${this.name}: ${(error as Error).message}`);
     }
-    if (target.protocol !== "http:" && target.protocol !== "https:") throw new Error(`${this.name}: waitForHttp: ${url} must be http:// or https://`);
-    const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
-    const host = target.hostname.replace(/^\[|\]$/g, "");
-    const wanted = options.status === undefined ? "a 2xx status" : `status ${options.status}`;
-    return pollUntil(
-      timeoutMs,
-      async (remaining) => {
-        try {
-          const status = await httpGetOver(() => this.connection.forwardOut(host, port), target, options, remaining);
-          const ok = options.status === undefined ? status >= 200 && status < 300 : status === options.status;
-          return ok ? { done: true, value: status } : { done: false, problem: `the last answer was status ${status}` };
-        } catch (error) {
-          return { done: false, problem: `the last attempt failed: ${(error as Error).message}` };
-        }
-      },
-      (problem) => `${this.name}: waited ${timeoutMs} ms for GET ${url} to answer with ${wanted} (waitForHttp); ${problem}`,
-    );
   }
 
   private runningDaemonNames(): string[] {

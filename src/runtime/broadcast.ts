@@ -5,12 +5,12 @@ import { buffer } from "node:stream/consumers";
 import type { ClientChannel } from "ssh2";
 import { hashOfChunkDigests } from "./content-hash.ts";
 import { commitCommand, fileIdentity, manifestCheckCommand, MANIFEST_DIR, partialPath, untouchedIdentity, type CopyResult } from "./copy.ts";
-import type { ExecResult } from "./exec.ts";
+import type { ExecResult } from "../transport/exec.ts";
 import type { HashCache } from "./hash-cache.ts";
-import { quoteArg } from "./quote.ts";
+import { quoteArg } from "../transport/quote.ts";
 import { RELAY_PROGRAM } from "./relay-program.ts";
 import { LineSplitter } from "./line-splitter.ts";
-import type { RemoteProcess } from "./ssh-connection.ts";
+import type { RemoteProcess } from "../transport/ssh-connection.ts";
 
 /** What a broadcast needs of an agent (see `Agent.relayTarget`). */
 export interface RelayTarget {

@@ -1,23 +1,15 @@
 import type { Inventory } from "../core/inventory.ts";
-import { describeFaultEvent, type FaultObserver } from "../faults/events.ts";
-import { Nemesis } from "../faults/nemesis.ts";
-import type { AlertRule } from "../observe/alerts.ts";
-import type { PushOptions } from "../observe/metrics.ts";
-import type { PrometheusSourceSpec } from "../observe/prometheus.ts";
+import { describeFaultEvent, type FaultObserver } from "./faults/events.ts";
+import { Nemesis } from "./faults/nemesis.ts";
+import type { AlertRule, CloudObserver, PrometheusSourceSpec, PushOptions } from "./observer.ts";
 import { Agent } from "./agent.ts";
-import type { ScenarioHistory } from "../history/scenario-history.ts";
+import type { ScenarioHistory } from "./history/scenario-history.ts";
 import { broadcast, type BroadcastResult } from "./broadcast.ts";
 import { CopyCoalescer } from "./copy-coalescer.ts";
 import type { DaemonEvent, LogSink, RestartEventSink } from "./daemon.ts";
 import { HashCache } from "./hash-cache.ts";
 
-/** Where a scenario's metrics, scrape sources, service links and alerts go (the run's observation). */
-export interface CloudObserver {
-  pushMetric(name: string, value: number, options?: PushOptions): void;
-  addPrometheusSource(spec: PrometheusSourceSpec): Promise<void>;
-  addService(name: string, url: string): void;
-  addAlert(rule: AlertRule & { dump?: boolean }): Promise<void>;
-}
+export type { CloudObserver } from "./observer.ts";
 
 export interface CloudOptions {
   /** The namespace's client private key, which every agent accepts. */
@@ -34,6 +26,8 @@ export interface CloudOptions {
   faultObserver?: FaultObserver;
   /** Receives every daemon restart a restart policy makes, on any agent (e.g. for the run's history). */
   restartEvents?: RestartEventSink;
+  /** `cloud.signal`: aborted when the run is being stopped. */
+  signal?: AbortSignal;
 }
 
 /** A path on an agent that the run's failure dump fetches (`cloud.collectOnFailure`). */
@@ -51,9 +45,15 @@ export class Cloud {
   private readonly copies: CopyCoalescer;
   readonly #failurePaths: FailurePath[] = [];
   private nemesis: Nemesis | undefined;
+  /**
+   * Aborted when the run is being stopped (`fieldtest stop`, Ctrl+C, a failed check, a deadline):
+   * a scenario passes it to its own waits and loops and returns soon after; it never aborts otherwise.
+   */
+  readonly signal: AbortSignal;
 
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
+    this.signal = options.signal ?? new AbortController().signal;
     this.copies = new CopyCoalescer(this.hashes, (message) => this.log(message));
     this.agents = inventory.agents.map(
       (spec) =>
@@ -177,10 +177,15 @@ export class Cloud {
     return this.options.observer;
   }
 
+  /** Heals every fault the scenario made; a run's stop heals before its dumps, so they see a whole network. */
+  async healFaults(): Promise<void> {
+    await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults failed: ${error.message}`));
+  }
+
   /** Heals the faults, stops the daemons this run started and closes every connection. */
   async close(): Promise<void> {
     // Before the connections go: a fault must not outlive the run that made it.
-    await this.nemesis?.heal().catch((error: Error) => this.log(`fieldtest: healing faults at close failed: ${error.message}`));
+    await this.healFaults();
     await Promise.allSettled([...this.agents.map((agent) => agent.close()), this.hashes.close()]);
   }
 }

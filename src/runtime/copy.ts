@@ -9,9 +9,9 @@ import tar from "tar-fs";
 import type { AgentSpec } from "../core/inventory.ts";
 import { CHUNK_BYTES, ChunkedDigest, hashOfChunks } from "./content-hash.ts";
 import { listTree, type HashCache } from "./hash-cache.ts";
-import { quoteArg } from "./quote.ts";
-import type { RemoteProcess, SshConnection } from "./ssh-connection.ts";
-import { execOnConnection, type ExecOptions } from "./exec.ts";
+import { quoteArg } from "../transport/quote.ts";
+import type { RemoteProcess, SshConnection } from "../transport/ssh-connection.ts";
+import { execOnConnection, type ExecOptions } from "../transport/exec.ts";
 
 export interface CopyResult {
   remote: string;

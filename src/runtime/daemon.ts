@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { ClientChannel } from "ssh2";
-import type { RemoteProcess } from "./ssh-connection.ts";
-import { quoteArg } from "./quote.ts";
-import { prepareCommand, type ExecOptions, type PreparedCommand } from "./exec.ts";
+import type { RemoteProcess } from "../transport/ssh-connection.ts";
+import { quoteArg } from "../transport/quote.ts";
+import { prepareCommand, type ExecOptions, type PreparedCommand } from "../transport/exec.ts";
 import { LineSplitter } from "./line-splitter.ts";
 
 export type RestartPolicy = "no" | "on-failure" | "always";

@@ -2,8 +2,8 @@
 // each build it. Needs a Docker engine; in CI its absence fails the run.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { assertDockerAvailable, createDocker } from "../../src/localhost/docker.ts";
-import { ensureAgentImage, ensureFleetImages } from "../../src/localhost/image.ts";
+import { assertDockerAvailable, createDocker } from "../../src/targets/docker-engine/docker.ts";
+import { ensureAgentImage, ensureFleetImages } from "../../src/targets/docker-engine/image.ts";
 import { inCi } from "./ci.ts";
 
 const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))));

@@ -5,8 +5,8 @@ import { access, mkdir, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { generateEd25519KeyPair, knownHostsLine, type SshKeyPair } from "../../src/keys.ts";
-import { portIsFree } from "../../src/localhost/ports.ts";
+import { generateEd25519KeyPair, knownHostsLine, type SshKeyPair } from "../../src/transport/keys.ts";
+import { portIsFree } from "../../src/targets/docker-engine/ports.ts";
 import { inCi } from "./ci.ts";
 import { waitFor } from "./fleet.ts";
 

@@ -1,0 +1,240 @@
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
+import type Docker from "dockerode";
+import type { Progress } from "../../core/progress.ts";
+import { dockerfileAliases, dockerfileName, isPublishedImage } from "../../core/images.ts";
+import { DEFAULT_IMAGE } from "../../core/defaults.ts";
+import { isNotFound } from "./docker.ts";
+
+/**
+ * Agent images: built from `<alias>.Dockerfile` in the user's project or in fieldtest's own
+ * `dockerfiles/`, or published images pulled where a registry answers. Every image is checked
+ * against the agent contract once, when it is made: sshd, and the TTL entrypoint.
+ */
+
+export interface AgentImageSource {
+  /** The directory holding `<alias>.Dockerfile`; it is the build context too. */
+  dockerfilesDir: string;
+  /** `debian` → `dockerfiles/debian.Dockerfile`. */
+  alias: string;
+}
+
+/** Where a fleet's image aliases are looked for. */
+export interface ImageCatalog {
+  /** The user's directories of Dockerfiles, searched first, in order (missing ones are skipped). */
+  projectDirs: readonly string[];
+  /** fieldtest's own `dockerfiles/`: the agent image (`debian`) that users' images may extend. */
+  fieldtestDir: string;
+}
+
+/** The image name a user's Dockerfile extends: `FROM fieldtest-agent:debian`. */
+export const AGENT_IMAGE_REPOSITORY = "fieldtest-agent";
+/** The build argument holding the exact (hash-tagged) fieldtest image a Dockerfile extends. */
+export const AGENT_IMAGE_BUILD_ARG = "FIELDTEST_AGENT_IMAGE";
+/** Where a new image waits for its contract check. */
+const UNCHECKED_REPOSITORY = "fieldtest-unchecked";
+const ENTRYPOINT = "/usr/local/bin/fieldtest-agent";
+const SSHD = "/usr/sbin/sshd";
+
+export class ImageError extends Error {}
+
+/** The build context: the Dockerfile and every file of its directory that is not another Dockerfile. */
+async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promise<string[]> {
+  const entries = await readdir(dockerfilesDir, { recursive: true, withFileTypes: true });
+  const others = entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dockerfilesDir, join(e.parentPath, e.name)).split(sep).join("/"))
+    // Dot files (.dockerignore, editor leftovers) are not the image's content: the tag stays put when they change.
+    .filter((file) => !file.endsWith(".Dockerfile") && !file.split("/").some((part) => part.startsWith(".")));
+  return [dockerfileName(alias), ...others.sort()];
+}
+
+/** Tags carry a hash of the build context (and of the image extended), so a changed Dockerfile means a new image. */
+export async function agentImageTag(source: AgentImageSource, baseTags: readonly string[] = []): Promise<string> {
+  const digest = createHash("sha256");
+  for (const base of baseTags) digest.update(`base ${base}\0`);
+  for (const file of await contextFiles(source)) {
+    digest.update(`${file}\0`).update(await readFile(join(source.dockerfilesDir, file))).update("\0");
+  }
+  return `${AGENT_IMAGE_REPOSITORY}:${source.alias}-${digest.digest("hex").slice(0, 12)}`;
+}
+
+async function imageExists(docker: Docker, tag: string): Promise<boolean> {
+  try {
+    await docker.getImage(tag).inspect();
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+/** Builds the agent image unless the engine already has this exact version of it; a new image is checked against the agent contract. */
+export async function ensureAgentImage(docker: Docker, source: AgentImageSource, progress: Progress, baseTags: readonly string[] = []): Promise<string> {
+  const dockerfile = join(source.dockerfilesDir, dockerfileName(source.alias));
+  await readFile(dockerfile).catch(() => {
+    throw new ImageError(`image: no ${dockerfile}; available images are the *.Dockerfile files in ${source.dockerfilesDir}`);
+  });
+  const tag = await agentImageTag(source, baseTags);
+  if (await imageExists(docker, tag)) return tag;
+  progress.step(`building agent image ${tag} from ${dockerfile} (first run only)`);
+  // Built under a provisional name: the final tag exists only on an image that passed the contract check.
+  const unchecked = `${UNCHECKED_REPOSITORY}:${tag.slice(AGENT_IMAGE_REPOSITORY.length + 1)}`;
+  const stream = await docker.buildImage(
+    { context: source.dockerfilesDir, src: await contextFiles(source) },
+    {
+      t: unchecked,
+      dockerfile: dockerfileName(source.alias),
+      labels: { "fieldtest-image": source.alias },
+      ...(baseTags[0] ? { buildargs: { [AGENT_IMAGE_BUILD_ARG]: baseTags[0] } } : {}),
+    },
+  );
+  await followBuild(docker, stream).catch((error: Error & { output?: string }) => {
+    const tail = (error.output ?? "").trim().split("\n").slice(-15).join("\n");
+    const hint = /debian:bookworm/.test(tail) ? "\n(no debian:bookworm base image: run scripts/build-base-image.sh)" : "";
+    throw new ImageError(`building ${tag} from ${dockerfile} failed: ${error.message}\n${tail}${hint}`);
+  });
+  const problems = await contractProblems(docker, unchecked);
+  if (problems.length) {
+    await docker.getImage(unchecked).remove({ force: true }).catch(() => {});
+    throw new ImageError(`${dockerfile} does not make a fieldtest agent:\n  ${problems.join("\n  ")}\nExtend fieldtest's agent image instead: FROM ${AGENT_IMAGE_REPOSITORY}:debian`);
+  }
+  await docker
+    .getImage(unchecked)
+    .tag({ repo: AGENT_IMAGE_REPOSITORY, tag: tag.slice(AGENT_IMAGE_REPOSITORY.length + 1) })
+    .catch(async (error: Error) => {
+      // A concurrent build of the same content may have finished first; its image is as good.
+      if (!(await imageExists(docker, tag))) throw error;
+    });
+  // Only the provisional name goes: the image keeps its final tag.
+  await docker.getImage(unchecked).remove().catch(() => {});
+  return tag;
+}
+
+function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  const output: string[] = [];
+  return new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null) => (error ? reject(Object.assign(error, { output: output.join("") })) : resolve()),
+      (event: { stream?: string; error?: string }) => {
+        if (event.stream) output.push(event.stream);
+        if (event.error) output.push(event.error);
+      },
+    );
+  });
+}
+
+/**
+ * What an image lacks to be an agent: the TTL entrypoint as its entrypoint, and the programs it
+ * runs (sshd and the entrypoint script), looked for in a short-lived container of the image.
+ */
+export async function contractProblems(docker: Docker, tag: string): Promise<string[]> {
+  const info = await docker.getImage(tag).inspect();
+  const entrypoint = info.Config.Entrypoint ?? [];
+  const problems: string[] = [];
+  if (!(Array.isArray(entrypoint) ? entrypoint : [entrypoint]).some((part) => part === ENTRYPOINT || part.endsWith("/fieldtest-agent"))) {
+    problems.push(`its ENTRYPOINT is ${JSON.stringify(entrypoint)}, not ${ENTRYPOINT} (the agent's TTL entrypoint, which also starts sshd on the agent's port)`);
+  }
+  const probe = await docker.createContainer({
+    Image: tag,
+    Entrypoint: ["/bin/sh", "-c", `for f in ${SSHD} ${ENTRYPOINT}; do [ -x "$f" ] || echo "missing $f"; done`],
+    Cmd: [],
+    Tty: true,
+    Labels: { "fieldtest-role": "image-check" },
+    HostConfig: { NetworkMode: "none" },
+  });
+  try {
+    await probe.start().catch((error: Error) => {
+      throw new ImageError(`it cannot run /bin/sh: ${error.message}`);
+    });
+    await probe.wait();
+    const output = (await probe.logs({ stdout: true, stderr: true })).toString();
+    for (const line of output.split(/\r?\n/)) {
+      if (line.startsWith(`missing ${SSHD}`)) problems.push(`it has no ${SSHD} (install openssh-server: agents are reached through sshd)`);
+      if (line.startsWith(`missing ${ENTRYPOINT}`)) problems.push(`it has no ${ENTRYPOINT} (COPY agent/fieldtest-agent from fieldtest's dockerfiles/)`);
+    }
+  } catch (error) {
+    if (!(error instanceof ImageError)) throw error;
+    problems.push(error.message);
+  } finally {
+    await probe.remove({ force: true }).catch(() => {});
+  }
+  return problems;
+}
+
+/** `alias` → the first directory of the catalog holding `<alias>.Dockerfile`. */
+export async function locateDockerfile(catalog: ImageCatalog, alias: string): Promise<AgentImageSource> {
+  const dirs = [...new Set([...catalog.projectDirs, catalog.fieldtestDir].map((dir) => resolve(dir)))];
+  for (const dir of dirs) {
+    if (await readFile(join(dir, dockerfileName(alias))).then(() => true, () => false)) return { dockerfilesDir: dir, alias };
+  }
+  const known = new Set<string>();
+  for (const dir of dirs) for (const name of await readdir(dir).then(() => dockerfileAliases(dir), () => [])) known.add(name);
+  throw new ImageError(
+    `image "${alias}": no ${dockerfileName(alias)} in ${dirs.join(", ")}; known images: ${[...known].sort().join(", ") || "none"}. ` +
+      `Add dockerfiles/${dockerfileName(alias)} to your project (it may start FROM ${AGENT_IMAGE_REPOSITORY}:debian), or name a published image`,
+  );
+}
+
+/**
+ * The aliases of fieldtest's images a Dockerfile extends: `FROM fieldtest-agent:debian`, or
+ * `FROM ${FIELDTEST_AGENT_IMAGE}` (the exact debian image, passed as a build argument). The first
+ * one is what the build argument holds.
+ */
+async function extendedAliases(source: AgentImageSource): Promise<string[]> {
+  const text = await readFile(join(source.dockerfilesDir, dockerfileName(source.alias)), "utf8");
+  const pattern = new RegExp(`^\\s*FROM\\s+(?:--\\S+\\s+)*${AGENT_IMAGE_REPOSITORY}:([a-z0-9][a-z0-9_-]*)`, "gim");
+  const named = [...text.matchAll(pattern)].map((m) => m[1]!);
+  const viaArgument = new RegExp(`\\$\\{?${AGENT_IMAGE_BUILD_ARG}\\b`).test(text) ? [DEFAULT_IMAGE] : [];
+  return [...new Set([...viaArgument, ...named])];
+}
+
+/** A published image: used if the engine has it, pulled otherwise; either way it must meet the agent contract. */
+async function ensurePublishedImage(docker: Docker, reference: string, progress: Progress): Promise<string> {
+  if (!(await imageExists(docker, reference))) {
+    progress.step(`pulling ${reference}`);
+    try {
+      await followBuild(docker, await docker.pull(reference));
+    } catch (error) {
+      throw new ImageError(
+        `image ${reference} is not on this Docker engine and cannot be pulled (${(error as Error).message.trim()}). ` +
+          `Where no registry is reachable, load it first (docker load -i <file>), or build the agent from a dockerfiles/<alias>.Dockerfile`,
+      );
+    }
+  }
+  const problems = await contractProblems(docker, reference);
+  if (problems.length) throw new ImageError(`published image ${reference} is not a fieldtest agent:\n  ${problems.join("\n  ")}`);
+  return reference;
+}
+
+/**
+ * The engine's tag for each image a fleet uses, each made once: aliases built from their
+ * Dockerfile (fieldtest's images they extend first), published references pulled.
+ */
+export async function ensureFleetImages(docker: Docker, catalog: ImageCatalog, images: readonly string[], progress: Progress): Promise<Map<string, string>> {
+  const tags = new Map<string, string>();
+  const fieldtestDir = resolve(catalog.fieldtestDir);
+  for (const image of new Set(images)) {
+    if (isPublishedImage(image)) {
+      tags.set(image, await ensurePublishedImage(docker, image, progress));
+      continue;
+    }
+    tags.set(image, await ensureAliasImage(docker, await locateDockerfile(catalog, image), fieldtestDir, progress));
+  }
+  return tags;
+}
+
+/** An alias's image, after the fieldtest images it extends; fieldtest's own also get their stable tag. */
+async function ensureAliasImage(docker: Docker, source: AgentImageSource, fieldtestDir: string, progress: Progress): Promise<string> {
+  const own = source.dockerfilesDir === fieldtestDir;
+  const bases: string[] = [];
+  for (const base of await extendedAliases(source)) {
+    if (own && base === source.alias) throw new ImageError(`${dockerfileName(source.alias)} extends itself (FROM ${AGENT_IMAGE_REPOSITORY}:${base})`);
+    bases.push(await ensureAliasImage(docker, { dockerfilesDir: fieldtestDir, alias: base }, fieldtestDir, progress));
+  }
+  const tag = await ensureAgentImage(docker, source, progress, bases);
+  if (own) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: source.alias });
+  return tag;
+}

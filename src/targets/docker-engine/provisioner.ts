@@ -1,0 +1,445 @@
+import { randomInt } from "node:crypto";
+import { Writable, type Duplex } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import { buffer } from "node:stream/consumers";
+import type Docker from "dockerode";
+import { pack as tarPack } from "tar-stream";
+import type { Inventory } from "../../core/inventory.ts";
+import { generateEd25519KeyPair, type SshKeyPair } from "../../transport/keys.ts";
+import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../../core/namespace.ts";
+import { agentName } from "../../core/naming.ts";
+import { containerLimits, type Shape } from "../../core/shapes.ts";
+import type { Progress } from "../../core/progress.ts";
+import { isGoneOrGoing } from "./docker.ts";
+import { agentHardening } from "./hardening.ts";
+import { ensureFleetImages, type ImageCatalog } from "./image.ts";
+import { withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
+import { AGENT_INBOX, AGENT_LABELS, agentFromLabels, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
+import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
+import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
+import { waitForSsh } from "./readiness.ts";
+import { ensureReaper } from "./reaper.ts";
+
+/** The Docker engine agents are created on, and how they are reached there. */
+export interface Engine {
+  target: "localhost" | "ssh";
+  /** Address the runner and other agents use to reach agents on this engine. */
+  address: string;
+  /** Address sshd listens on inside the agent (host network). */
+  listen: string;
+  /** Whether a port is free on the engine's host, checked before a slice is chosen. */
+  portIsFree: (port: number) => Promise<boolean>;
+}
+
+export const LOCAL_ENGINE: Engine = { target: "localhost", address: LOCALHOST_ADDRESS, listen: LOCALHOST_ADDRESS, portIsFree };
+
+/** A group of agents to create on one engine: `<name>-NNN`, numbered from `firstIndex` (agents of the group on other engines come before). */
+export interface ContainerGroup {
+  name: string;
+  count: number;
+  /** An image alias of the catalog, or a published image reference. */
+  image: string;
+  /** Becomes the container's CPU and memory limits. */
+  shape?: Shape;
+  firstIndex?: number;
+}
+
+/** One agent container to create. */
+interface AgentToCreate {
+  name: string;
+  group: string;
+  image: string;
+  imageTag: string;
+  limits?: { NanoCpus: number; Memory: number };
+}
+
+export interface UpOptions {
+  namespace: Namespace;
+  groups: readonly ContainerGroup[];
+  ttlSeconds: number;
+  portsPerAgent: number;
+  owner: string;
+  clientKey: SshKeyPair;
+  images: ImageCatalog;
+  progress: Progress;
+  /** Aborting removes whatever was created so far. */
+  signal?: AbortSignal;
+  /** How long agents may take to become SSH-ready (default 60 s). */
+  readyTimeoutMs?: number;
+  /** Default: this machine's engine, agents on 127.0.0.1. */
+  engine?: Engine;
+  /**
+   * An existing directory of this machine for agents to mount read-only at AGENT_INBOX, so
+   * copies skip SSH's encryption. Only for agents on this machine's engine.
+   */
+  inboxDir?: string;
+  /** `own` (default): an address and network namespace per agent; `host`: the host's network (see network.ts). */
+  network?: NetworkMode;
+}
+
+export class NamespaceInUseError extends Error {}
+
+const ALLOCATION_ATTEMPTS = 6;
+
+function containerName(namespace: Namespace, agent: string): string {
+  return `fieldtest-${namespace}-${agent}`;
+}
+
+/** Every fieldtest container on this engine; selection by namespace is done on exact labels. */
+export async function listFieldtestContainers(docker: Docker): Promise<LabelledContainer[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [LABELS.namespace] } });
+  return containers.map((c) => ({ Id: c.Id, Labels: c.Labels, State: c.State }));
+}
+
+export async function namespaceContainers(docker: Docker, namespace: Namespace): Promise<LabelledContainer[]> {
+  // The engine's label filter is exact too; the second check keeps that promise local and visible.
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.namespace}=${namespace}`] } });
+  return containers
+    .map((c) => ({ Id: c.Id, Labels: c.Labels, State: c.State }))
+    .filter((c) => belongsToNamespace(c.Labels, namespace));
+}
+
+export async function localInventory(docker: Docker, namespace: Namespace): Promise<Inventory | undefined> {
+  const containers = (await namespaceContainers(docker, namespace)).filter((c) => c.State === "running");
+  return containers.length ? inventoryFromContainers(namespace, await withEffectiveExpiry(docker, containers)) : undefined;
+}
+
+/** The agents of the groups, group after group, with the engine's tag of each one's image. */
+async function agentsToCreate(docker: Docker, options: UpOptions): Promise<AgentToCreate[]> {
+  const groups = options.groups.filter((group) => group.count > 0);
+  const tags = await ensureFleetImages(docker, options.images, groups.map((group) => group.image), options.progress);
+  const engineCpus = groups.some((group) => group.shape) ? (await docker.info()).NCPU : 0;
+  return groups.flatMap((group) =>
+    Array.from({ length: group.count }, (_, i) => ({
+      name: agentName(group.name, (group.firstIndex ?? 0) + i),
+      group: group.name,
+      image: group.image,
+      imageTag: tags.get(group.image)!,
+      ...(group.shape ? { limits: containerLimits(group.shape, engineCpus) } : {}),
+    })),
+  );
+}
+
+/**
+ * Creates the groups' agents in parallel and returns their inventory once every one answers an
+ * authenticated SSH command. On any failure or abort, the agents created so far are removed.
+ */
+export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
+  const { namespace, progress } = options;
+  const existing = await namespaceContainers(docker, namespace);
+  if (existing.length > 0) {
+    throw new NamespaceInUseError(
+      `namespace ${namespace} already has ${existing.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
+    );
+  }
+  const agents = await agentsToCreate(docker, options);
+  const reaper = { owner: options.owner, dockerfilesDir: options.images.fieldtestDir, progress };
+  // Before anything exists: agents the runner never starts are removed at their TTL all the same.
+  await ensureReaper(docker, reaper);
+  options.signal?.throwIfAborted();
+
+  /** Agent name → its container, of every container made so far (removed on failure). */
+  const created = new Map<string, LabelledContainer>();
+  /** The started containers' output, captured from their first line (stopped at the end). */
+  const outputs: CapturedOutput[] = [];
+  const began = Date.now();
+  // Each agent is waited for from its own start, so the first ones are ready while the last start.
+  const start = async ({ Id: id, Labels: labels }: LabelledContainer) => {
+    const output = await captureOutput(docker, id);
+    outputs.push(output);
+    await docker.getContainer(id).start();
+    const agent = agentFromLabels(labels);
+    await waitForSsh(agent, options.clientKey.privateKey, {
+      deadline: Date.now() + (options.readyTimeoutMs ?? 60_000),
+      signal: options.signal,
+      gone: () => containerGone(docker, id, output),
+    });
+    progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - began) / 1000).toFixed(2)}s)`);
+  };
+  // Again once all exist: a reaper that saw nothing of its owner may have left just before they were created.
+  const whenCreated = () => ensureReaper(docker, reaper);
+  try {
+    await createAndStartAgents(docker, agents, options, created, { start, whenCreated });
+    // The labels the containers were made with: every one of them answered SSH just now.
+    return inventoryFromContainers(namespace, [...created.values()]);
+  } catch (error) {
+    await removeContainers(docker, [...created.values()].map((c) => c.Id));
+    if ((options.network ?? DEFAULT_NETWORK_MODE) === "own") await removeNamespaceNetwork(docker, namespace).catch(() => {});
+    throw error;
+  } finally {
+    for (const output of outputs) output.stop();
+  }
+}
+
+interface StartSteps {
+  /** Captures the container's output, starts it and waits until it answers SSH. */
+  start(container: LabelledContainer): Promise<void>;
+  /**
+   * Runs once every container exists: a container that is never started has no TTL timer of its
+   * own, so a reaper must be known to run after the last creation (alongside the starts where
+   * they do not wait for each other).
+   */
+  whenCreated(): Promise<void>;
+}
+
+interface CapturedOutput {
+  text(): string;
+  stop(): void;
+}
+
+/**
+ * The agent's own output from its first line: an agent that dies during bring-up is
+ * auto-removed, and its logs with it, so they are read live while it starts.
+ */
+async function captureOutput(docker: Docker, id: string): Promise<CapturedOutput> {
+  const stream = await docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true });
+  let text = "";
+  // Streaming decode: a multibyte character cut between two chunks stays one character.
+  const decoder = new StringDecoder("utf8");
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text = (text + decoder.write(chunk)).slice(-4000);
+      done();
+    },
+  });
+  docker.modem.demuxStream(stream, sink, sink);
+  return { text: () => text, stop: () => (stream as unknown as Duplex).destroy() };
+}
+
+async function containerGone(docker: Docker, id: string, output: CapturedOutput): Promise<string | undefined> {
+  try {
+    const info = await docker.getContainer(id).inspect();
+    if (info.State.Running) return undefined;
+  } catch (error) {
+    if (!isGoneOrGoing(error)) throw error;
+  }
+  return `its container exited: ${output.text().trim().split("\n").slice(-10).join("\n") || "no output"}`;
+}
+
+/**
+ * Creates and starts the agents' containers in the network mode asked for. On this machine's
+ * engine an own network needs no port slices at all: every agent has 30000 and up to itself, so
+ * each agent starts as soon as it exists, as `docker run` would. On an SSH host, sshd is
+ * published on the host, and on the host network agents share its ports: slices keep those
+ * disjoint, and nothing starts before they are known to be ours.
+ */
+async function createAndStartAgents(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: Map<string, LabelledContainer>, steps: StartSteps): Promise<void> {
+  const engine = options.engine ?? LOCAL_ENGINE;
+  const mode = options.network ?? DEFAULT_NETWORK_MODE;
+  const startAll = async (where: string) => {
+    await steps.whenCreated();
+    options.progress.step(`starting ${agents.length} agent(s) ${where}`);
+    await Promise.all([...created.values()].map(steps.start));
+  };
+  if (mode === "host") {
+    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
+    return startAll(`on ports ${slices.map(formatRange).join(", ")}`);
+  }
+  const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
+  const network = await ensureNamespaceNetwork(docker, options.namespace, labels);
+  const ownPlan = (network: NamespaceNetwork, index: number, publish?: { address: string; hostPort: number }) =>
+    networkConfig({ mode: "own", network, index, portsPerAgent: options.portsPerAgent, ...(publish ? { publish } : {}) });
+  if (engine.target === "ssh") {
+    let index = 0;
+    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
+    return startAll(`on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`);
+  }
+  options.progress.step(`creating and starting ${agents.length} agent(s) on network ${network.name} (${network.subnet})`);
+  const creations = agents.map(async (agent, i) => {
+    const container = await createAgentContainer(docker, agent, options, engine, ownPlan(network, i));
+    created.set(agent.name, container);
+    return container;
+  });
+  const pending = [Promise.all(creations).then(steps.whenCreated), ...creations.map(async (creation) => steps.start(await creation))];
+  try {
+    await Promise.all(pending);
+  } catch (error) {
+    // Every creation settles first, so the caller removes all that exist; the starts still under
+    // way then end with their containers.
+    for (const step of pending) step.catch(() => {});
+    await Promise.allSettled(creations);
+    throw error;
+  }
+}
+
+/**
+ * Slices are chosen from the engine's labels, then checked again once our containers exist:
+ * if a concurrent `up` took an overlapping slice, the container created later yields and
+ * retries. No lock file, so two runners on different state directories are safe too.
+ */
+async function createWithFreeSlices(
+  docker: Docker,
+  agents: readonly AgentToCreate[],
+  options: UpOptions,
+  created: Map<string, LabelledContainer>,
+  plan: (slice: PortRange) => AgentNetwork,
+): Promise<PortRange[]> {
+  for (let attempt = 1; ; attempt++) {
+    const taken = (await listFieldtestContainers(docker)).map(hostPortsOf).filter((r): r is PortRange => r !== undefined);
+    const engine = options.engine ?? LOCAL_ENGINE;
+    const slices = await allocateSlices(taken, agents.length, options.portsPerAgent, engine.portIsFree);
+    options.progress.step(`creating ${agents.length} agent(s) in namespace ${options.namespace}`);
+    const ids = await Promise.all(
+      slices.map(async (slice, i) => {
+        const container = await createAgentContainer(docker, agents[i]!, options, engine, plan(slice));
+        created.set(agents[i]!.name, container);
+        return container.Id;
+      }),
+    );
+    if (!(await lostSliceRace(docker, ids))) return slices;
+    await removeContainers(docker, ids);
+    created.clear();
+    if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
+    options.signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, randomInt(20, 200)));
+  }
+}
+
+/**
+ * The host ports a container holds: its slice on the host network, only sshd's published port
+ * in an own network on an SSH host, none in an own network on this machine.
+ */
+function hostPortsOf(container: LabelledContainer): PortRange | undefined {
+  if (container.Labels[NETWORK_LABEL] !== "own") return parseRange(container.Labels[AGENT_LABELS.portRange]);
+  if (container.Labels[AGENT_LABELS.target] !== "ssh") return undefined;
+  const port = Number(container.Labels[AGENT_LABELS.sshPort]);
+  return Number.isInteger(port) && port > 0 ? [port, port] : undefined;
+}
+
+async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<boolean> {
+  const all = await listFieldtestContainers(docker);
+  const mineSet = new Set(mine);
+  const ranged = all.map((c) => ({ id: c.Id, range: hostPortsOf(c) }));
+  const clashes = ranged.filter(
+    (other) => !mineSet.has(other.id) && other.range && ranged.some((m) => mineSet.has(m.id) && m.range && overlaps(m.range, other.range!)),
+  );
+  if (clashes.length === 0) return false;
+  // Created timestamps from inspect have nanoseconds: the older container keeps its slice.
+  const createdAt = async (id: string) => sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created);
+  const myOldest = (await Promise.all(mine.map(createdAt))).sort()[0] ?? "9999";
+  const theirs = await Promise.all(clashes.map((c) => createdAt(c.id)));
+  return theirs.some((when) => when < myOldest);
+}
+
+/**
+ * Docker prints RFC 3339 times with trailing zeros of the fraction dropped ("…:20.12Z"), which
+ * do not sort as strings; padding the fraction to nine digits makes them sort by time.
+ */
+export function sortableTimestamp(created: string | undefined): string {
+  const match = /^(.*?)(?:\.(\d+))?Z$/.exec(created ?? "");
+  if (!match) return "9999";
+  return `${match[1]}.${(match[2] ?? "").padEnd(9, "0")}Z`;
+}
+
+async function createAgentContainer(docker: Docker, agent: AgentToCreate, options: UpOptions, engine: Engine, net: AgentNetwork): Promise<LabelledContainer> {
+  const { name } = agent;
+  const hostKey = generateEd25519KeyPair(`fieldtest-${options.namespace}-${name}`);
+  const expiresAt = expiryAfter(options.ttlSeconds);
+  const labels = resourceLabels({ namespace: options.namespace, expiresAt, owner: options.owner });
+  const agentLabels: Record<string, string> = {
+    ...labels,
+    [AGENT_LABELS.agent]: name,
+    [AGENT_LABELS.target]: engine.target,
+    [AGENT_LABELS.address]: net.host,
+    [AGENT_LABELS.internalAddress]: net.internalHost,
+    [NETWORK_LABEL]: net.hostConfig.NetworkMode === "host" ? "host" : "own",
+    [AGENT_LABELS.sshPort]: String(net.sshPort),
+    [AGENT_LABELS.portRange]: formatRange(net.portRange),
+    [AGENT_LABELS.hostKey]: hostKey.publicKey,
+    [AGENT_LABELS.createdAt]: new Date().toISOString(),
+    [AGENT_LABELS.image]: agent.image,
+    [AGENT_LABELS.group]: agent.group,
+    ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
+  };
+  const container = await docker.createContainer({
+    name: containerName(options.namespace, name),
+    Image: agent.imageTag,
+    Labels: agentLabels,
+    Env: [
+      `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
+      `FIELDTEST_SSH_PORT=${net.listenPort}`,
+      `FIELDTEST_LISTEN=${net.listen}`,
+    ],
+    ...(net.networkingConfig ? { NetworkingConfig: net.networkingConfig } : {}),
+    HostConfig: {
+      ...net.hostConfig,
+      // A shape's memory replaces the default bound (and its swap with it); its CPUs are added.
+      ...agentHardening({ extraCapabilities: net.hostConfig.CapAdd ?? [], ...(agent.limits ? { memoryBytes: agent.limits.Memory } : {}) }),
+      ...(agent.limits ? { NanoCpus: agent.limits.NanoCpus } : {}),
+      // The container deletes itself when its main process ends at the TTL: no runner needed.
+      AutoRemove: true,
+      Init: true,
+      ...(options.inboxDir ? { Binds: [`${options.inboxDir}:${AGENT_INBOX}:ro`] } : {}),
+    },
+  });
+  await container.putArchive(await keysArchive(hostKey, options.clientKey.publicKey), { path: "/" });
+  return { Id: container.id, Labels: agentLabels };
+}
+
+/** The agent's host key and the namespace's authorized key, placed before sshd first starts. */
+function keysArchive(hostKey: SshKeyPair, authorizedKey: string): Promise<Buffer> {
+  const archive = tarPack();
+  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key", mode: 0o600 }, hostKey.privateKey);
+  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key.pub", mode: 0o644 }, `${hostKey.publicKey}\n`);
+  archive.entry({ name: "root/.ssh/authorized_keys", mode: 0o600 }, `${authorizedKey}\n`);
+  archive.finalize();
+  return buffer(archive);
+}
+
+export async function removeContainers(docker: Docker, ids: readonly string[]): Promise<void> {
+  await Promise.all(
+    ids.map((id) =>
+      docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch((error) => {
+          if (!isGoneOrGoing(error)) throw error;
+        }),
+    ),
+  );
+}
+
+/** Removes exactly the containers labelled with this namespace; returns what it removed. */
+export async function destroyLocalhost(docker: Docker, namespace: Namespace, dryRun = false): Promise<LabelledContainer[]> {
+  const containers = await namespaceContainers(docker, namespace);
+  if (!dryRun) {
+    await removeContainers(docker, containers.map((c) => c.Id));
+    // Docker 20.10 can keep a stale endpoint of a force-removed container ("active endpoints"):
+    // the labelled network then stays for `reap`, and the agents are gone all the same.
+    await removeNamespaceNetwork(docker, namespace).catch(() => {});
+  }
+  return containers;
+}
+
+/** Which containers a `reap` may look at: all fieldtest ones, or one owner's. */
+export interface ReapScope {
+  owner?: string;
+}
+
+/** Removes every fieldtest container (of the scope) whose expiry, extended or not, is in the past. */
+export async function reapLocalhost(docker: Docker, now: Date, dryRun = false, scope: ReapScope = {}): Promise<LabelledContainer[]> {
+  const owner = scope.owner === undefined ? undefined : labelValue(scope.owner);
+  const inScope = (await listFieldtestContainers(docker)).filter((c) => owner === undefined || c.Labels[LABELS.owner] === owner);
+  const isExpired = (c: LabelledContainer) => {
+    const expiresAt = expiresAtFromLabels(c.Labels);
+    return expiresAt !== undefined && expiresAt <= now;
+  };
+  // Only a container whose label says it expired can have been extended past now.
+  const expired = (await withEffectiveExpiry(docker, inScope.filter(isExpired))).filter(isExpired);
+  if (!dryRun) await removeContainers(docker, expired.map((c) => c.Id));
+  await reapNetworks(docker, now, dryRun);
+  return expired;
+}
+
+/** Moves the expiry of every container of the namespace to `expiresAt`; returns them. */
+export async function extendLocalhost(docker: Docker, namespace: Namespace, expiresAt: Date): Promise<LabelledContainer[]> {
+  const containers = await namespaceContainers(docker, namespace);
+  await Promise.all(
+    containers.map((c) =>
+      writeExtendedExpiry(docker, c.Id, expiresAt).catch((error) => {
+        if (!isGoneOrGoing(error)) throw error;
+      }),
+    ),
+  );
+  return withEffectiveExpiry(docker, containers);
+}
