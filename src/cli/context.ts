@@ -1,5 +1,5 @@
+import { createRequire } from "node:module";
 import type Docker from "dockerode";
-import { createDocker } from "../targets/docker-engine/docker.ts";
 
 /** Everything a command touches from the outside world, passed in so tests can supply their own. */
 export interface CliContext {
@@ -28,9 +28,19 @@ export function processContext({ packageRoot, entry, version }: Pick<CliContext,
     packageRoot,
     entry,
     version,
-    docker: () => (docker ??= createDocker()),
+    docker: () => (docker ??= newDocker()),
     signals: process,
   };
+}
+
+/**
+ * A client for DOCKER_HOST, or the local socket, as createDocker (targets/docker-engine/docker.ts)
+ * makes one. dockerode (with ssh2 and gRPC) is required on first use, not imported: a command
+ * that never reaches an engine (--help, describe) starts without it.
+ */
+function newDocker(): Docker {
+  const Dockerode = createRequire(import.meta.url)("dockerode") as typeof Docker;
+  return new Dockerode();
 }
 
 /** Bad input: the command did nothing and exits with status 2. */
