@@ -8,6 +8,11 @@ import { main } from "../src/cli/main.ts";
 
 export * from "../src/index.ts";
 
+/** fieldtest's version, written in by the bundler (src/runs/homes/runner-bundle.ts). */
+declare const FIELDTEST_VERSION: string;
+
 process.noDeprecation = true;
+const entry = fileURLToPath(import.meta.url);
+const context = processContext({ packageRoot: dirname(entry), entry, version: FIELDTEST_VERSION });
 // Not awaited: the scenario's import of this module must not wait for the run to end.
-void main(process.argv.slice(2), processContext(dirname(fileURLToPath(import.meta.url))), (status) => process.exit(status)).then((code) => process.exit(code));
+void main(process.argv.slice(2), context, (status) => process.exit(status)).then((code) => process.exit(code));

@@ -14,7 +14,9 @@ import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 
 // Relative to the project root, where Pulumi runs the program: the image build inputs recorded
 // in the stack state are then the same on every machine.
-const dockerfilesDir = path.relative(process.cwd(), fileURLToPath(new URL("../dockerfiles/", import.meta.url)));
+// The compiled program is one folder deeper, in the package's build/infra/.
+const packageRoot = new URL(import.meta.url).pathname.endsWith(".ts") ? "../" : "../../";
+const dockerfilesDir = path.relative(process.cwd(), fileURLToPath(new URL(`${packageRoot}dockerfiles/`, import.meta.url)));
 
 const config = parseStackConfig(pulumi.runtime.allConfig(), {
   stackName: pulumi.getStack(),

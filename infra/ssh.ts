@@ -36,8 +36,9 @@ export interface SshAgentsInputs {
 }
 
 // The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
-// package's module paths: the provider registers tsx and imports the plain functions by URL.
-const FLEET_MODULE = new URL("../src/targets/ssh-hosts/fleet.ts", import.meta.url).href;
+// package's module paths: the provider registers tsx and imports the plain functions by URL
+// (a `.ts` source from a checkout, the compiled `.js` from the package's build/).
+const FLEET_MODULE = new URL(`../src/targets/ssh-hosts/fleet${new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
 const TSX_API = import.meta.resolve("tsx/esm/api");
 
 const SECRET_INPUTS = ["operatorPrivateKey", "clientPrivateKey"];

@@ -2,36 +2,13 @@
 // the Pulumi program runs in Pulumi's Node process, which should load the cloud SDKs and the
 // small shared core, nothing else. Walks the static imports (dynamic ones with a literal
 // specifier included) from every module of infra/.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { importGraph } from "./helpers/import-graph.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const SPECIFIER = /(?:^|[^\w.])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|(?:^|[^\w.])import\s*\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s*["']([^"']+)["']/g;
-
-/** Every project module and every package that `entries` load, transitively. */
-function importGraph(entries: readonly string[]): { modules: Set<string>; packages: Set<string> } {
-  const modules = new Set<string>();
-  const packages = new Set<string>();
-  const pending = [...entries];
-  while (pending.length > 0) {
-    const file = pending.pop()!;
-    if (modules.has(file)) continue;
-    modules.add(file);
-    // Type-only imports (`import type …`, `typeof import("…")`) are erased: they load nothing.
-    const code = readFileSync(file, "utf8")
-      .replace(/^\s*import\s+type\s[^;]*;/gm, "")
-      .replace(/typeof\s+import\s*\(\s*["'][^"']+["']\s*\)/g, "");
-    for (const match of code.matchAll(SPECIFIER)) {
-      const specifier = match[1] ?? match[2] ?? match[3]!;
-      if (specifier.startsWith(".")) pending.push(resolve(dirname(file), specifier));
-      else if (!specifier.startsWith("node:")) packages.add(specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/"));
-    }
-  }
-  return { modules, packages };
-}
-
 const infraModules = readdirSync(resolve(root, "infra"))
   .filter((file) => file.endsWith(".ts"))
   .map((file) => resolve(root, "infra", file));

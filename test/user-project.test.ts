@@ -1,17 +1,13 @@
 // A user's own project, as a new user makes it: fieldtest installed from its packed tarball,
 // a scenario with three groups of different images and shapes, and Dockerfiles of its own
 // (two extending fieldtest's agent image, one that does not meet the agent contract).
-import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { AGENT_LABELS } from "../src/targets/docker-engine/labels.ts";
 import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
-import { cleanupNamespace, containerCount, requireDocker, tempHome, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
-import { installPackedFieldtest } from "./helpers/packed-project.ts";
-
-const run = promisify(execFile);
+import { cleanupNamespace, containerCount, requireDocker, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
+import { installPackedFieldtest } from "./helpers/packed.ts";
 
 const SCENARIO = `import { defineScenario, z } from "fieldtest";
 
@@ -40,19 +36,18 @@ export default defineScenario({
 });
 `;
 
+// npm pack compiles the package (prepack), and packs wait for each other: minutes on a busy machine.
+t.setTimeout(15 * 60_000);
 const docker = await requireDocker(t);
 if (docker) {
-  const project = await tempHome(t);
-  const home = join(project, ".state");
-  const env = { FIELDTEST_HOME: home, FIELDTEST_RUNS_DIR: join(project, "runs") };
-  const fieldtest = (args: string[]): Promise<CliResult> =>
-    run(join(project, "node_modules", ".bin", "fieldtest"), args, { cwd: project, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? null, stdout: error.stdout ?? "", stderr: error.stderr ?? "" }),
-    );
+  let project = "";
+  let fieldtest: (args: string[]) => Promise<CliResult> = () => Promise.reject(new Error("not installed yet"));
 
   t.before(async () => {
-    await installPackedFieldtest(project);
+    const packed = await installPackedFieldtest(t);
+    project = packed.dir;
+    const env = { FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") };
+    fieldtest = (args) => packed.fieldtest(args, env);
     await mkdir(join(project, "scenarios"));
     await mkdir(join(project, "dockerfiles"));
     await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);

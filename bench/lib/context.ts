@@ -65,6 +65,8 @@ export interface Sizes {
   broadcastBytes: number;
   broadcastSizes: number[];
   broadcastMbit: number;
+  /** Start-ups of the compiled CLI and of a bare node, alternating. */
+  startupRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -85,6 +87,7 @@ export const FULL: Sizes = {
   broadcastBytes: 200_000_000,
   broadcastSizes: [1, 10, 30],
   broadcastMbit: 100,
+  startupRounds: 15,
 };
 
 export const SMOKE: Sizes = {
@@ -105,6 +108,7 @@ export const SMOKE: Sizes = {
   broadcastBytes: 2_000_000,
   broadcastSizes: [1, 2],
   broadcastMbit: 100,
+  startupRounds: 3,
 };
 
 // Bench agents expire on their own if the bench is killed before it cleans up; a measure that

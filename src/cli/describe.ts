@@ -1,11 +1,11 @@
 import { formatShape } from "../core/shapes.ts";
-import type { Scenario } from "../scenario/scenario.ts";
+import { join } from "node:path";
+import { loadScenario, resolveScenarioPath, type Scenario } from "../scenario/scenario.ts";
 import { agentNamesOf, type FleetGroup } from "../scenario/scenario-fleet.ts";
 import { describeParams, type ParamDoc } from "../scenario/scenario-params.ts";
 import { quoteArg } from "../transport/quote.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable, writeJson } from "./output.ts";
-import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
 import { fleetGroups, scenarioParams, type ScenarioArguments } from "./scenario-options.ts";
 
 /** What `fieldtest describe` says of a scenario: enough to run it without reading its code. */
@@ -65,7 +65,8 @@ function renderDescription(d: ScenarioDescription): string {
 }
 
 export async function describeCommand(context: CliContext, reference: string, args: ScenarioArguments, json: boolean): Promise<void> {
-  const scenario = await resolveRunScenario(context, reference);
+  // Found as a run finds it (resolveSpecScenario), without loading the run's session and website.
+  const scenario = await loadScenario(await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios")));
   const given = args.pairs.length > 0 || args.paramsFile !== undefined;
   // Without --param, a scenario whose parameters have no defaults is still described; its fleet then needs them.
   const values = await scenarioParams(scenario, args).catch((error: Error) => {

@@ -1,47 +1,17 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
-import { DEFAULT_MAX_VMS } from "../targets/pulumi/plan.ts";
+import { DEFAULT_MAX_VMS, DEFAULT_TTL } from "../core/defaults.ts";
 import { DEFAULT_GROUP } from "../core/naming.ts";
-import { ImageError } from "../targets/docker-engine/image.ts";
-import { scenarioDockerfileDirs } from "../scenario/scenario.ts";
-import { describeCommand } from "./describe.ts";
-import { resolveSpecScenario as resolveRunScenario } from "../runs/session.ts";
-import { cloudGroups, fleetGroups, runnerAgentGroupOption, planLimits, scenarioArguments, scenarioParams, type ScenarioFlags } from "./scenario-options.ts";
-import { stackInstanceTypes } from "./stack-file.ts";
-import { DEFAULT_TTL } from "../core/namespace.ts";
-import { parseSshHost, type SshHost } from "../targets/ssh-hosts/host-spec.ts";
-import { InventoryError } from "../core/inventory.ts";
-import { NamespaceInUseError } from "../targets/docker-engine/provisioner.ts";
-import { ScenarioError } from "../scenario/scenario.ts";
-import { cloudFleetRequest, type CloudFlags } from "./cloud.ts";
-import { localhostTarget } from "../targets/localhost/target.ts";
-import { sshHostsTarget } from "../targets/ssh-hosts/target.ts";
-import { UnsafeStateError } from "../core/private-file.ts";
 import { type CliContext, UsageError } from "./context.ts";
-import { FleetInputError } from "../targets/context.ts";
-import { destroyCommand, extendCommand, inventoryCommand, listCommand, liveInventory, namespaceState, reapCommand, upCommand } from "./fleet.ts";
+import type { FleetFlags, UpFlags } from "./fleet-flags.ts";
 import { handleInterrupts, INTERRUPTED_EXIT_CODE, InterruptedError } from "./interrupt.ts";
-import {
-  agentCountOption,
-  flagOf,
-  generatedNamespace,
-  imageOption,
-  namespaceOption,
-  ownerName,
-  portsPerAgentOption,
-  requireNamespace,
-  ttlOption,
-} from "./options.ts";
-import { observeRequest, type ObserveFlags } from "./observe-options.ts";
-import { prometheusImportCommand } from "./prometheus-import.ts";
-import { healFleet } from "../runtime/faults/heal-fleet.ts";
-import { NETWORK_MODES, type NetworkMode } from "../targets/docker-engine/network.ts";
-import { writeJson } from "./output.ts";
-import { runCommand, runnerCommand, type FleetSource } from "./run.ts";
-import { addLongRunOptions, longRunRequest, registerRunsCommands, type LongRunFlags } from "./runs.ts";
-import { detachCommand } from "./detach.ts";
-import { RunInputError } from "../runs/context.ts";
+import type { ObserveFlags } from "./observe-options.ts";
+import { addLongRunOptions, registerRunsCommands, type LongRunFlags } from "./runs.ts";
+
+// Each command loads what it uses when it runs (`await import` in its action): `--help`, `list`,
+// `describe` or `destroy` never load Pulumi, the website or esbuild, and start in a fraction of
+// the time that loading everything took. Only commander and small modules are imported above.
 
 const EXAMPLES = `
 Examples:
@@ -68,29 +38,6 @@ even if fieldtest itself was killed.
 Exit status: 0 success, 1 failure (a failed scenario too), 2 bad input (nothing was
 created), 130 interrupted.`;
 
-interface UpFlags extends CloudFlagsInput {
-  localhost?: boolean;
-  sshHost: string[];
-  sshKey: string;
-  sshKnownHosts: string;
-  cloud?: string;
-  dryRun?: boolean;
-  replaceVms?: boolean;
-}
-
-type CloudFlagsInput = Omit<CloudFlags, "cloud" | "vms">;
-
-interface FleetFlags extends ScenarioFlags {
-  namespace?: string;
-  ttl?: string;
-  portsPerAgent?: string;
-  network?: string;
-  json?: boolean;
-  maxVms?: string;
-  maxCores?: string;
-  maxRamGb?: string;
-}
-
 function fleetOptions(command: Command): Command {
   return command
     .option("--namespace <name>", "namespace of the fleet (default: $FIELDTEST_NAMESPACE)")
@@ -109,6 +56,7 @@ function fleetOptions(command: Command): Command {
 export function buildProgram(context: CliContext, setExitCode: (code: number) => void, exitNow: (code: number) => never): Command {
   const program = new Command("fieldtest")
     .description("Run TypeScript experiment scenarios on fleets of machines, torn down by namespace with a TTL.")
+    .version(context.version, "-V, --version", "print fieldtest's version")
     .configureOutput({
       writeOut: (text) => context.stdout.write(text),
       writeErr: (text) => context.stderr.write(text),
@@ -165,6 +113,12 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--grafana-port <port>", "Grafana port (default 3000)")
     .option("--grafana-image <image>", "Grafana image on this Docker engine (default grafana/grafana-oss)"))
     .action(async (scenario: string, flags: FleetFlags & ObserveFlags & LongRunFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean; keepAlive?: boolean | string; deadline?: string; checkEvery?: string }) => {
+      const [{ fleetSource }, { scenarioArguments }, { observeRequest }, { longRunRequest }] = await Promise.all([
+        import("./fleet-flags.ts"),
+        import("./scenario-options.ts"),
+        import("./observe-options.ts"),
+        import("./runs-actions.ts"),
+      ]);
       const source = fleetSource(context, flags);
       const scenarioArgs = scenarioArguments(flags);
       const observe = observeRequest(flags, context.env, context.cwd);
@@ -172,8 +126,10 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       const limits = { ...(flags.deadline === undefined ? {} : { deadline: flags.deadline }), ...(flags.checkEvery === undefined ? {} : { checkEvery: flags.checkEvery }) };
       if (flags.detach) {
         const request = { scenario, source, scenarioArgs, observe, json: Boolean(flags.json), keepAlive: flags.keepAlive ?? false, longRun, websitePortGiven: flags.websitePort !== undefined, ...limits };
+        const { detachCommand } = await import("./detach.ts");
         return withInterrupts((interrupt) => detachCommand(context, request, interrupt));
       }
+      const { runCommand } = await import("./run.ts");
       // The run's result is its exit status: a Ctrl+C that ends a keep-alive after a pass is a pass.
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
@@ -189,6 +145,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .description("Runs the spec a detached run's parent staged (run --detach starts it; not for direct use).")
     .argument("<run-spec>", "run-spec.json in the run directory")
     .action(async (specPath: string) => {
+      const { runnerCommand } = await import("./run.ts");
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
         const outcome = await runnerCommand(context, specPath, interrupt);
@@ -215,6 +172,12 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--replace-vms", "with --cloud and --ttl on an existing stack: agree that moving its expiry replaces every VM")
     .option("--json", "print the inventory as JSON")
     .action(async (flags: FleetFlags & UpFlags, command: Command) => {
+      const [{ cloudGroupsFor, declaredFleet, localFleet, sshHostOption }, { agentCountOption, flagOf, imageOption, requireNamespace }, { runnerAgentGroupOption, planLimits }, { upCommand }] = await Promise.all([
+        import("./fleet-flags.ts"),
+        import("./options.ts"),
+        import("./scenario-options.ts"),
+        import("./fleet.ts"),
+      ]);
       const targets = [flags.localhost, flags.sshHost.length > 0, flags.cloud !== undefined].filter(Boolean).length;
       if (targets > 1) throw new UsageError("--localhost, --ssh-host and --cloud exclude each other: agents go to one kind of place");
       if (targets === 0) throw new UsageError("up needs a target: --localhost, --ssh-host user@host:port, or --cloud gcp|aws");
@@ -226,6 +189,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
       flags.group = runnerAgent.specs;
       const declared = await declaredFleet(context, flags);
       if (flags.cloud !== undefined) {
+        const [{ stackInstanceTypes }, { cloudFleetRequest }] = await Promise.all([import("./stack-file.ts"), import("./cloud.ts")]);
         const instanceTypes = await stackInstanceTypes(context, namespace);
         const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
         const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
@@ -244,6 +208,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         ...(declared ?? { groups: [{ name: DEFAULT_GROUP, count: agentCountOption(flags.vms, sshHosts?.hosts.length ?? 1), image: imageOption(flags.image) }], dockerfileDirs: [join(context.cwd, "dockerfiles")] }),
       };
       if (runnerAgent.group) request.groups = [...request.groups, runnerAgent.group];
+      const [{ localhostTarget }, { sshHostsTarget }] = await Promise.all([import("../targets/localhost/target.ts"), import("../targets/ssh-hosts/target.ts")]);
       await withInterrupts((interrupt) =>
         sshHosts ? upCommand(context, sshHostsTarget, { ...request, sshHosts }, limits, upOptions, interrupt) : upCommand(context, localhostTarget, request, limits, upOptions, interrupt),
       );
@@ -257,6 +222,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--params <file.json>", "show the fleet for these parameters")
     .option("--json", "print JSON")
     .action(async (reference: string, flags: { param: string[]; params?: string; json?: boolean }) => {
+      const [{ describeCommand }, { scenarioArguments }] = await Promise.all([import("./describe.ts"), import("./scenario-options.ts")]);
       await describeCommand(context, reference, scenarioArguments(flags), Boolean(flags.json));
     });
 
@@ -266,6 +232,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--namespace <name>", "list the agents of this namespace")
     .option("--json", "print JSON")
     .action(async (flags: { namespace?: string; json?: boolean }) => {
+      const [{ listCommand }, { namespaceOption }] = await Promise.all([import("./fleet.ts"), import("./options.ts")]);
       await listCommand(context, namespaceOption(flags.namespace, {}), Boolean(flags.json));
     });
 
@@ -274,6 +241,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .summary("print a namespace's inventory JSON (input of `run --inventory`)")
     .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
     .action(async (flags: { namespace?: string }) => {
+      const [{ inventoryCommand }, { requireNamespace }] = await Promise.all([import("./fleet.ts"), import("./options.ts")]);
       await inventoryCommand(context, requireNamespace(flags.namespace, context.env, "inventory"));
     });
 
@@ -284,6 +252,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--dry-run", "only say what would be removed")
     .option("--json", "print JSON")
     .action(async (flags: { namespace?: string; dryRun?: boolean; json?: boolean }) => {
+      const [{ destroyCommand }, { requireNamespace }] = await Promise.all([import("./fleet.ts"), import("./options.ts")]);
       await destroyCommand(context, requireNamespace(flags.namespace, context.env, "destroy"), Boolean(flags.dryRun), Boolean(flags.json));
     });
 
@@ -295,6 +264,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--replace-vms", "for a Pulumi stack: agree that moving its expiry replaces every VM (their boot scripts carry it)")
     .option("--json", "print JSON")
     .action(async (flags: { namespace?: string; ttl?: string; json?: boolean; replaceVms?: boolean }) => {
+      const [{ extendCommand }, { requireNamespace, ttlOption }] = await Promise.all([import("./fleet.ts"), import("./options.ts")]);
       const namespace = requireNamespace(flags.namespace, context.env, "extend");
       if (flags.ttl === undefined) throw new UsageError("extend needs --ttl <duration>, e.g. --ttl 4h: the namespace then expires that long from now");
       await extendCommand(context, namespace, flags.ttl, ttlOption(flags.ttl), { json: Boolean(flags.json), replaceVms: Boolean(flags.replaceVms) });
@@ -307,6 +277,12 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--namespace <name>", "the namespace (default: $FIELDTEST_NAMESPACE)")
     .option("--json", "print one report per agent as JSON")
     .action(async (flags: { namespace?: string; json?: boolean }) => {
+      const [{ liveInventory, namespaceState }, { requireNamespace }, { healFleet }, { writeJson }] = await Promise.all([
+        import("./fleet.ts"),
+        import("./options.ts"),
+        import("../runtime/faults/heal-fleet.ts"),
+        import("./output.ts"),
+      ]);
       const namespace = requireNamespace(flags.namespace, context.env, "heal");
       const inventory = await liveInventory(context, namespace);
       if (!inventory) throw new UsageError(`namespace ${namespace} has no running agents, so nothing to heal`);
@@ -326,6 +302,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--dry-run", "only say what would be removed")
     .option("--json", "print JSON")
     .action(async (flags: { owner?: string; dryRun?: boolean; json?: boolean }) => {
+      const { reapCommand } = await import("./fleet.ts");
       await reapCommand(context, { dryRun: Boolean(flags.dryRun), json: Boolean(flags.json), ...(flags.owner === undefined ? {} : { owner: flags.owner }) });
     });
 
@@ -339,6 +316,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
     .option("--port <port>", "port to serve on", "9090")
     .option("--host <address>", "address to listen on", "127.0.0.1")
     .action(async (dir: string, flags: { port: string; host: string }) => {
+      const { prometheusImportCommand } = await import("./prometheus-import.ts");
       // Ctrl+C is how serving ends, so it is a success here, not an interruption.
       const interrupt = handleInterrupts(context, () => exitNow(INTERRUPTED_EXIT_CODE));
       try {
@@ -353,21 +331,8 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
   return program;
 }
 
-function networkOption(value: string): NetworkMode {
-  if (!(NETWORK_MODES as readonly string[]).includes(value)) throw new UsageError(`--network "${value}": use own (an address per agent) or host (the host's network)`);
-  return value as NetworkMode;
-}
-
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function sshHostOption(text: string): SshHost {
-  try {
-    return parseSshHost(text);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
 }
 
 function defaultSshKey(env: NodeJS.ProcessEnv): string {
@@ -378,54 +343,22 @@ function defaultKnownHosts(env: NodeJS.ProcessEnv): string {
   return join(env.HOME || homedir(), ".ssh", "known_hosts");
 }
 
-function localFleet(context: CliContext, flags: FleetFlags, namespace: string) {
-  return {
-    namespace,
-    ttlSeconds: ttlOption(flags.ttl),
-    portsPerAgent: portsPerAgentOption(flags.portsPerAgent),
-    owner: ownerName(context.env),
-    ...(flags.network === undefined ? {} : { network: networkOption(flags.network) }),
-  };
+/**
+ * Bad input (exit 2), whichever module threw it. Their modules load only on this path: most
+ * are heavy, and a command that failed has loaded the one that threw already.
+ */
+async function isBadInput(error: unknown): Promise<boolean> {
+  const types = await Promise.all([
+    import("../runs/context.ts").then((m) => m.RunInputError),
+    import("../targets/context.ts").then((m) => m.FleetInputError),
+    import("../scenario/scenario.ts").then((m) => m.ScenarioError),
+    import("../core/inventory.ts").then((m) => m.InventoryError),
+    import("../targets/docker-engine/provisioner.ts").then((m) => m.NamespaceInUseError),
+    import("../targets/docker-engine/image.ts").then((m) => m.ImageError),
+    import("../core/private-file.ts").then((m) => m.UnsafeStateError),
+  ]);
+  return [UsageError, ...types].some((type) => error instanceof type);
 }
-
-/** `up --scenario`: the scenario's groups for these parameters and overrides, and where its Dockerfiles are. */
-async function declaredFleet(context: CliContext, flags: FleetFlags & { scenario?: string }) {
-  if (flags.scenario === undefined) {
-    if (flags.param?.length || flags.params !== undefined) throw new UsageError("--param and --params need --scenario <scenario>: parameters belong to a scenario");
-    return undefined;
-  }
-  const scenario = await resolveRunScenario(context, flags.scenario);
-  const args = scenarioArguments({ ...flags, group: (flags.group ?? []).filter((spec) => spec.includes("=") || !spec.includes(":")) });
-  if (flags.group?.some((spec) => !spec.includes("=") && spec.includes(":"))) {
-    throw new UsageError("--group name:count:type does not go with --scenario: the scenario declares its groups; override a count with --group <name>=<count>");
-  }
-  const groups = fleetGroups(scenario, await scenarioParams(scenario, args), args.overrides);
-  return { groups, dockerfileDirs: scenarioDockerfileDirs(scenario, context.cwd) };
-}
-
-function cloudGroupsFor(cloud: string, groups: Parameters<typeof cloudGroups>[0], table: Parameters<typeof cloudGroups>[2]) {
-  if (cloud !== "gcp" && cloud !== "aws") return undefined;
-  return cloudGroups(groups, cloud, table);
-}
-
-function fleetSource(context: CliContext, flags: FleetFlags & { localhost?: boolean; inventory?: string; sshKey?: string; keep?: boolean; keepDaemons?: boolean }): FleetSource {
-  if (flags.localhost && flags.inventory) throw new UsageError("--localhost and --inventory exclude each other: a run either makes its fleet or uses a given one");
-  if (flags.keep && !flags.localhost) throw new UsageError("--keep only applies with --localhost (other fleets are never removed by run)");
-  if (flags.keepDaemons && !flags.localhost) throw new UsageError("--keep-daemons only applies with --localhost (it keeps a fleet made for the run, daemons running)");
-  if (flags.localhost) {
-    const namespace = namespaceOption(flags.namespace, context.env) ?? generatedNamespace();
-    const keep = flags.keepDaemons ? "daemons-running" : Boolean(flags.keep);
-    return { kind: "localhost", request: localFleet(context, flags, namespace), limits: planLimits(flags, DEFAULT_MAX_VMS), keep };
-  }
-  const fleetOnly = (["vms", "image", "maxCores", "maxRamGb"] as const).find((flag) => flags[flag] !== undefined) ?? (flags.group?.length ? "group" : undefined);
-  if (fleetOnly) throw new UsageError(`${flagOf(fleetOnly)} only applies with --localhost: an existing fleet has the agents it has`);
-  if (flags.inventory) return { kind: "inventory", path: flags.inventory, keyPath: flags.sshKey };
-  const namespace = namespaceOption(flags.namespace, context.env);
-  if (!namespace) throw new UsageError("run needs a fleet: --localhost to create one, --namespace <name> to use a live one, or --inventory <file>");
-  return { kind: "namespace", namespace, keyPath: flags.sshKey };
-}
-
-const USAGE_ERRORS = [UsageError, RunInputError, FleetInputError, ScenarioError, InventoryError, NamespaceInUseError, ImageError, UnsafeStateError];
 
 /** Runs the CLI and returns its exit status; only the second Ctrl+C exits directly. */
 export async function main(argv: readonly string[], context: CliContext, exitNow: (code: number) => never): Promise<number> {
@@ -441,7 +374,7 @@ export async function main(argv: readonly string[], context: CliContext, exitNow
     if (error instanceof InterruptedError) return INTERRUPTED_EXIT_CODE;
     const message = (error as Error).message;
     context.stderr.write(`fieldtest: ${message}\n`);
-    return USAGE_ERRORS.some((type) => error instanceof type) ? 2 : 1;
+    return (await isBadInput(error)) ? 2 : 1;
   }
 }
 

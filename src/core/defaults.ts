@@ -13,6 +13,9 @@ export const DEFAULT_PORTS_PER_AGENT = 100;
 /** The guard of every command that creates agents: more than this is refused unless raised. */
 export const DEFAULT_MAX_VMS = 10;
 
+/** How long a namespace lives unless `--ttl` says otherwise. */
+export const DEFAULT_TTL = "2h";
+
 /** The default agent image: `dockerfiles/debian.Dockerfile`. */
 export const DEFAULT_IMAGE = "debian";
 

@@ -20,7 +20,7 @@ export const namespaceSchema = z
 export type Namespace = z.infer<typeof namespaceSchema>;
 
 const TTL_UNITS_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
-export const DEFAULT_TTL = "2h";
+export { DEFAULT_TTL } from "./defaults.ts";
 export const MIN_TTL_SECONDS = 5;
 export const MAX_TTL_SECONDS = 30 * 86400;
 

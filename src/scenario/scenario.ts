@@ -7,6 +7,7 @@ import { GROUP_NAME_PATTERN, MAX_AGENTS_PER_GROUP, RUNNER_AGENT_GROUP } from "..
 import { shapeSchema, type Shape } from "../core/shapes.ts";
 import type { CloudTarget } from "../core/defaults.ts";
 import type { Cloud } from "../runtime/cloud.ts";
+import { prepareScenarioImport } from "./scenario-import.ts";
 
 const SCENARIO = Symbol.for("fieldtest.scenario");
 
@@ -135,6 +136,7 @@ export async function resolveScenarioPath(reference: string, cwd: string, builti
 }
 
 export async function loadScenario(path: string, reference?: string): Promise<Scenario> {
+  await prepareScenarioImport(path);
   const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   if (!isScenario(module.default)) {
     throw new ScenarioError(`${path} does not export a scenario: write \`export default defineScenario({ name, run })\``);

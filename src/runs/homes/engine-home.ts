@@ -1,3 +1,4 @@
+import { CLI_ENTRY } from "../../core/package-files.ts";
 import { access, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type Docker from "dockerode";
@@ -119,7 +120,7 @@ function thisMachine(context: RunContext): Engine {
         specPath,
         container: {
           nodePath: process.execPath,
-          args: [join(context.packageRoot, "bin", "fieldtest.js"), "runner", specPath],
+          args: [CLI_ENTRY, "runner", specPath],
           consolePath,
           readOnly: thisMachineReadOnly(context.packageRoot, spec),
           readWrite: [...(stateDirExists ? [stateDir] : []), dir],

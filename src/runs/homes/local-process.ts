@@ -1,3 +1,4 @@
+import { CLI_ENTRY } from "../../core/package-files.ts";
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
@@ -28,7 +29,7 @@ export function localProcessHome(context: RunContext): RunnerHomeDriver {
         async start() {
           const consolePath = join(dir, CONSOLE_FILE);
           const out = openSync(consolePath, "a");
-          const child = spawn(process.execPath, [join(context.packageRoot, "bin", "fieldtest.js"), "runner", specPath], { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
+          const child = spawn(process.execPath, [CLI_ENTRY, "runner", specPath], { cwd: context.cwd, env: context.env, detached: true, stdio: ["ignore", out, out] });
           closeSync(out);
           child.unref();
           let exited: number | null | undefined;

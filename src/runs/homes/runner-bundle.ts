@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { build, stop, type Plugin } from "esbuild";
+import { CODE_EXTENSION, CODE_ROOT, codeFile, packageVersion } from "../../core/package-files.ts";
 
 /** The CLI's bundle in a staging directory; the scenario's bundle imports fieldtest from it. */
 export const CLI_BUNDLE = "fieldtest.mjs";
@@ -41,13 +42,13 @@ export interface OrchestratorBundle {
  * The scenario's `fieldtest` (by name, or by path to fieldtest's own src/index.ts) is the CLI
  * bundle beside it, so both share one instance of fieldtest's modules.
  */
-function fieldtestFromCliBundle(packageRoot: string): Plugin {
-  const index = join(packageRoot, "src", "index.ts");
+function fieldtestFromCliBundle(): Plugin {
+  const index = codeFile("src/index");
   return {
     name: "fieldtest-from-cli-bundle",
     setup(on) {
       on.onResolve({ filter: /.*/ }, (args) => {
-        const own = args.path === "fieldtest" || (args.path.startsWith(".") && [index, index.slice(0, -3)].includes(resolve(args.resolveDir, args.path)));
+        const own = args.path === "fieldtest" || (args.path.startsWith(".") && [index, index.slice(0, -CODE_EXTENSION.length)].includes(resolve(args.resolveDir, args.path)));
         return own ? { path: `./${CLI_BUNDLE}`, external: true } : undefined;
       });
     },
@@ -78,10 +79,10 @@ export async function buildOrchestratorBundle(packageRoot: string, scenarioPath:
   const remove = () => rm(dir, { recursive: true, force: true });
   try {
     const common = { bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "silent", banner: { js: ESM_BANNER } } as const;
-    await build({ ...common, entryPoints: [join(packageRoot, "bin", "orchestrator-entry.ts")], outfile: join(dir, CLI_BUNDLE), external: EXTERNAL, plugins: [withoutPulumi] });
-    await build({ ...common, entryPoints: [scenarioPath], outfile: join(dir, SCENARIO_BUNDLE), external: EXTERNAL, plugins: [fieldtestFromCliBundle(packageRoot)] });
+    await build({ ...common, entryPoints: [codeFile("bin/orchestrator-entry")], outfile: join(dir, CLI_BUNDLE), external: EXTERNAL, plugins: [withoutPulumi], define: { FIELDTEST_VERSION: JSON.stringify(packageVersion()) } });
+    await build({ ...common, entryPoints: [scenarioPath], outfile: join(dir, SCENARIO_BUNDLE), external: EXTERNAL, plugins: [fieldtestFromCliBundle()] });
     await mkdir(join(dir, "web"));
-    for (const name of WEB_FILES) await copyFile(join(packageRoot, "src", "observe", "web", name), join(dir, "web", name));
+    for (const name of WEB_FILES) await copyFile(join(CODE_ROOT, "src", "observe", "web", name), join(dir, "web", name));
     const require = createRequire(join(packageRoot, "package.json"));
     for (const file of UPLOT_FILES) {
       await mkdir(dirname(join(dir, "node_modules", file)), { recursive: true });

@@ -28,15 +28,16 @@ import {
   type ExpiryChange,
 } from "./plan.ts";
 import { pulumiStackRecordSchema, type PulumiStackRecord } from "./record.ts";
+import { AUTOMATION_SDK, loadStacks, missingPackages, requireCloudSdks } from "./sdk.ts";
 import { readStackFileConfig } from "./stack-file.ts";
 import { prepareStackProject, stackProjectDir } from "./stack-project.ts";
 
 /**
  * A namespace made by `up --cloud`: a Pulumi stack, read and changed through the Automation
- * API. That module is loaded only when a stack is touched: it is slow to load, and commands
- * that never reach a stack must not need it.
+ * API. That module is loaded only when a stack is touched (./sdk.ts): it is slow to load, an
+ * optional dependency, and commands that never reach a stack must not need it.
  */
-const stacks = () => import("./stacks.ts");
+const stacks = () => loadStacks();
 
 /** The client key and pinned host keys, where `ssh` and `run --namespace` find them. */
 export async function keepLocally(context: TargetContext, namespace: Namespace, fleet: { inventory: Inventory; clientPrivateKey: string }): Promise<void> {
@@ -175,6 +176,11 @@ async function reapStacks(context: TargetContext & { cwd: string }, now: Date, d
     const none = `there is no Pulumi project at ${projectDir} yet (no \`up --cloud\` made one)`;
     return { skipped: none, expired: [], failed: [], leftovers: [], leftoversSkipped: [`${none}, so there are no stack files to look in`] };
   }
+  const missing = missingPackages(AUTOMATION_SDK);
+  if (missing.length > 0) {
+    const none = `Pulumi's SDK is not installed (\`npm i ${missing.join(" ")}\`), so its stacks could not be listed`;
+    return { skipped: none, expired: [], failed: [], leftovers: [], leftoversSkipped: ["without the stacks, fieldtest cannot tell which labelled VMs they track"] };
+  }
   const { destroyStack, listStacksWithTags, openWorkspace, stackResourceKeys } = await stacks();
   const workspace = await openWorkspace(projectDir, context.env, "`reap`", "Nothing was removed.");
   const all = await listStacksWithTags(workspace);
@@ -285,8 +291,9 @@ export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["p
       }
       const lock = await lockNamespace(stateHome(context.env), request.namespace, "`up --cloud`");
       try {
-        const { openWorkspace, upStack } = await stacks();
         const what = `\`up --cloud ${request.target}\``;
+        requireCloudSdks(request.target, what);
+        const { openWorkspace, upStack } = await loadStacks(what, "Nothing was created.");
         const projectDir = await cloudProjectDir(context, what);
         const workspace = await openWorkspace(projectDir, context.env, what);
         control.progress.step(`pulumi up of stack ${request.namespace} (project ${projectDir})`);

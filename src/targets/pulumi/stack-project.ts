@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parse, stringify } from "yaml";
+import { codeFile } from "../../core/package-files.ts";
 import { stateHome } from "../state.ts";
 
 /**
@@ -37,7 +38,8 @@ export async function prepareStackProject(dir: string, packageRoot: string): Pro
   await mkdir(join(dir, "stacks"), { recursive: true, mode: 0o700 });
   await writeFile(join(dir, "Pulumi.yaml"), stringify(project));
   await writeFile(join(dir, "package.json"), `${JSON.stringify({ name: "fieldtest-stacks", private: true, type: "module", main: GENERATED_PROGRAM }, null, 2)}\n`);
-  const program = pathToFileURL(join(packageRoot, "infra", "index.ts")).href;
+  // The running code's program: infra/index.ts in a checkout, the compiled build/infra/index.js of an installed package.
+  const program = pathToFileURL(codeFile("infra/index")).href;
   await writeFile(join(dir, GENERATED_PROGRAM), `// Written by fieldtest at every \`up --cloud\`: the installed package's Pulumi program.\nexport * from ${JSON.stringify(program)};\n`);
   await rm(join(dir, "node_modules"), { force: true });
   await symlink(dependenciesDir(), join(dir, "node_modules"), "dir");
