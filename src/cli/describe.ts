@@ -66,7 +66,7 @@ function renderDescription(d: ScenarioDescription): string {
 
 export async function describeCommand(context: CliContext, reference: string, args: ScenarioArguments, json: boolean): Promise<void> {
   // Found as a run finds it (resolveSpecScenario), without loading the run's session and website.
-  const scenario = await loadScenario(await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios")));
+  const scenario = await loadScenario(await resolveScenarioPath(reference, context.cwd, join(context.packageRoot, "scenarios")), reference);
   const given = args.pairs.length > 0 || args.paramsFile !== undefined;
   // Without --param, a scenario whose parameters have no defaults is still described; its fleet then needs them.
   const values = await scenarioParams(scenario, args).catch((error: Error) => {
