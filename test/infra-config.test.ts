@@ -119,7 +119,7 @@ t.test("each wrong value is reported with its key", async (t) => {
     ["image", { "fieldtest:agents": [{ name: "node", count: 1, machineType: "e2-small", image: "alpine" }] }, /fieldtest:agents\[0\]\.image: no dockerfiles\/alpine\.Dockerfile; known images: debian/],
     ["project", { "gcp:project": undefined }, /gcp:project: required for target gcp/],
     ["duplicate group", { "fieldtest:agents": [{ name: "a", count: 1, machineType: "m" }, { name: "a", count: 1, machineType: "m" }] }, /fieldtest:agents\[1\]\.name: "a" is already/],
-    ["long group", { "fieldtest:agents": [{ name: "x".repeat(60), count: 1, machineType: "m" }] }, /fieldtest:agents\[0\]\.name: instance names such as alice-x+-001 exceed 63 characters/],
+    ["long group", { "fieldtest:agents": [{ name: "x".repeat(60), count: 1, machineType: "m" }] }, /fieldtest:agents\[0\]\.name: instance names such as alice--x+-001 exceed 63 characters/],
     ["ssh hosts on gcp", { "fieldtest:sshHosts": [{ host: "h" }] }, /fieldtest:sshHosts: only used by target ssh/],
   ];
   for (const [what, change, expected] of cases) {
@@ -201,9 +201,9 @@ t.test("agent names follow src/core/naming.ts; instances add the namespace", asy
   t.same(
     plans.map((plan) => [plan.name, plan.resourceName, plan.group, plan.machineType, plan.diskGb]),
     [
-      ["a-001", "ns-a-001", "a", "m1", 10],
-      ["a-002", "ns-a-002", "a", "m1", 10],
-      ["b-001", "ns-b-001", "b", "m2", 30],
+      ["a-001", "ns--a-001", "a", "m1", 10],
+      ["a-002", "ns--a-002", "a", "m1", 10],
+      ["b-001", "ns--b-001", "b", "m2", 30],
     ],
   );
 });
