@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import t from "tap";
 import { runnerContainerName } from "../src/runs/homes/engine-container.ts";
 import { freePort } from "./fixtures/binaries.ts";
-import { cleanupNamespace, requireDocker, tempHome, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
-import { installPackedFieldtest } from "./helpers/packed-project.ts";
+import { cleanupNamespace, requireDocker, uniqueNamespace, waitFor, type CliResult } from "./helpers/fleet.ts";
+import { installPackedFieldtest } from "./helpers/packed.ts";
 
 const run = promisify(execFile);
 
@@ -28,20 +28,22 @@ export default defineScenario({
 });
 `;
 
+// npm pack compiles the package (prepack), and packs wait for each other: minutes on a busy machine.
+t.setTimeout(15 * 60_000);
 const docker = await requireDocker(t);
 if (docker) {
-  const project = await tempHome(t);
-  const env = { FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") };
-  // tap adds a NODE_OPTIONS to every child it spawns that loads its hooks from this checkout, which
+  let project = "";
+  const env = () => ({ FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") });
+    // tap adds a NODE_OPTIONS to every child it spawns that loads its hooks from this checkout, which
   // the orchestrator container does not mount: `env -u` takes it off again, as a user's shell has none.
   const fieldtest = (args: string[], timeout = 0): Promise<CliResult> =>
-    run("env", ["-u", "NODE_OPTIONS", join(project, "node_modules", ".bin", "fieldtest"), ...args], { cwd: project, env: { ...process.env, ...env }, maxBuffer: 16 << 20, timeout, killSignal: "SIGKILL" }).then(
+    run("env", ["-u", "NODE_OPTIONS", join(project, "node_modules", ".bin", "fieldtest"), ...args], { cwd: project, env: { ...process.env, ...env() }, maxBuffer: 16 << 20, timeout, killSignal: "SIGKILL" }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code?: number; stdout?: string; stderr?: string; killed?: boolean }) => ({ code: error.killed ? null : (error.code ?? null), stdout: error.stdout ?? "", stderr: error.stderr ?? "" }),
     );
 
   t.before(async () => {
-    await installPackedFieldtest(project);
+    project = (await installPackedFieldtest(t)).dir;
     await mkdir(join(project, "scenarios"));
     await writeFile(join(project, "scenarios", "mini.ts"), SCENARIO);
   });
