@@ -152,10 +152,19 @@ export function thisMachineSpec(run: DetachedRun, fleet: StagedFleet, cwd: strin
     runsDir: spec.observation.runsDir,
     scenario: run.scenarioPath,
     fleet: { path: join(dir, RUNNER_INVENTORY_FILE), keyPath: fleet.keyPath, teardown: fleet.teardown },
-    ...(network === "own" ? { website: { host: "0.0.0.0", port: RUNNER_WEBSITE_PORT, allowUnauthenticatedRemote: true } } : {}),
+    ...(network === "own" ? { website: { host: "0.0.0.0", port: RUNNER_WEBSITE_PORT, allowUnauthenticatedRemote: true, reachedBy: publishedAddress(spec.observation.website) } } : {}),
     fleetWebsite: true,
   };
   return { spec: specSeenBy(spec, run.runId, view), view };
+}
+
+/**
+ * What the runner prints for its website: the address this machine publishes the container's port
+ * on, when it is known before Docker picks one (not for --website-port 0).
+ */
+function publishedAddress(website: RunSpec["observation"]["website"]): { published?: string } {
+  const port = website?.port ?? RUNNER_WEBSITE_PORT;
+  return !website || port === 0 ? {} : { published: `${website.tls ? "https" : "http"}://${website.host ?? "127.0.0.1"}:${port}` };
 }
 
 /** What a runner container on this machine reads: fieldtest's package, the scenario's directory and its project (package.json, node_modules), the TLS files, the agents' key. */

@@ -128,7 +128,7 @@ export interface RunnerView {
   fleet?: { path: string; keyPath: string; teardown: Teardown };
   tls?: { certPath: string; keyPath: string };
   /** Where the website listens, as the home needs it (a container's port, a free port). */
-  website?: { host?: string; port?: number; allowUnauthenticatedRemote?: boolean };
+  website?: { host?: string; port?: number; allowUnauthenticatedRemote?: boolean; reachedBy?: { published?: string } };
   /** Where status.json records that the fleet reaches the website. */
   fleetWebsite?: true | { via: string };
 }
