@@ -21,6 +21,7 @@ import { liveInventory, namespaceState } from "./fleet.ts";
 import { INTERRUPTED_EXIT_CODE } from "./interrupt.ts";
 import { namespaceOption, portOption, positiveIntOption } from "./options.ts";
 import { renderTable, writeJson } from "./output.ts";
+import { processExists } from "../core/process.ts";
 
 export interface LongRunFlags {
   detach?: boolean;
@@ -110,15 +111,6 @@ function runnerGone(run: RunStatus, now = Date.now()): string | undefined {
   if (run.runner.host === hostname() && !processExists(run.runner.pid)) return `its runner (pid ${run.runner.pid} on this machine) no longer exists`;
   if (isStale(run, now)) return `its runner (pid ${run.runner.pid} on ${run.runner.host}) is gone: no news since ${run.updatedAt}`;
   return undefined;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { processExists } from "../../core/process.ts";
 
 /**
  * One `up --cloud` (or `extend`) of a namespace at a time on this machine: a second one would
@@ -21,15 +22,6 @@ export interface NamespaceLock {
   release: () => Promise<void>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 export async function lockNamespace(stateDir: string, namespace: string, what: string): Promise<NamespaceLock> {
   const dir = join(stateDir, "locks");
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -43,7 +35,7 @@ export async function lockNamespace(stateDir: string, namespace: string, what: s
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
     const current = await readFile(path, "utf8").then((text) => JSON.parse(text) as Holder, () => undefined);
-    if (current && (current.host !== holder.host || isAlive(current.pid))) {
+    if (current && (current.host !== holder.host || processExists(current.pid))) {
       throw new NamespaceLockedError(
         `namespace ${namespace} is busy: ${current.host === holder.host ? `process ${current.pid}` : `a process on ${current.host}`} has held it since ${current.since} for another up or extend. ` +
           `Wait for it to end, or remove ${path} if that process is gone. Nothing was changed by ${what}.`,
