@@ -21,6 +21,8 @@ import { packageMounts, prepareRunnerContainer, scenarioProjectMounts, RUNNER_WE
 import { MACHINE_NODE_VARIABLES, remoteRunLayout, remoteRunnerArgs, stageNamedFiles, stageRunner, watchOverSsh, withoutEntries, writeRunnerInputs, type RemoteRunLayout, type StagedRunner } from "./remote-runner.ts";
 import { absoluteSpec, checkSentFiles, localRunnerStatus, newLocalRunDir, RUNNER_INVENTORY_FILE, specSeenBy, type DetachedRun, type RunnerHomeDriver, type RunnerStatus, type RunnerView } from "./runner-home.ts";
 
+type WebsiteOptions = NonNullable<RunSpec["observation"]["website"]>;
+
 type EngineHome = Extract<RunnerHome, { home: "engine-container" }>;
 type StagedFleet = NonNullable<DetachedRun["fleet"]>;
 
@@ -113,7 +115,7 @@ function thisMachine(context: RunContext): Engine {
       const stateDir = namespaceState(context, run.namespace).dir;
       const stateDirExists = await access(stateDir).then(() => true, () => false);
       const website = run.spec.observation.website;
-      const published = website && place.network === "own" ? { host: website.host ?? "127.0.0.1", port: website.port ?? RUNNER_WEBSITE_PORT } : undefined;
+      const published = website && place.network === "own" ? publishedSocket(website) : undefined;
       const consolePath = join(dir, CONSOLE_FILE);
       return {
         runDir: dir,
@@ -163,8 +165,18 @@ export function thisMachineSpec(run: DetachedRun, fleet: StagedFleet, cwd: strin
  * on, when it is known before Docker picks one (not for --website-port 0).
  */
 function publishedAddress(website: RunSpec["observation"]["website"]): { published?: string } {
-  const port = website?.port ?? RUNNER_WEBSITE_PORT;
-  return !website || port === 0 ? {} : { published: `${website.tls ? "https" : "http"}://${website.host ?? "127.0.0.1"}:${port}` };
+  if (!website) return {};
+  const { host, port } = publishedSocket(website);
+  return port === 0 ? {} : { published: websiteUrl(website, host, port) };
+}
+
+/** The host and port this machine publishes the runner container's website on: those asked for, or the defaults. */
+function publishedSocket(website: WebsiteOptions): { host: string; port: number } {
+  return { host: website.host ?? "127.0.0.1", port: website.port ?? RUNNER_WEBSITE_PORT };
+}
+
+function websiteUrl(website: WebsiteOptions, host: string, port: number | string): string {
+  return `${website.tls ? "https" : "http"}://${host}:${port}`;
 }
 
 /** What a runner container on this machine reads: fieldtest's package, the scenario's directory and its project (package.json, node_modules), the TLS files, the agents' key. */
@@ -179,12 +191,11 @@ export function thisMachineReadOnly(packageRoot: string, spec: RunSpec): string[
  * --website-port 0); on the host's network, the runner's own port, which the console names
  * when it was chosen at random.
  */
-async function publishedWebsite(docker: Docker, id: string, website: NonNullable<RunSpec["observation"]["website"]>, network: "own" | "host"): Promise<string | undefined> {
-  const scheme = website.tls ? "https" : "http";
-  const host = website.host ?? "127.0.0.1";
-  if (network === "host") return website.port ? `${scheme}://${host}:${website.port}` : undefined;
+async function publishedWebsite(docker: Docker, id: string, website: WebsiteOptions, network: "own" | "host"): Promise<string | undefined> {
+  const { host } = publishedSocket(website);
+  if (network === "host") return website.port ? websiteUrl(website, host, website.port) : undefined;
   const ports = (await docker.getContainer(id).inspect()).NetworkSettings.Ports[`${RUNNER_WEBSITE_PORT}/tcp`];
-  return `${scheme}://${host}:${ports?.[0]?.HostPort ?? website.port}`;
+  return websiteUrl(website, host, ports?.[0]?.HostPort ?? publishedSocket(website).port);
 }
 
 /**
