@@ -19,6 +19,11 @@ export function remoteStopFile(runId: string): string {
 
 export const STATUS_FILE = "status.json";
 export const CONSOLE_FILE = "console.log";
+/**
+ * Written by the runner once its first status is on this machine and on the fleet's mirror:
+ * `run --detach` returns then, so an `attach` right after finds the run wherever it looks.
+ */
+export const TRACKED_FILE = "tracked";
 
 export const runStatusSchema = z.object({
   id: z.string(),

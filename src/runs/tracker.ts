@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Progress } from "../core/progress.ts";
 import type { Agent } from "../runtime/agent.ts";
 import { RunMirror } from "./mirror.ts";
-import { STATUS_FILE, type RunStatus } from "./record.ts";
+import { STATUS_FILE, TRACKED_FILE, type RunStatus } from "./record.ts";
 
 const SYNC_EVERY_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -64,6 +64,7 @@ export class RunTracker {
   static async start(options: TrackerOptions): Promise<RunTracker> {
     const tracker = new RunTracker(options);
     await tracker.#sync();
+    await writeFile(join(options.runDirPath, TRACKED_FILE), "", { mode: 0o600 });
     const tick = setInterval(() => void tracker.#queueSync(), SYNC_EVERY_MS);
     tick.unref();
     tracker.#timers.push(tick);

@@ -280,7 +280,7 @@ function remoteWebsite(run: DetachedRun, network: "own" | "host"): RunnerView["w
   return run.websitePortGiven ? {} : { port: 0 };
 }
 
-/** A remote runner's status over SSH: tracked once its status.json is there, ended with its console's tail. */
+/** A remote runner's status over SSH: tracked once its first status is there and on the mirror, ended with its console's tail. */
 export async function remoteStatus(watch: ReturnType<typeof watchOverSsh>, ended: () => Promise<string | undefined>): Promise<RunnerStatus> {
   if (await watch.tracked()) return { state: "tracked" };
   const why = await ended();

@@ -1,7 +1,7 @@
 import { basename, posix } from "node:path";
 import type { Inventory } from "../../core/inventory.ts";
 import type { Progress } from "../../core/progress.ts";
-import { CONSOLE_FILE, STATUS_FILE } from "../record.ts";
+import { CONSOLE_FILE, TRACKED_FILE } from "../record.ts";
 import { RUN_SPEC_FILE, type RunSpec } from "../spec.ts";
 import { RUNNER_INVENTORY_FILE } from "./runner-home.ts";
 import { execOnConnection } from "../../transport/exec.ts";
@@ -95,7 +95,7 @@ export interface RemoteRunner {
   runId: string;
   /** The run directory on that machine. */
   runDir: string;
-  /** Whether the runner tracks its run (its status.json is there). */
+  /** Whether the runner tracks its run (its status is there and on the fleet's mirror). */
   tracked(): Promise<boolean>;
   /** Why the runner is gone, or undefined while it runs. */
   ended(): Promise<string | undefined>;
@@ -106,7 +106,7 @@ export interface RemoteRunner {
 /** How the parent tells, over the machine's SSH, that the runner tracks its run, and what it last printed. */
 export function watchOverSsh(ssh: SshConnection, label: string, layout: RemoteRunLayout): Pick<RemoteRunner, "tracked" | "consoleTail"> {
   return {
-    tracked: async () => (await execOnConnection(ssh, label, `test -f ${quoteArg(posix.join(layout.runDir, STATUS_FILE))}`, { allowFailure: true })).code === 0,
+    tracked: async () => (await execOnConnection(ssh, label, `test -f ${quoteArg(posix.join(layout.runDir, TRACKED_FILE))}`, { allowFailure: true })).code === 0,
     consoleTail: async () => (await execOnConnection(ssh, label, `tail -n 15 ${quoteArg(layout.consolePath)}`, { allowFailure: true })).stdout,
   };
 }

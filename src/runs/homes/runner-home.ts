@@ -6,7 +6,7 @@ import { openNamespace, runnerHomeOfInventory } from "../../targets/registry.ts"
 import type { RunnerHome } from "../../targets/target.ts";
 import { newRunId } from "../../observe/run-dir.ts";
 import { RunInputError, type RunContext } from "../context.ts";
-import { CONSOLE_FILE, STATUS_FILE } from "../record.ts";
+import { CONSOLE_FILE, TRACKED_FILE } from "../record.ts";
 import { parseRunSpec, type RunSpec, type Teardown } from "../spec.ts";
 
 /**
@@ -48,7 +48,7 @@ export interface StartedRunner {
   close(): void;
 }
 
-/** `starting`: no status.json yet; `tracked`: the runner tracks its run; `ended`: gone before that, with why and its console's tail. */
+/** `starting`: not tracked yet; `tracked`: the runner tracks its run; `ended`: gone before that, with why and its console's tail. */
 export type RunnerStatus = { state: "starting" } | { state: "tracked" } | { state: "ended"; why: string };
 
 /** What a home is given to stage: the spec as this machine sees it, and the fleet when the runner is given one. */
@@ -111,9 +111,9 @@ export async function newLocalRunDir(runsDir: string, namespace: string, runId =
   return { runId, dir };
 }
 
-/** A runner whose run directory is on this machine: tracked once its status.json is there. */
+/** A runner whose run directory is on this machine: tracked once it says so (its status is then on the mirror too). */
 export async function localRunnerStatus(dir: string, ended: () => Promise<string | undefined>): Promise<RunnerStatus> {
-  if (await stat(join(dir, STATUS_FILE)).then(() => true, () => false)) return { state: "tracked" };
+  if (await stat(join(dir, TRACKED_FILE)).then(() => true, () => false)) return { state: "tracked" };
   const why = await ended();
   if (why === undefined) return { state: "starting" };
   const tail = (await readFile(join(dir, CONSOLE_FILE), "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
