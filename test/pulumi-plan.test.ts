@@ -80,7 +80,7 @@ t.test("a config the program would refuse is refused first, naming the flag", as
   });
   t.throws(() => checkStackConfig({ ...gcp, image: "ubuntu" }, () => ["debian"], now, expiresAt), {
     message:
-      /^--vms\/--machine-type\/--group \(fieldtest:agents\[0\]\.image: no ubuntu\.Dockerfile in \/home\/alice\/project\/dockerfiles or fieldtest's dockerfiles\/; known images: debian: add \/home\/alice\/project\/dockerfiles\/ubuntu\.Dockerfile \(it may start FROM fieldtest-agent:debian\)\)/,
+      /^--image or the scenario's image \(fieldtest:agents\[0\]\.image: no ubuntu\.Dockerfile in \/home\/alice\/project\/dockerfiles or fieldtest's dockerfiles\/; known images: debian: add \/home\/alice\/project\/dockerfiles\/ubuntu\.Dockerfile \(it may start FROM fieldtest-agent:debian\)\)/,
   });
   t.throws(() => checkStackConfig({ ...gcp, target: "aws", gcp: undefined }, () => ["debian"], now, expiresAt), { message: /^--region \(aws:region: required for target aws/ });
   t.throws(() => checkStackConfig({ ...gcp, sshSourceRanges: undefined }, () => ["debian"], now, expiresAt), {

@@ -61,20 +61,26 @@ export function findImage(catalog: ImageCatalog, alias: string): ImageSource {
 export function imageBuildOrder(catalog: ImageCatalog, aliases: readonly string[]): Array<ImageSource & { bases: string[] }> {
   const ordered: Array<ImageSource & { bases: string[] }> = [];
   const visiting: string[] = [];
-  const visit = (alias: string): void => {
+  const visit = (alias: string, extendedBy?: string): void => {
     if (ordered.some((image) => image.alias === alias)) return;
-    const source = findImage(catalog, alias);
+    let source;
+    try {
+      source = findImage(catalog, alias);
+    } catch (error) {
+      if (extendedBy === undefined || !(error instanceof ImageCatalogError)) throw error;
+      throw new ImageCatalogError(`${extendedBy} extends ${AGENT_IMAGE_REPOSITORY}:${alias}, which is found nowhere: ${error.message}`);
+    }
     const file = join(source.dir, dockerfileName(alias));
     if (visiting.includes(alias)) {
       throw new ImageCatalogError(`${file} extends itself (through ${[...visiting, alias].join(" → ")}): no image can be built first; give your image a name of its own`);
     }
     visiting.push(alias);
     const bases = extendedImageAliases(readFileSync(file, "utf8"));
-    bases.forEach(visit);
+    bases.forEach((base) => visit(base, file));
     visiting.pop();
     ordered.push({ ...source, bases });
   };
-  aliases.forEach(visit);
+  aliases.forEach((alias) => visit(alias));
   return ordered;
 }
 

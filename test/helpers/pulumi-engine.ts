@@ -19,6 +19,8 @@ export interface Registration {
   type: string;
   name: string;
   custom: boolean;
+  /** The resource's inputs as the program sent them (unknown values left out). */
+  inputs: Record<string, unknown>;
 }
 
 export interface EngineStandIn {
@@ -66,7 +68,7 @@ export async function startEngineStandIn(): Promise<EngineStandIn> {
     resourceServices.ResourceMonitorService,
     implementation(resourceServices.ResourceMonitorService, {
       registerResource: (request, response) => {
-        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom() };
+        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom(), inputs: request.getObject()?.toJavaScript() ?? {} };
         registrations.push(registration);
         return response.setUrn(`urn:pulumi:stack::project::${registration.type}::${registration.name}`);
       },

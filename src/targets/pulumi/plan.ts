@@ -98,7 +98,6 @@ const FLAG_OF_KEY: Record<string, string> = {
   "fieldtest:expiresAt": "--ttl",
   "fieldtest:sshSourceRanges": "--ssh-source-range",
   "fieldtest:agents": "--vms/--machine-type/--group",
-  "fieldtest:dockerfileDirs": "the project's dockerfiles/",
   "fieldtest:portsPerAgent": "--ports-per-agent",
   "fieldtest:maxVms": "--max-vms",
   "fieldtest:namespace": "--namespace",
@@ -131,6 +130,8 @@ export function checkStackConfig(
       .slice(1)
       .map((line) => {
         const problem = line.trim();
+        // A group's image comes from --image or the scenario's group, not from the flags that size the groups.
+        if (/^fieldtest:agents\[\d+\]\.image:/.test(problem)) return `--image or the scenario's image (${problem})`;
         const key = Object.keys(FLAG_OF_KEY).find((k) => problem.startsWith(`${k}:`) || problem.startsWith(`${k}[`));
         return key ? `${FLAG_OF_KEY[key]} (${problem})` : problem;
       });
