@@ -14,13 +14,16 @@ const sdkRequire = createRequire(fileURLToPath(import.meta.resolve("@pulumi/pulu
 const grpc = sdkRequire("@grpc/grpc-js");
 const resourceServices = sdkRequire("./proto/resource_grpc_pb.js");
 const engineServices = sdkRequire("./proto/engine_grpc_pb.js");
+const { Struct } = sdkRequire("google-protobuf/google/protobuf/struct_pb.js");
 
 export interface Registration {
   type: string;
   name: string;
   custom: boolean;
-  /** The resource's inputs as the program sent them (unknown values left out). */
+  /** The resource's inputs as the program sent them (unknown ones as the SDK's unknown marker). */
   inputs: Record<string, unknown>;
+  /** The URNs of the resources it waits for. */
+  dependencies: string[];
 }
 
 export interface EngineStandIn {
@@ -56,7 +59,16 @@ function implementation(service: Record<string, any>, overrides: Record<string, 
   );
 }
 
-export async function startEngineStandIn(): Promise<EngineStandIn> {
+export interface EngineOptions {
+  /**
+   * The outputs a custom resource already has, beyond its inputs (`undefined`: none), as the
+   * engine previews an update of a stack: a resource that does not change answers its state, one
+   * that will be rebuilt its inputs only, what its provider computes staying unknown.
+   */
+  stateOutputs?: (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
+}
+
+export async function startEngineStandIn(options: EngineOptions = {}): Promise<EngineStandIn> {
   const registrations: Registration[] = [];
   const logs: string[] = [];
   const calls: string[] = [];
@@ -68,8 +80,12 @@ export async function startEngineStandIn(): Promise<EngineStandIn> {
     resourceServices.ResourceMonitorService,
     implementation(resourceServices.ResourceMonitorService, {
       registerResource: (request, response) => {
-        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom(), inputs: request.getObject()?.toJavaScript() ?? {} };
+        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom(), inputs: request.getObject()?.toJavaScript() ?? {}, dependencies: request.getDependenciesList() };
         registrations.push(registration);
+        if (options.stateOutputs && registration.custom) {
+          const state = options.stateOutputs(registration.type, registration.name, registration.inputs);
+          response.setObject(Struct.fromJavaScript({ ...registration.inputs, ...state } as Record<string, any>));
+        }
         return response.setUrn(`urn:pulumi:stack::project::${registration.type}::${registration.name}`);
       },
       registerResourceOutputs: (request, response) => {
