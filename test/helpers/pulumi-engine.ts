@@ -66,6 +66,8 @@ export interface EngineOptions {
    * that will be rebuilt its inputs only, what its provider computes staying unknown.
    */
   stateOutputs?: (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /** What the provider function `token` (`aws:ec2/getAmi:getAmi`) returns; without it, nothing known. */
+  invokeResults?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
 export async function startEngineStandIn(options: EngineOptions = {}): Promise<EngineStandIn> {
@@ -87,6 +89,10 @@ export async function startEngineStandIn(options: EngineOptions = {}): Promise<E
           response.setObject(Struct.fromJavaScript({ ...registration.inputs, ...state } as Record<string, any>));
         }
         return response.setUrn(`urn:pulumi:stack::project::${registration.type}::${registration.name}`);
+      },
+      invoke: (request, response) => {
+        const result = options.invokeResults?.[request.getTok()];
+        return result ? response.setReturn(Struct.fromJavaScript(result as Record<string, any>)) : response;
       },
       registerResourceOutputs: (request, response) => {
         if (request.getUrn() === rootUrn) stackOutputs = Object.keys(request.getOutputs()?.toJavaScript() ?? {});

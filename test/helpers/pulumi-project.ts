@@ -43,11 +43,16 @@ export async function runnerLaunches(projectDir: string, config: Record<string, 
   return [launch(projectDir, relative(projectDir, main)), launch(dirname(main), basename(main))];
 }
 
-/** The example GCP stack, expiring in an hour (the program runs on the real clock here), with `overrides`. */
-export async function exampleGcpConfig(overrides: Record<string, string> = {}): Promise<Record<string, string>> {
-  const { config } = parse(await readFile(join(ROOT, "stacks", "Pulumi.example-gcp.yaml"), "utf8")) as { config: Record<string, unknown> };
+/** An example stack of `stacks/` (`example-gcp`), expiring in an hour (the program runs on the real clock here), with `overrides`. */
+export async function exampleConfig(stack: string, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+  const { config } = parse(await readFile(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
   const values = { ...config, "fieldtest:expiresAt": isoSeconds(new Date(Date.now() + 3600_000)), ...overrides };
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]));
+}
+
+/** The example GCP stack, as exampleConfig makes it. */
+export function exampleGcpConfig(overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+  return exampleConfig("example-gcp", overrides);
 }
 
 /**
