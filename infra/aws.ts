@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
-import { agentImage, ImageRefs } from "./agent-image.ts";
-import { imageBuildOrder } from "./image-order.ts";
+import type { ImageCatalog } from "../src/core/image-catalog.ts";
+import { namespaceImages, type ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type AwsStackConfig, type Exposure } from "../src/core/stack-config.ts";
 import { exposureRules } from "../src/core/exposure.ts";
@@ -85,9 +85,9 @@ export function agentRoleName(namespace: string, region: string): string {
 export interface AwsAgentImagesArgs {
   namespace: string;
   region: string;
-  /** Image aliases to build, each from `dockerfiles/<alias>.Dockerfile`. */
+  /** The image aliases the groups run, each built from its `<alias>.Dockerfile` in the catalog. */
   aliases: string[];
-  dockerfilesDir: string;
+  catalog: ImageCatalog;
   tags: Tags;
 }
 
@@ -100,7 +100,7 @@ export interface AwsAgentImagesArgs {
 export class AwsAgentImages extends pulumi.ComponentResource {
   readonly registryHost: pulumi.Output<string>;
   readonly instanceProfileName: pulumi.Output<string>;
-  /** Digest-pinned image references by alias. */
+  /** Image references by alias. */
   readonly refs: ImageRefs;
 
   constructor(name: string, args: AwsAgentImagesArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -153,21 +153,16 @@ export class AwsAgentImages extends pulumi.ComponentResource {
 
     const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, { parent: this });
     this.registryHost = repository.repositoryUrl.apply((url) => url.replace(/\/.*$/, ""));
-    this.refs = new ImageRefs();
-    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
-      const image = agentImage(
-        `${ns}-image-${alias}`,
-        {
-          alias,
-          dockerfilesDir: args.dockerfilesDir,
-          tag: pulumi.interpolate`${repository.repositoryUrl}:${alias}`,
-          registry: { address: this.registryHost, username: credentials.userName, password: credentials.password },
-          bases: this.refs.subset(bases),
-        },
-        this,
-      );
-      this.refs.add(alias, image);
-    }
+    this.refs = namespaceImages(
+      {
+        namespace: ns,
+        catalog: args.catalog,
+        aliases: args.aliases,
+        reference: (_alias, contentTag) => pulumi.interpolate`${repository.repositoryUrl}:${contentTag}`,
+        registry: { address: this.registryHost, username: credentials.userName, password: credentials.password },
+      },
+      this,
+    );
 
     this.instanceProfileName = instanceProfile.name;
     this.registerOutputs({ registryHost: this.registryHost, instanceProfileName: this.instanceProfileName, refs: this.refs.toObject() });
@@ -278,7 +273,8 @@ export class AwsAgent extends pulumi.ComponentResource {
 
 export interface AwsFleetArgs {
   config: AwsStackConfig;
-  dockerfilesDir: string;
+  /** Where the groups' images are found: the stack's fieldtest:dockerfileDirs, then fieldtest's own. */
+  catalog: ImageCatalog;
 }
 
 /** Everything an AWS namespace holds: security group, images, key pair and agents. */
@@ -305,7 +301,7 @@ export class AwsFleet extends pulumi.ComponentResource {
     const network = new AwsAgentNetwork(`${ns}-network`, { namespace: ns, region: config.region, portRange, exposure: config, tags }, { parent: this });
     const images = new AwsAgentImages(
       `${ns}-images`,
-      { namespace: ns, region: config.region, aliases: [...new Set(plans.map((plan) => plan.image))], dockerfilesDir: args.dockerfilesDir, tags },
+      { namespace: ns, region: config.region, aliases: [...new Set(plans.map((plan) => plan.image))], catalog: args.catalog, tags },
       { parent: this },
     );
     const ami = aws.ec2.getAmiOutput(

@@ -11,7 +11,7 @@
  * namespace's VM identity may read.
  */
 export interface AgentBootOptions {
-  /** Digest-pinned image reference, so every agent runs exactly the image that was built. */
+  /** The image reference, tagged by content: a rebuild of the same files under a new digest changes no boot script, so replaces no VM. */
   image: string;
   /** One shell pipeline that prints the agent's host private key (from the namespace's secret store). */
   hostKeyCommand: string;

@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as gcp from "@pulumi/gcp";
 import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { isoSeconds, resourceLabels } from "../src/core/namespace.ts";
-import { agentImage, ImageRefs } from "./agent-image.ts";
-import { imageBuildOrder } from "./image-order.ts";
+import type { ImageCatalog } from "../src/core/image-catalog.ts";
+import { namespaceImages, type ImageRefs } from "./agent-image.ts";
 import { agentBootScript } from "./boot-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "../src/core/stack-config.ts";
 import { exposureRules, portSpanText } from "../src/core/exposure.ts";
@@ -78,9 +78,9 @@ export interface GcpAgentImagesArgs {
   namespace: string;
   project: string;
   region: string;
-  /** Image aliases to build, each from `dockerfiles/<alias>.Dockerfile`. */
+  /** The image aliases the groups run, each built from its `<alias>.Dockerfile` in the catalog. */
   aliases: string[];
-  dockerfilesDir: string;
+  catalog: ImageCatalog;
   labels: Record<string, string>;
 }
 
@@ -91,7 +91,7 @@ export interface GcpAgentImagesArgs {
 export class GcpAgentImages extends pulumi.ComponentResource {
   readonly serviceAccountEmail: pulumi.Output<string>;
   readonly registryHost: string;
-  /** Digest-pinned image references by alias. */
+  /** Image references by alias. */
   readonly refs: ImageRefs;
 
   constructor(name: string, args: GcpAgentImagesArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -128,21 +128,16 @@ export class GcpAgentImages extends pulumi.ComponentResource {
 
     const accessToken = gcp.organizations.getClientConfigOutput({ parent: this }).accessToken;
     const repositoryPath = pulumi.interpolate`${this.registryHost}/${args.project}/${repository.repositoryId}`;
-    this.refs = new ImageRefs();
-    for (const { alias, bases } of imageBuildOrder(args.dockerfilesDir, args.aliases)) {
-      const image = agentImage(
-        `${ns}-image-${alias}`,
-        {
-          alias,
-          dockerfilesDir: args.dockerfilesDir,
-          tag: pulumi.interpolate`${repositoryPath}/${alias}:latest`,
-          registry: { address: this.registryHost, username: "oauth2accesstoken", password: accessToken },
-          bases: this.refs.subset(bases),
-        },
-        this,
-      );
-      this.refs.add(alias, image);
-    }
+    this.refs = namespaceImages(
+      {
+        namespace: ns,
+        catalog: args.catalog,
+        aliases: args.aliases,
+        reference: (alias, contentTag) => pulumi.interpolate`${repositoryPath}/${alias}:${contentTag}`,
+        registry: { address: this.registryHost, username: "oauth2accesstoken", password: accessToken },
+      },
+      this,
+    );
 
     this.serviceAccountEmail = serviceAccount.email;
     this.registerOutputs({ serviceAccountEmail: this.serviceAccountEmail, refs: this.refs.toObject() });
@@ -274,7 +269,8 @@ export function gcpSecretCommand(project: string, secretId: string): string {
 
 export interface GcpFleetArgs {
   config: GcpStackConfig;
-  dockerfilesDir: string;
+  /** Where the groups' images are found: the stack's fieldtest:dockerfileDirs, then fieldtest's own. */
+  catalog: ImageCatalog;
 }
 
 /** Everything a GCP namespace holds: network, images, client key and agents. */
@@ -300,7 +296,7 @@ export class GcpFleet extends pulumi.ComponentResource {
         project: config.project,
         region: config.region,
         aliases: [...new Set(plans.map((plan) => plan.image))],
-        dockerfilesDir: args.dockerfilesDir,
+        catalog: args.catalog,
         labels,
       },
       { parent: this },

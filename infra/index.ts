@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory } from "../src/core/inventory.ts";
-import { dockerfileAliases } from "../src/core/images.ts";
+import { catalogAliases, type ImageCatalog } from "../src/core/image-catalog.ts";
 import { parseStackConfig, type StackConfig } from "../src/core/stack-config.ts";
 import { inventoryOutput, type ProvisionedAgent } from "./inventory-output.ts";
 
@@ -24,9 +24,14 @@ const config = parseStackConfig(pulumi.runtime.allConfig(), {
   // fieldtest:expiresAt, so that a second `pulumi up` changes nothing.
   now: new Date(),
   defaultOwner: process.env["USER"] || process.env["LOGNAME"] || "unknown",
-  imageAliases: dockerfileAliases(dockerfilesDir),
+  imageAliases: (projectDirs) => catalogAliases({ projectDirs, fieldtestDir: dockerfilesDir }),
   homeDir: homedir(),
 });
+
+/** A cloud fleet's images: the project's folders the stack names (the ones localhost searches), then fieldtest's own. */
+function imageCatalog(projectDirs: readonly string[]): ImageCatalog {
+  return { projectDirs, fieldtestDir: dockerfilesDir };
+}
 
 interface Fleet {
   inventory: pulumi.Output<Inventory>;
@@ -58,11 +63,11 @@ async function provisionFleet(config: StackConfig): Promise<Fleet> {
   switch (config.target) {
     case "gcp": {
       const { GcpFleet } = await import("./gcp.ts");
-      return cloudFleet(config, withoutStackTraces(() => new GcpFleet(config.namespace, { config, dockerfilesDir })));
+      return cloudFleet(config, withoutStackTraces(() => new GcpFleet(config.namespace, { config, catalog: imageCatalog(config.dockerfileDirs) })));
     }
     case "aws": {
       const { AwsFleet } = await import("./aws.ts");
-      return cloudFleet(config, withoutStackTraces(() => new AwsFleet(config.namespace, { config, dockerfilesDir })));
+      return cloudFleet(config, withoutStackTraces(() => new AwsFleet(config.namespace, { config, catalog: imageCatalog(config.dockerfileDirs) })));
     }
     case "ssh": {
       const { SshFleet } = await import("./ssh.ts");

@@ -93,7 +93,7 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
     const userData: string = instance.inputs["userData"];
     t.match(userData, /install -y --no-install-recommends docker\.io ca-certificates curl awscli/);
     t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com; } && docker pull /);
-    t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian@sha256:/);
+    t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian-[0-9a-f]{12}\n/);
     t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
   }
 });

@@ -5,7 +5,7 @@ const context: StackContext = {
   stackName: "alice",
   now: new Date("2030-01-01T00:00:00Z"),
   defaultOwner: "Alice Smith",
-  imageAliases: ["debian"],
+  imageAliases: () => ["debian"],
 };
 
 const gcpStack = {

@@ -3,73 +3,19 @@
 // (@pulumi/pulumi/cmd/run) runs as pulumi-language-nodejs starts it, against a gRPC stand-in for
 // the engine (test/helpers/pulumi-engine.ts), for fieldtest's checkout and for the project an
 // installed fieldtest generates; the program it loads must declare the fleet.
-import { cp, mkdir, readdir, readFile, symlink } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
-import t, { type Test } from "tap";
-import { parse } from "yaml";
-import { isoSeconds } from "../src/core/namespace.ts";
-import { runPulumiRunner, startEngineStandIn, type RunnerLaunch } from "./helpers/pulumi-engine.ts";
+import { cp, mkdir, readdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import t from "tap";
 import { ROOT, tempHome } from "./helpers/fleet.ts";
+import { computedOutputs, invokeResults } from "./fixtures/pulumi-mocks.ts";
+import { runPulumiRunner, startEngineStandIn } from "./helpers/pulumi-engine.ts";
+import { assertRunsTheFleetProgram, exampleConfig, exampleGcpConfig, runnerLaunches } from "./helpers/pulumi-project.ts";
 
-interface ProjectFile {
-  name: string;
-  main?: string;
-  runtime: { name: string; options?: { nodeargs?: string } };
-}
-
-/**
- * How the language host starts the runner for this project: a folder `main` is the program
- * directory with entry point `.`; a file `main` is passed as the entry point, from the project
- * root (current Pulumi CLIs) or from the file's folder (older ones), which must both load it.
- * The Pulumi CLI refuses a `main` outside the project folder ("project 'main' must be a subfolder").
- */
-async function launches(projectDir: string, config: Record<string, string>, stack: string): Promise<RunnerLaunch[]> {
-  const project = parse(await readFile(join(projectDir, "Pulumi.yaml"), "utf8")) as ProjectFile;
-  const main = resolve(projectDir, project.main ?? ".");
-  if (relative(projectDir, main).startsWith("..") || isAbsolute(relative(projectDir, main))) {
-    throw new Error(`project 'main' must be a subfolder: ${project.main} is outside ${projectDir}`);
-  }
-  const nodeArgs = (project.runtime.options?.nodeargs ?? "").split(" ").filter(Boolean);
-  const launch = (pwd: string, program: string): RunnerLaunch => ({
-    pwd,
-    program,
-    nodeArgs,
-    runPath: createRequire(join(pwd, "package.json")).resolve("@pulumi/pulumi/cmd/run"),
-    project: project.name,
-    stack,
-    config,
-  });
-  if (await readdir(main).then(() => true, () => false)) return [launch(main, ".")];
-  return [launch(projectDir, relative(projectDir, main)), launch(dirname(main), basename(main))];
-}
-
-/** The example GCP stack, expiring in an hour: the program runs on the real clock here. */
-async function exampleConfig(): Promise<Record<string, string>> {
-  const { config } = parse(await readFile(join(ROOT, "stacks", "Pulumi.example-gcp.yaml"), "utf8")) as { config: Record<string, unknown> };
-  const values = { ...config, "fieldtest:expiresAt": isoSeconds(new Date(Date.now() + 3600_000)) };
-  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]));
-}
-
-async function assertRunsTheFleetProgram(t: Test, projectDir: string): Promise<void> {
-  const config = await exampleConfig();
-  for (const launch of await launches(projectDir, config, "example-gcp")) {
-    const engine = await startEngineStandIn();
-    t.teardown(engine.close);
-    const result = await runPulumiRunner(launch, engine);
-    const what = `cwd ${launch.pwd}, program ${launch.program}`;
-    // The runner's own debug lines say which RPC went through; the rest is what went wrong.
-    const logged = engine.logs.filter((line) => !/ RPC (prepared|finished)|^Registering resource|^Invoking function/.test(line));
-    t.equal(result.code, 0, `${what}: the runner exits 0`, { output: result.output, logged });
-    const types = new Set(engine.registrations.map((r) => r.type));
-    t.ok(types.has("fieldtest:gcp:Fleet"), `${what}: infra/index.ts declared the GCP fleet (registered: ${[...types].join(", ")})`);
-    t.ok(types.has("gcp:compute/instance:Instance"), `${what}: and its VMs`);
-    t.same(engine.stackOutputs()?.sort(), ["clientPrivateKey", "inventory"], `${what}: the stack's outputs are the program's exports`);
-  }
-}
+/** How Pulumi's SDK sends a value that is not known yet (a preview's computed output). */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 t.test("fieldtest's checkout: the runner loads infra/index.ts for the main of Pulumi.yaml", async (t) => {
-  await assertRunsTheFleetProgram(t, ROOT);
+  await assertRunsTheFleetProgram(t, ROOT, await exampleGcpConfig());
 });
 
 t.test("installed as a dependency: the generated project's main is inside it, and the runner loads the package's infra/index.ts", async (t) => {
@@ -89,5 +35,40 @@ t.test("installed as a dependency: the generated project's main is inside it, an
   await prepareStackProject(projectDir, installed);
   // Made twice, as every `up --cloud` does.
   await prepareStackProject(projectDir, installed);
-  await assertRunsTheFleetProgram(t, projectDir);
+  await assertRunsTheFleetProgram(t, projectDir, await exampleGcpConfig());
 });
+
+/** Where each cloud's VM carries its boot script, whose change (or unknown value) replaces the VM. */
+const BOOT_SCRIPTS: Record<string, { instance: string; script: (inputs: Record<string, unknown>) => unknown; replacedBy: string }> = {
+  "example-gcp": { instance: "gcp:compute/instance:Instance", script: (inputs) => (inputs["metadata"] as Record<string, unknown> | undefined)?.["startup-script"], replacedBy: "metadata is under replaceOnChanges" },
+  "example-aws": { instance: "aws:ec2/instance:Instance", script: (inputs) => inputs["userData"], replacedBy: "userDataReplaceOnChange" },
+};
+
+for (const [stack, boot] of Object.entries(BOOT_SCRIPTS)) {
+  t.test(`${stack}: in a preview, where an image to rebuild has no digest yet, every VM's boot script is known, so a rebuild replaces no VM`, async (t) => {
+    // A value a preview does not know may change, and the VM is replaced when its boot script may
+    // (${boot.replacedBy}): one that held the image's digest would replace every VM at every rebuild.
+    const [launch] = await runnerLaunches(ROOT, await exampleConfig(stack), stack);
+    // An update of a stack that holds the fleet: every resource answers its state, except the
+    // images, which will be rebuilt (another machine, a pruned build cache), so their digest is unknown.
+    let declared = 0;
+    const engine = await startEngineStandIn({
+      stateOutputs: (type, name, inputs) => (type === "docker-build:index:Image" ? undefined : computedOutputs(type, name, inputs, ++declared)),
+      invokeResults,
+    });
+    t.teardown(engine.close);
+    const result = await runPulumiRunner(launch!, engine);
+    t.equal(result.code, 0, "the runner exits 0", { output: result.output, logged: engine.logs.filter((line) => !/ RPC (prepared|finished)|^Registering resource|^Invoking function/.test(line)) });
+    const instances = engine.registrations.filter((r) => r.type === boot.instance);
+    t.ok(instances.length > 0, "the example stack declares VMs");
+    const image = engine.registrations.find((r) => r.type === "docker-build:index:Image")!;
+    const imageUrn = `urn:pulumi:stack::project::${image.type}::${image.name}`;
+    for (const instance of instances) {
+      const script = boot.script(instance.inputs);
+      t.type(script, "string", `${instance.name}: the boot script is known`);
+      t.notMatch(String(script), UNKNOWN, `${instance.name}: nothing in it waits for the build`);
+      t.match(String(script), /[/:]debian-[0-9a-f]{12}\n/, `${instance.name}: it runs the image by its content tag`);
+      t.ok(instance.dependencies.includes(imageUrn), `${instance.name}: and is made once the image is pushed`);
+    }
+  });
+}

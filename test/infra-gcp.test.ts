@@ -5,6 +5,7 @@ import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/core/inventory.ts";
+import { imageContentTag } from "../src/core/image-catalog.ts";
 import { LABELS } from "../src/core/namespace.ts";
 import { gcpSecretCommand } from "../infra/gcp.ts";
 import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
@@ -129,7 +130,7 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.match(script, /docker login --username oauth2accesstoken --password-stdin https:\/\/europe-west1-docker\.pkg\.dev/);
     t.match(script, /docker create --name fieldtest-agent --network host --rm/);
     t.match(script, new RegExp(`FIELDTEST_EXPIRES_AT=${expiresAt.getTime() / 1000} -e FIELDTEST_SSH_PORT=30000`));
-    t.match(script, /europe-west1-docker\.pkg\.dev\/my-project\/alice-images\/debian:latest@sha256:/, "runs the pushed image by digest");
+    t.match(script, /europe-west1-docker\.pkg\.dev\/my-project\/alice-images\/debian:debian-[0-9a-f]{12}\n/, "runs the pushed image by its content tag");
     t.notMatch(script, /PRIVATE KEY-----/, "no private key in the VM's metadata");
     t.match(script, new RegExp(`secretmanager\\.googleapis\\.com/v1/projects/my-project/secrets/${instance.name}-host-key/versions/latest:access[^]*docker cp /etc/fieldtest/ssh_host_ed25519_key fieldtest-agent:/etc/ssh/ssh_host_ed25519_key`));
     t.match(script, /docker cp \/etc\/fieldtest\/authorized_keys fieldtest-agent:\/root\/\.ssh\/authorized_keys\ndocker start fieldtest-agent/);
@@ -160,7 +161,7 @@ t.test("one image per alias, pushed to the namespace's repository", async (t) =>
   t.equal(images.length, 1);
   t.match(images[0]?.inputs, {
     push: true,
-    tags: ["europe-west1-docker.pkg.dev/my-project/alice-images/debian:latest"],
+    tags: [`europe-west1-docker.pkg.dev/my-project/alice-images/debian:${imageContentTag({ dir: "dockerfiles", alias: "debian" })}`],
     context: { location: "dockerfiles" },
     dockerfile: { location: "dockerfiles/debian.Dockerfile" },
     registries: [{ address: "europe-west1-docker.pkg.dev", username: "oauth2accesstoken" }],

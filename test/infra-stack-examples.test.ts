@@ -14,7 +14,7 @@ t.test("the documented example stacks are valid stack configs", async (t) => {
     const stackName = file.replace(/^Pulumi\.(.+)\.yaml$/, "$1");
     const { config } = parse(readFileSync(new URL(file, stacksDir), "utf8")) as { config: Record<string, unknown> };
     // An hour before the examples' fieldtest:expiresAt, which a real stack sets itself.
-    const parsed = parseStackConfig(config, { stackName, now: new Date("2030-01-01T11:00:00Z"), defaultOwner: "tester", imageAliases: dockerfileAliases(dockerfilesDir) });
+    const parsed = parseStackConfig(config, { stackName, now: new Date("2030-01-01T11:00:00Z"), defaultOwner: "tester", imageAliases: () => dockerfileAliases(dockerfilesDir) });
     t.equal(parsed.namespace, stackName, `${file}: the stack name is the namespace`);
     t.equal(parsed.target, stackName.replace("example-", ""), `${file}: target`);
   }

@@ -30,6 +30,7 @@ const gcp: CloudFleetRequest = {
     { name: "baker", count: 1, machineType: "e2-standard-4" },
   ],
   image: "debian",
+  dockerfileDirs: ["/home/alice/project/dockerfiles"],
   portsPerAgent: 50,
   maxVms: 10,
   sshSourceRanges: ["203.0.113.7/32"],
@@ -42,6 +43,7 @@ t.test("flags become the stack config the Pulumi program reads", async (t) => {
   const map = stackConfigMap(gcp, expiresAt);
   t.same(Object.keys(map).sort(), [
     "fieldtest:agents",
+    "fieldtest:dockerfileDirs",
     "fieldtest:expiresAt",
     "fieldtest:maxVms",
     "fieldtest:owner",
@@ -59,10 +61,11 @@ t.test("flags become the stack config the Pulumi program reads", async (t) => {
   t.equal(map["fieldtest:ttl"]!.value, "90m");
   t.equal(map["fieldtest:expiresAt"]!.value, "2030-01-01T13:30:00Z", "a new fleet anchors its expiry at now + ttl");
   t.same(JSON.parse(map["fieldtest:sshSourceRanges"]!.value), ["203.0.113.7/32"]);
+  t.same(JSON.parse(map["fieldtest:dockerfileDirs"]!.value), ["/home/alice/project/dockerfiles"], "the project's folders of Dockerfiles, searched as on localhost");
   t.notOk("fieldtest:sshSourceRanges" in stackConfigMap({ ...gcp, sshSourceRanges: undefined }, expiresAt), "without the flag, the stack file's ranges stay");
   t.ok(Object.values(map).every((entry) => !entry.secret), "nothing secret is passed as plain config");
 
-  const parsed = checkStackConfig(gcp, ["debian"], now, expiresAt);
+  const parsed = checkStackConfig(gcp, () => ["debian"], now, expiresAt);
   t.match(parsed, { target: "gcp", namespace: "alice", ttlSeconds: 5400, portsPerAgent: 50, region: "europe-west1" });
   t.equal(parsed.expiresAt.toISOString(), "2030-01-01T13:30:00.000Z");
 
@@ -72,17 +75,18 @@ t.test("flags become the stack config the Pulumi program reads", async (t) => {
 });
 
 t.test("a config the program would refuse is refused first, naming the flag", async (t) => {
-  t.throws(() => checkStackConfig({ ...gcp, gcp: { project: "p", zone: "europe" } }, ["debian"], now, expiresAt), {
+  t.throws(() => checkStackConfig({ ...gcp, gcp: { project: "p", zone: "europe" } }, () => ["debian"], now, expiresAt), {
     message: "--zone (gcp:zone: must be a zone such as europe-west1-b)",
   });
-  t.throws(() => checkStackConfig({ ...gcp, image: "ubuntu" }, ["debian"], now, expiresAt), {
-    message: /^--vms\/--machine-type\/--group \(fieldtest:agents\[0\]\.image: no dockerfiles\/ubuntu\.Dockerfile; known images: debian\)/,
+  t.throws(() => checkStackConfig({ ...gcp, image: "ubuntu" }, () => ["debian"], now, expiresAt), {
+    message:
+      /^--image or the scenario's image \(fieldtest:agents\[0\]\.image: no ubuntu\.Dockerfile in \/home\/alice\/project\/dockerfiles or fieldtest's dockerfiles\/; known images: debian: add \/home\/alice\/project\/dockerfiles\/ubuntu\.Dockerfile \(it may start FROM fieldtest-agent:debian\)\)/,
   });
-  t.throws(() => checkStackConfig({ ...gcp, target: "aws", gcp: undefined }, ["debian"], now, expiresAt), { message: /^--region \(aws:region: required for target aws/ });
-  t.throws(() => checkStackConfig({ ...gcp, sshSourceRanges: undefined }, ["debian"], now, expiresAt), {
+  t.throws(() => checkStackConfig({ ...gcp, target: "aws", gcp: undefined }, () => ["debian"], now, expiresAt), { message: /^--region \(aws:region: required for target aws/ });
+  t.throws(() => checkStackConfig({ ...gcp, sshSourceRanges: undefined }, () => ["debian"], now, expiresAt), {
     message: /^--ssh-source-range \(fieldtest:sshSourceRanges: required for target gcp, with no world-open default/,
   });
-  const fromFile = checkStackConfig({ ...gcp, sshSourceRanges: undefined }, ["debian"], now, expiresAt, { "fieldtest:sshSourceRanges": ["192.0.2.0/24"], "fieldtest:openPorts": [{ ports: "30001", sourceRanges: ["192.0.2.9/32"] }] });
+  const fromFile = checkStackConfig({ ...gcp, sshSourceRanges: undefined }, () => ["debian"], now, expiresAt, { "fieldtest:sshSourceRanges": ["192.0.2.0/24"], "fieldtest:openPorts": [{ ports: "30001", sourceRanges: ["192.0.2.9/32"] }] });
   t.match(fromFile, { sshSourceRanges: ["192.0.2.0/24"], openPorts: [{ ports: [30001, 30001] }] }, "the stack file's keys count when no flag sets them");
 });
 
@@ -120,7 +124,7 @@ t.test("an up keeps the stack's anchored expiry; only --ttl moves it, and says s
 });
 
 t.test("the plan shows what is open to where", async (t) => {
-  const config = checkStackConfig(gcp, ["debian"], now, expiresAt, { "fieldtest:openPorts": [{ ports: "30010-30019", sourceRanges: ["198.51.100.0/24"] }], "fieldtest:orchestratorRanges": ["192.0.2.1/32"] });
+  const config = checkStackConfig(gcp, () => ["debian"], now, expiresAt, { "fieldtest:openPorts": [{ ports: "30010-30019", sourceRanges: ["198.51.100.0/24"] }], "fieldtest:orchestratorRanges": ["192.0.2.1/32"] });
   const text = renderPlan(cloudPlan(gcp, newFleet.expiry, now, config));
   t.match(
     text,

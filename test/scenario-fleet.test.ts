@@ -96,6 +96,7 @@ t.test("the same scenario planned for GCP, AWS and localhost: machine types per 
     ttlSeconds: 3600,
     groups: cloudGroups(groups, target),
     image: "debian",
+    dockerfileDirs: [],
     portsPerAgent: 100,
     maxVms: 10,
     ...(target === "gcp" ? { gcp: { project: "p", zone: "europe-west1-b" } } : { aws: { region: "eu-west-1" } }),
@@ -161,7 +162,7 @@ t.test("a stack file's fieldtest:instanceTypes replaces the table, and the Pulum
       "gcp:project": "p",
       "gcp:zone": "europe-west1-b",
     },
-    { stackName: "carol", now, defaultOwner: "carol", imageAliases: ["debian"] },
+    { stackName: "carol", now, defaultOwner: "carol", imageAliases: () => ["debian"] },
   );
   t.equal(config.target, "gcp");
 });

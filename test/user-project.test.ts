@@ -1,13 +1,17 @@
 // A user's own project, as a new user makes it: fieldtest installed from its packed tarball,
 // a scenario with three groups of different images and shapes, and Dockerfiles of its own
-// (two extending fieldtest's agent image, one that does not meet the agent contract).
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+// (two extending fieldtest's agent image, one that does not meet the agent contract), on
+// localhost and, planned, on a cloud, whose Pulumi program the generated project runs.
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import t from "tap";
 import { AGENT_LABELS } from "../src/targets/docker-engine/labels.ts";
 import { namespaceContainers } from "../src/targets/docker-engine/provisioner.ts";
 import { cleanupNamespace, containerCount, requireDocker, uniqueNamespace, type CliResult } from "./helpers/fleet.ts";
-import { installPackedFieldtest } from "./helpers/packed.ts";
+import { installPackedFieldtest, linkCloudSdks } from "./helpers/packed.ts";
+import { assertRunsTheFleetProgram, exampleGcpConfig } from "./helpers/pulumi-project.ts";
 
 const SCENARIO = `import { defineScenario, z } from "fieldtest";
 
@@ -38,26 +42,87 @@ export default defineScenario({
 
 // npm pack compiles the package (prepack), and packs wait for each other: minutes on a busy machine.
 t.setTimeout(15 * 60_000);
+let project = "";
+let fieldtest: (args: string[]) => Promise<CliResult> = () => Promise.reject(new Error("not installed yet"));
+
+t.before(async () => {
+  const packed = await installPackedFieldtest(t);
+  project = packed.dir;
+  const env = { FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") };
+  fieldtest = (args) => packed.fieldtest(args, env);
+  await mkdir(join(project, "scenarios"));
+  await mkdir(join(project, "dockerfiles"));
+  await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);
+  // Its own content per run, so that the build and the contract check of a good image run every time.
+  await writeFile(join(project, "dockerfiles", "marker-worker.Dockerfile"), `# ${project}\nFROM fieldtest-agent:debian\nRUN echo worker > /etc/fieldtest-marker\n`);
+  await writeFile(join(project, "dockerfiles", "store-marker"), "store\n");
+  await writeFile(join(project, "dockerfiles", "marker-store.Dockerfile"), "ARG FIELDTEST_AGENT_IMAGE\nFROM ${FIELDTEST_AGENT_IMAGE}\nCOPY store-marker /etc/fieldtest-marker\n");
+  await writeFile(join(project, "dockerfiles", "plain.Dockerfile"), 'FROM debian:bookworm\nENTRYPOINT ["sleep", "infinity"]\n');
+});
+
+const GCP = ["--cloud", "gcp", "--project", "my-project", "--zone", "europe-west1-b", "--ssh-source-range", "203.0.113.7/32"];
+const pattern = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+const nothingMade = (namespace: string) => !existsSync(join(project, ".state", "namespaces", namespace)) && !existsSync(join(project, ".state", "pulumi"));
+
+t.test("up --cloud --scenario --dry-run plans the project's own images, each after the one it extends", async (t) => {
+  const result = await fieldtest(["up", ...GCP, "--namespace", "trio-gcp", "--scenario", "trio", "--dry-run"]);
+  t.equal(result.code, 0, "the plan passes", { stderr: result.stderr });
+  const dockerfiles = join(project, "dockerfiles");
+  t.match(
+    result.stderr,
+    new RegExp(
+      "\\n {2}images, built here and pushed to the namespace's registry[^\\n]*\\n" +
+        " {4}debian {9}fieldtest's dockerfiles/debian\\.Dockerfile\\n" +
+        ` {4}marker-worker  ${pattern(join(dockerfiles, "marker-worker.Dockerfile"))}, extends debian\\n` +
+        ` {4}marker-store {3}${pattern(join(dockerfiles, "marker-store.Dockerfile"))}, extends debian\\n`,
+    ),
+  );
+  t.match(result.stderr, "dry run: nothing was created");
+  t.ok(nothingMade("trio-gcp"), "no namespace state, no Pulumi project");
+});
+
+t.test("up --cloud --image <the project's image> --dry-run plans it too", async (t) => {
+  const result = await fieldtest(["up", ...GCP, "--namespace", "one-gcp", "--image", "marker-worker", "--vms", "2", "--dry-run"]);
+  t.equal(result.code, 0, "the plan passes", { stderr: result.stderr });
+  t.match(result.stderr, new RegExp(` {4}marker-worker  ${pattern(join(project, "dockerfiles", "marker-worker.Dockerfile"))}, extends debian\\n`));
+});
+
+t.test("on a cloud, an image found nowhere, or extending one found nowhere, is bad input naming the file and the fix; nothing is made", async (t) => {
+  const dockerfiles = join(project, "dockerfiles");
+  const missing = await fieldtest(["up", ...GCP, "--namespace", "nope-gcp", "--image", "nope", "--dry-run"]);
+  t.equal(missing.code, 2, "bad input", { stderr: missing.stderr });
+  t.match(missing.stderr, `no nope.Dockerfile in ${dockerfiles} or fieldtest's dockerfiles/; known images: debian, fleet, marker-store, marker-worker, plain: add ${dockerfiles}/nope.Dockerfile (it may start FROM fieldtest-agent:debian)`);
+  t.ok(nothingMade("nope-gcp"));
+  await writeFile(join(dockerfiles, "orphan.Dockerfile"), "FROM fieldtest-agent:gone\n");
+  t.teardown(() => rm(join(dockerfiles, "orphan.Dockerfile"), { force: true }));
+  const orphan = await fieldtest(["up", ...GCP, "--namespace", "orphan-gcp", "--image", "orphan", "--dry-run"]);
+  t.equal(orphan.code, 2, "bad input", { stderr: orphan.stderr });
+  t.match(orphan.stderr, `${join(dockerfiles, "orphan.Dockerfile")} extends fieldtest-agent:gone, which is found nowhere: image "gone": no gone.Dockerfile in ${dockerfiles}, `);
+  t.match(orphan.stderr, "Add dockerfiles/gone.Dockerfile to your project");
+  t.ok(nothingMade("orphan-gcp"));
+});
+
+t.test("the Pulumi project the installed package generates: the runner loads its program, which builds the project's images", async (t) => {
+  await linkCloudSdks(project);
+  const installed = join(project, "node_modules", "fieldtest");
+  const { prepareStackProject, stackProjectDir } = (await import(pathToFileURL(join(installed, "build", "src", "targets", "pulumi", "stack-project.js")).href)) as typeof import("../src/targets/pulumi/stack-project.ts");
+  const projectDir = stackProjectDir({ env: { FIELDTEST_HOME: join(project, ".state") }, packageRoot: installed });
+  t.equal(projectDir, join(project, ".state", "pulumi"), "in the state directory, not in the package");
+  await prepareStackProject(projectDir, installed);
+  const dockerfiles = join(project, "dockerfiles");
+  const config = await exampleGcpConfig({
+    "fieldtest:agents": JSON.stringify([{ name: "node", count: 1, image: "marker-worker" }]),
+    "fieldtest:dockerfileDirs": JSON.stringify([dockerfiles]),
+  });
+  const registrations = await assertRunsTheFleetProgram(t, projectDir, config);
+  const images = new Map(registrations.filter((r) => r.type === "docker-build:index:Image").map((r) => [r.name.replace(/^.*-image-/, ""), r.inputs as { context: { location: string } }]));
+  t.same([...images.keys()], ["debian", "marker-worker"], "the project's image, after fieldtest's it extends");
+  t.equal(images.get("marker-worker")?.context.location, relative(projectDir, dockerfiles), "built from the project's dockerfiles/");
+  t.equal(images.get("debian")?.context.location, relative(projectDir, join(installed, "dockerfiles")), "fieldtest's image from the installed package");
+});
+
 const docker = await requireDocker(t);
 if (docker) {
-  let project = "";
-  let fieldtest: (args: string[]) => Promise<CliResult> = () => Promise.reject(new Error("not installed yet"));
-
-  t.before(async () => {
-    const packed = await installPackedFieldtest(t);
-    project = packed.dir;
-    const env = { FIELDTEST_HOME: join(project, ".state"), FIELDTEST_RUNS_DIR: join(project, "runs") };
-    fieldtest = (args) => packed.fieldtest(args, env);
-    await mkdir(join(project, "scenarios"));
-    await mkdir(join(project, "dockerfiles"));
-    await writeFile(join(project, "scenarios", "trio.ts"), SCENARIO);
-    // Its own content per run, so that the build and the contract check of a good image run every time.
-    await writeFile(join(project, "dockerfiles", "marker-worker.Dockerfile"), `# ${project}\nFROM fieldtest-agent:debian\nRUN echo worker > /etc/fieldtest-marker\n`);
-    await writeFile(join(project, "dockerfiles", "store-marker"), "store\n");
-    await writeFile(join(project, "dockerfiles", "marker-store.Dockerfile"), "ARG FIELDTEST_AGENT_IMAGE\nFROM ${FIELDTEST_AGENT_IMAGE}\nCOPY store-marker /etc/fieldtest-marker\n");
-    await writeFile(join(project, "dockerfiles", "plain.Dockerfile"), 'FROM debian:bookworm\nENTRYPOINT ["sleep", "infinity"]\n');
-  });
-
   t.test("three groups of different images and shapes: each agent runs its group's image within its shape's limits", async (t) => {
     const namespace = uniqueNamespace("trio");
     cleanupNamespace(t, docker, namespace);

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { MAX_AGENTS_PER_GROUP } from "../core/naming.ts";
 import type { EngineFleetRequest } from "../targets/docker-engine/fleet-up.ts";
 import type { CloudStackTarget } from "../targets/pulumi/pulumi-stack.ts";
@@ -60,7 +61,7 @@ export function cloudTargetOption(name: string): CloudStackTarget {
 export function cloudFleetRequest(
   env: NodeJS.ProcessEnv,
   flags: CloudFlags,
-  fleet: Omit<EngineFleetRequest, "groups" | "dockerfileDirs"> & { image: string },
+  fleet: Omit<EngineFleetRequest, "groups"> & { image: string },
   ttl: string,
   scenarioGroups?: AgentGroupRequest[],
 ): { target: CloudStackTarget; request: CloudFleetRequest } {
@@ -81,6 +82,8 @@ export function cloudFleetRequest(
   }
   const request: CloudFleetRequest = {
     ...fleet,
+    // The folders localhost searches, those that exist: the stack config keeps them.
+    dockerfileDirs: fleet.dockerfileDirs.filter((dir) => existsSync(dir)),
     target: target.name,
     ttl,
     ttlGiven: Boolean(flags.ttlGiven),

@@ -193,7 +193,7 @@ export function buildProgram(context: CliContext, setExitCode: (code: number) =>
         const instanceTypes = await stackInstanceTypes(context, namespace);
         const scenarioGroups = declared && cloudGroupsFor(flags.cloud, declared.groups, instanceTypes);
         const cloudFlags = { ...flags, cloud: flags.cloud, ttlGiven: command.getOptionValueSource("ttl") === "cli", ...(declared ? { group: [], vms: undefined } : {}) };
-        const { target, request } = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image) }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
+        const { target, request } = cloudFleetRequest(context.env, cloudFlags, { ...localFleet(context, flags, namespace), image: imageOption(flags.image), dockerfileDirs: declared?.dockerfileDirs ?? [join(context.cwd, "dockerfiles")] }, flags.ttl ?? DEFAULT_TTL, scenarioGroups);
         await withInterrupts((interrupt) => upCommand(context, target, { ...request, ...limits, ...(instanceTypes ? { instanceTypes } : {}) }, limits, upOptions, interrupt));
         return;
       }

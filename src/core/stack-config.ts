@@ -135,6 +135,8 @@ const rawConfigSchema = z.object({
   "fieldtest:sshPrivateKey": z.string().includes("PRIVATE KEY", { message: "must be an OpenSSH private key: pulumi config set --secret fieldtest:sshPrivateKey < ~/.ssh/id_ed25519" }).optional(),
   "fieldtest:image": z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must name a dockerfiles/<image>.Dockerfile").optional(),
   "fieldtest:maxVms": fromConfigText(z.number().int().min(1)).default(DEFAULT_MAX_VMS),
+  // The project's folders of <alias>.Dockerfile (relative to the Pulumi project), searched before fieldtest's own: `fieldtest up --cloud` writes them.
+  "fieldtest:dockerfileDirs": fromConfigText(z.array(z.string().min(1, "is empty: name a folder of <image>.Dockerfile files"))).optional(),
   // Read by `fieldtest up --scenario` to turn shapes into machine types (src/core/shapes.ts); the program takes the types it chose.
   "fieldtest:instanceTypes": fromConfigText(z.array(instanceTypeSchema).min(1)).optional(),
   "gcp:project": z.string().min(1).optional(),
@@ -168,6 +170,8 @@ export interface Exposure {
 interface FleetConfig extends CommonConfig, Exposure {
   agents: AgentGroup[];
   portsPerAgent: number;
+  /** The project's folders of Dockerfiles, searched before fieldtest's own, as the stack gives them. */
+  dockerfileDirs: string[];
 }
 
 export interface GcpStackConfig extends FleetConfig {
@@ -203,8 +207,8 @@ export interface StackContext {
   now: Date;
   /** Used for the `fieldtest-owner` label when `fieldtest:owner` is not set. */
   defaultOwner: string;
-  /** Image aliases with a `dockerfiles/<alias>.Dockerfile`. */
-  imageAliases: readonly string[];
+  /** Image aliases with an `<alias>.Dockerfile` in these folders of the project or in fieldtest's `dockerfiles/`. */
+  imageAliases: (projectDirs: readonly string[]) => readonly string[];
   /** For the ssh target's defaults, `~/.ssh/known_hosts` and `~/.ssh/id_ed25519`. */
   homeDir?: string;
 }
@@ -275,8 +279,10 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
     if (sshHosts && sshHosts.length > config["fieldtest:maxVms"]) {
       problems.push(`fieldtest:sshHosts: ${sshHosts.length} agents exceed fieldtest:maxVms (${config["fieldtest:maxVms"]}), the guard against costly typos: list fewer hosts or raise fieldtest:maxVms`);
     }
+    if (config["fieldtest:dockerfileDirs"] !== undefined) problems.push("fieldtest:dockerfileDirs: not used by target ssh: its hosts build fieldtest's own images (fieldtest:image)");
     const image = config["fieldtest:image"] ?? DEFAULT_IMAGE;
-    if (!context.imageAliases.includes(image)) problems.push(`fieldtest:image: no dockerfiles/${image}.Dockerfile; known images: ${context.imageAliases.join(", ")}`);
+    const known = context.imageAliases([]);
+    if (!known.includes(image)) problems.push(`fieldtest:image: no dockerfiles/${image}.Dockerfile; known images: ${known.join(", ")}`);
     if (config["fieldtest:sshPrivateKey"] !== undefined && config["fieldtest:sshKeyPath"] !== undefined) {
       problems.push("fieldtest:sshKeyPath: set either fieldtest:sshKeyPath or the secret fieldtest:sshPrivateKey, not both");
     }
@@ -298,7 +304,8 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
   for (const key of ["fieldtest:sshKnownHosts", "fieldtest:sshKeyPath", "fieldtest:sshPrivateKey", "fieldtest:image"] as const) {
     if (config[key] !== undefined) problems.push(`${key}: only used by target ssh; ${target} agents take their image from fieldtest:agents[].image`);
   }
-  problems.push(...agentGroupProblems(config["fieldtest:agents"], config["fieldtest:maxVms"], namespace.data, context.imageAliases));
+  const dockerfileDirs = config["fieldtest:dockerfileDirs"] ?? [];
+  problems.push(...agentGroupProblems(config["fieldtest:agents"], config["fieldtest:maxVms"], namespace.data, { dirs: dockerfileDirs, aliases: context.imageAliases(dockerfileDirs) }));
   if (config["fieldtest:sshSourceRanges"] === undefined) problems.push(`fieldtest:sshSourceRanges: required for target ${target}, with no world-open default: ${SET_SOURCE_RANGES}`);
   const portRange = agentPortRange(config["fieldtest:portsPerAgent"]);
   (config["fieldtest:openPorts"] ?? []).forEach(({ ports: [first, last] }, i) => {
@@ -326,6 +333,7 @@ export function parseStackConfig(raw: Record<string, unknown>, context: StackCon
     sshSourceRanges: config["fieldtest:sshSourceRanges"]!,
     orchestratorRanges: config["fieldtest:orchestratorRanges"] ?? [],
     openPorts: config["fieldtest:openPorts"] ?? [],
+    dockerfileDirs,
   };
   if (target === "gcp") {
     return { target, ...fleet, project: project!, zone: zone!, region: zone!.replace(/-[a-z]$/, "") };
@@ -348,7 +356,7 @@ function agentGroupProblems(
   groups: Array<z.infer<typeof agentGroupSchema>> | undefined,
   maxVms: number,
   namespace: Namespace | undefined,
-  imageAliases: readonly string[],
+  images: { dirs: readonly string[]; aliases: readonly string[] },
 ): string[] {
   if (!groups || groups.length === 0) {
     return ['fieldtest:agents: required: list the agent groups, e.g. [{"name": "node", "count": 3}] (machineType defaults to e2-standard-2 on gcp, t3.medium on aws)'];
@@ -361,8 +369,10 @@ function agentGroupProblems(
     if (group.name === RUNNER_AGENT_GROUP && group.count !== 1) {
       problems.push(`fieldtest:agents[${i}].count: group ${RUNNER_AGENT_GROUP} is the VM that runs detached runs, one at most: set its count to 1`);
     }
-    if (!imageAliases.includes(group.image)) {
-      problems.push(`fieldtest:agents[${i}].image: no dockerfiles/${group.image}.Dockerfile; known images: ${imageAliases.join(", ")}`);
+    if (!images.aliases.includes(group.image)) {
+      const where = images.dirs.length ? `no ${group.image}.Dockerfile in ${images.dirs.join(", ")} or fieldtest's dockerfiles/` : `no dockerfiles/${group.image}.Dockerfile`;
+      const fix = images.dirs.length ? `: add ${images.dirs[0]}/${group.image}.Dockerfile (it may start FROM fieldtest-agent:debian)` : "";
+      problems.push(`fieldtest:agents[${i}].image: ${where}; known images: ${images.aliases.join(", ")}${fix}`);
     }
     const longestName = cloudResourceName(namespace ?? "", agentName(group.name, group.count - 1));
     if (namespace && longestName.length > MAX_RESOURCE_NAME_LENGTH) {

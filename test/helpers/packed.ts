@@ -1,7 +1,8 @@
 // fieldtest as a user gets it: `npm pack` of this checkout (its prepack builds build/),
 // installed from the tarball into a fresh `"type": "module"` project.
 import { execFile } from "node:child_process";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Test } from "tap";
@@ -40,4 +41,21 @@ export async function installPackedFieldtest(t: Test): Promise<PackedProject> {
   // dependencies' own install scripts only build optional native parts (ssh2) or check a binary (esbuild).
   const install = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", `./${tarball}`], { cwd: dir, maxBuffer: 16 << 20 });
   return { dir, tarball, installWarnings: install.stderr, exec, fieldtest: (args, env) => exec(join(dir, "node_modules", ".bin", "fieldtest"), args, env) };
+}
+
+/**
+ * The cloud SDKs, optional peers that the install leaves out, as `npm i @pulumi/pulumi @pulumi/gcp
+ * …` would add them: linked from this checkout's node_modules with whatever they need that the
+ * project lacks, so no download.
+ */
+export async function linkCloudSdks(project: string): Promise<void> {
+  const link = async (from: string, to: string): Promise<void> => {
+    for (const entry of await readdir(from)) {
+      if (entry.startsWith(".")) continue;
+      const target = join(to, entry);
+      if (entry.startsWith("@") && existsSync(target)) await link(join(from, entry), target);
+      else if (!existsSync(target)) await symlink(join(from, entry), target);
+    }
+  };
+  await link(join(ROOT, "node_modules"), join(project, "node_modules"));
 }

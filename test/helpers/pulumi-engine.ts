@@ -14,11 +14,16 @@ const sdkRequire = createRequire(fileURLToPath(import.meta.resolve("@pulumi/pulu
 const grpc = sdkRequire("@grpc/grpc-js");
 const resourceServices = sdkRequire("./proto/resource_grpc_pb.js");
 const engineServices = sdkRequire("./proto/engine_grpc_pb.js");
+const { Struct } = sdkRequire("google-protobuf/google/protobuf/struct_pb.js");
 
 export interface Registration {
   type: string;
   name: string;
   custom: boolean;
+  /** The resource's inputs as the program sent them (unknown ones as the SDK's unknown marker). */
+  inputs: Record<string, unknown>;
+  /** The URNs of the resources it waits for. */
+  dependencies: string[];
 }
 
 export interface EngineStandIn {
@@ -54,7 +59,18 @@ function implementation(service: Record<string, any>, overrides: Record<string, 
   );
 }
 
-export async function startEngineStandIn(): Promise<EngineStandIn> {
+export interface EngineOptions {
+  /**
+   * The outputs a custom resource already has, beyond its inputs (`undefined`: none), as the
+   * engine previews an update of a stack: a resource that does not change answers its state, one
+   * that will be rebuilt its inputs only, what its provider computes staying unknown.
+   */
+  stateOutputs?: (type: string, name: string, inputs: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /** What the provider function `token` (`aws:ec2/getAmi:getAmi`) returns; without it, nothing known. */
+  invokeResults?: Readonly<Record<string, Record<string, unknown>>>;
+}
+
+export async function startEngineStandIn(options: EngineOptions = {}): Promise<EngineStandIn> {
   const registrations: Registration[] = [];
   const logs: string[] = [];
   const calls: string[] = [];
@@ -66,9 +82,17 @@ export async function startEngineStandIn(): Promise<EngineStandIn> {
     resourceServices.ResourceMonitorService,
     implementation(resourceServices.ResourceMonitorService, {
       registerResource: (request, response) => {
-        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom() };
+        const registration = { type: request.getType(), name: request.getName(), custom: request.getCustom(), inputs: request.getObject()?.toJavaScript() ?? {}, dependencies: request.getDependenciesList() };
         registrations.push(registration);
+        if (options.stateOutputs && registration.custom) {
+          const state = options.stateOutputs(registration.type, registration.name, registration.inputs);
+          response.setObject(Struct.fromJavaScript({ ...registration.inputs, ...state } as Record<string, any>));
+        }
         return response.setUrn(`urn:pulumi:stack::project::${registration.type}::${registration.name}`);
+      },
+      invoke: (request, response) => {
+        const result = options.invokeResults?.[request.getTok()];
+        return result ? response.setReturn(Struct.fromJavaScript(result as Record<string, any>)) : response;
       },
       registerResourceOutputs: (request, response) => {
         if (request.getUrn() === rootUrn) stackOutputs = Object.keys(request.getOutputs()?.toJavaScript() ?? {});

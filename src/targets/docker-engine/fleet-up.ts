@@ -42,7 +42,7 @@ export async function provisionEngineFleet<Record>(context: TargetContext, reque
   const images: ImageCatalog = { projectDirs: request.dockerfileDirs, fieldtestDir: join(context.packageRoot, "dockerfiles") };
   // Every alias has its Dockerfile before anything is made: a typo is bad input, and leaves nothing.
   for (const image of new Set(request.groups.map((group) => group.image))) {
-    if (!isPublishedImage(image)) await locateDockerfile(images, image);
+    if (!isPublishedImage(image)) locateDockerfile(images, image);
   }
   const state = namespaceState(context, request.namespace);
   const createdState = !(await access(state.dir).then(() => true, () => false));

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type Docker from "dockerode";
 import type { Progress } from "../../core/progress.ts";
-import { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY, dockerfileAliases, dockerfileName, extendedImageAliases, isPublishedImage } from "../../core/images.ts";
+import { findImage, ImageCatalogError, imageBuildOrder, imageContentTag, imageContextFiles, type ImageCatalog } from "../../core/image-catalog.ts";
+import { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY, dockerfileName, isPublishedImage } from "../../core/images.ts";
 import { isNotFound } from "./docker.ts";
 
 /**
@@ -19,15 +19,7 @@ export interface AgentImageSource {
   alias: string;
 }
 
-/** Where a fleet's image aliases are looked for. */
-export interface ImageCatalog {
-  /** The user's directories of Dockerfiles, searched first, in order (missing ones are skipped). */
-  projectDirs: readonly string[];
-  /** fieldtest's own `dockerfiles/`: the agent image (`debian`) that users' images may extend. */
-  fieldtestDir: string;
-}
-
-export { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY };
+export { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY, type ImageCatalog };
 /** Where a new image waits for its contract check. */
 const UNCHECKED_REPOSITORY = "fieldtest-unchecked";
 const ENTRYPOINT = "/usr/local/bin/fieldtest-agent";
@@ -35,25 +27,9 @@ const SSHD = "/usr/sbin/sshd";
 
 export class ImageError extends Error {}
 
-/** The build context: the Dockerfile and every file of its directory that is not another Dockerfile. */
-async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promise<string[]> {
-  const entries = await readdir(dockerfilesDir, { recursive: true, withFileTypes: true });
-  const others = entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(dockerfilesDir, join(e.parentPath, e.name)).split(sep).join("/"))
-    // Dot files (.dockerignore, editor leftovers) are not the image's content: the tag stays put when they change.
-    .filter((file) => !file.endsWith(".Dockerfile") && !file.split("/").some((part) => part.startsWith(".")));
-  return [dockerfileName(alias), ...others.sort()];
-}
-
 /** Tags carry a hash of the build context (and of the image extended), so a changed Dockerfile means a new image. */
 export async function agentImageTag(source: AgentImageSource, baseTags: readonly string[] = []): Promise<string> {
-  const digest = createHash("sha256");
-  for (const base of baseTags) digest.update(`base ${base}\0`);
-  for (const file of await contextFiles(source)) {
-    digest.update(`${file}\0`).update(await readFile(join(source.dockerfilesDir, file))).update("\0");
-  }
-  return `${AGENT_IMAGE_REPOSITORY}:${source.alias}-${digest.digest("hex").slice(0, 12)}`;
+  return `${AGENT_IMAGE_REPOSITORY}:${imageContentTag({ dir: source.dockerfilesDir, alias: source.alias }, baseTags)}`;
 }
 
 async function imageExists(docker: Docker, tag: string): Promise<boolean> {
@@ -78,7 +54,7 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
   // Built under a provisional name: the final tag exists only on an image that passed the contract check.
   const unchecked = `${UNCHECKED_REPOSITORY}:${tag.slice(AGENT_IMAGE_REPOSITORY.length + 1)}`;
   const stream = await docker.buildImage(
-    { context: source.dockerfilesDir, src: await contextFiles(source) },
+    { context: source.dockerfilesDir, src: imageContextFiles({ dir: source.dockerfilesDir, alias: source.alias }) },
     {
       t: unchecked,
       dockerfile: dockerfileName(source.alias),
@@ -161,26 +137,14 @@ export async function contractProblems(docker: Docker, tag: string): Promise<str
 }
 
 /** `alias` → the first directory of the catalog holding `<alias>.Dockerfile`. */
-export async function locateDockerfile(catalog: ImageCatalog, alias: string): Promise<AgentImageSource> {
-  const dirs = [...new Set([...catalog.projectDirs, catalog.fieldtestDir].map((dir) => resolve(dir)))];
-  for (const dir of dirs) {
-    if (await readFile(join(dir, dockerfileName(alias))).then(() => true, () => false)) return { dockerfilesDir: dir, alias };
+export function locateDockerfile(catalog: ImageCatalog, alias: string): AgentImageSource {
+  try {
+    const { dir } = findImage(catalog, alias);
+    return { dockerfilesDir: dir, alias };
+  } catch (error) {
+    if (error instanceof ImageCatalogError) throw new ImageError(`${error.message}, or name a published image`);
+    throw error;
   }
-  const known = new Set<string>();
-  for (const dir of dirs) for (const name of await readdir(dir).then(() => dockerfileAliases(dir), () => [])) known.add(name);
-  throw new ImageError(
-    `image "${alias}": no ${dockerfileName(alias)} in ${dirs.join(", ")}; known images: ${[...known].sort().join(", ") || "none"}. ` +
-      `Add dockerfiles/${dockerfileName(alias)} to your project (it may start FROM ${AGENT_IMAGE_REPOSITORY}:debian), or name a published image`,
-  );
-}
-
-/**
- * The aliases of fieldtest's images a Dockerfile extends: `FROM fieldtest-agent:debian`, or
- * `FROM ${FIELDTEST_AGENT_IMAGE}` (the exact debian image, passed as a build argument). The first
- * one is what the build argument holds.
- */
-async function extendedAliases(source: AgentImageSource): Promise<string[]> {
-  return extendedImageAliases(await readFile(join(source.dockerfilesDir, dockerfileName(source.alias)), "utf8"));
 }
 
 /** A published image: used if the engine has it, pulled otherwise; either way it must meet the agent contract. */
@@ -203,30 +167,32 @@ async function ensurePublishedImage(docker: Docker, reference: string, progress:
 
 /**
  * The engine's tag for each image a fleet uses, each made once: aliases built from their
- * Dockerfile (fieldtest's images they extend first), published references pulled.
+ * Dockerfile (the images they extend first), published references pulled.
  */
 export async function ensureFleetImages(docker: Docker, catalog: ImageCatalog, images: readonly string[], progress: Progress): Promise<Map<string, string>> {
   const tags = new Map<string, string>();
-  const fieldtestDir = resolve(catalog.fieldtestDir);
+  const built = new Map<string, string>();
   for (const image of new Set(images)) {
-    if (isPublishedImage(image)) {
-      tags.set(image, await ensurePublishedImage(docker, image, progress));
-      continue;
-    }
-    tags.set(image, await ensureAliasImage(docker, await locateDockerfile(catalog, image), fieldtestDir, progress));
+    tags.set(image, isPublishedImage(image) ? await ensurePublishedImage(docker, image, progress) : await ensureAliasImage(docker, catalog, image, built, progress));
   }
   return tags;
 }
 
-/** An alias's image, after the fieldtest images it extends; fieldtest's own also get their stable tag. */
-async function ensureAliasImage(docker: Docker, source: AgentImageSource, fieldtestDir: string, progress: Progress): Promise<string> {
-  const own = source.dockerfilesDir === fieldtestDir;
-  const bases: string[] = [];
-  for (const base of await extendedAliases(source)) {
-    if (own && base === source.alias) throw new ImageError(`${dockerfileName(source.alias)} extends itself (FROM ${AGENT_IMAGE_REPOSITORY}:${base})`);
-    bases.push(await ensureAliasImage(docker, { dockerfilesDir: fieldtestDir, alias: base }, fieldtestDir, progress));
+/** An alias's image, after the images it extends (`built` holds those made already); fieldtest's own also get their stable tag. */
+async function ensureAliasImage(docker: Docker, catalog: ImageCatalog, alias: string, built: Map<string, string>, progress: Progress): Promise<string> {
+  const fieldtestDir = resolve(catalog.fieldtestDir);
+  let order;
+  try {
+    order = imageBuildOrder(catalog, [alias]);
+  } catch (error) {
+    if (error instanceof ImageCatalogError) throw new ImageError(error.message);
+    throw error;
   }
-  const tag = await ensureAgentImage(docker, source, progress, bases);
-  if (own) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: source.alias });
-  return tag;
+  for (const { alias: each, dir, bases } of order) {
+    if (built.has(each)) continue;
+    const tag = await ensureAgentImage(docker, { dockerfilesDir: dir, alias: each }, progress, bases.map((base) => built.get(base)!));
+    if (dir === fieldtestDir) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: each });
+    built.set(each, tag);
+  }
+  return built.get(alias)!;
 }

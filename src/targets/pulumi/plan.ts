@@ -1,8 +1,11 @@
+import { join } from "node:path";
 import { agentPortRange, parseExpiresAt, parseStackConfig, StackConfigError, type StackConfig } from "../../core/stack-config.ts";
 import { describeExposure } from "../../core/exposure.ts";
 import { CLOUD_TARGETS, DEFAULT_MACHINE_TYPES, DEFAULT_MAX_VMS, type CloudTarget } from "../../core/defaults.ts";
 import type { Target } from "../../core/inventory.ts";
 import { expiresAtFromLabels, expiryAfter, formatDuration, isoSeconds, LABELS, parseTtl, resourceLabels, type Namespace } from "../../core/namespace.ts";
+import type { ImageSource } from "../../core/image-catalog.ts";
+import { dockerfileName } from "../../core/images.ts";
 import { agentName, DEFAULT_GROUP } from "../../core/naming.ts";
 import { formatShape, sizeOfMachineType, type InstanceType, type Shape } from "../../core/shapes.ts";
 
@@ -44,6 +47,8 @@ export interface CloudFleetRequest {
   sshSourceRanges?: string[];
   groups: AgentGroupRequest[];
   image: string;
+  /** The project's folders of `<alias>.Dockerfile`, absolute, searched before fieldtest's own (as on localhost). */
+  dockerfileDirs: string[];
   portsPerAgent: number;
   maxVms: number;
   maxCores?: number;
@@ -74,6 +79,7 @@ export function stackConfigMap(request: CloudFleetRequest, expiresAt: Date): Sta
     ),
     "fieldtest:portsPerAgent": plain(request.portsPerAgent),
     "fieldtest:maxVms": plain(request.maxVms),
+    "fieldtest:dockerfileDirs": plain(JSON.stringify(request.dockerfileDirs)),
   };
   if (request.sshSourceRanges) map["fieldtest:sshSourceRanges"] = plain(JSON.stringify(request.sshSourceRanges));
   if (request.gcp) {
@@ -109,7 +115,7 @@ export class CloudRequestError extends Error {}
  */
 export function checkStackConfig(
   request: CloudFleetRequest,
-  imageAliases: readonly string[],
+  imageAliases: (projectDirs: readonly string[]) => readonly string[],
   now: Date,
   expiresAt: Date,
   stored: Readonly<Record<string, unknown>> = {},
@@ -124,6 +130,8 @@ export function checkStackConfig(
       .slice(1)
       .map((line) => {
         const problem = line.trim();
+        // A group's image comes from --image or the scenario's group, not from the flags that size the groups.
+        if (/^fieldtest:agents\[\d+\]\.image:/.test(problem)) return `--image or the scenario's image (${problem})`;
         const key = Object.keys(FLAG_OF_KEY).find((k) => problem.startsWith(`${k}:`) || problem.startsWith(`${k}[`));
         return key ? `${FLAG_OF_KEY[key]} (${problem})` : problem;
       });
@@ -234,6 +242,8 @@ export interface FleetPlan {
   expiry?: string;
   /** What the fleet opens to whom, one line per rule. */
   exposure?: string[];
+  /** The images a cloud fleet builds here and pushes to its registry, one line each. */
+  images?: string[];
   maxCores?: number;
   maxRamGb?: number;
 }
@@ -255,7 +265,7 @@ export interface PlannedGroup {
  * `config`, the checked stack config, gives the exposure lines; without it (a config that the
  * check refused) the plan shows the agents only.
  */
-export function cloudPlan(request: CloudFleetRequest, expiry: ExpiryChange, now: Date, config?: StackConfig): FleetPlan {
+export function cloudPlan(request: CloudFleetRequest, expiry: ExpiryChange, now: Date, config?: StackConfig, images?: string[]): FleetPlan {
   const where = request.gcp ? `project ${request.gcp.project}, zone ${request.gcp.zone}` : `region ${request.aws?.region ?? "?"}`;
   return {
     namespace: request.namespace,
@@ -275,7 +285,17 @@ export function cloudPlan(request: CloudFleetRequest, expiry: ExpiryChange, now:
     ...limitsOf(request),
     expiry: describeExpiryChange(expiry, now),
     ...(config && config.target !== "ssh" ? { exposure: describeExposure(agentPortRange(config.portsPerAgent), config) } : {}),
+    ...(images ? { images } : {}),
   };
+}
+
+/** One line per image of a cloud fleet, in build order: its alias, its Dockerfile, the images it extends. */
+export function describeImages(order: ReadonlyArray<ImageSource & { bases: readonly string[] }>, fieldtestDir: string): string[] {
+  const width = Math.max(...order.map((image) => image.alias.length));
+  return order.map(({ alias, dir, bases }) => {
+    const file = dir === fieldtestDir ? `fieldtest's dockerfiles/${dockerfileName(alias)}` : join(dir, dockerfileName(alias));
+    return `${alias.padEnd(width)}  ${file}${bases.length ? `, extends ${bases.join(", ")}` : ""}`;
+  });
 }
 
 function limitsOf(limits: PlanLimits): PlanLimits {
@@ -346,6 +366,9 @@ export function renderPlan(plan: FleetPlan): string {
       `  ${totalAgents(plan)} agent(s)${resources} in all (limit${limits.length > 1 ? "s" : ""} ${limits.join(", ")}), ttl ${formatDuration(plan.ttlSeconds)}: gone by ${plan.expiresAt.toISOString()} even if nobody destroys them`,
       ...(plan.expiry ? [`  ${plan.expiry}`] : []),
       ...(plan.exposure ? ["  reachable (every other port is closed):", ...plan.exposure.map((line) => `    ${line}`)] : []),
+      ...(plan.images
+        ? ["  images, built here and pushed to the namespace's registry (a changed Dockerfile or context replaces the VMs that run it; a rebuild of the same files does not):", ...plan.images.map((line) => `    ${line}`)]
+        : []),
     ].join("\n") + "\n"
   );
 }

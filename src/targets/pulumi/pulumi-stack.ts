@@ -1,7 +1,7 @@
 import { access } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { CLOUD_TARGETS } from "../../core/defaults.ts";
-import { dockerfileAliases } from "../../core/images.ts";
+import { catalogAliases, ImageCatalogError, imageBuildOrder } from "../../core/image-catalog.ts";
 import { runnerAgent, type Inventory } from "../../core/inventory.ts";
 import { RUNNER_AGENT_GROUP } from "../../core/naming.ts";
 import { expiresAtFromLabels, LABELS, type Namespace } from "../../core/namespace.ts";
@@ -17,6 +17,7 @@ import {
   CloudRequestError,
   cloudPlan,
   describeExpiryChange,
+  describeImages,
   expiredStacks,
   limitProblem,
   replacementWarning,
@@ -235,15 +236,19 @@ function stackRunnerHome(namespace: Namespace, fleet?: Inventory): RunnerHome {
 async function planStack(context: TargetContext, flagged: CloudFleetRequest, now: Date): Promise<UpPlan<CloudUp>> {
   const stored = await readStackFileConfig(join(stackProjectDir(context), "stacks"), flagged.namespace);
   const { request, expiry } = anchorExpiry(flagged, stored, now);
+  const fieldtestDir = resolve(context.packageRoot, "dockerfiles");
   let config;
+  let images;
   let problem;
   try {
-    config = checkStackConfig(request, dockerfileAliases(join(context.packageRoot, "dockerfiles")), now, expiry.expiresAt, stored);
+    config = checkStackConfig(request, (projectDirs) => catalogAliases({ projectDirs, fieldtestDir }), now, expiry.expiresAt, stored);
+    // What the program will build, in its order: an image extending one that is found nowhere, or itself, is refused here.
+    if (config.target !== "ssh") images = describeImages(imageBuildOrder({ projectDirs: config.dockerfileDirs, fieldtestDir }, [...new Set(config.agents.map((group) => group.image))]), fieldtestDir);
   } catch (error) {
-    if (!(error instanceof CloudRequestError)) throw error;
+    if (!(error instanceof CloudRequestError || error instanceof ImageCatalogError)) throw error;
     problem = error.message;
   }
-  const fleet = cloudPlan(request, expiry, now, config);
+  const fleet = cloudPlan(request, expiry, now, config, images);
   // The limits first: a fleet too large says so before what its config lacks.
   problem = limitProblem(fleet) ?? problem;
   const replacement = replacementWarning(expiry, request.namespace);
