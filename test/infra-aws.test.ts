@@ -6,7 +6,7 @@ import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { ssmParameterCommand } from "../infra/aws.ts";
+import { awsUserData, ssmParameterCommand } from "../infra/aws-user-data.ts";
 import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared, invoked } = fieldtestMocks();
@@ -95,6 +95,21 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
     t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com; } && docker pull /);
     t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian@sha256:/);
     t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
+  }
+});
+
+t.test("the user data is awsUserData's text, which the VM stand-in test runs", async (t) => {
+  const clientKey: string = ofType("aws:ec2/keyPair:KeyPair")[0]!.inputs["publicKey"];
+  for (const [i, instance] of instances.entries()) {
+    const expected = awsUserData({
+      image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/exp-42-images:debian@sha256:${"0".repeat(64)}`,
+      region: "eu-west-1",
+      hostKeyParameter: `/fieldtest/exp-42/node-00${i + 1}/host-key`,
+      authorizedKey: clientKey,
+      expiresAt: new Date(expiresAtSeconds * 1000),
+      registryHost: "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+    });
+    t.equal(instance.inputs["userData"], expected, instance.name);
   }
 });
 
