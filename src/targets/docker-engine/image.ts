@@ -36,7 +36,7 @@ const SSHD = "/usr/sbin/sshd";
 export class ImageError extends Error {}
 
 /** The build context: the Dockerfile and every file of its directory that is not another Dockerfile. */
-async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promise<string[]> {
+export async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promise<string[]> {
   const entries = await readdir(dockerfilesDir, { recursive: true, withFileTypes: true });
   const others = entries
     .filter((e) => e.isFile())
@@ -46,14 +46,18 @@ async function contextFiles({ dockerfilesDir, alias }: AgentImageSource): Promis
   return [dockerfileName(alias), ...others.sort()];
 }
 
-/** Tags carry a hash of the build context (and of the image extended), so a changed Dockerfile means a new image. */
-export async function agentImageTag(source: AgentImageSource, baseTags: readonly string[] = []): Promise<string> {
+/** A hash of the build context (and of the images extended): what an image's tag carries, so a changed Dockerfile means a new image. */
+export async function contextHash(source: AgentImageSource, baseTags: readonly string[] = []): Promise<string> {
   const digest = createHash("sha256");
   for (const base of baseTags) digest.update(`base ${base}\0`);
   for (const file of await contextFiles(source)) {
     digest.update(`${file}\0`).update(await readFile(join(source.dockerfilesDir, file))).update("\0");
   }
-  return `${AGENT_IMAGE_REPOSITORY}:${source.alias}-${digest.digest("hex").slice(0, 12)}`;
+  return digest.digest("hex").slice(0, 12);
+}
+
+export async function agentImageTag(source: AgentImageSource, baseTags: readonly string[] = []): Promise<string> {
+  return `${AGENT_IMAGE_REPOSITORY}:${source.alias}-${await contextHash(source, baseTags)}`;
 }
 
 async function imageExists(docker: Docker, tag: string): Promise<boolean> {
@@ -108,7 +112,8 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
   return tag;
 }
 
-function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+/** Waits for a build to end; a failed build rejects with the build's output in `output`. */
+export function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
   const output: string[] = [];
   return new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(
