@@ -98,6 +98,13 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
   }
 });
 
+t.test("a systemd unit starts the agent container at every boot: cloud-init runs user data at the first one only", async (t) => {
+  const userData: string = instances[0]!.inputs["userData"];
+  t.match(userData, /\/etc\/systemd\/system\/fieldtest-agent\.service <<'FIELDTEST_UNIT'\n\[Unit\][^]*After=docker\.service\n\[Service\]\nType=oneshot\nRemainAfterExit=yes\nExecStart=\/etc\/fieldtest\/start-agent\n\[Install\]\nWantedBy=multi-user\.target\n/);
+  t.match(userData, /systemctl enable fieldtest-agent\.service\nsystemctl restart fieldtest-agent\.service\n$/);
+  t.match(userData, /\/etc\/fieldtest\/start-agent <<'FIELDTEST_START_AGENT'\n#!\/bin\/bash\n[^]*docker create --name fieldtest-agent[^]*docker start fieldtest-agent\nFIELDTEST_START_AGENT\n/);
+});
+
 t.test("the user data is awsUserData's text, which the VM stand-in test runs", async (t) => {
   const clientKey: string = ofType("aws:ec2/keyPair:KeyPair")[0]!.inputs["publicKey"];
   for (const [i, instance] of instances.entries()) {
