@@ -4,7 +4,7 @@ import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { resourceLabels } from "../src/core/namespace.ts";
 import type { ImageCatalog } from "../src/core/image-catalog.ts";
 import { namespaceImages, type ImageRefs } from "./agent-image.ts";
-import { agentBootScript } from "./boot-script.ts";
+import { awsUserData } from "./aws-user-data.ts";
 import { agentPortRange, planAgents, type AgentPlan, type AwsStackConfig, type Exposure } from "../src/core/stack-config.ts";
 import { exposureRules } from "../src/core/exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
@@ -174,11 +174,6 @@ function hostKeyParameterPrefix(namespace: string): string {
   return `/fieldtest/${namespace}/`;
 }
 
-/** Prints a SecureString parameter's value, decrypted. */
-export function ssmParameterCommand(region: string, parameter: string): string {
-  return `aws ssm get-parameter --region ${region} --with-decryption --name ${parameter} --query Parameter.Value --output text`;
-}
-
 export interface AwsAgentArgs {
   plan: AgentPlan;
   namespace: string;
@@ -218,16 +213,7 @@ export class AwsAgent extends pulumi.ComponentResource {
     const userData = pulumi
       .all([args.imageRef, args.authorizedKey, args.registryHost])
       .apply(([image, authorizedKey, registryHost]) =>
-        agentBootScript({
-          image,
-          hostKeyCommand: ssmParameterCommand(args.region, parameterName),
-          authorizedKey,
-          expiresAt: args.expiresAt,
-          sshPort: AGENT_SSH_PORT,
-          extraPackages: ["awscli"],
-          registryLogin: `aws ecr get-login-password --region ${args.region} | docker login --username AWS --password-stdin ${registryHost}`,
-          powerOffAtExpiry: true,
-        }),
+        awsUserData({ image, region: args.region, hostKeyParameter: parameterName, authorizedKey, expiresAt: args.expiresAt, registryHost }),
       );
 
     const instance = new aws.ec2.Instance(

@@ -32,9 +32,11 @@ export interface AgentBootOptions {
 }
 
 const CONTAINER = "fieldtest-agent";
+const AGENT_UNIT = "fieldtest-agent";
 const EXPIRY_UNIT = "fieldtest-expiry";
 const KEY_DIR = "/etc/fieldtest";
 const HOST_KEY = `${KEY_DIR}/ssh_host_ed25519_key`;
+const START_AGENT = `${KEY_DIR}/start-agent`;
 /** IAM grants take a minute or so to reach a new VM: the key and the image are asked for this many times, 10 s apart. */
 const HOST_KEY_ATTEMPTS = 30;
 const PULL_ATTEMPTS = 30;
@@ -54,6 +56,38 @@ function expiryTimer(expiresAt: Date): string[] {
     writeFile(`/etc/systemd/system/${EXPIRY_UNIT}.timer`, `[Unit]\nDescription=fieldtest: the fleet's expiry\n[Timer]\nOnCalendar=${calendar}\nAccuracySec=1s\nPersistent=true\n[Install]\nWantedBy=timers.target`, "FIELDTEST_UNIT"),
     "systemctl daemon-reload",
     `systemctl enable --now ${EXPIRY_UNIT}.timer`,
+  ];
+}
+
+/**
+ * The agent container, started by a systemd unit at every boot: AWS runs user data at the first
+ * boot only, and the container (auto-removed) does not outlive a reboot. On GCP, which runs the
+ * startup script at every boot too, the script's restart of the unit replaces the container the
+ * unit started; systemd runs the two one after the other.
+ */
+function agentService(options: AgentBootOptions, expiresAt: number): string[] {
+  const start = [
+    "#!/bin/bash",
+    "set -euo pipefail",
+    `docker rm -f ${CONTAINER} >/dev/null 2>&1 || true`,
+    `docker create --name ${CONTAINER} --network host --rm \\`,
+    `  -e FIELDTEST_EXPIRES_AT=${expiresAt} -e FIELDTEST_SSH_PORT=${options.sshPort} \\`,
+    `  ${options.image}`,
+    `docker cp ${HOST_KEY} ${CONTAINER}:/etc/ssh/ssh_host_ed25519_key`,
+    `docker cp ${KEY_DIR}/authorized_keys ${CONTAINER}:/root/.ssh/authorized_keys`,
+    `docker start ${CONTAINER}`,
+  ].join("\n");
+  return [
+    writeFile(START_AGENT, start, "FIELDTEST_START_AGENT"),
+    `chmod 700 ${START_AGENT}`,
+    writeFile(
+      `/etc/systemd/system/${AGENT_UNIT}.service`,
+      `[Unit]\nDescription=fieldtest: the agent container, at every boot\nRequires=docker.service\nAfter=docker.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=${START_AGENT}\n[Install]\nWantedBy=multi-user.target`,
+      "FIELDTEST_UNIT",
+    ),
+    "systemctl daemon-reload",
+    `systemctl enable ${AGENT_UNIT}.service`,
+    `systemctl restart ${AGENT_UNIT}.service`,
   ];
 }
 
@@ -91,14 +125,7 @@ export function agentBootScript(options: AgentBootOptions): string {
     `  if (( attempt == ${PULL_ATTEMPTS} )); then echo "fieldtest: cannot pull ${options.image}" >&2; exit 1; fi`,
     "  sleep 10",
     "done",
-    "# GCP runs startup scripts at every boot: replace the container of a previous boot.",
-    `docker rm -f ${CONTAINER} >/dev/null 2>&1 || true`,
-    `docker create --name ${CONTAINER} --network host --rm \\`,
-    `  -e FIELDTEST_EXPIRES_AT=${expiresAt} -e FIELDTEST_SSH_PORT=${options.sshPort} \\`,
-    `  ${options.image}`,
-    `docker cp ${HOST_KEY} ${CONTAINER}:/etc/ssh/ssh_host_ed25519_key`,
-    `docker cp ${KEY_DIR}/authorized_keys ${CONTAINER}:/root/.ssh/authorized_keys`,
-    `docker start ${CONTAINER}`,
+    ...agentService(options, expiresAt),
     "",
   ].join("\n");
 }

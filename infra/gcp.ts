@@ -4,7 +4,7 @@ import { AGENT_SSH_PORT } from "../src/core/defaults.ts";
 import { isoSeconds, resourceLabels } from "../src/core/namespace.ts";
 import type { ImageCatalog } from "../src/core/image-catalog.ts";
 import { namespaceImages, type ImageRefs } from "./agent-image.ts";
-import { agentBootScript } from "./boot-script.ts";
+import { gcpStartupScript } from "./gcp-startup-script.ts";
 import { agentPortRange, planAgents, type AgentPlan, type Exposure, type GcpStackConfig } from "../src/core/stack-config.ts";
 import { exposureRules, portSpanText } from "../src/core/exposure.ts";
 import { ed25519Key, openSshPublicKeyLine } from "./keys.ts";
@@ -191,16 +191,8 @@ export class GcpAgent extends pulumi.ComponentResource {
     );
     const bootScript = pulumi
       .all([args.imageRef, args.authorizedKey])
-      .apply(([image, clientKey]) =>
-        agentBootScript({
-          image,
-          hostKeyCommand: gcpSecretCommand(args.project, secretId),
-          authorizedKey: clientKey,
-          expiresAt: args.expiresAt,
-          sshPort: AGENT_SSH_PORT,
-          extraPackages: [],
-          registryLogin: gcpRegistryLogin(args.registryHost),
-        }),
+      .apply(([image, authorizedKey]) =>
+        gcpStartupScript({ image, project: args.project, secretId, authorizedKey, expiresAt: args.expiresAt, registryHost: args.registryHost }),
       );
 
     const instance = new gcp.compute.Instance(
@@ -249,22 +241,6 @@ export class GcpAgent extends pulumi.ComponentResource {
     };
     this.registerOutputs({ host: this.provisioned.host, internalHost: this.provisioned.internalHost, hostKey: this.provisioned.hostKey });
   }
-}
-
-/** The VM's service account token, from the metadata server. */
-const ACCESS_TOKEN =
-  "$(curl -fsS -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token" +
-  ` | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`;
-
-/** The token is the registry password. */
-function gcpRegistryLogin(registryHost: string): string {
-  return [`token=${ACCESS_TOKEN}`, `printf '%s' "$token" | docker login --username oauth2accesstoken --password-stdin https://${registryHost}`].join("\n");
-}
-
-/** Prints the secret's latest version: Secret Manager's REST answer holds it base64-encoded in `payload.data`. */
-export function gcpSecretCommand(project: string, secretId: string): string {
-  const url = `https://secretmanager.googleapis.com/v1/projects/${project}/secrets/${secretId}/versions/latest:access`;
-  return `curl -fsS -H "Authorization: Bearer ${ACCESS_TOKEN}" ${url} | tr -d ' \\n' | sed -E 's/.*"data":"([^"]+)".*/\\1/' | base64 -d`;
 }
 
 export interface GcpFleetArgs {

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
+import { imageContentTag } from "../src/core/image-catalog.ts";
 import { inventorySchema } from "../src/core/inventory.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { ssmParameterCommand } from "../infra/aws.ts";
+import { awsUserData, ssmParameterCommand } from "../infra/aws-user-data.ts";
 import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const { mocks, declared, invoked } = fieldtestMocks();
@@ -95,6 +96,28 @@ t.test("instances boot the agent container from the namespace's ECR image", asyn
     t.match(userData, /aws ecr get-login-password --region eu-west-1 \| docker login --username AWS --password-stdin 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com; } && docker pull /);
     t.match(userData, /123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/exp-42-images:debian-[0-9a-f]{12}\n/);
     t.match(userData, /docker create --name fieldtest-agent --network host --rm/);
+  }
+});
+
+t.test("a systemd unit starts the agent container at every boot: cloud-init runs user data at the first one only", async (t) => {
+  const userData: string = instances[0]!.inputs["userData"];
+  t.match(userData, /\/etc\/systemd\/system\/fieldtest-agent\.service <<'FIELDTEST_UNIT'\n\[Unit\][^]*After=docker\.service\n\[Service\]\nType=oneshot\nRemainAfterExit=yes\nExecStart=\/etc\/fieldtest\/start-agent\n\[Install\]\nWantedBy=multi-user\.target\n/);
+  t.match(userData, /systemctl enable fieldtest-agent\.service\nsystemctl restart fieldtest-agent\.service\n$/);
+  t.match(userData, /\/etc\/fieldtest\/start-agent <<'FIELDTEST_START_AGENT'\n#!\/bin\/bash\n[^]*docker create --name fieldtest-agent[^]*docker start fieldtest-agent\nFIELDTEST_START_AGENT\n/);
+});
+
+t.test("the user data is awsUserData's text, which the VM stand-in test runs", async (t) => {
+  const clientKey: string = ofType("aws:ec2/keyPair:KeyPair")[0]!.inputs["publicKey"];
+  for (const [i, instance] of instances.entries()) {
+    const expected = awsUserData({
+      image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/exp-42-images:${imageContentTag({ dir: "dockerfiles", alias: "debian" })}`,
+      region: "eu-west-1",
+      hostKeyParameter: `/fieldtest/exp-42/node-00${i + 1}/host-key`,
+      authorizedKey: clientKey,
+      expiresAt: new Date(expiresAtSeconds * 1000),
+      registryHost: "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+    });
+    t.equal(instance.inputs["userData"], expected, instance.name);
   }
 });
 

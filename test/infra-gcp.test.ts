@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { inventorySchema } from "../src/core/inventory.ts";
 import { imageContentTag } from "../src/core/image-catalog.ts";
 import { LABELS } from "../src/core/namespace.ts";
-import { gcpSecretCommand } from "../infra/gcp.ts";
+import { gcpSecretCommand, gcpStartupScript } from "../infra/gcp-startup-script.ts";
 import { fakeOpenSshKey, fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
 
 const fakeKeyOf = (name: string) => fakeOpenSshKey(name).privateKeyOpenssh;
@@ -134,6 +134,21 @@ t.test("instances are named, shaped and booted as configured", async (t) => {
     t.notMatch(script, /PRIVATE KEY-----/, "no private key in the VM's metadata");
     t.match(script, new RegExp(`secretmanager\\.googleapis\\.com/v1/projects/my-project/secrets/${instance.name}-host-key/versions/latest:access[^]*docker cp /etc/fieldtest/ssh_host_ed25519_key fieldtest-agent:/etc/ssh/ssh_host_ed25519_key`));
     t.match(script, /docker cp \/etc\/fieldtest\/authorized_keys fieldtest-agent:\/root\/\.ssh\/authorized_keys\ndocker start fieldtest-agent/);
+  }
+});
+
+t.test("the startup script is gcpStartupScript's text, which the VM stand-in test runs", async (t) => {
+  for (const instance of instances) {
+    const clientKey: string = instance.inputs["metadata"]["ssh-keys"].replace(/^fieldtest:/, "");
+    const expected = gcpStartupScript({
+      image: `europe-west1-docker.pkg.dev/my-project/alice-images/debian:${imageContentTag({ dir: "dockerfiles", alias: "debian" })}`,
+      project: "my-project",
+      secretId: `${instance.name}-host-key`,
+      authorizedKey: clientKey,
+      expiresAt,
+      registryHost: "europe-west1-docker.pkg.dev",
+    });
+    t.equal(instance.inputs["metadata"]["startup-script"], expected, instance.name);
   }
 });
 

@@ -84,7 +84,7 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
   return tag;
 }
 
-function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+export function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
   const output: string[] = [];
   return new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(
