@@ -44,3 +44,19 @@ t.test("Cloud.connect keeps at most CONNECT_CONCURRENCY handshakes in flight and
   await t.rejects(connecting, /connection closed during the handshake|ECONNRESET|failed/, "the first failed handshake fails the connect");
   t.equal(accepted, CONNECT_CONCURRENCY, "no handshake starts after the first failure");
 });
+
+t.test("the run's signal takes a listener per operation in flight without Node's leak warning", async (t) => {
+  const now = new Date();
+  const inventory = parseInventory({ namespace: "t-connect", target: "ssh", createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + 3_600_000).toISOString(), agents: [] });
+  const run = new AbortController();
+  const cloud = await Cloud.connect(inventory, { privateKey: generateEd25519KeyPair("client").privateKey, logSink: () => {}, signal: run.signal });
+  t.teardown(() => cloud.close());
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on("warning", onWarning);
+  t.teardown(() => process.off("warning", onWarning));
+  // Every exec, wait and copy of a fan-out adds one, as these do.
+  for (let i = 0; i < 50; i++) run.signal.addEventListener("abort", () => {});
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.same(warnings, [], "no MaxListenersExceededWarning");
+});
