@@ -5,7 +5,7 @@
  *   npm run bench                        human-readable table on stdout, progress on stderr
  *   npm run bench -- --json              one JSON object per measure row, in an array
  *   npm run bench -- --smoke             tiny counts (2 agents, 20 calls, 5 MB), well under a minute
- *   npm run bench -- --only exec,copy    some measures: exec fanout copy logs memory history broadcast bringup teardown faults startup
+ *   npm run bench -- --only exec,copy    some measures: exec fanout copy logs memory history broadcast bringup teardown faults startup scale
  *
  * Everything made (containers by the bench's own namespace labels, ControlMasters, temp files)
  * is removed at the end, on failure, and on Ctrl+C; a second Ctrl+C exits at once and the
@@ -27,11 +27,12 @@ import { faults } from "./measures/faults.ts";
 import { history } from "./measures/history.ts";
 import { logs } from "./measures/logs.ts";
 import { memory } from "./measures/memory.ts";
+import { scale } from "./measures/scale.ts";
 import { startup } from "./measures/startup.ts";
 import { teardown } from "./measures/teardown.ts";
 
 // The measures on the shared fleet come first; it is removed before bring-up and teardown.
-const MEASURES: readonly Measure[] = [exec, fanout, copy, logs, memory, history, broadcast, bringup, teardown, faults, startup];
+const MEASURES: readonly Measure[] = [exec, fanout, copy, logs, memory, history, broadcast, bringup, teardown, faults, startup, scale];
 const ON_SHARED_FLEET = new Set(["exec", "fanout", "copy", "logs", "memory"]);
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import t from "tap";
 import { requireDocker, ROOT } from "./helpers/fleet.ts";
 
-const MEASURES = ["exec", "fanout", "copy", "logs", "memory", "history", "broadcast", "bringup", "teardown", "faults", "startup"];
+const MEASURES = ["exec", "fanout", "copy", "logs", "memory", "history", "broadcast", "bringup", "teardown", "faults", "startup", "scale"];
 const STATS = ["median", "p90", "min", "max", "rounds", "samples"];
 
 const docker = await requireDocker(t);

@@ -17,6 +17,7 @@ import { NamespaceState } from "../../src/targets/state.ts";
 import { OpenSsh } from "./openssh.ts";
 import { rawDown, rawSlices, rawUp, type RawFleet, type RawOptions } from "./raw-docker.ts";
 import { rawDownOwnNetwork, rawUpOwnNetwork, type RawNetworkFleet } from "./raw-network.ts";
+import { upSshdFleet, type SshdFleet } from "./sshd-fleet.ts";
 import type { Stats } from "./stats.ts";
 
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -67,6 +68,16 @@ export interface Sizes {
   broadcastMbit: number;
   /** Start-ups of the compiled CLI and of a bare node, alternating. */
   startupRounds: number;
+  /** Scale: containers × sshd endpoints per container, each an agent (see sshd-fleet.ts). */
+  scaleContainers: number;
+  scalePerContainer: number;
+  scaleFanoutRounds: number;
+  /** Rounds of each parallel-ssh baseline: every round opens a connection per agent. */
+  scaleBaselineRounds: number;
+  scaleLinesPerDaemon: number;
+  /** The file `cloud.copy` broadcasts, and to how many of the agents (see bench/measures/scale.ts). */
+  scaleCopyBytes: number;
+  scaleCopyAgents: number;
 }
 
 export const FULL: Sizes = {
@@ -88,6 +99,13 @@ export const FULL: Sizes = {
   broadcastSizes: [1, 10, 30],
   broadcastMbit: 100,
   startupRounds: 15,
+  scaleContainers: 10,
+  scalePerContainer: 100,
+  scaleFanoutRounds: 5,
+  scaleBaselineRounds: 1,
+  scaleLinesPerDaemon: 1000,
+  scaleCopyBytes: 10_000_000,
+  scaleCopyAgents: 100,
 };
 
 export const SMOKE: Sizes = {
@@ -109,6 +127,13 @@ export const SMOKE: Sizes = {
   broadcastSizes: [1, 2],
   broadcastMbit: 100,
   startupRounds: 3,
+  scaleContainers: 2,
+  scalePerContainer: 5,
+  scaleFanoutRounds: 2,
+  scaleBaselineRounds: 1,
+  scaleLinesPerDaemon: 5000,
+  scaleCopyBytes: 1_000_000,
+  scaleCopyAgents: 10,
 };
 
 // Bench agents expire on their own if the bench is killed before it cleans up; a measure that
@@ -227,6 +252,19 @@ export class BenchContext {
     }
     // On failure, `cleanup` removes what was created: the raw namespace is recorded like any other.
     return { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
+  }
+
+  /**
+   * `containers` × `perContainer` sshd endpoints in a fresh namespace, one inventory for all
+   * (see sshd-fleet.ts), with a client key of their own at `keyPath`; `cleanup` removes them.
+   */
+  async sshdFleet(containers: number, perContainer: number, ttlSeconds: number): Promise<SshdFleet & { privateKey: string; keyPath: string }> {
+    const namespace = this.newNamespace();
+    const key = generateEd25519KeyPair(`fieldtest-${namespace}`);
+    const keyPath = join(this.dir, `${namespace}_ed25519`);
+    await writeFile(keyPath, key.privateKey, { mode: 0o600 });
+    const fleet = await upSshdFleet(this.docker, { image: this.image, namespace, owner: "bench", containers, perContainer, clientPublicKey: key.publicKey, ttlSeconds });
+    return { ...fleet, privateKey: key.privateKey, keyPath };
   }
 
   rawDown(fleet: RawFleet): Promise<void> {

@@ -67,7 +67,7 @@ export function rawDown(docker: Docker, fleet: RawFleet): Promise<void> {
 }
 
 /** Polls until host:port (default 127.0.0.1) accepts a TCP connection. */
-export async function waitForPort(port: number, deadline: number, host = "127.0.0.1"): Promise<void> {
+export async function waitForPort(port: number, deadline: number, host = "127.0.0.1", intervalMs = 5): Promise<void> {
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect({ host, port });
@@ -79,6 +79,6 @@ export async function waitForPort(port: number, deadline: number, host = "127.0.
     });
     if (open) return;
     if (Date.now() > deadline) throw new Error(`port ${port} did not open in time`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { cutBy } from "../core/abort.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { describeFaultEvent, type FaultObserver } from "./faults/events.ts";
@@ -42,6 +43,30 @@ export interface FailurePath {
   path: string;
 }
 
+/**
+ * SSH handshakes in flight at once while connecting. Each has its own timeout (SshConnection's
+ * ready timeout): a thousand started together share the runner's one thread and the CPU, and
+ * some outlast it though nothing is wrong; this many at a time keep the runner busy all the
+ * same, even where each handshake waits a few round trips on a distant agent.
+ */
+export const CONNECT_CONCURRENCY = 128;
+
+/** Runs `work` on every item, at most `limit` at a time; rejects at the first failure, starting no more. */
+async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** The fleet handed to a scenario's `run`: its agents, by name or all together. */
 export class Cloud {
   readonly namespace: string;
@@ -62,6 +87,9 @@ export class Cloud {
   private constructor(readonly inventory: Inventory, private readonly options: CloudOptions) {
     this.namespace = inventory.namespace;
     this.signal = options.signal ?? new AbortController().signal;
+    // Every exec, wait and copy in flight listens to the run's signal: a fan-out to a thousand
+    // agents is a thousand listeners, not a leak, and Node's warning at eleven would say it is.
+    setMaxListeners(0, this.signal);
     this.#scenarioSignal = options.signal;
     this.copies = new CopyCoalescer(this.hashes, (message) => this.log(message));
     this.agents = inventory.agents.map(
@@ -79,11 +107,14 @@ export class Cloud {
     );
   }
 
-  /** Connects to every agent in parallel; the first failure closes the rest and throws. */
+  /**
+   * Connects to every agent, CONNECT_CONCURRENCY handshakes at a time; the first failure closes
+   * the rest and throws.
+   */
   static async connect(inventory: Inventory, options: CloudOptions): Promise<Cloud> {
     const cloud = new Cloud(inventory, options);
     try {
-      await Promise.all(cloud.agents.map((agent) => agent.connect()));
+      await eachAtMost(cloud.agents, CONNECT_CONCURRENCY, (agent) => agent.connect());
     } catch (error) {
       await cloud.close();
       throw error;
