@@ -1,17 +1,20 @@
 // A GCP API the program uses is not enabled: Google answers a 403 (reason SERVICE_DISABLED, or
 // accessNotConfigured before), and `up` must say which API and the `gcloud services enable` to
 // run, not pass the provider's error on. The texts below are Google's answers as users reported
-// them (each cites where); the last test runs them through the Automation API's own `up`, against
-// a `pulumi` that prints them as Pulumi prints a failed update.
+// them (each cites where), also run through the Automation API's own `up` against a `pulumi` that
+// prints them as Pulumi prints a failed update. Before that, where gcloud can list the project's
+// enabled APIs, the plan is refused naming the missing ones.
+import { execFile } from "node:child_process";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { isoSeconds } from "../src/core/namespace.ts";
-import { disabledGcpApis, disabledGcpApisMessage, GCP_APIS } from "../src/targets/pulumi/gcp-apis.ts";
+import { findExecutable } from "../src/core/executables.ts";
+import { disabledGcpApis, disabledGcpApisMessage, gcloudEnabledServicesArgs, GCP_APIS, gcpApisProblem } from "../src/targets/pulumi/gcp-apis.ts";
 import { openWorkspace, upStack } from "../src/targets/pulumi/stacks.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
-import { ROOT, tempHome } from "./helpers/fleet.ts";
+import { ROOT, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 
 const REPORTED = {
   // terraform-google-modules/cloud-foundation-training#17: the older shape, reason accessNotConfigured.
@@ -89,7 +92,7 @@ t.test("the message names the API, what fieldtest uses it for, and one gcloud co
   t.match(message, "the GCP project tef-olxyz has not enabled an API the fleet needs: Compute Engine API (compute.googleapis.com, for the network, firewall rules and VMs)");
   t.match(message, `\n  gcloud services enable ${ALL} --project tef-olxyz`);
   const other = disabledGcpApisMessage(disabledGcpApis(REPORTED.registryDenied)!);
-  t.match(other, `gcloud services enable cloudresourcemanager.googleapis.com ${ALL} --project xxxx`, "an API fieldtest does not list is enabled too");
+  t.match(other, `gcloud services enable ${ALL} cloudresourcemanager.googleapis.com --project xxxx`, "an API fieldtest does not list is enabled too");
 });
 
 t.test("a failed `pulumi up` through the Automation API reports the disabled APIs, not Pulumi's output", async (t) => {
@@ -124,7 +127,7 @@ t.test("a failed `pulumi up` through the Automation API reports the disabled API
       "Artifact Registry API (artifactregistry.googleapis.com, for the namespace's image registry); " +
       "Compute Engine API (compute.googleapis.com, for the network, firewall rules and VMs). " +
       "Enable every API fieldtest uses, wait a minute or two for it to take effect, then run the same `up` again:\n" +
-      `  gcloud services enable artifactregistry.googleapis.com compute.googleapis.com secretmanager.googleapis.com iam.googleapis.com --project tef-olxyz`,
+      `  gcloud services enable ${ALL} --project tef-olxyz`,
   );
 });
 
@@ -155,4 +158,54 @@ t.test("docs/cloud.md and the example GCP stack enable the same APIs", async (t)
     t.ok(command, `${file} has the gcloud command`);
     t.same(command?.[1]!.split(/\s+/).sort(), GCP_APIS.map((api) => api.service).sort(), file);
   }
+});
+
+/** A `gcloud` that lists these services as enabled, and records its arguments. */
+async function fakeGcloud(dir: string, enabled: readonly string[]): Promise<{ env: NodeJS.ProcessEnv; calls: () => Promise<string> }> {
+  await mkdir(join(dir, "bin"), { recursive: true });
+  await writeFile(join(dir, "bin", "gcloud"), `#!/bin/sh\necho "$@" >> "${join(dir, "calls")}"\nprintf '%s\\n' ${enabled.join(" ")}\n`);
+  await chmod(join(dir, "bin", "gcloud"), 0o755);
+  return { env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` }, calls: () => readFile(join(dir, "calls"), "utf8") };
+}
+
+t.test("before anything is made, gcloud's list of enabled APIs names the missing ones", async (t) => {
+  const gcloud = await fakeGcloud(await tempHome(t), ["compute.googleapis.com", "artifactregistry.googleapis.com", "storage.googleapis.com"]);
+  t.equal(
+    await gcpApisProblem("my-project", gcloud.env),
+    "the GCP project my-project has not enabled APIs the fleet needs: Secret Manager API (secretmanager.googleapis.com, for the agents' host keys); " +
+      "Identity and Access Management (IAM) API (iam.googleapis.com, for the agents' service account). " +
+      "Enable every API fieldtest uses, wait a minute or two for it to take effect, then run the same `up` again:\n" +
+      `  gcloud services enable ${ALL} --project my-project\nNothing was created.`,
+  );
+  t.equal(await gcloud.calls(), `${gcloudEnabledServicesArgs("my-project").join(" ")}\n`);
+  const all = await fakeGcloud(await tempHome(t), GCP_APIS.map((api) => api.service));
+  t.equal(await gcpApisProblem("my-project", all.env), undefined, "all enabled: no problem");
+});
+
+t.test("where gcloud cannot tell, the check is left to Google's refusal", async (t) => {
+  t.equal(await gcpApisProblem("my-project", { PATH: await tempHome(t) }), undefined, "no gcloud");
+});
+
+const realGcloud = findExecutable("gcloud", process.env);
+t.test("the real gcloud, logged in to nothing, accepts the arguments, and cannot tell", { skip: realGcloud ? false : "no gcloud on this machine" }, async (t) => {
+  const config = await tempHome(t);
+  // It parses the arguments first (a usage error exits 2), then finds no account (exit 1).
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    execFile(realGcloud!, gcloudEnabledServicesArgs("my-project"), { env: { ...process.env, CLOUDSDK_CONFIG: config } }, (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr })),
+  );
+  t.equal(result.code, 1, `gcloud accepts the arguments: ${result.stderr}`);
+  t.notMatch(result.stderr, /unrecognized arguments|Invalid value/);
+  t.equal(await gcpApisProblem("my-project", { ...process.env, CLOUDSDK_CONFIG: config }), undefined, "no account: not a problem of the plan");
+});
+
+t.test("`up --cloud gcp --dry-run` refuses the plan with the missing APIs (exit 2), having made nothing", async (t) => {
+  const home = await tempHome(t);
+  const gcloud = await fakeGcloud(home, ["compute.googleapis.com"]);
+  const namespace = uniqueNamespace("apis");
+  const flags = ["--cloud", "gcp", "--project", "my-project", "--zone", "europe-west1-b", "--ssh-source-range", "203.0.113.7/32", "--namespace", namespace, "--vms", "1"];
+  const up = await runCli(["up", ...flags, "--dry-run"], { ...gcloud.env, HOME: home, FIELDTEST_HOME: home, FIELDTEST_NAMESPACE: "" } as Record<string, string>);
+  t.equal(up.code, 2, up.stderr);
+  t.match(up.stderr, new RegExp(`^plan: namespace ${namespace} on gcp`), "the plan first");
+  t.match(up.stderr, /fieldtest: the GCP project my-project has not enabled APIs the fleet needs: Artifact Registry API[^]*\n {2}gcloud services enable compute\.googleapis\.com artifactregistry\.googleapis\.com secretmanager\.googleapis\.com iam\.googleapis\.com --project my-project\nNothing was created\.\n$/);
+  t.notMatch(up.stderr, /dry run: nothing was created/);
 });

@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { findExecutable } from "../../core/executables.ts";
+
 /**
  * The Google Cloud APIs the GCP program (infra/gcp.ts) calls, and the error Google answers when
  * one is not enabled in the project: a 403 whose `google.rpc.ErrorInfo` has the reason
@@ -59,11 +62,42 @@ function described(service: string): string {
  * fleet uses, since Pulumi stops at the first failures and the others may be disabled too.
  */
 export function disabledGcpApisMessage(disabled: DisabledGcpApis): string {
-  const all = [...new Set([...disabled.services, ...GCP_APIS.map((api) => api.service)])];
+  const all = [...new Set([...GCP_APIS.map((api) => api.service), ...disabled.services])];
   const project = disabled.project ?? "<project>";
   return (
     `the GCP project ${project} has not enabled ${disabled.services.length === 1 ? "an API" : "APIs"} the fleet needs: ${disabled.services.map(described).join("; ")}. ` +
     `Enable every API fieldtest uses, wait a minute or two for it to take effect, then run the same \`up\` again:\n` +
     `  gcloud services enable ${all.join(" ")} --project ${project}`
   );
+}
+
+/** gcloud answers in a few seconds; a hung one must not hold `up` for long. */
+const GCLOUD_TIMEOUT_MS = 60_000;
+
+/** `gcloud services list` of the project's enabled APIs, one name a line. */
+export function gcloudEnabledServicesArgs(project: string): string[] {
+  return ["services", "list", "--enabled", "--project", project, "--format", "value(config.name)", "--quiet"];
+}
+
+/**
+ * The APIs `project` has enabled, as gcloud lists them, or undefined where gcloud cannot tell
+ * (not installed, not logged in, not allowed to list services): the check is then left to
+ * Google's own refusal, which {@link disabledGcpApis} reads.
+ */
+export function enabledGcpApis(project: string, env: NodeJS.ProcessEnv): Promise<Set<string> | undefined> {
+  const gcloud = findExecutable("gcloud", env);
+  if (!gcloud) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    execFile(gcloud, gcloudEnabledServicesArgs(project), { env, timeout: GCLOUD_TIMEOUT_MS, maxBuffer: 4 << 20 }, (error, stdout) => {
+      resolve(error ? undefined : new Set(stdout.split("\n").map((line) => line.trim()).filter(Boolean)));
+    });
+  });
+}
+
+/** Before anything is created: the APIs of {@link GCP_APIS} that gcloud says `project` has not enabled, as a plan's problem. */
+export async function gcpApisProblem(project: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const enabled = await enabledGcpApis(project, env);
+  const missing = enabled && GCP_APIS.map((api) => api.service).filter((service) => !enabled.has(service));
+  if (!missing?.length) return undefined;
+  return `${disabledGcpApisMessage({ services: missing, project })}\nNothing was created.`;
 }
