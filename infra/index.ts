@@ -71,7 +71,7 @@ async function provisionFleet(config: StackConfig): Promise<Fleet> {
     }
     case "ssh": {
       const { SshFleet } = await import("./ssh.ts");
-      return SshFleet.create(config.namespace, { config, dockerfilesDir });
+      return SshFleet.create(config.namespace, { config });
     }
   }
 }

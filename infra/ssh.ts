@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseInventory, type Inventory } from "../src/core/inventory.ts";
 import { DEFAULT_GROUP, parseAgentName } from "../src/core/naming.ts";
@@ -28,25 +27,45 @@ export interface SshAgentsInputs {
   count: number;
   /** The host's place in fieldtest:sshHosts: its agent is `agent-<index + 1>` (src/core/naming.ts). */
   firstAgentIndex: number;
-  image: { dockerfilesDir: string; alias: string };
+  /** The agents' image: fieldtest's `dockerfiles/<image>.Dockerfile`, from the fieldtest the provider loads. */
+  image: string;
   hosts: Array<{ user: string; host: string; port: number; hostKey: string }>;
   operatorPrivateKey: string;
   clientPrivateKey: string;
   clientPublicKey: string;
 }
 
-// The dynamic provider runs in Pulumi's own Node process, which knows neither tsx nor this
-// package's module paths: the provider registers tsx and imports the plain functions by URL
-// (a `.ts` source from a checkout, the compiled `.js` from the package's build/).
-const FLEET_MODULE = new URL(`../src/targets/ssh-hosts/fleet${new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url).href;
-const TSX_API = import.meta.resolve("tsx/esm/api");
-
 const SECRET_INPUTS = ["operatorPrivateKey", "clientPrivateKey"];
 
-async function loadFleetModule(): Promise<typeof import("../src/targets/ssh-hosts/fleet.ts")> {
-  const { register } = await import(TSX_API);
-  register();
-  return import(FLEET_MODULE);
+/**
+ * The provider is serialized into the stack state, and every later `up` and `destroy` runs that
+ * stored copy, perhaps from a moved checkout or another machine: so it captures no path. It runs in
+ * Pulumi's own Node process, which knows neither tsx nor this package, started in the folder of the
+ * project's `main`; from there it finds fieldtest by name, as Node would: fieldtest's checkout names
+ * itself (package.json `exports`), and a project that installs it has node_modules/fieldtest. A
+ * checkout runs its `.ts` sources through its own tsx; an installed package ships only build/.
+ * Only `import()` of Node's modules: the closure serializer cannot capture a module's functions.
+ */
+async function loadFleetModule(): Promise<{ fleet: typeof import("../src/targets/ssh-hosts/fleet.ts"); dockerfilesDir: string }> {
+  const { createRequire } = await import("node:module");
+  const { existsSync } = await import("node:fs");
+  const { dirname, join } = await import("node:path");
+  const { pathToFileURL } = await import("node:url");
+  const fromProject = createRequire(join(process.cwd(), "package.json"));
+  let root: string;
+  try {
+    root = dirname(fromProject.resolve("fieldtest/package.json"));
+  } catch (error) {
+    throw new Error(`the ssh target's provider cannot find the fieldtest package from ${process.cwd()}, where Pulumi runs it (${(error as Error).message}): run Pulumi from fieldtest's checkout or from a project that installs fieldtest`);
+  }
+  const source = join(root, "src", "targets", "ssh-hosts", "fleet.ts");
+  let file = join(root, "build", "src", "targets", "ssh-hosts", "fleet.js");
+  if (existsSync(source)) {
+    // What Pulumi.yaml's `--import tsx` does for the program.
+    await import(pathToFileURL(createRequire(join(root, "package.json")).resolve("tsx")).href);
+    file = source;
+  }
+  return { fleet: await import(pathToFileURL(file).href), dockerfilesDir: join(root, "dockerfiles") };
 }
 
 const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
@@ -54,23 +73,23 @@ const provider: pulumi.dynamic.ResourceProvider<SshAgentsInputs> = {
     // The agents' containers count their TTL from their creation, which is now.
     const ttlSeconds = Math.ceil((Date.parse(inputs.expiresAt) - Date.now()) / 1000);
     if (!(ttlSeconds > 0)) throw new Error(`fieldtest:expiresAt ${inputs.expiresAt} has passed: extend it before creating agents`);
-    const { pinnedHostAccess, upSshHosts } = await loadFleetModule();
-    const inventory = await upSshHosts({
+    const { fleet, dockerfilesDir } = await loadFleetModule();
+    const inventory = await fleet.upSshHosts({
       namespace: inputs.namespace,
-      groups: [{ name: DEFAULT_GROUP, count: inputs.count, image: inputs.image.alias, firstIndex: inputs.firstAgentIndex }],
+      groups: [{ name: DEFAULT_GROUP, count: inputs.count, image: inputs.image, firstIndex: inputs.firstAgentIndex }],
       ttlSeconds,
       portsPerAgent: inputs.portsPerAgent,
       owner: inputs.owner,
       clientKey: { privateKey: inputs.clientPrivateKey, publicKey: inputs.clientPublicKey },
-      images: { projectDirs: [], fieldtestDir: inputs.image.dockerfilesDir },
+      images: { projectDirs: [], fieldtestDir: dockerfilesDir },
       progress: { step() {} },
-      hosts: pinnedHostAccess(inputs.hosts, inputs.operatorPrivateKey),
+      hosts: fleet.pinnedHostAccess(inputs.hosts, inputs.operatorPrivateKey),
     });
     return { id: inputs.namespace, outs: { ...inputs, inventory } };
   },
   async delete(_id, props: SshAgentsInputs) {
-    const { destroySshFleet, pinnedHostAccess } = await loadFleetModule();
-    await destroySshFleet(pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
+    const { fleet } = await loadFleetModule();
+    await fleet.destroySshFleet(fleet.pinnedHostAccess(props.hosts, props.operatorPrivateKey), props.namespace, false);
   },
   async diff(_id, olds: SshAgentsInputs, news: SshAgentsInputs) {
     const keys = ["namespace", "owner", "expiresAt", "portsPerAgent", "count", "firstAgentIndex", "image", "hosts", "operatorPrivateKey", "clientPrivateKey"] as const;
@@ -93,8 +112,6 @@ export class SshAgents extends pulumi.dynamic.Resource {
 
 export interface SshFleetArgs {
   config: SshStackConfig;
-  /** Absolute: the provider builds the image on each host from here, in another process. */
-  dockerfilesDir: string;
 }
 
 async function operatorKey(config: SshStackConfig): Promise<pulumi.Output<string>> {
@@ -149,7 +166,7 @@ export class SshFleet extends pulumi.ComponentResource {
             portsPerAgent: config.portsPerAgent,
             count: 1,
             firstAgentIndex: index,
-            image: { dockerfilesDir: path.resolve(args.dockerfilesDir), alias: config.image },
+            image: config.image,
             hosts: [host],
             operatorPrivateKey,
             clientPrivateKey: clientKey.privateKeyOpenssh,

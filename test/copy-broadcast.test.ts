@@ -7,6 +7,7 @@ import type { Agent } from "../src/runtime/agent.ts";
 import { partialPath } from "../src/runtime/copy.ts";
 import { HashCache } from "../src/runtime/hash-cache.ts";
 import { quoteArg } from "../src/transport/quote.ts";
+import { agentContainerName } from "../src/targets/docker-engine/provisioner.ts";
 import { requireDocker, tempHome, testFleet } from "./helpers/fleet.ts";
 
 // Agents without the inbox, as agents on other machines are: every byte goes over SSH or the relay.
@@ -31,7 +32,7 @@ if (docker) {
       (error: unknown) => error,
     );
     await stopped;
-    await docker.getContainer(`fieldtest-${fleet.namespace}-${victim.name}`).kill();
+    await docker.getContainer(agentContainerName(fleet.namespace, victim.name)).kill();
     return copying;
   };
 

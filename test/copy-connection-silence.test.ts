@@ -1,4 +1,5 @@
 import t from "tap";
+import { agentContainerName } from "../src/targets/docker-engine/provisioner.ts";
 import { SshConnection } from "../src/transport/ssh-connection.ts";
 import { requireDocker, testFleet } from "./helpers/fleet.ts";
 
@@ -11,7 +12,7 @@ if (docker) {
   const fleet = await testFleet(t, docker, 1);
   const spec = fleet.inventory.agents[0]!;
   const { privateKey } = await fleet.state.clientKey();
-  const container = docker.getContainer(`fieldtest-${fleet.namespace}-${spec.name}`);
+  const container = docker.getContainer(agentContainerName(fleet.namespace, spec.name));
   const connect = () => {
     const connection = new SshConnection({ label: spec.name, host: spec.host, port: spec.sshPort, user: spec.user, hostKey: spec.hostKey, privateKey }, 10_000, KEEPALIVE_MS);
     t.teardown(() => connection.close());

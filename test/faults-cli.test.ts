@@ -6,6 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { Nemesis } from "../src/runtime/faults/nemesis.ts";
 import type { Agent } from "../src/runtime/agent.ts";
+import { agentContainerName } from "../src/targets/docker-engine/provisioner.ts";
 import { followLog } from "./helpers/container-log.ts";
 import { requireDocker, runCli, startCli, testFleet, waitFor, waitForOutput } from "./helpers/fleet.ts";
 
@@ -42,7 +43,7 @@ export default defineScenario({
     await waitForOutput(cli, /partitioned/, "the scenario to partition", 20_000);
     t.match(cli.output(), /fault-start partition [0-9a-f]{8} on agent-001, agent-002 .*iptables, heals by/, "the fault is in the run's log");
     // Followed from the agents' first line: what they say of the heal is read once it is said.
-    const logs = await Promise.all([a, b].map((agent) => followLog(docker, `fieldtest-${fleet.namespace}-${agent.name}`)));
+    const logs = await Promise.all([a, b].map((agent) => followLog(docker, agentContainerName(fleet.namespace, agent.name))));
     const killedAt = Date.now();
     cli.kill("SIGKILL");
     t.equal(await faultChains(a), 2, "the partition is in force after the runner died");

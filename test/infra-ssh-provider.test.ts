@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseInventory } from "../src/core/inventory.ts";
 import { generateEd25519KeyPair } from "../src/transport/keys.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
-import { cleanupNamespace, containerCount, requireDocker, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
+import { cleanupNamespace, containerCount, requireDocker, ROOT, runCli, tempHome, uniqueNamespace } from "./helpers/fleet.ts";
 import { requireSshd, startSshd } from "./helpers/sshd.ts";
 
 const docker = await requireDocker(t);
@@ -69,7 +69,8 @@ if (docker && haveSshd) {
       const child = execFile(
         process.execPath,
         [join(home, "host.cjs"), providerFile, method],
-        { cwd: home, env: { ...process.env, NODE_OPTIONS: "" }, maxBuffer: 16 << 20 },
+        // Where Pulumi starts the plugin: the folder of Pulumi.yaml's main, from which it finds fieldtest.
+        { cwd: join(ROOT, "infra"), env: { ...process.env, NODE_OPTIONS: "" }, maxBuffer: 16 << 20 },
         (error, stdout, stderr) => (error ? reject(new Error(`${method}: ${error.message}\n${stderr}${sshd.log()}`)) : resolve(JSON.parse(stdout))),
       );
       child.stdin!.end(JSON.stringify(args));

@@ -6,7 +6,7 @@ import t from "tap";
 import * as pulumi from "@pulumi/pulumi";
 import { generateEd25519KeyPair, knownHostsLine } from "../src/transport/keys.ts";
 import { fieldtestMocks, resolved } from "./fixtures/pulumi-mocks.ts";
-import { tempHome } from "./helpers/fleet.ts";
+import { ROOT, tempHome } from "./helpers/fleet.ts";
 
 const dir = await tempHome(t);
 const operator = generateEd25519KeyPair("operator");
@@ -69,7 +69,8 @@ t.test("one dynamic resource per host holds its agent, with its pinned host key 
     ],
   );
   const inputs = agents[1]!.inputs;
-  t.match(inputs, { namespace: "lab", owner: "Ops", expiresAt: expiresAt.toISOString(), portsPerAgent: 20, image: { alias: "debian", dockerfilesDir: /\/dockerfiles$/ } });
+  t.match(inputs, { namespace: "lab", owner: "Ops", expiresAt: expiresAt.toISOString(), portsPerAgent: 20, image: "debian" });
+  t.notOk(JSON.stringify(inputs).includes(ROOT), "no path of this checkout in the state: an `up` from elsewhere changes nothing");
   t.same(inputs["operatorPrivateKey"], { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: operator.privateKey }, "the operator's key is passed as a secret");
   t.match(inputs["clientPrivateKey"], /BEGIN OPENSSH PRIVATE KEY/);
   t.match(inputs["clientPublicKey"], /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
@@ -14,13 +15,15 @@ const sdkRequire = createRequire(fileURLToPath(import.meta.resolve("@pulumi/pulu
 const grpc = sdkRequire("@grpc/grpc-js");
 const resourceServices = sdkRequire("./proto/resource_grpc_pb.js");
 const engineServices = sdkRequire("./proto/engine_grpc_pb.js");
+const providerServices = sdkRequire("./proto/provider_grpc_pb.js");
+const providerMessages = sdkRequire("./proto/provider_pb.js");
 const { Struct } = sdkRequire("google-protobuf/google/protobuf/struct_pb.js");
 
 export interface Registration {
   type: string;
   name: string;
   custom: boolean;
-  /** The resource's inputs as the program sent them (unknown ones as the SDK's unknown marker). */
+  /** The resource's inputs as the program sent them (unknown ones as the SDK's unknown marker; a dynamic resource's `__provider` among them). */
   inputs: Record<string, unknown>;
   /** The URNs of the resources it waits for. */
   dependencies: string[];
@@ -166,4 +169,48 @@ export function runPulumiRunner(launch: RunnerLaunch, engine: EngineStandIn): Pr
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, output }));
   });
+}
+
+export interface DynamicProviderPlugin {
+  /** The provider's Delete RPC, as the engine calls it at `destroy`: the resource's stored state, `__provider` included. */
+  delete(id: string, properties: Record<string, unknown>): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Pulumi's plugin for dynamic resources, started as the engine starts it: the SDK's own
+ * `pulumi-resource-pulumi-nodejs` script, in the folder of the project's `main` (the plugin
+ * context's pwd), with the environment of the CLI. It loads each resource's `__provider` text
+ * from the state it is given; it prints the port of its gRPC server.
+ */
+export async function startDynamicProviderPlugin(pwd: string): Promise<DynamicProviderPlugin> {
+  const script = join(dirname(createRequire(join(pwd, "package.json")).resolve("@pulumi/pulumi/package.json")), "pulumi-resource-pulumi-nodejs");
+  // In a process group of its own: the script's node is its child, and both end at close.
+  const child = spawn("sh", [script, "127.0.0.1:1"], { cwd: pwd, env: { ...process.env, NODE_OPTIONS: "" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const port = await new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = /^(\d+)\n/.exec(stdout);
+      if (line) resolve(line[1]!);
+    });
+    child.on("close", (code) => reject(new Error(`the dynamic provider plugin exited (${code}) before serving: ${stderr}`)));
+  });
+  const client = new providerServices.ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return {
+    delete: (id, properties) =>
+      new Promise((resolve, reject) => {
+        const request = new providerMessages.DeleteRequest();
+        request.setId(id);
+        request.setUrn(`urn:pulumi:stack::project::pulumi-nodejs:dynamic:Resource::${id}`);
+        request.setProperties(Struct.fromJavaScript(properties));
+        client.delete(request, (error: Error | null) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve()));
+      }),
+    close: () => {
+      client.close();
+      process.kill(-child.pid!);
+    },
+  };
 }

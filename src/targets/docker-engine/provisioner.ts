@@ -7,7 +7,7 @@ import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../../transport/keys.ts";
 import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../../core/namespace.ts";
-import { agentName } from "../../core/naming.ts";
+import { agentName, cloudResourceName } from "../../core/naming.ts";
 import { containerLimits, type Shape } from "../../core/shapes.ts";
 import type { Progress } from "../../core/progress.ts";
 import { isGoneOrGoing } from "./docker.ts";
@@ -81,8 +81,14 @@ export class NamespaceInUseError extends Error {}
 
 const ALLOCATION_ATTEMPTS = 6;
 
-function containerName(namespace: Namespace, agent: string): string {
-  return `fieldtest-${namespace}-${agent}`;
+/**
+ * `fieldtest-<ns>--<agent>`: the cloud resources' rule (src/core/naming.ts), so that namespace
+ * `a` with group `b-node` and namespace `a-b` with group `node` do not both want
+ * `fieldtest-a-b-node-001`. Nothing looks a container up by this name (selection is by labels):
+ * containers named `fieldtest-<ns>-<agent>` by earlier versions are found all the same.
+ */
+export function agentContainerName(namespace: Namespace, agent: string): string {
+  return `fieldtest-${cloudResourceName(namespace, agent)}`;
 }
 
 /** Every fieldtest container on this engine; selection by namespace is done on exact labels. */
@@ -352,7 +358,7 @@ async function createAgentContainer(docker: Docker, agent: AgentToCreate, option
     ...(options.inboxDir ? { [AGENT_LABELS.inbox]: options.inboxDir } : {}),
   };
   const container = await docker.createContainer({
-    name: containerName(options.namespace, name),
+    name: agentContainerName(options.namespace, name),
     Image: agent.imageTag,
     Labels: agentLabels,
     Env: [

@@ -1,4 +1,5 @@
 import { FleetInputError } from "../context.ts";
+import { gcpApisProblem } from "../pulumi/gcp-apis.ts";
 import { pulumiStackTarget, type CloudPlacementFlags } from "../pulumi/pulumi-stack.ts";
 
 /** Where in GCP: `--project` and `--zone`, or gcloud's usual environment variables. */
@@ -11,5 +12,7 @@ function placeInGcp(env: NodeJS.ProcessEnv, flags: CloudPlacementFlags) {
   return { gcp: { project, zone } };
 }
 
-/** Agents as Compute Engine VMs of a Pulumi stack (infra/gcp.ts). */
-export const gcpTarget = pulumiStackTarget("gcp", placeInGcp);
+/** Agents as Compute Engine VMs of a Pulumi stack (infra/gcp.ts); the project's APIs are checked before anything is made. */
+export const gcpTarget = pulumiStackTarget("gcp", placeInGcp, async (context, request) =>
+  request.gcp ? gcpApisProblem(request.gcp.project, context.env) : undefined,
+);

@@ -278,7 +278,13 @@ export interface CloudStackTarget extends Target<PulumiStackRecord, CloudFleetRe
   place(env: NodeJS.ProcessEnv, flags: CloudPlacementFlags): Pick<CloudFleetRequest, "gcp" | "aws">;
 }
 
-export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["place"]): CloudStackTarget {
+/**
+ * A cloud's own check of a plan that has no other problem, before anything is created (GCP: its
+ * APIs enabled); the problem it finds, if any.
+ */
+export type CloudPreflight = (context: TargetContext, request: CloudFleetRequest) => Promise<string | undefined>;
+
+export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["place"], preflight?: CloudPreflight): CloudStackTarget {
   const target: CloudStackTarget = {
     name: cloud,
     where: "a Pulumi stack",
@@ -287,7 +293,11 @@ export function pulumiStackTarget(cloud: CloudTarget, place: CloudStackTarget["p
     recordSchema: pulumiStackRecordSchema,
     reaper: stacksReaper,
 
-    plan: (context, request, _limits, now) => planStack(context, request, now),
+    async plan(context, request, _limits, now) {
+      const plan = await planStack(context, request, now);
+      const problem = plan.problem ?? (await preflight?.(context, plan.prepared.request));
+      return problem ? { ...plan, problem } : plan;
+    },
 
     async up(context, prepared, control: UpControl) {
       const { request, expiry, replacement } = prepared;

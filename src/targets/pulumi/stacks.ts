@@ -4,6 +4,7 @@ import { parseExpiresAt } from "../../core/stack-config.ts";
 import { LABELS, type Namespace } from "../../core/namespace.ts";
 import { requirePulumiCli } from "./cli.ts";
 import { pulumiCommand } from "./cli-version.ts";
+import { disabledGcpApis, disabledGcpApisMessage } from "./gcp-apis.ts";
 import { trackedKeys } from "./leftovers.ts";
 import { expiryChange, expiryConfig, stackTags, type ExpiryChange, type StackConfigMap, type StackSummary } from "./plan.ts";
 
@@ -39,12 +40,15 @@ async function stackFleet(stack: Stack): Promise<StackFleet> {
   return { inventory: parseInventory(outputs["inventory"]?.value, `the inventory output of stack ${stack.name}`), clientPrivateKey: key };
 }
 
+/** Pulumi's own error, or what to do about it when fieldtest knows (a GCP API not enabled). */
 async function operation<T>(what: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (error instanceof PulumiOperationError) throw error;
-    throw new PulumiOperationError(`${what} failed: ${(error as Error).message.trim()}`);
+    const message = (error as Error).message.trim();
+    const disabled = disabledGcpApis(message);
+    throw new PulumiOperationError(`${what} failed: ${disabled ? disabledGcpApisMessage(disabled) : message}`);
   }
 }
 
