@@ -24,6 +24,8 @@ export { AGENT_IMAGE_BUILD_ARG, AGENT_IMAGE_REPOSITORY, type ImageCatalog };
 const UNCHECKED_REPOSITORY = "fieldtest-unchecked";
 const ENTRYPOINT = "/usr/local/bin/fieldtest-agent";
 const SSHD = "/usr/sbin/sshd";
+/** The agent's keys come in its environment (provisioner.ts agentKeysEnv); an entrypoint that predates them leaves sshd without. */
+const KEYS_VARIABLE = "FIELDTEST_HOST_KEY";
 
 export class ImageError extends Error {}
 
@@ -32,24 +34,36 @@ export async function agentImageTag(source: AgentImageSource, baseTags: readonly
   return `${AGENT_IMAGE_REPOSITORY}:${imageContentTag({ dir: source.dockerfilesDir, alias: source.alias }, baseTags)}`;
 }
 
-async function imageExists(docker: Docker, tag: string): Promise<boolean> {
+/** The image's tags, or undefined when the engine has no such image. */
+async function existingTags(docker: Docker, tag: string): Promise<string[] | undefined> {
   try {
-    await docker.getImage(tag).inspect();
-    return true;
+    return (await docker.getImage(tag).inspect()).RepoTags ?? [];
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }
 
-/** Builds the agent image unless the engine already has this exact version of it; a new image is checked against the agent contract. */
-export async function ensureAgentImage(docker: Docker, source: AgentImageSource, progress: Progress, baseTags: readonly string[] = []): Promise<string> {
+async function imageExists(docker: Docker, tag: string): Promise<boolean> {
+  return (await existingTags(docker, tag)) !== undefined;
+}
+
+/**
+ * Builds the agent image unless the engine already has this exact version of it; a new image is
+ * checked against the agent contract. `stableTag` (`fieldtest-agent:debian`) is moved to it
+ * unless it already names it.
+ */
+export async function ensureAgentImage(docker: Docker, source: AgentImageSource, progress: Progress, baseTags: readonly string[] = [], stableTag?: string): Promise<string> {
   const dockerfile = join(source.dockerfilesDir, dockerfileName(source.alias));
   await readFile(dockerfile).catch(() => {
     throw new ImageError(`image: no ${dockerfile}; available images are the *.Dockerfile files in ${source.dockerfilesDir}`);
   });
   const tag = await agentImageTag(source, baseTags);
-  if (await imageExists(docker, tag)) return tag;
+  const tags = await existingTags(docker, tag);
+  if (tags) {
+    if (stableTag && !tags.includes(stableTag)) await tagImage(docker, tag, stableTag);
+    return tag;
+  }
   progress.step(`building agent image ${tag} from ${dockerfile} (first run only)`);
   // Built under a provisional name: the final tag exists only on an image that passed the contract check.
   const unchecked = `${UNCHECKED_REPOSITORY}:${tag.slice(AGENT_IMAGE_REPOSITORY.length + 1)}`;
@@ -72,16 +86,19 @@ export async function ensureAgentImage(docker: Docker, source: AgentImageSource,
     await docker.getImage(unchecked).remove({ force: true }).catch(() => {});
     throw new ImageError(`${dockerfile} does not make a fieldtest agent:\n  ${problems.join("\n  ")}\nExtend fieldtest's agent image instead: FROM ${AGENT_IMAGE_REPOSITORY}:debian`);
   }
-  await docker
-    .getImage(unchecked)
-    .tag({ repo: AGENT_IMAGE_REPOSITORY, tag: tag.slice(AGENT_IMAGE_REPOSITORY.length + 1) })
-    .catch(async (error: Error) => {
-      // A concurrent build of the same content may have finished first; its image is as good.
-      if (!(await imageExists(docker, tag))) throw error;
-    });
+  await tagImage(docker, unchecked, tag).catch(async (error: Error) => {
+    // A concurrent build of the same content may have finished first; its image is as good.
+    if (!(await imageExists(docker, tag))) throw error;
+  });
   // Only the provisional name goes: the image keeps its final tag.
   await docker.getImage(unchecked).remove().catch(() => {});
+  if (stableTag) await tagImage(docker, tag, stableTag);
   return tag;
+}
+
+function tagImage(docker: Docker, image: string, repoTag: string): Promise<unknown> {
+  const colon = repoTag.lastIndexOf(":");
+  return docker.getImage(image).tag({ repo: repoTag.slice(0, colon), tag: repoTag.slice(colon + 1) });
 }
 
 export function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
@@ -100,7 +117,8 @@ export function followBuild(docker: Docker, stream: NodeJS.ReadableStream): Prom
 
 /**
  * What an image lacks to be an agent: the TTL entrypoint as its entrypoint, and the programs it
- * runs (sshd and the entrypoint script), looked for in a short-lived container of the image.
+ * runs (sshd and an entrypoint script that installs the keys it is given), looked for in a
+ * short-lived container of the image.
  */
 export async function contractProblems(docker: Docker, tag: string): Promise<string[]> {
   const info = await docker.getImage(tag).inspect();
@@ -111,7 +129,11 @@ export async function contractProblems(docker: Docker, tag: string): Promise<str
   }
   const probe = await docker.createContainer({
     Image: tag,
-    Entrypoint: ["/bin/sh", "-c", `for f in ${SSHD} ${ENTRYPOINT}; do [ -x "$f" ] || echo "missing $f"; done`],
+    Entrypoint: [
+      "/bin/sh",
+      "-c",
+      `for f in ${SSHD} ${ENTRYPOINT}; do [ -x "$f" ] || echo "missing $f"; done; [ ! -x ${ENTRYPOINT} ] || grep -qs ${KEYS_VARIABLE} ${ENTRYPOINT} || echo "stale ${ENTRYPOINT}"`,
+    ],
     Cmd: [],
     Tty: true,
     Labels: { "fieldtest-role": "image-check" },
@@ -126,6 +148,9 @@ export async function contractProblems(docker: Docker, tag: string): Promise<str
     for (const line of output.split(/\r?\n/)) {
       if (line.startsWith(`missing ${SSHD}`)) problems.push(`it has no ${SSHD} (install openssh-server: agents are reached through sshd)`);
       if (line.startsWith(`missing ${ENTRYPOINT}`)) problems.push(`it has no ${ENTRYPOINT} (COPY agent/fieldtest-agent from fieldtest's dockerfiles/)`);
+      if (line.startsWith(`stale ${ENTRYPOINT}`)) {
+        problems.push(`its ${ENTRYPOINT} is older than this fieldtest: it does not install the keys passed in ${KEYS_VARIABLE} (build it FROM the current ${AGENT_IMAGE_REPOSITORY}:debian)`);
+      }
     }
   } catch (error) {
     if (!(error instanceof ImageError)) throw error;
@@ -190,8 +215,8 @@ async function ensureAliasImage(docker: Docker, catalog: ImageCatalog, alias: st
   }
   for (const { alias: each, dir, bases } of order) {
     if (built.has(each)) continue;
-    const tag = await ensureAgentImage(docker, { dockerfilesDir: dir, alias: each }, progress, bases.map((base) => built.get(base)!));
-    if (dir === fieldtestDir) await docker.getImage(tag).tag({ repo: AGENT_IMAGE_REPOSITORY, tag: each });
+    const stableTag = dir === fieldtestDir ? `${AGENT_IMAGE_REPOSITORY}:${each}` : undefined;
+    const tag = await ensureAgentImage(docker, { dockerfilesDir: dir, alias: each }, progress, bases.map((base) => built.get(base)!), stableTag);
     built.set(each, tag);
   }
   return built.get(alias)!;

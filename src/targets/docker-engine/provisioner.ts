@@ -1,9 +1,7 @@
 import { randomInt } from "node:crypto";
 import { Writable, type Duplex } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { buffer } from "node:stream/consumers";
 import type Docker from "dockerode";
-import { pack as tarPack } from "tar-stream";
 import type { Inventory } from "../../core/inventory.ts";
 import { generateEd25519KeyPair, type SshKeyPair } from "../../transport/keys.ts";
 import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValue, resourceLabels, type Namespace } from "../../core/namespace.ts";
@@ -18,7 +16,7 @@ import { AGENT_INBOX, AGENT_LABELS, agentFromLabels, inventoryFromContainers, LO
 import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
-import { ensureReaper } from "./reaper.ts";
+import { ensureReaperImage, startReaper } from "./reaper.ts";
 
 /** The Docker engine agents are created on, and how they are reached there. */
 export interface Engine {
@@ -132,40 +130,52 @@ async function agentsToCreate(docker: Docker, options: UpOptions): Promise<Agent
  */
 export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
   const { namespace, progress } = options;
-  const existing = await namespaceContainers(docker, namespace);
-  if (existing.length > 0) {
+  // Both only read, so they overlap; the reaper's image after the fleet's, which it often is.
+  const [existing, made] = await Promise.allSettled([
+    namespaceContainers(docker, namespace),
+    agentsToCreate(docker, options).then(async (agents) => ({ agents, reaperImage: await ensureReaperImage(docker, options.images.fieldtestDir, progress) })),
+  ]);
+  if (existing.status === "rejected") throw existing.reason;
+  if (existing.value.length > 0) {
     throw new NamespaceInUseError(
-      `namespace ${namespace} already has ${existing.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
+      `namespace ${namespace} already has ${existing.value.length} agent(s); run against them with \`fieldtest run <scenario> --namespace ${namespace}\` or remove them with \`fieldtest destroy --namespace ${namespace}\``,
     );
   }
-  const agents = await agentsToCreate(docker, options);
-  const reaper = { owner: options.owner, dockerfilesDir: options.images.fieldtestDir, progress };
+  if (made.status === "rejected") throw made.reason;
+  const { agents, reaperImage } = made.value;
   // Before anything exists: agents the runner never starts are removed at their TTL all the same.
-  await ensureReaper(docker, reaper);
+  await startReaper(docker, options.owner, reaperImage);
   options.signal?.throwIfAborted();
 
   /** Agent name → its container, of every container made so far (removed on failure). */
   const created = new Map<string, LabelledContainer>();
-  /** The started containers' output, captured from their first line (stopped at the end). */
-  const outputs: CapturedOutput[] = [];
+  /** Container id → its output, captured from its first line (stopped at the end). */
+  const outputs = new Map<string, Promise<CapturedOutput>>();
   const began = Date.now();
+  // Attached as soon as it exists, while the others are still created or checked.
+  const attach = ({ Id: id }: LabelledContainer) => {
+    const output = captureOutput(docker, id);
+    // Awaited by the container's start; one removed before (a lost slice race) needs no output.
+    output.catch(() => {});
+    outputs.set(id, output);
+  };
   // Each agent is waited for from its own start, so the first ones are ready while the last start.
   const start = async ({ Id: id, Labels: labels }: LabelledContainer) => {
-    const output = await captureOutput(docker, id);
-    outputs.push(output);
+    const output = await outputs.get(id)!;
     await docker.getContainer(id).start();
     const agent = agentFromLabels(labels);
     await waitForSsh(agent, options.clientKey.privateKey, {
       deadline: Date.now() + (options.readyTimeoutMs ?? 60_000),
       signal: options.signal,
-      gone: () => containerGone(docker, id, output),
+      // The output ends when the container does: only then is the engine asked.
+      gone: async () => (output.ended() ? containerGone(docker, id, output) : undefined),
     });
     progress.step(`${agent.name} ready at ${agent.host}:${agent.sshPort} (${((Date.now() - began) / 1000).toFixed(2)}s)`);
   };
   // Again once all exist: a reaper that saw nothing of its owner may have left just before they were created.
-  const whenCreated = () => ensureReaper(docker, reaper);
+  const whenCreated = () => startReaper(docker, options.owner, reaperImage);
   try {
-    await createAndStartAgents(docker, agents, options, created, { start, whenCreated });
+    await createAndStartAgents(docker, agents, options, created, { attach, start, whenCreated });
     // The labels the containers were made with: every one of them answered SSH just now.
     return inventoryFromContainers(namespace, [...created.values()]);
   } catch (error) {
@@ -173,12 +183,14 @@ export async function upLocalhost(docker: Docker, options: UpOptions): Promise<I
     if ((options.network ?? DEFAULT_NETWORK_MODE) === "own") await removeNamespaceNetwork(docker, namespace).catch(() => {});
     throw error;
   } finally {
-    for (const output of outputs) output.stop();
+    for (const output of outputs.values()) output.then((o) => o.stop(), () => {});
   }
 }
 
 interface StartSteps {
-  /** Captures the container's output, starts it and waits until it answers SSH. */
+  /** Begins to capture the container's output, once it exists. */
+  attach(container: LabelledContainer): void;
+  /** Starts the container (its output captured) and waits until it answers SSH. */
   start(container: LabelledContainer): Promise<void>;
   /**
    * Runs once every container exists: a container that is never started has no TTL timer of its
@@ -190,6 +202,8 @@ interface StartSteps {
 
 interface CapturedOutput {
   text(): string;
+  /** Whether the stream ended: the container stopped (or the engine dropped the stream). */
+  ended(): boolean;
   stop(): void;
 }
 
@@ -209,7 +223,10 @@ async function captureOutput(docker: Docker, id: string): Promise<CapturedOutput
     },
   });
   docker.modem.demuxStream(stream, sink, sink);
-  return { text: () => text, stop: () => (stream as unknown as Duplex).destroy() };
+  let ended = false;
+  stream.once("close", () => (ended = true));
+  stream.once("end", () => (ended = true));
+  return { text: () => text, ended: () => ended, stop: () => (stream as unknown as Duplex).destroy() };
 }
 
 async function containerGone(docker: Docker, id: string, output: CapturedOutput): Promise<string | undefined> {
@@ -233,12 +250,11 @@ async function createAndStartAgents(docker: Docker, agents: readonly AgentToCrea
   const engine = options.engine ?? LOCAL_ENGINE;
   const mode = options.network ?? DEFAULT_NETWORK_MODE;
   const startAll = async (where: string) => {
-    await steps.whenCreated();
     options.progress.step(`starting ${agents.length} agent(s) ${where}`);
     await Promise.all([...created.values()].map(steps.start));
   };
   if (mode === "host") {
-    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
+    const slices = await createWithFreeSlices(docker, agents, options, created, steps, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
     return startAll(`on ports ${slices.map(formatRange).join(", ")}`);
   }
   const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
@@ -247,13 +263,14 @@ async function createAndStartAgents(docker: Docker, agents: readonly AgentToCrea
     networkConfig({ mode: "own", network, index, portsPerAgent: options.portsPerAgent, ...(publish ? { publish } : {}) });
   if (engine.target === "ssh") {
     let index = 0;
-    const slices = await createWithFreeSlices(docker, agents, options, created, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
+    const slices = await createWithFreeSlices(docker, agents, options, created, steps, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
     return startAll(`on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`);
   }
   options.progress.step(`creating and starting ${agents.length} agent(s) on network ${network.name} (${network.subnet})`);
   const creations = agents.map(async (agent, i) => {
     const container = await createAgentContainer(docker, agent, options, engine, ownPlan(network, i));
     created.set(agent.name, container);
+    steps.attach(container);
     return container;
   });
   const pending = [Promise.all(creations).then(steps.whenCreated), ...creations.map(async (creation) => steps.start(await creation))];
@@ -271,13 +288,15 @@ async function createAndStartAgents(docker: Docker, agents: readonly AgentToCrea
 /**
  * Slices are chosen from the engine's labels, then checked again once our containers exist:
  * if a concurrent `up` took an overlapping slice, the container created later yields and
- * retries. No lock file, so two runners on different state directories are safe too.
+ * retries. No lock file, so two runners on different state directories are safe too. The check
+ * runs alongside the reaper's and the attaches, which a lost race only makes useless.
  */
 async function createWithFreeSlices(
   docker: Docker,
   agents: readonly AgentToCreate[],
   options: UpOptions,
   created: Map<string, LabelledContainer>,
+  steps: StartSteps,
   plan: (slice: PortRange) => AgentNetwork,
 ): Promise<PortRange[]> {
   for (let attempt = 1; ; attempt++) {
@@ -289,10 +308,12 @@ async function createWithFreeSlices(
       slices.map(async (slice, i) => {
         const container = await createAgentContainer(docker, agents[i]!, options, engine, plan(slice));
         created.set(agents[i]!.name, container);
+        steps.attach(container);
         return container.Id;
       }),
     );
-    if (!(await lostSliceRace(docker, ids))) return slices;
+    const [lost] = await Promise.all([lostSliceRace(docker, ids), steps.whenCreated()]);
+    if (!lost) return slices;
     await removeContainers(docker, ids);
     created.clear();
     if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
@@ -365,6 +386,7 @@ async function createAgentContainer(docker: Docker, agent: AgentToCreate, option
       `FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`,
       `FIELDTEST_SSH_PORT=${net.listenPort}`,
       `FIELDTEST_LISTEN=${net.listen}`,
+      ...agentKeysEnv(hostKey, options.clientKey.publicKey),
     ],
     ...(net.networkingConfig ? { NetworkingConfig: net.networkingConfig } : {}),
     HostConfig: {
@@ -378,18 +400,17 @@ async function createAgentContainer(docker: Docker, agent: AgentToCreate, option
       ...(options.inboxDir ? { Binds: [`${options.inboxDir}:${AGENT_INBOX}:ro`] } : {}),
     },
   });
-  await container.putArchive(await keysArchive(hostKey, options.clientKey.publicKey), { path: "/" });
   return { Id: container.id, Labels: agentLabels };
 }
 
-/** The agent's host key and the namespace's authorized key, placed before sshd first starts. */
-function keysArchive(hostKey: SshKeyPair, authorizedKey: string): Promise<Buffer> {
-  const archive = tarPack();
-  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key", mode: 0o600 }, hostKey.privateKey);
-  archive.entry({ name: "etc/ssh/ssh_host_ed25519_key.pub", mode: 0o644 }, `${hostKey.publicKey}\n`);
-  archive.entry({ name: "root/.ssh/authorized_keys", mode: 0o600 }, `${authorizedKey}\n`);
-  archive.finalize();
-  return buffer(archive);
+/**
+ * The agent's host key and the namespace's authorized key, which its entrypoint writes before
+ * sshd first starts (dockerfiles/agent/fieldtest-agent). In the container's configuration, not
+ * copied in: one Engine API call per agent fewer. Whoever can read that configuration controls
+ * the engine, and with it the container's files, already.
+ */
+export function agentKeysEnv(hostKey: SshKeyPair, authorizedKey: string): string[] {
+  return [`FIELDTEST_HOST_KEY=${hostKey.privateKey}`, `FIELDTEST_HOST_PUBLIC_KEY=${hostKey.publicKey}`, `FIELDTEST_AUTHORIZED_KEY=${authorizedKey}`];
 }
 
 export async function removeContainers(docker: Docker, ids: readonly string[]): Promise<void> {

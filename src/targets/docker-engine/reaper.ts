@@ -2,7 +2,7 @@ import type Docker from "dockerode";
 import { LABELS, labelValue } from "../../core/namespace.ts";
 import type { Progress } from "../../core/progress.ts";
 import { isGoneOrGoing, isNotFound } from "./docker.ts";
-import { ensureAgentImage, type AgentImageSource } from "./image.ts";
+import { ensureAgentImage } from "./image.ts";
 
 /**
  * The reaper makes the TTL independent of the runner, in every window of a crash: one container
@@ -34,13 +34,21 @@ export interface ReaperOptions {
 
 /** Starts the owner's reaper on this engine unless it is running already; safe to race. */
 export async function ensureReaper(docker: Docker, options: ReaperOptions): Promise<void> {
-  const source: AgentImageSource = { dockerfilesDir: options.dockerfilesDir, alias: REAPER_IMAGE_ALIAS };
-  const image = await ensureAgentImage(docker, source, options.progress);
-  const name = reaperName(options.owner);
+  await startReaper(docker, options.owner, await ensureReaperImage(docker, options.dockerfilesDir, options.progress));
+}
+
+/** The reaper's image (fieldtest's `debian` agent image), built if the engine lacks it. */
+export function ensureReaperImage(docker: Docker, dockerfilesDir: string, progress: Progress): Promise<string> {
+  return ensureAgentImage(docker, { dockerfilesDir, alias: REAPER_IMAGE_ALIAS }, progress);
+}
+
+/** ensureReaper with its image already made: `up` checks the image once and the reaper twice. */
+export async function startReaper(docker: Docker, owner: string, image: string): Promise<void> {
+  const name = reaperName(owner);
   for (let attempt = 1; ; attempt++) {
     try {
       if (await startExisting(docker, name)) return;
-      await create(docker, name, image, options.owner);
+      await create(docker, name, image, owner);
       return;
     } catch (error) {
       // Another `up` made it meanwhile, or the old one is still being removed: look again.
