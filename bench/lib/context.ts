@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { generateEd25519KeyPair } from "../../src/transport/keys.ts";
 import { assertDockerAvailable, createDocker } from "../../src/targets/docker-engine/docker.ts";
 import { ensureAgentImage, type AgentImageSource } from "../../src/targets/docker-engine/image.ts";
 import type { NetworkMode } from "../../src/targets/docker-engine/network.ts";
-import { destroyLocalhost, upLocalhost, type Engine } from "../../src/targets/docker-engine/provisioner.ts";
+import { agentKeysEnv, destroyLocalhost, upLocalhost, type Engine } from "../../src/targets/docker-engine/provisioner.ts";
 import { silentProgress, type Progress } from "../../src/core/progress.ts";
 import { Cloud } from "../../src/runtime/cloud.ts";
 import { NamespaceState } from "../../src/targets/state.ts";
@@ -163,7 +163,7 @@ export class BenchContext {
   private readonly controller = new AbortController();
   private readonly namespaces = new Set<string>();
   private shared: Promise<SharedFleet> | undefined;
-  private rawHostKeyPath: string | undefined;
+  private rawKeysEnv: string[] | undefined;
   private rawNamespace: string | undefined;
   readonly home: string;
 
@@ -235,23 +235,20 @@ export class BenchContext {
   /** Raw containers of the same image, in the bench's raw namespace; see raw-docker.ts. */
   async rawUp(count: number): Promise<RawFleet> {
     const slices = await rawSlices(this.docker, count, PORTS_PER_AGENT);
-    return rawUp(this.docker, slices, await this.rawOptions());
+    return rawUp(this.docker, slices, this.rawOptions());
   }
 
   /** Raw containers on a bridge network of their own; see raw-network.ts. */
   async rawUpOwnNetwork(count: number): Promise<RawNetworkFleet> {
-    const options = await this.rawOptions();
-    return rawUpOwnNetwork(this.docker, count, options, `fieldtest-${options.namespace}-raw-${randomBytes(2).toString("hex")}`);
+    return rawUpOwnNetwork(this.docker, count, this.rawOptions(), PORTS_PER_AGENT);
   }
 
-  private async rawOptions(): Promise<RawOptions> {
+  private rawOptions(): RawOptions {
     this.rawNamespace ??= this.newNamespace();
-    if (!this.rawHostKeyPath) {
-      this.rawHostKeyPath = join(this.dir, "raw_host_ed25519_key");
-      await writeFile(this.rawHostKeyPath, generateEd25519KeyPair("bench-raw").privateKey, { mode: 0o600 });
-    }
+    // Made once, outside the timed rounds: fieldtest's key generation is part of its own work.
+    this.rawKeysEnv ??= agentKeysEnv(generateEd25519KeyPair("bench-raw"), generateEd25519KeyPair("bench-raw-client").publicKey);
     // On failure, `cleanup` removes what was created: the raw namespace is recorded like any other.
-    return { image: this.image, namespace: this.rawNamespace, hostKeyPath: this.rawHostKeyPath, ttlSeconds: TTL_SECONDS };
+    return { image: this.image, namespace: this.rawNamespace, keysEnv: this.rawKeysEnv, ttlSeconds: TTL_SECONDS };
   }
 
   /**

@@ -1,16 +1,18 @@
 import { connect } from "node:net";
 import type Docker from "dockerode";
 import { expiryAfter, LABELS, resourceLabels } from "../../src/core/namespace.ts";
+import { agentHardening } from "../../src/targets/docker-engine/hardening.ts";
 import { AGENT_LABELS } from "../../src/targets/docker-engine/labels.ts";
+import { networkConfig, type AgentNetwork } from "../../src/targets/docker-engine/network.ts";
 import { FIRST_AGENT_PORT, formatRange, LAST_USABLE_PORT, overlaps, parseRange, portIsFree, type PortRange } from "../../src/targets/docker-engine/ports.ts";
 import { listFieldtestContainers, removeContainers } from "../../src/targets/docker-engine/provisioner.ts";
 
 /**
  * The raw Docker floor: the agent image started through the Engine API (what `docker run`
- * does: create, then start) with an equivalent configuration, host network and a host key
- * mounted in, and nothing else: no key generation, no readiness over SSH. The containers
- * carry the bench's own namespace and port-range labels, so concurrent `fieldtest up`
- * commands keep off their ports and the bench removes exactly them.
+ * does: create, then start) with the configuration fieldtest gives its agents (network,
+ * hardening, keys in the environment), and nothing else: no key generation, no readiness over
+ * SSH. The containers carry the bench's own namespace and port-range labels, so concurrent
+ * `fieldtest up` commands keep off their ports and the bench removes exactly them.
  */
 export interface RawFleet {
   ids: string[];
@@ -19,8 +21,8 @@ export interface RawFleet {
 export interface RawOptions {
   image: string;
   namespace: string;
-  /** A host private key file (mode 0600), mounted as sshd's host key. */
-  hostKeyPath: string;
+  /** The keys' environment (provisioner.ts agentKeysEnv), one host key for every container. */
+  keysEnv: string[];
   ttlSeconds: number;
 }
 
@@ -42,23 +44,39 @@ export async function rawSlices(docker: Docker, count: number, portsPerAgent: nu
   return chosen;
 }
 
+/** The bench's labels for raw containers, expiring with the TTL. */
+export function rawLabels(options: RawOptions): Record<string, string> {
+  const expiresAt = expiryAfter(options.ttlSeconds);
+  return { ...resourceLabels({ namespace: options.namespace, expiresAt, owner: "bench" }), "fieldtest-bench": "raw-docker-baseline" };
+}
+
+/**
+ * Creates and starts one container with fieldtest's settings for an agent on `net`, and waits
+ * until its sshd port accepts TCP; `created` learns its id at once, so a failure removes it.
+ */
+export async function startRawContainer(docker: Docker, options: RawOptions, labels: Record<string, string>, net: AgentNetwork, created: string[]): Promise<void> {
+  const container = await docker.createContainer({
+    Image: options.image,
+    Labels: { ...labels, [AGENT_LABELS.portRange]: formatRange(net.portRange) },
+    Env: [`FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`, `FIELDTEST_SSH_PORT=${net.listenPort}`, `FIELDTEST_LISTEN=${net.listen}`, ...options.keysEnv],
+    ...(net.networkingConfig ? { NetworkingConfig: net.networkingConfig } : {}),
+    HostConfig: { ...net.hostConfig, ...agentHardening({ extraCapabilities: net.hostConfig.CapAdd ?? [] }), AutoRemove: true, Init: true },
+  });
+  created.push(container.id);
+  await container.start();
+  await waitForPort(net.sshPort, Date.now() + 60_000, net.host);
+}
+
 /** Creates and starts one container per slice, in parallel; resolves once every sshd port accepts TCP. */
 export async function rawUp(docker: Docker, slices: readonly PortRange[], options: RawOptions): Promise<RawFleet> {
-  const expiresAt = expiryAfter(options.ttlSeconds);
-  const labels: Record<string, string> = { ...resourceLabels({ namespace: options.namespace, expiresAt, owner: "bench" }), "fieldtest-bench": "raw-docker-baseline" };
-  const ids = await Promise.all(
-    slices.map(async (slice) => {
-      const container = await docker.createContainer({
-        Image: options.image,
-        Labels: { ...labels, [AGENT_LABELS.portRange]: formatRange(slice) },
-        Env: [`FIELDTEST_EXPIRES_AT=${labels[LABELS.expiresAt]}`, `FIELDTEST_SSH_PORT=${slice[0]}`, "FIELDTEST_LISTEN=127.0.0.1"],
-        HostConfig: { NetworkMode: "host", AutoRemove: true, Init: true, Binds: [`${options.hostKeyPath}:/etc/ssh/ssh_host_ed25519_key:ro`] },
-      });
-      await container.start();
-      await waitForPort(slice[0], Date.now() + 60_000);
-      return container.id;
-    }),
-  );
+  const labels = rawLabels(options);
+  const ids: string[] = [];
+  try {
+    await Promise.all(slices.map((slice) => startRawContainer(docker, options, labels, networkConfig({ mode: "host", address: "127.0.0.1", listen: "127.0.0.1", slice }), ids)));
+  } catch (error) {
+    await removeContainers(docker, ids);
+    throw error;
+  }
   return { ids };
 }
 

@@ -7,21 +7,18 @@ import { overRounds } from "../lib/stats.ts";
 
 // 200 ms, the former goal, was about 2× the two exec rounds (95 ms) on 10 agents.
 const GOAL_PARTITION_VS_EXEC = 2;
-const GOAL_BRINGUP_VS_FLOOR = 1.5;
 
 /**
- * Faults and the own-network mode they need:
- * - a partition of the fleet into two halves, applied and healed (every agent runs
- *   fieldtest-fault twice), against the transport floor: two `exec("true")` on every agent;
- * - bring-up in the own-network mode (a Docker network per namespace, an address per agent)
- *   against raw Engine API containers on a network of their own. Rounds alternate the two.
+ * A partition of the fleet (on its own networks) into two halves, applied and healed (every
+ * agent runs fieldtest-fault twice), against the transport floor: two `exec("true")` on every
+ * agent. Rounds alternate the two. Own-network bring-up is measured by `bringup`.
  */
 export const faults: Measure = {
   id: "faults",
-  title: "faults and own-network bring-up",
+  title: "faults",
   async run(context) {
     const results: MeasureResult[] = [];
-    const { teardownAgents: agents, fanoutRounds: rounds, bringupSizes, bringupRounds } = context.sizes;
+    const { teardownAgents: agents, fanoutRounds: rounds } = context.sizes;
 
     context.progress.step(`faults: partition of ${agents} agents into two halves, ${rounds} rounds`);
     const fleet = await context.up(agents, { network: "own" });
@@ -60,40 +57,6 @@ export const faults: Measure = {
     } finally {
       await cloud.close();
       await context.down(fleet.namespace);
-    }
-
-    for (const size of bringupSizes) {
-      const fieldtest: number[] = [];
-      const baseline: number[] = [];
-      for (let round = 0; round < bringupRounds; round++) {
-        context.progress.step(`faults: own-network bring-up of ${size} agents, round ${round + 1}/${bringupRounds}`);
-        context.signal.throwIfAborted();
-        let started = performance.now();
-        const up = await context.up(size, { network: "own" });
-        fieldtest.push((performance.now() - started) / 1000);
-        await context.down(up.namespace);
-
-        context.signal.throwIfAborted();
-        started = performance.now();
-        const raw = await context.rawUpOwnNetwork(size);
-        baseline.push((performance.now() - started) / 1000);
-        await context.rawDownOwnNetwork(raw);
-      }
-      const ft = overRounds(fieldtest);
-      const floor = overRounds(baseline);
-      results.push(
-        row({
-          measure: "faults",
-          name: `own-network bring-up of ${size} agents, to SSH-ready`,
-          unit: "s",
-          better: "lower",
-          fieldtest: ft,
-          baselineName: "Engine API network + create+start until each address's port opens",
-          baseline: floor,
-          goal: `≤ ${GOAL_BRINGUP_VS_FLOOR}× floor`,
-          met: ratioOf(ft, floor) <= GOAL_BRINGUP_VS_FLOOR,
-        }),
-      );
     }
     return results;
   },
