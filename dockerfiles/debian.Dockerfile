@@ -1,7 +1,7 @@
 # fieldtest agent: a Debian box whose only door is sshd on the port fieldtest gives it
-# (30000 for the first agent). fieldtest installs the host key and the authorized key into
-# each container before it starts, so no key is baked into the image and every agent's
-# host key can be pinned by the runtime. The node exporter is there for `--monitoring`, which
+# (30000 for the first agent). fieldtest gives each container its host key and the authorized
+# key in its environment, which the entrypoint writes before sshd starts, so no key is baked
+# into the image and every agent's host key can be pinned by the runtime. The node exporter is there for `--monitoring`, which
 # starts it on a port of the agent's slice; nothing runs it otherwise.
 
 # fieldtest-delayer (faults: delay where the kernel has no sch_netem) is built in a stage of
