@@ -195,7 +195,7 @@ interface StartSteps {
   /**
    * Runs once every container exists: a container that is never started has no TTL timer of its
    * own, so a reaper must be known to run after the last creation (alongside the starts where
-   * they do not wait for each other).
+   * they do not wait for each other, alongside the slice-race check where they do).
    */
   whenCreated(): Promise<void>;
 }
