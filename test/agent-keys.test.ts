@@ -10,14 +10,15 @@ import { requireDocker, ROOT, tempHome, testFleet } from "./helpers/fleet.ts";
 
 const docker = await requireDocker(t);
 if (docker) {
-  t.test("the keys are installed with private modes and stay out of what SSH sessions inherit", async (t) => {
+  t.test("the keys are installed with private modes, and neither SSH sessions nor the entrypoint's children inherit them", async (t) => {
     const { cloud } = await testFleet(t, docker, 1, { network: "host" });
     const agent = cloud.agents[0]!;
     const modes = await agent.exec("stat -c '%a %U %n' /etc/ssh/ssh_host_ed25519_key /root/.ssh/authorized_keys");
     t.equal(modes.stdout, "600 root /etc/ssh/ssh_host_ed25519_key\n600 root /root/.ssh/authorized_keys\n");
-    // What a scenario's commands and daemons start with.
-    const session = await agent.exec("env");
-    t.match(session.stdout, /^PATH=/m, "the session's environment was read");
+    // What a scenario's commands start with, and what the entrypoint's own children (its TTL
+    // timer's sleep) were exec'd with.
+    const session = await agent.exec("env; tr '\\0' '\\n' </proc/$(pgrep -o -x sleep)/environ");
+    t.match(session.stdout, /^FIELDTEST_EXPIRES_AT=/m, "the timer's environment was read");
     t.notMatch(session.stdout, /FIELDTEST_(HOST|AUTHORIZED)_|PRIVATE KEY/);
   });
 
