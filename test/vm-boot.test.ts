@@ -15,6 +15,9 @@ import { generateEd25519KeyPair } from "../src/transport/keys.ts";
 import { requireDocker, ROOT, waitFor } from "./helpers/fleet.ts";
 import { ensureStandinImage, sshToAgent, Standin, startRegistry, testLabel } from "./helpers/vm-standin.ts";
 
+/** The agent container's expiry as its main process has it: sshd's sessions do not inherit the container's environment. */
+const EXPIRY_OF_AGENT = "tr '\\0' '\\n' < /proc/1/environ | sed -n 's/^FIELDTEST_EXPIRES_AT=//p'";
+
 /** Long enough for a first boot and a reboot of both stand-ins on a loaded 2-core machine. */
 const EXPIRY_SECONDS = 180;
 /** How late after its expiry an agent may leave, and a stand-in power off. */
@@ -57,7 +60,7 @@ if (engine) {
       t.test(cloud.name, { buffered: true }, async (t) => {
         const { standin, hostKey, log } = cloud;
         const otherKey = generateEd25519KeyPair("not the pinned one");
-        const agentAnswers = async () => sshToAgent(await standin.ip(), hostKey.publicKey, client.privateKey, "echo $FIELDTEST_EXPIRES_AT");
+        const agentAnswers = async () => sshToAgent(await standin.ip(), hostKey.publicKey, client.privateKey, EXPIRY_OF_AGENT);
         const waitForAgent = (what: string) =>
           waitFor(what, () => agentAnswers().catch(() => undefined), expiresAt.getTime() - Date.now() - 20_000, 2000).catch(async (error: Error) => {
             throw new Error(`${error.message}\n${await log()}`);
