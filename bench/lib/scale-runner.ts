@@ -40,6 +40,8 @@ export interface WebsiteSample {
   state: number[];
   /** SSE `logs` message delays, ms (see website-probe.ts). */
   sse: number[];
+  /** Times the website dropped the probe's stream for not keeping up (it reconnects, as a browser does). */
+  sseDrops: number;
 }
 
 export interface CpuWall {

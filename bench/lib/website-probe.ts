@@ -4,7 +4,8 @@
  * its stdin closes it prints, as one JSON line, the latency of each /api/state (ms, request to
  * last byte) and of each `logs` message: its arrival less the receipt time of the newest line it
  * carries (the runner stamps each line as it arrives), so the push interval's batching is out and
- * what is left is the runner's delay in serializing and sending. It prints `ready` once a
+ * what is left is the runner's delay in serializing and sending; and how often the website dropped
+ * the stream for not keeping up. It prints `ready` once a
  * first /api/state, which is not a sample, has answered.
  *
  *   node --import tsx website-probe.ts <website url>
@@ -52,9 +53,21 @@ async function readEvents(): Promise<void> {
   }
 }
 
-const events = readEvents().catch((error: Error) => {
-  if (!controller.signal.aborted) throw error;
-});
+// The website drops a live-update client that does not keep up (src/observe/website.ts); a
+// browser's EventSource then reconnects, and so does the probe, counting the drops.
+let sseDrops = 0;
+async function followEvents(): Promise<void> {
+  while (!controller.signal.aborted) {
+    try {
+      await readEvents();
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      if ((error as Error).name !== "TypeError") throw error;
+    }
+    if (!controller.signal.aborted) sseDrops += 1;
+  }
+}
+const events = followEvents();
 async function getState(): Promise<number> {
   const started = performance.now();
   const response = await fetch(`${url}/api/state`);
@@ -72,4 +85,4 @@ while (!stopping) {
 }
 controller.abort();
 await events;
-process.stdout.write(`${JSON.stringify({ state, sse, sseBytes })}\n`);
+process.stdout.write(`${JSON.stringify({ state, sse, sseBytes, sseDrops })}\n`);

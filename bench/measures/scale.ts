@@ -33,7 +33,7 @@ function runRunner(config: ScaleRunnerConfig, configPath: string, signal: AbortS
   const runner = join(ROOT, "bench", "lib", "scale-runner.ts");
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ["--expose-gc", "--import", "tsx", runner, configPath], { cwd: ROOT, signal, maxBuffer: 64 * MB }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`scale runner failed: ${stderr.trim().split("\n").slice(-8).join("\n") || error.message}`));
+      if (error) return reject(new Error(`scale runner failed: ${stderr.trim().split("\n").slice(-40).join("\n") || error.message}`));
       resolve(JSON.parse(stdout) as ScaleReport);
     });
   });
@@ -205,7 +205,7 @@ function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures
       `website SSE log push p95, ${agents} agents, all streaming`,
       loaded.sse,
       light.sse,
-      "a push's arrival less the receipt of its newest line: the runner's delay, the push interval's batching left out",
+      `a push's arrival less the receipt of its newest line: the runner's delay, the push interval's batching left out; the website dropped the stream ${loaded.sseDrops} time(s) for not keeping up (the probe reconnects)`,
     ),
     row({
       measure,
