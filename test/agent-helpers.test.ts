@@ -52,7 +52,8 @@ if (docker) {
     const writer = await agent.spawn("sleep 0.3; echo starting >> wait-strategies.log; echo 'ready to serve' >> wait-strategies.log; sleep 0.3; touch wait-strategies.flag; sleep 30", { name: "wait-writer" });
     await waiting;
     t.equal((await agent.exec("cat wait-strategies.log")).stdout, "starting\nready to serve\n");
-    await t.rejects(agent.waitFor(Wait.forAll(Wait.forCommand("true"), Wait.forCommand("false")), { timeoutMs: 300 }), { message: /for false to exit 0 \(waitFor\); the last run exited 1$/ });
+    // Long enough for at least one run of `false` on a loaded machine: the message names its last exit.
+    await t.rejects(agent.waitFor(Wait.forAll(Wait.forCommand("true"), Wait.forCommand("false")), { timeoutMs: 3000 }), { message: /for false to exit 0 \(waitFor\); the last run exited 1$/ });
     await writer.stop({ graceMs: 500 });
 
     const own: WaitStrategy<string> = { description: "the agent's host name", waitUntilReady: async ({ target }) => (await target.exec("hostname")).stdout.trim() };

@@ -169,7 +169,8 @@ if (docker) {
     t.comment(`connect RTT a→b: ${before.toFixed(2)} ms, with delay ${during.toFixed(2)} ms, after heal ${after.toFixed(2)} ms; a→c ${other.toFixed(2)} ms`);
     t.ok(during - before >= 75 && during - before <= 125, `rise of ${(during - before).toFixed(1)} ms is within 100 ms ± 25%`);
     t.ok(other < 25, "a → c is not delayed");
-    t.ok(after < before + 10, "back to normal after heal");
+    // Well under the 100 ms a fault left in place would add, and above a loaded machine's noise.
+    t.ok(after < before + 50, "back to normal after heal");
   });
 
   t.test("loss: about 30% of 1,000 datagrams are lost, none without the fault", async (t) => {
