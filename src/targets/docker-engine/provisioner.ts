@@ -337,15 +337,20 @@ async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<b
   const all = await listFieldtestContainers(docker);
   const mineSet = new Set(mine);
   const ranged = all.map((c) => ({ id: c.Id, range: hostPortsOf(c) }));
-  const clashes = ranged.filter(
-    (other) => !mineSet.has(other.id) && other.range && ranged.some((m) => mineSet.has(m.id) && m.range && overlaps(m.range, other.range!)),
+  const pairs = ranged.flatMap((m) =>
+    mineSet.has(m.id) && m.range ? ranged.filter((o) => !mineSet.has(o.id) && o.range && overlaps(m.range!, o.range)).map((o) => [m.id, o.id] as const) : [],
   );
-  if (clashes.length === 0) return false;
-  // Created timestamps from inspect have nanoseconds: the older container keeps its slice.
-  const createdAt = async (id: string) => sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created);
-  const myOldest = (await Promise.all(mine.map(createdAt))).sort()[0] ?? "9999";
-  const theirs = await Promise.all(clashes.map((c) => createdAt(c.id)));
-  return theirs.some((when) => when < myOldest);
+  if (pairs.length === 0) return false;
+  // Each clash is decided on its own pair: the older container keeps its slice (created times
+  // from inspect have nanoseconds; the id breaks a tie). Comparing with our oldest container
+  // instead let both sides keep theirs when each had an older container elsewhere.
+  const times = new Map<string, string>();
+  const createdAt = async (id: string) => times.get(id) ?? times.set(id, sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created)).get(id)!;
+  for (const [m, o] of pairs) {
+    const [ours, theirs] = [await createdAt(m), await createdAt(o)];
+    if (theirs < ours || (theirs === ours && o < m)) return true;
+  }
+  return false;
 }
 
 /**
