@@ -126,6 +126,18 @@ t.test("a capped log keeps the newest output within its cap and counts what it d
   t.match(await readFile(path, "utf8"), /last\n$/, "the newest line is kept");
   t.match(await readFile(`${path}.1`, "utf8").then((a) => a + "") + (await readFile(path, "utf8")), /line cut, 20001 bytes/);
   t.equal(parseByteSize("4MB"), 4 * 1024 * 1024);
+
+  const batched = new CappedLog(join(dir, "batched.log"), 1024 * 1024);
+  batched.append("first");
+  batched.append("second");
+  t.equal((await stat(join(dir, "batched.log"))).size, 0, "a turn's lines are held until its end");
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(await readFile(join(dir, "batched.log"), "utf8"), "first\nsecond\n", "and written together after it");
+  for (let i = 0; i < 1000; i++) batched.append("z".repeat(99));
+  t.ok((await stat(join(dir, "batched.log"))).size >= 64 * 1024, "a turn that appends much writes without waiting for its end");
+  batched.append("tail");
+  batched.close();
+  t.match(await readFile(join(dir, "batched.log"), "utf8"), /z\ntail\n$/, "close writes what is held");
   t.throws(() => parseByteSize("lots"), /not a size/);
 });
 

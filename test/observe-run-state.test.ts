@@ -12,6 +12,13 @@ t.test("Ring keeps the newest entries, oldest first", async (t) => {
   t.same(ring.toArray(), [3, 4, 5]);
   ring.replaceLast(50);
   t.same(ring.toArray(), [3, 4, 50]);
+  t.same(ring.newest(2), [4, 50], "the newest entries, across the wrap");
+  t.same(ring.newest(9), [3, 4, 50]);
+  t.same(ring.newest(0), []);
+  const partial = new Ring<number>(4);
+  partial.push(1);
+  partial.push(2);
+  t.same(partial.newest(1), [2], "before the ring is full");
   t.throws(() => new Ring(0), /positive integer/);
   t.throws(() => new Ring<number>(2).replaceLast(1), /empty/);
 });
@@ -55,6 +62,22 @@ t.test("log rings are bounded per agent+daemon", async (t) => {
     { agent: "agent-1", daemon: "client", lines: 1 },
     { agent: "agent-2", daemon: "server", lines: 1 },
   ]);
+});
+
+t.test("recent logs share a bound evenly among the streams, each keeping its newest", async (t) => {
+  const state = new RunState({ ...options(), logLinesPerDaemon: 200 });
+  for (let agent = 0; agent < 50; agent++) for (let i = 0; i < 200; i++) state.appendLog(`agent-${agent}`, "server", `line ${i}`);
+  state.appendLog("agent-0", "quiet", "started");
+  const recent = state.recentLogs(1000);
+  t.ok(recent.length <= 1000, `${recent.length} lines, of ${state.logs().length} held`);
+  t.equal(new Set(recent.map((l) => `${l.agent}/${l.daemon}`)).size, 51, "every stream is there, the quiet one too");
+  t.same(
+    recent.filter((l) => l.agent === "agent-7").map((l) => l.line),
+    Array.from({ length: 19 }, (_, i) => `line ${181 + i}`),
+    "a stream's newest lines (1,000 / 51 streams = 19), oldest first",
+  );
+  t.equal(state.recentLogs(10).length, 51, "past the bound, the newest line of each stream");
+  t.equal(state.recentLogs(1_000_000).length, state.logs().length, "under the bound, all of them");
 });
 
 t.test("snapshot: TTL, agents, debug commands, alerts", async (t) => {

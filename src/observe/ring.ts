@@ -33,6 +33,17 @@ export class Ring<T> {
     this.#items[(this.#next - 1 + this.capacity) % this.capacity] = item;
   }
 
+  /** The newest `count` entries, oldest first. */
+  newest(count: number): T[] {
+    const size = this.#items.length;
+    const take = Math.min(Math.max(0, count), size);
+    const out: T[] = [];
+    // The oldest entry sits at #next once the ring is full, at 0 before.
+    const first = size < this.capacity ? size - take : this.#next + size - take;
+    for (let i = 0; i < take; i++) out.push(this.#items[(first + i) % size]!);
+    return out;
+  }
+
   /** Entries oldest first. */
   toArray(): T[] {
     if (this.#items.length < this.capacity) return this.#items.slice();

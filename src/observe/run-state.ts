@@ -100,6 +100,8 @@ export class RunState {
   readonly #logs = new Map<string, { agent: string; daemon: string; ring: Ring<LogLine> }>();
   readonly #alertRules = new Map<string, ValidAlertRule>();
   #activeAlerts: ActiveAlert[] = [];
+  /** The last receipt time stamped and its text: lines arrive by the thousand per millisecond. */
+  #stamp = { ms: Number.NaN, iso: "" };
 
   constructor(options: RunStateOptions) {
     this.#inventory = options.inventory;
@@ -179,7 +181,7 @@ export class RunState {
       stream = { agent, daemon, ring: new Ring<LogLine>(this.#logLines) };
       this.#logs.set(key, stream);
     }
-    const log = { time: new Date().toISOString(), agent, daemon, line: line.replace(/\r?\n$/, "") };
+    const log = { time: this.#now(), agent, daemon, line: line.endsWith("\n") ? line.replace(/\r?\n$/, "") : line };
     stream.ring.push(log);
     this.#emit({ type: "log", log });
   }
@@ -192,6 +194,18 @@ export class RunState {
       if (filter.daemon !== undefined && filter.daemon !== daemon) continue;
       out.push(...ring.toArray());
     }
+    return out;
+  }
+
+  /**
+   * At most about `limit` recent lines, shared evenly among the streams (at least the newest
+   * line of each), oldest first within a stream: what a page starting over can take at once,
+   * however many agents stream.
+   */
+  recentLogs(limit: number): LogLine[] {
+    const perStream = Math.max(1, Math.floor(limit / Math.max(1, this.#logs.size)));
+    const out: LogLine[] = [];
+    for (const { ring } of this.#logs.values()) out.push(...ring.newest(perStream));
     return out;
   }
 
@@ -266,6 +280,12 @@ export class RunState {
       activeAlerts: this.#activeAlerts,
       logStreams: [...this.#logs.values()].map(({ agent, daemon, ring }) => ({ agent, daemon, lines: ring.size })),
     };
+  }
+
+  #now(): string {
+    const ms = Date.now();
+    if (ms !== this.#stamp.ms) this.#stamp = { ms, iso: new Date(ms).toISOString() };
+    return this.#stamp.iso;
   }
 
   #emit(event: RunEvent): void {

@@ -43,13 +43,15 @@ export interface WebsiteOptions {
 export interface EventStreamLimits {
   /** Log lines held for a client between pushes; beyond, the oldest are dropped and a fresh `logs-all` follows. */
   pendingLines: number;
+  /** Lines a `logs-all` carries at most, shared evenly by the streams (each keeps its newest). */
+  resyncLines: number;
   /** Bytes queued in the client's socket beyond which it is dropped. */
   bufferedBytes: number;
   /** A client that has not read what was written this long is dropped. */
   stalledMs: number;
 }
 
-export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
+export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, resyncLines: 5000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
 
 export interface Website {
   /** e.g. http://127.0.0.1:8080 */
@@ -237,7 +239,7 @@ function streamEvents(raw: ServerResponse, options: WebsiteOptions, limits: Even
   raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
   const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   send("state", state.snapshot());
-  send("logs-all", state.logs());
+  send("logs-all", state.recentLogs(limits.resyncLines));
   send("metrics", { version: metrics.version });
 
   let stateChanged = false;
@@ -267,8 +269,8 @@ function streamEvents(raw: ServerResponse, options: WebsiteOptions, limits: Even
       send("state", state.snapshot());
     }
     if (linesLost) {
-      // The ring holds the newest lines of every stream: the browser starts over from them.
-      send("logs-all", state.logs());
+      // The rings hold the newest lines of every stream: the browser starts over from them.
+      send("logs-all", state.recentLogs(limits.resyncLines));
       linesLost = false;
     } else if (lines.length > 0) {
       send("logs", lines);
