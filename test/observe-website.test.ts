@@ -1,5 +1,5 @@
 import t from "tap";
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -81,6 +81,21 @@ t.test("/api/events streams state, logs and metric ticks", async (t) => {
   await waitFor(/event: logs\ndata: \[\{.*"line":"dialing agent-1"/);
   await waitFor(/event: metrics\ndata: \{"version":1\}/);
   t.pass("state, log and metric updates arrived");
+});
+
+t.test("the website answers while the runner's thread is blocked", async (t) => {
+  // A runner flooded by a thousand agents' output is busy for seconds at a time; here it is
+  // blocked outright, by spawnSync: a website on the runner's own thread could not answer.
+  const { state, metrics } = newRun();
+  const site = await startWebsite({ state, metrics, port: 0 });
+  t.teardown(() => site.close());
+  state.appendLog("agent-1", "server", "ready");
+  await Promise.resolve();
+  state.setPhase("busy");
+  const read = `Promise.all(["state", "logs"].map((path) => fetch("${site.url}/api/" + path).then((r) => r.json()))).then(([s, l]) => console.log(JSON.stringify({ phase: s.phase, lines: l.lines.map((x) => x.line) })))`;
+  const child = spawnSync(process.execPath, ["-e", read], { encoding: "utf8", timeout: 30_000 });
+  t.equal(child.error, undefined, "the reader finished while this thread waited for it");
+  t.same(JSON.parse(child.stdout || "{}"), { phase: "busy", lines: ["ready"] }, "with the state and lines sent before the block");
 });
 
 t.test("/metrics passes promtool check metrics", async (t) => {

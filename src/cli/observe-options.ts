@@ -7,7 +7,7 @@ import type Docker from "dockerode";
 import { assertDockerAvailable } from "../targets/docker-engine/docker.ts";
 import { DEFAULT_GRAFANA_IMAGE, ensureGrafanaImage } from "../observe/grafana.ts";
 import type { PrometheusSettings, WebsiteSettings } from "../observe/observation.ts";
-import { isLoopbackHost } from "../observe/website.ts";
+import { isLoopbackHost } from "../observe/host-names.ts";
 import { UsageError } from "./context.ts";
 import { flagOf, portOption } from "./options.ts";
 

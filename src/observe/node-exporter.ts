@@ -2,7 +2,7 @@ import type { Agent } from "../runtime/agent.ts";
 import type { LogSink } from "../runtime/daemon.ts";
 import { waitForHttp } from "./http-ready.ts";
 import type { NodeExporterTarget } from "./prometheus.ts";
-import { isLoopbackHost } from "./website.ts";
+import { isLoopbackHost } from "./host-names.ts";
 
 const BINARY = "prometheus-node-exporter";
 

@@ -99,7 +99,13 @@ export class Observation implements CloudObserver {
     if (options.website) {
       try {
         const history = observation.history;
-        observation.#website = await startWebsite({ state, metrics: observation.metrics, ...options.website, history: { path: history.path, checks: () => history.checks } });
+        observation.#website = await startWebsite({
+          state,
+          metrics: observation.metrics,
+          ...options.website,
+          history: { path: history.path, checks: () => history.checks },
+          onError: (error) => options.progress.step(`website stopped: ${error.message} (the run goes on without it)`),
+        });
       } catch (error) {
         await observation.finish({ status: "failed", error: (error as Error).message });
         throw error;

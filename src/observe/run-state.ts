@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { AgentSpec, Inventory } from "../core/inventory.ts";
-import { Ring } from "./ring.ts";
+import { LogRings, type LogFilter, type LogLine } from "./log-rings.ts";
 import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
 
 export type RunStatus = "running" | "passed" | "failed";
@@ -11,13 +11,7 @@ export interface RunResult {
   error?: string;
 }
 
-export interface LogLine {
-  /** ISO time the line was received. */
-  time: string;
-  agent: string;
-  daemon: string;
-  line: string;
-}
+export type { LogLine } from "./log-rings.ts";
 
 export type RunEvent =
   | { type: "inventory" }
@@ -90,14 +84,13 @@ export class RunState {
   readonly runId: string | undefined;
   readonly #clientKeyPath: string;
   readonly #knownHostsPath: string;
-  readonly #logLines: number;
   readonly #events = new EventEmitter();
   #inventory: Inventory;
   #phase = "starting";
   #result: RunResult = { status: "running" };
   #ended = false;
   readonly #services = new Map<string, string>();
-  readonly #logs = new Map<string, { agent: string; daemon: string; ring: Ring<LogLine> }>();
+  readonly #logs: LogRings;
   readonly #alertRules = new Map<string, ValidAlertRule>();
   #activeAlerts: ActiveAlert[] = [];
   /** The last receipt time stamped and its text: lines arrive by the thousand per millisecond. */
@@ -109,9 +102,14 @@ export class RunState {
     this.runId = options.runId;
     this.#clientKeyPath = options.clientKeyPath;
     this.#knownHostsPath = options.knownHostsPath;
-    this.#logLines = options.logLinesPerDaemon ?? DEFAULT_LOG_LINES;
+    this.#logs = new LogRings(options.logLinesPerDaemon ?? DEFAULT_LOG_LINES);
     // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
     this.#events.setMaxListeners(0);
+  }
+
+  /** Lines kept per agent+daemon. */
+  get logLinesPerDaemon(): number {
+    return this.#logs.linesPerStream;
   }
 
   get inventory(): Inventory {
@@ -175,38 +173,19 @@ export class RunState {
 
   /** Keeps the newest lines per agent+daemon; a trailing newline is dropped. */
   appendLog(agent: string, daemon: string, line: string): void {
-    const key = `${agent}\u0000${daemon}`;
-    let stream = this.#logs.get(key);
-    if (!stream) {
-      stream = { agent, daemon, ring: new Ring<LogLine>(this.#logLines) };
-      this.#logs.set(key, stream);
-    }
     const log = { time: this.#now(), agent, daemon, line: line.endsWith("\n") ? line.replace(/\r?\n$/, "") : line };
-    stream.ring.push(log);
+    this.#logs.push(log);
     this.#emit({ type: "log", log });
   }
 
   /** Recent lines, oldest first; filtered by agent and/or daemon when given. */
-  logs(filter: { agent?: string; daemon?: string } = {}): LogLine[] {
-    const out: LogLine[] = [];
-    for (const { agent, daemon, ring } of this.#logs.values()) {
-      if (filter.agent !== undefined && filter.agent !== agent) continue;
-      if (filter.daemon !== undefined && filter.daemon !== daemon) continue;
-      out.push(...ring.toArray());
-    }
-    return out;
+  logs(filter: LogFilter = {}): LogLine[] {
+    return this.#logs.logs(filter);
   }
 
-  /**
-   * At most about `limit` recent lines, shared evenly among the streams (at least the newest
-   * line of each), oldest first within a stream: what a page starting over can take at once,
-   * however many agents stream.
-   */
+  /** At most about `limit` recent lines, shared evenly by the streams (see LogRings.recent). */
   recentLogs(limit: number): LogLine[] {
-    const perStream = Math.max(1, Math.floor(limit / Math.max(1, this.#logs.size)));
-    const out: LogLine[] = [];
-    for (const { ring } of this.#logs.values()) out.push(...ring.newest(perStream));
-    return out;
+    return this.#logs.recent(limit);
   }
 
   /** Validates and records an alert rule; a rule with the same name replaces the old one. */
@@ -278,7 +257,7 @@ export class RunState {
       services: [...this.#services].map(([name, url]) => ({ name, url })),
       alertRules: this.alertRules,
       activeAlerts: this.#activeAlerts,
-      logStreams: [...this.#logs.values()].map(({ agent, daemon, ring }) => ({ agent, daemon, lines: ring.size })),
+      logStreams: this.#logs.streams(),
     };
   }
 

@@ -1,14 +1,11 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import type { ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { hostname, networkInterfaces } from "node:os";
-import Fastify from "fastify";
-import fastifyBasicAuth from "@fastify/basic-auth";
+import { MessageChannel, Worker } from "node:worker_threads";
 import type { MetricStore } from "./metrics.ts";
-import type { LogLine, RunState } from "./run-state.ts";
-import { registerHistoryRoutes } from "../runtime/history/routes.ts";
+import type { RunState } from "./run-state.ts";
+import { isLoopbackHost } from "./host-names.ts";
+import type { Answers, EventStreamLimits, FromWebsite, LogBurst, Question, ToWebsite, WebsiteConfig, WebsiteStart } from "./website-protocol.ts";
+
+export { hostHeaderName, isLoopbackHost } from "./host-names.ts";
+export type { EventStreamLimits } from "./website-protocol.ts";
 
 export interface WebsiteOptions {
   state: RunState;
@@ -37,21 +34,14 @@ export interface WebsiteOptions {
   history?: { path: string; checks(): unknown };
   /** At close, once the run has ended, how long open pages may take to fetch the final state (default 3 s). */
   endedLingerMs?: number;
-}
-
-/** What one /api/events client may cost the runner before it is cut off. */
-export interface EventStreamLimits {
-  /** Log lines held for a client between pushes; beyond, the oldest are dropped and a fresh `logs-all` follows. */
-  pendingLines: number;
-  /** Lines a `logs-all` carries at most, shared evenly by the streams (each keeps its newest). */
-  resyncLines: number;
-  /** Bytes queued in the client's socket beyond which it is dropped. */
-  bufferedBytes: number;
-  /** A client that has not read what was written this long is dropped. */
-  stalledMs: number;
+  /** The website's thread failed after it started: the run goes on without its website. */
+  onError?: (error: Error) => void;
 }
 
 export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, resyncLines: 5000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
+
+/** How long an ended run's website waits for its open pages to fetch the final history and checks. */
+const ENDED_LINGER_MS = 3000;
 
 export interface Website {
   /** e.g. http://127.0.0.1:8080 */
@@ -64,57 +54,6 @@ export interface Website {
 
 export class WebsiteError extends Error {}
 
-export function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-const require = createRequire(import.meta.url);
-
-/** The page's files, read once at start: the page itself and uPlot from node_modules (no CDN). */
-async function loadAssets(): Promise<Map<string, { body: string; type: string }>> {
-  const web = (name: string) => new URL(`./web/${name}`, import.meta.url);
-  const files: [string, URL | string, string][] = [
-    ["/", web("index.html"), "text/html; charset=utf-8"],
-    ["/static/app.js", web("app.js"), "text/javascript; charset=utf-8"],
-    ["/static/style.css", web("style.css"), "text/css; charset=utf-8"],
-    ["/static/uPlot.iife.min.js", require.resolve("uplot/dist/uPlot.iife.min.js"), "text/javascript; charset=utf-8"],
-    ["/static/uPlot.min.css", require.resolve("uplot/dist/uPlot.min.css"), "text/css; charset=utf-8"],
-  ];
-  const assets = new Map<string, { body: string; type: string }>();
-  for (const [route, file, type] of files) assets.set(route, { body: await readFile(file, "utf8"), type });
-  return assets;
-}
-
-/** Compares digests so neither the content nor the length of a secret leaks through timing. */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (text: string) => createHash("sha256").update(text).digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-async function readTls(tls: NonNullable<WebsiteOptions["tls"]>): Promise<{ cert: Buffer; key: Buffer }> {
-  const read = (field: string, path: string) =>
-    readFile(path).catch((error: Error) => {
-      throw new WebsiteError(`website tls.${field} ${path} cannot be read: ${error.message}`);
-    });
-  return { cert: await read("certPath", tls.certPath), key: await read("keyPath", tls.keyPath) };
-}
-
-/** The host part of a Host header: `[::1]:8080` → `::1`, `Example.org:80` → `example.org`. */
-export function hostHeaderName(header: string): string {
-  const bracketed = /^\[([^\]]*)\](?::\d+)?$/.exec(header);
-  if (bracketed) return bracketed[1]!.toLowerCase();
-  return header.replace(/:\d+$/, "").toLowerCase();
-}
-
-/** The bound address, this machine's name, and, bound to every interface, each interface's address. */
-function acceptedHostNames(host: string, extra: readonly string[]): Set<string> {
-  const names = [host, "localhost", hostname(), ...extra];
-  if (host === "0.0.0.0" || host === "::") {
-    for (const addresses of Object.values(networkInterfaces())) names.push(...(addresses ?? []).map((a) => a.address));
-  }
-  return new Set(names.map((name) => name.toLowerCase()));
-}
-
 function checkOptions(options: WebsiteOptions, host: string): void {
   if (!isLoopbackHost(host) && !options.auth && !options.allowUnauthenticatedRemote) {
     throw new WebsiteError(
@@ -126,79 +65,138 @@ function checkOptions(options: WebsiteOptions, host: string): void {
   }
 }
 
+/** The website's thread: website-worker.ts beside this module, compiled or not. */
+function startThread(start: WebsiteStart): Worker {
+  const transferList = [start.port];
+  const self = import.meta.url;
+  if (self.endsWith(".ts")) {
+    // The sources run through tsx, whose loader a worker does not inherit (privatenumber/tsx#354).
+    const tsx = import.meta.resolve("tsx/esm/api");
+    const entry = new URL("./website-worker.ts", self).href;
+    const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+    return new Worker(boot, { eval: true, workerData: start, transferList });
+  }
+  return new Worker(new URL("./website-worker.js", self), { workerData: start, transferList });
+}
+
+/** Answers the website's questions about what only this thread holds: the metrics and the checks. */
+async function answer(options: WebsiteOptions, question: Question): Promise<Answers[Question["what"]]> {
+  switch (question.what) {
+    case "metrics":
+      return { contentType: options.metrics.contentType, body: await options.metrics.render() };
+    case "series":
+      return { version: options.metrics.version, series: options.metrics.history(question.filter) };
+    case "checks":
+      return options.history?.checks() ?? null;
+  }
+}
+
 /**
- * The run's website: the page, /metrics for Prometheus, JSON APIs and Server-Sent Events.
- * Reads RunState and MetricStore; never changes them.
+ * The run's website, on a thread of its own: the page, /metrics for Prometheus, JSON APIs and
+ * Server-Sent Events (website-server.ts). This thread sends it every change of `state`, its log
+ * lines in batches, and the metrics' version; a runner busy with a thousand streaming agents
+ * does not keep a page waiting. Reads RunState and MetricStore; never changes them.
  */
 export async function startWebsite(options: WebsiteOptions): Promise<Website> {
   const host = options.host ?? "127.0.0.1";
   checkOptions(options, host);
-  const assets = await loadAssets();
-  const app = Fastify({
-    logger: false,
-    // Live-update streams never end by themselves: close must not wait for them.
-    forceCloseConnections: true,
-    ...(options.tls ? { https: await readTls(options.tls) } : {}),
-  });
+  const { state, metrics } = options;
+  const config: WebsiteConfig = {
+    host,
+    port: options.port ?? 8080,
+    ...(options.auth ? { auth: options.auth } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    pushIntervalMs: options.pushIntervalMs ?? 250,
+    allowedHosts: options.allowedHosts ?? [],
+    eventStreamLimits: { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits },
+    ...(options.history ? { historyPath: options.history.path } : {}),
+    endedLingerMs: options.endedLingerMs ?? ENDED_LINGER_MS,
+    logLinesPerStream: state.logLinesPerDaemon,
+  };
+  const channel = new MessageChannel();
+  const sent = new Int32Array(new SharedArrayBuffer(4));
+  const worker = startThread({ config, port: channel.port2, sent, state: state.snapshot(), lines: state.logs(), metricsVersion: metrics.version });
+  // Counted once posted, so a request on the website's thread can take every message sent before it.
+  const post = (message: ToWebsite) => {
+    channel.port1.postMessage(message);
+    Atomics.add(sent, 0, 1);
+  };
 
-  // DNS rebinding: a page of another site that resolves its name to this address sends its own Host.
-  const allowedHosts = acceptedHostNames(host, options.allowedHosts ?? []);
-  app.addHook("onRequest", async (request, reply) => {
-    const name = hostHeaderName(request.headers.host ?? "");
-    if (allowedHosts.has(name) || isLoopbackHost(name)) return;
-    await reply.code(421).type("text/plain").send(`Host ${JSON.stringify(request.headers.host ?? "")} is not this website's address; use ${host}`);
-  });
-
-  if (options.auth) {
-    const { username, password } = options.auth;
-    await app.register(fastifyBasicAuth, {
-      authenticate: { realm: "fieldtest" },
-      validate: async (user, pass) => {
-        // Both compared before combining (no short-circuit), so a wrong user takes as long as a wrong password.
-        const userOk = sameSecret(user, username);
-        const passwordOk = sameSecret(pass, password);
-        if (!(userOk && passwordOk)) throw new Error("wrong username or password");
-      },
-    });
-    app.addHook("onRequest", app.basicAuth);
-  }
-
-  for (const [route, asset] of assets) {
-    app.get(route, (_request, reply) => reply.type(asset.type).header("cache-control", "no-cache").send(asset.body));
-  }
-
-  app.get("/metrics", async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.render()));
-
-  app.get("/api/state", async () => options.state.snapshot());
-
-  app.get<{ Querystring: { name?: string; limit?: string } }>("/api/metrics/series", async (request, reply) => {
-    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-      return reply.code(400).send({ error: "limit must be a positive integer (series per metric)" });
+  // Lines go over in one message per run of this thread (a chunk of a daemon's output, say),
+  // grouped by stream and time; state changes at once, after the lines before them, so the
+  // website sees them in the order they happened.
+  let bursts: LogBurst[] = [];
+  const sendLines = () => {
+    if (bursts.length === 0) return;
+    post({ type: "logs", bursts });
+    bursts = [];
+  };
+  const unsubscribe = state.subscribe((event) => {
+    if (event.type === "log") {
+      const { agent, daemon, time, line } = event.log;
+      const last = bursts[bursts.length - 1];
+      if (last?.agent === agent && last.daemon === daemon && last.time === time) last.lines.push(line);
+      else {
+        if (!last) queueMicrotask(sendLines);
+        bursts.push({ agent, daemon, time, lines: [line] });
+      }
+      return;
     }
-    const filter = { ...(request.query.name === undefined ? {} : { name: request.query.name }), ...(limit === undefined ? {} : { limitPerMetric: limit }) };
-    return { version: options.metrics.version, series: options.metrics.history(filter) };
+    sendLines();
+    post({ type: "state", state: state.snapshot() });
   });
+  let version = metrics.version;
+  const metricsTimer = setInterval(() => {
+    if (metrics.version === version) return;
+    version = metrics.version;
+    post({ type: "metrics-version", version });
+  }, config.pushIntervalMs);
+  metricsTimer.unref();
+  const stop = () => {
+    unsubscribe();
+    clearInterval(metricsTimer);
+  };
 
-  app.get<{ Querystring: { agent?: string; daemon?: string } }>("/api/logs", async (request) => {
-    const { agent, daemon } = request.query;
-    return { lines: options.state.logs({ ...(agent === undefined ? {} : { agent }), ...(daemon === undefined ? {} : { daemon }) }) };
-  });
-
-  registerHistoryRoutes(app, options.history);
-
-  const limits = { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits };
   let dropped = 0;
-  const streams = new Set<ServerResponse>();
-  app.get("/api/events", (request, reply) => {
-    reply.hijack();
-    streams.add(reply.raw);
-    reply.raw.once("close", () => streams.delete(reply.raw));
-    streamEvents(reply.raw, options, limits, () => request.raw.destroyed, () => dropped++);
+  let started = false;
+  let onClosed = () => {};
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  const listening = new Promise<number>((resolve, reject) => {
+    worker.on("message", (message: FromWebsite) => {
+      switch (message.type) {
+        case "listening":
+          started = true;
+          return resolve(message.port);
+        case "failed":
+          return reject(new WebsiteError(message.message));
+        case "ask":
+          answer(options, message.question).then(
+            (value) => post({ type: "answer", id: message.id, value }),
+            (error: Error) => post({ type: "answer", id: message.id, error: error.message }),
+          );
+          return;
+        case "dropped":
+          dropped += 1;
+          return;
+        case "closed":
+          return onClosed();
+      }
+    });
+    worker.on("error", (error) => (started ? options.onError?.(error) : reject(error)));
+    worker.once("exit", (code) => {
+      onClosed();
+      reject(new WebsiteError(`the website's thread exited (code ${code}) before it listened`));
+    });
   });
-
-  await app.listen({ host, port: options.port ?? 8080 });
-  const { port } = app.server.address() as AddressInfo;
+  let port: number;
+  try {
+    port = await listening;
+  } catch (error) {
+    stop();
+    channel.port1.close();
+    await worker.terminate();
+    throw error;
+  }
   const scheme = options.tls ? "https" : "http";
   const urlHost = host.includes(":") ? `[${host}]` : host;
   return {
@@ -208,85 +206,12 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
       return dropped;
     },
     close: async () => {
-      if (options.state.ended) await pagesDone(streams, options.endedLingerMs ?? ENDED_LINGER_MS);
-      await app.close();
+      stop();
+      sendLines();
+      post({ type: "close" });
+      await closed;
+      channel.port1.close();
+      await worker.terminate();
     },
   };
-}
-
-/** How long an ended run's website waits for its open pages to fetch the final history and checks. */
-const ENDED_LINGER_MS = 3000;
-
-/**
- * Resolves once every open page has closed its live stream, which a page does after it has
- * fetched an ended run's last history and checks, or after `lingerMs`: the runner's exit waits
- * at most that long for its viewers.
- */
-async function pagesDone(streams: ReadonlySet<ServerResponse>, lingerMs: number): Promise<void> {
-  const deadline = Date.now() + lingerMs;
-  while (streams.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-/**
- * One browser's live stream. State changes and log lines are batched every pushIntervalMs, so
- * a chatty daemon or 100,000 pushes per second cost the browser a few messages per second.
- * A browser that does not read is not written to until its socket drains; meanwhile at most
- * `pendingLines` lines are held for it (then a fresh `logs-all` replaces the lost ones), and
- * one that stays stalled or buffers too much is disconnected: it cannot grow the runner.
- */
-function streamEvents(raw: ServerResponse, options: WebsiteOptions, limits: EventStreamLimits, gone: () => boolean, onDrop: () => void): void {
-  const { state, metrics } = options;
-  raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
-  const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  send("state", state.snapshot());
-  send("logs-all", state.recentLogs(limits.resyncLines));
-  send("metrics", { version: metrics.version });
-
-  let stateChanged = false;
-  let lines: LogLine[] = [];
-  let linesLost = false;
-  let version = metrics.version;
-  let ticks = 0;
-  let stalledSince: number | undefined;
-  const unsubscribe = state.subscribe((event) => {
-    if (event.type !== "log") stateChanged = true;
-    else if (lines.length < limits.pendingLines) lines.push(event.log);
-    else linesLost = true;
-  });
-  const interval = options.pushIntervalMs ?? 250;
-  const timer = setInterval(() => {
-    if (raw.writableNeedDrain) {
-      stalledSince ??= Date.now();
-      if (Date.now() - stalledSince > limits.stalledMs || raw.writableLength > limits.bufferedBytes) {
-        onDrop();
-        raw.destroy();
-      }
-      return;
-    }
-    stalledSince = undefined;
-    if (stateChanged) {
-      stateChanged = false;
-      send("state", state.snapshot());
-    }
-    if (linesLost) {
-      // The rings hold the newest lines of every stream: the browser starts over from them.
-      send("logs-all", state.recentLogs(limits.resyncLines));
-      linesLost = false;
-    } else if (lines.length > 0) {
-      send("logs", lines);
-    }
-    lines = [];
-    if (metrics.version !== version) {
-      version = metrics.version;
-      send("metrics", { version });
-    }
-    // A comment line every ~15 s keeps idle proxies from closing the stream.
-    if (++ticks % Math.max(1, Math.round(15_000 / interval)) === 0) raw.write(": keep-alive\n\n");
-  }, interval);
-  const stop = () => {
-    clearInterval(timer);
-    unsubscribe();
-  };
-  raw.on("close", stop);
-  if (gone()) stop();
 }

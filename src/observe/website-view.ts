@@ -1,0 +1,76 @@
+import { EventEmitter } from "node:events";
+import { LogRings, type LogFilter, type LogLine } from "./log-rings.ts";
+import type { RunStateSnapshot } from "./run-state.ts";
+import type { LogBurst } from "./website-protocol.ts";
+
+export type ViewEvent = { type: "state" } | { type: "log"; log: LogLine };
+
+/**
+ * The website's copy of a run's state, on the website's own thread: the runner's thread sends
+ * it each change and each batch of lines (website.ts), and every request is answered from it,
+ * so a runner busy with a thousand streaming agents does not keep a page waiting.
+ */
+export class WebsiteView {
+  readonly #logs: LogRings;
+  readonly #events = new EventEmitter();
+  #state: RunStateSnapshot;
+  #metricsVersion = 0;
+
+  constructor(state: RunStateSnapshot, linesPerStream: number) {
+    this.#state = state;
+    this.#logs = new LogRings(linesPerStream);
+    // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
+    this.#events.setMaxListeners(0);
+  }
+
+  setState(state: RunStateSnapshot): void {
+    this.#state = state;
+    this.#events.emit("event", { type: "state" } satisfies ViewEvent);
+  }
+
+  appendLogs(lines: readonly LogLine[]): void {
+    for (const log of lines) {
+      this.#logs.push(log);
+      this.#events.emit("event", { type: "log", log } satisfies ViewEvent);
+    }
+  }
+
+  appendBursts(bursts: readonly LogBurst[]): void {
+    for (const { agent, daemon, time, lines } of bursts) this.appendLogs(lines.map((line) => ({ time, agent, daemon, line })));
+  }
+
+  get metricsVersion(): number {
+    return this.#metricsVersion;
+  }
+
+  set metricsVersion(version: number) {
+    this.#metricsVersion = version;
+  }
+
+  get ended(): boolean {
+    return this.#state.ended;
+  }
+
+  /** The state as the runner last sent it, with the TTL counted to now and the log streams held here. */
+  snapshot(now: Date = new Date()): RunStateSnapshot {
+    return {
+      ...this.#state,
+      ttlRemainingSeconds: Math.round((Date.parse(this.#state.expiresAt) - now.getTime()) / 1000),
+      logStreams: this.#logs.streams(),
+    };
+  }
+
+  logs(filter: LogFilter = {}): LogLine[] {
+    return this.#logs.logs(filter);
+  }
+
+  recentLogs(limit: number): LogLine[] {
+    return this.#logs.recent(limit);
+  }
+
+  /** Listens to every change; returns the function that stops listening. */
+  subscribe(listener: (event: ViewEvent) => void): () => void {
+    this.#events.on("event", listener);
+    return () => this.#events.off("event", listener);
+  }
+}
