@@ -32,8 +32,8 @@ t.test("an ended run's page: final state, result, checks, healed faults, and no 
   let checks: typeof CHECKS | null = null;
   state.setPhase("running");
   history.recordEvent("fault-start", { type: "fault-start", ...FAULT, at: new Date().toISOString(), deadline: new Date(Date.now() + 60_000).toISOString() });
-  state.appendLog("agent-1", "db", `a long line ${"x".repeat(400)} END-OF-LINE`);
   const site = await startWebsite({ state, metrics, port: 0, pushIntervalMs: 100, history: { path: join(dir, "history.jsonl"), checks: () => checks } });
+  state.appendLog("agent-1", "db", `a long line ${"x".repeat(400)} END-OF-LINE`);
   let closed = false;
   t.teardown(() => (closed ? undefined : site.close()));
   const { page, problems } = await openPage(t, site.url);

@@ -1,6 +1,8 @@
 import t from "tap";
 import { Ring } from "../src/observe/ring.ts";
+import { LogRings, type LogLine } from "../src/observe/log-rings.ts";
 import { RunState, type RunEvent } from "../src/observe/run-state.ts";
+import { WebsiteView } from "../src/observe/website-view.ts";
 import { testInventory } from "./fixtures/inventory.ts";
 
 const options = () => ({ inventory: testInventory(3), scenario: "health", clientKeyPath: "/keys/id ed25519", knownHostsPath: "/keys/known_hosts" });
@@ -44,20 +46,42 @@ t.test("phase, result, services and inventory changes are emitted", async (t) =>
   t.throws(() => state.addService("", "http://x/"), /name must be a non-empty string/);
 });
 
-t.test("log rings are bounded per agent+daemon", async (t) => {
-  const state = new RunState({ ...options(), logLinesPerDaemon: 5 });
+t.test("appendLog hands each line to the subscribers, stamped and without its newline", async (t) => {
+  const state = new RunState(options());
+  const lines: LogLine[] = [];
+  state.subscribe((event) => event.type === "log" && lines.push(event.log));
+  state.appendLog("agent-1", "server", "listening\r\n");
+  state.appendLog("agent-1", "server", "a\nb");
+  t.match(lines, [
+    { agent: "agent-1", daemon: "server", line: "listening", time: /^\d{4}-\d\d-\d\dT[\d:.]+Z$/ },
+    { line: "a\nb" },
+  ]);
+});
+
+/** The website's copy of a run, fed the way the runner's thread feeds it (one burst per line here). */
+function viewOf(state: RunState, linesPerStream: number): WebsiteView {
+  const view = new WebsiteView(state.snapshot(), linesPerStream);
+  state.subscribe((event) => {
+    if (event.type === "log") view.appendBursts([{ agent: event.log.agent, daemon: event.log.daemon, time: event.log.time, lines: [event.log.line] }]);
+  });
+  return view;
+}
+
+t.test("the website's log rings are bounded per agent+daemon", async (t) => {
+  const state = new RunState(options());
+  const view = viewOf(state, 5);
   for (let i = 0; i < 12; i++) state.appendLog("agent-1", "server", `line ${i}\n`);
   state.appendLog("agent-1", "client", "hello");
   state.appendLog("agent-2", "server", "other");
-  const server = state.logs({ agent: "agent-1", daemon: "server" });
+  const server = view.logs({ agent: "agent-1", daemon: "server" });
   t.same(
     server.map((l) => l.line),
     ["line 7", "line 8", "line 9", "line 10", "line 11"],
   );
-  t.equal(state.logs({ agent: "agent-1" }).length, 6);
-  t.equal(state.logs({ daemon: "server" }).length, 6);
-  t.equal(state.logs().length, 7);
-  t.same(state.snapshot().logStreams, [
+  t.equal(view.logs({ agent: "agent-1" }).length, 6);
+  t.equal(view.logs({ daemon: "server" }).length, 6);
+  t.equal(view.logs().length, 7);
+  t.same(view.snapshot().logStreams, [
     { agent: "agent-1", daemon: "server", lines: 5 },
     { agent: "agent-1", daemon: "client", lines: 1 },
     { agent: "agent-2", daemon: "server", lines: 1 },
@@ -65,19 +89,20 @@ t.test("log rings are bounded per agent+daemon", async (t) => {
 });
 
 t.test("recent logs share a bound evenly among the streams, each keeping its newest", async (t) => {
-  const state = new RunState({ ...options(), logLinesPerDaemon: 200 });
-  for (let agent = 0; agent < 50; agent++) for (let i = 0; i < 200; i++) state.appendLog(`agent-${agent}`, "server", `line ${i}`);
-  state.appendLog("agent-0", "quiet", "started");
-  const recent = state.recentLogs(1000);
-  t.ok(recent.length <= 1000, `${recent.length} lines, of ${state.logs().length} held`);
+  const rings = new LogRings(200);
+  const time = new Date().toISOString();
+  for (let agent = 0; agent < 50; agent++) for (let i = 0; i < 200; i++) rings.push({ time, agent: `agent-${agent}`, daemon: "server", line: `line ${i}` });
+  rings.push({ time, agent: "agent-0", daemon: "quiet", line: "started" });
+  const recent = rings.recent(1000);
+  t.ok(recent.length <= 1000, `${recent.length} lines, of ${rings.logs().length} held`);
   t.equal(new Set(recent.map((l) => `${l.agent}/${l.daemon}`)).size, 51, "every stream is there, the quiet one too");
   t.same(
     recent.filter((l) => l.agent === "agent-7").map((l) => l.line),
     Array.from({ length: 19 }, (_, i) => `line ${181 + i}`),
     "a stream's newest lines (1,000 / 51 streams = 19), oldest first",
   );
-  t.equal(state.recentLogs(10).length, 51, "past the bound, the newest line of each stream");
-  t.equal(state.recentLogs(1_000_000).length, state.logs().length, "under the bound, all of them");
+  t.equal(rings.recent(10).length, 51, "past the bound, the newest line of each stream");
+  t.equal(rings.recent(1_000_000).length, rings.logs().length, "under the bound, all of them");
 });
 
 t.test("snapshot: TTL, agents, debug commands, alerts", async (t) => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { AgentSpec, Inventory } from "../core/inventory.ts";
-import { LogRings, type LogFilter, type LogLine } from "./log-rings.ts";
+import type { LogLine } from "./log-rings.ts";
 import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
 
 export type RunStatus = "running" | "passed" | "failed";
@@ -31,8 +31,6 @@ export interface RunStateOptions {
   clientKeyPath: string;
   /** known_hosts holding the agents' host keys, so debug commands verify them. */
   knownHostsPath: string;
-  /** Lines kept per agent+daemon; older lines live only in the run directory's log files. */
-  logLinesPerDaemon?: number;
 }
 
 export interface AgentView {
@@ -47,7 +45,7 @@ export interface AgentView {
   ssh: string;
 }
 
-/** What /api/state serves: plain JSON, computed on demand. */
+/** The run as /api/state serves it (the website adds its log streams): plain JSON. */
 export interface RunStateSnapshot {
   runId?: string;
   namespace: string;
@@ -65,10 +63,7 @@ export interface RunStateSnapshot {
   services: { name: string; url: string }[];
   alertRules: ValidAlertRule[];
   activeAlerts: ActiveAlert[];
-  logStreams: { agent: string; daemon: string; lines: number }[];
 }
-
-const DEFAULT_LOG_LINES = 200;
 
 /** POSIX shell quoting, so a debug command survives paths with spaces when pasted. */
 function shellQuote(text: string): string {
@@ -76,8 +71,9 @@ function shellQuote(text: string): string {
 }
 
 /**
- * Everything the website shows about one run. One instance per run, passed explicitly to
- * whoever needs it; `subscribe` is how the website learns of changes without polling.
+ * Everything the website shows about one run, and its log lines as they arrive. One instance
+ * per run, passed explicitly to whoever needs it; `subscribe` is how the website and the run
+ * directory learn of changes without polling.
  */
 export class RunState {
   readonly scenario: string;
@@ -90,7 +86,6 @@ export class RunState {
   #result: RunResult = { status: "running" };
   #ended = false;
   readonly #services = new Map<string, string>();
-  readonly #logs: LogRings;
   readonly #alertRules = new Map<string, ValidAlertRule>();
   #activeAlerts: ActiveAlert[] = [];
   /** The last receipt time stamped and its text: lines arrive by the thousand per millisecond. */
@@ -102,14 +97,8 @@ export class RunState {
     this.runId = options.runId;
     this.#clientKeyPath = options.clientKeyPath;
     this.#knownHostsPath = options.knownHostsPath;
-    this.#logs = new LogRings(options.logLinesPerDaemon ?? DEFAULT_LOG_LINES);
     // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
     this.#events.setMaxListeners(0);
-  }
-
-  /** Lines kept per agent+daemon. */
-  get logLinesPerDaemon(): number {
-    return this.#logs.linesPerStream;
   }
 
   get inventory(): Inventory {
@@ -171,21 +160,13 @@ export class RunState {
     return this.#services;
   }
 
-  /** Keeps the newest lines per agent+daemon; a trailing newline is dropped. */
+  /**
+   * A line a daemon printed, stamped with its receipt time (a trailing newline dropped), for
+   * the subscribers: the run directory's log files and the website, which keeps recent lines.
+   */
   appendLog(agent: string, daemon: string, line: string): void {
     const log = { time: this.#now(), agent, daemon, line: line.endsWith("\n") ? line.replace(/\r?\n$/, "") : line };
-    this.#logs.push(log);
     this.#emit({ type: "log", log });
-  }
-
-  /** Recent lines, oldest first; filtered by agent and/or daemon when given. */
-  logs(filter: LogFilter = {}): LogLine[] {
-    return this.#logs.logs(filter);
-  }
-
-  /** At most about `limit` recent lines, shared evenly by the streams (see LogRings.recent). */
-  recentLogs(limit: number): LogLine[] {
-    return this.#logs.recent(limit);
   }
 
   /** Validates and records an alert rule; a rule with the same name replaces the old one. */
@@ -257,7 +238,6 @@ export class RunState {
       services: [...this.#services].map(([name, url]) => ({ name, url })),
       alertRules: this.alertRules,
       activeAlerts: this.#activeAlerts,
-      logStreams: this.#logs.streams(),
     };
   }
 

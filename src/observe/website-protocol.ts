@@ -1,5 +1,4 @@
 import type { MessagePort } from "node:worker_threads";
-import type { LogLine } from "./log-rings.ts";
 import type { RunStateSnapshot } from "./run-state.ts";
 import type { SeriesHistory } from "./metrics.ts";
 
@@ -27,6 +26,7 @@ export interface WebsiteConfig {
   /** The run's history.jsonl, read by /api/history; absent, the history is empty. */
   historyPath?: string;
   endedLingerMs: number;
+  /** Recent lines the website keeps per agent+daemon; older ones are in the run directory's logs. */
   logLinesPerStream: number;
 }
 
@@ -64,14 +64,20 @@ export type FromWebsite =
   | { type: "dropped" }
   | { type: "closed" };
 
+/**
+ * Slots of WebsiteStart.sync. A change is announced when it happens and posted a little later
+ * (log lines wait for the end of the runner's synchronous run, to go over together), so a
+ * request takes every change announced before it arrived, waiting briefly for its message.
+ */
+export const SYNC = { announced: 0, posted: 1 } as const;
+
 /** What starts the website's thread (its workerData). */
 export interface WebsiteStart {
   config: WebsiteConfig;
   /** Where the runner's thread sends ToWebsite messages. */
   port: MessagePort;
-  /** How many it has sent (an Int32Array over a SharedArrayBuffer), so a request can wait for them. */
-  sent: Int32Array;
+  /** Counts of those messages, announced and posted (see SYNC), over a SharedArrayBuffer. */
+  sync: Int32Array;
   state: RunStateSnapshot;
-  lines: LogLine[];
   metricsVersion: number;
 }

@@ -5,6 +5,9 @@ import type { LogBurst } from "./website-protocol.ts";
 
 export type ViewEvent = { type: "state" } | { type: "log"; log: LogLine };
 
+/** What /api/state serves: the run's state with the log streams the website holds. */
+export type WebsiteSnapshot = RunStateSnapshot & { logStreams: { agent: string; daemon: string; lines: number }[] };
+
 /**
  * The website's copy of a run's state, on the website's own thread: the runner's thread sends
  * it each change and each batch of lines (website.ts), and every request is answered from it,
@@ -28,15 +31,14 @@ export class WebsiteView {
     this.#events.emit("event", { type: "state" } satisfies ViewEvent);
   }
 
-  appendLogs(lines: readonly LogLine[]): void {
-    for (const log of lines) {
-      this.#logs.push(log);
-      this.#events.emit("event", { type: "log", log } satisfies ViewEvent);
-    }
-  }
-
   appendBursts(bursts: readonly LogBurst[]): void {
-    for (const { agent, daemon, time, lines } of bursts) this.appendLogs(lines.map((line) => ({ time, agent, daemon, line })));
+    for (const { agent, daemon, time, lines } of bursts) {
+      for (const line of lines) {
+        const log = { time, agent, daemon, line };
+        this.#logs.push(log);
+        this.#events.emit("event", { type: "log", log } satisfies ViewEvent);
+      }
+    }
   }
 
   get metricsVersion(): number {
@@ -52,7 +54,7 @@ export class WebsiteView {
   }
 
   /** The state as the runner last sent it, with the TTL counted to now and the log streams held here. */
-  snapshot(now: Date = new Date()): RunStateSnapshot {
+  snapshot(now: Date = new Date()): WebsiteSnapshot {
     return {
       ...this.#state,
       ttlRemainingSeconds: Math.round((Date.parse(this.#state.expiresAt) - now.getTime()) / 1000),

@@ -3,14 +3,16 @@
  * that the runner's thread keeps current with messages.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import type { FromWebsite, ToWebsite, WebsiteStart } from "./website-protocol.ts";
+import { SYNC, type FromWebsite, type ToWebsite, type WebsiteStart } from "./website-protocol.ts";
 import { serveWebsite, type AskRunner, type ServedWebsite } from "./website-server.ts";
 import { WebsiteView } from "./website-view.ts";
+
+/** Longest a request waits for a change the runner has announced but not yet sent. */
+const CATCH_UP_MS = 100;
 
 async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promise<void> {
   const post = (message: FromWebsite) => parent.postMessage(message);
   const view = new WebsiteView(start.state, start.config.logLinesPerStream);
-  view.appendLogs(start.lines);
   view.metricsVersion = start.metricsVersion;
 
   let asked = 0;
@@ -50,12 +52,21 @@ async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promi
     }
   };
   start.port.on("message", apply);
-  // Messages the runner has sent but this thread's loop has not delivered yet, taken at once.
+  // Takes the changes announced before the request arrived, which this thread's loop has not
+  // delivered yet; one still being gathered on the runner's thread is waited for, briefly.
   const catchUp = () => {
-    while (applied < Atomics.load(start.sent, 0)) {
+    const target = Atomics.load(start.sync, SYNC.announced);
+    const deadline = Date.now() + CATCH_UP_MS;
+    while (applied < target) {
       const next = receiveMessageOnPort(start.port);
-      if (!next) return;
-      apply(next.message as ToWebsite);
+      if (next) {
+        apply(next.message as ToWebsite);
+        continue;
+      }
+      const posted = Atomics.load(start.sync, SYNC.posted);
+      const left = deadline - Date.now();
+      if (posted > applied || left <= 0) return;
+      Atomics.wait(start.sync, SYNC.posted, posted, left);
     }
   };
 

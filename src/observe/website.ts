@@ -2,7 +2,7 @@ import { MessageChannel, Worker } from "node:worker_threads";
 import type { MetricStore } from "./metrics.ts";
 import type { RunState } from "./run-state.ts";
 import { isLoopbackHost } from "./host-names.ts";
-import type { Answers, EventStreamLimits, FromWebsite, LogBurst, Question, ToWebsite, WebsiteConfig, WebsiteStart } from "./website-protocol.ts";
+import { SYNC, type Answers, type EventStreamLimits, type FromWebsite, type LogBurst, type Question, type ToWebsite, type WebsiteConfig, type WebsiteStart } from "./website-protocol.ts";
 
 export { hostHeaderName, isLoopbackHost } from "./host-names.ts";
 export type { EventStreamLimits } from "./website-protocol.ts";
@@ -34,6 +34,8 @@ export interface WebsiteOptions {
   history?: { path: string; checks(): unknown };
   /** At close, once the run has ended, how long open pages may take to fetch the final state (default 3 s). */
   endedLingerMs?: number;
+  /** Recent lines kept per agent+daemon (default 200); older ones are in the run directory's logs. */
+  logLinesPerStream?: number;
   /** The website's thread failed after it started: the run goes on without its website. */
   onError?: (error: Error) => void;
 }
@@ -95,7 +97,8 @@ async function answer(options: WebsiteOptions, question: Question): Promise<Answ
  * The run's website, on a thread of its own: the page, /metrics for Prometheus, JSON APIs and
  * Server-Sent Events (website-server.ts). This thread sends it every change of `state`, its log
  * lines in batches, and the metrics' version; a runner busy with a thousand streaming agents
- * does not keep a page waiting. Reads RunState and MetricStore; never changes them.
+ * does not keep a page waiting. It shows the lines appended from its start on, so a run starts
+ * it first. Reads RunState and MetricStore; never changes them.
  */
 export async function startWebsite(options: WebsiteOptions): Promise<Website> {
   const host = options.host ?? "127.0.0.1";
@@ -111,15 +114,19 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     eventStreamLimits: { ...EVENT_STREAM_LIMITS, ...options.eventStreamLimits },
     ...(options.history ? { historyPath: options.history.path } : {}),
     endedLingerMs: options.endedLingerMs ?? ENDED_LINGER_MS,
-    logLinesPerStream: state.logLinesPerDaemon,
+    logLinesPerStream: options.logLinesPerStream ?? 200,
   };
   const channel = new MessageChannel();
-  const sent = new Int32Array(new SharedArrayBuffer(4));
-  const worker = startThread({ config, port: channel.port2, sent, state: state.snapshot(), lines: state.logs(), metricsVersion: metrics.version });
-  // Counted once posted, so a request on the website's thread can take every message sent before it.
-  const post = (message: ToWebsite) => {
+  const sync = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  const worker = startThread({ config, port: channel.port2, sync, state: state.snapshot(), metricsVersion: metrics.version });
+  const send = (message: ToWebsite) => {
     channel.port1.postMessage(message);
-    Atomics.add(sent, 0, 1);
+    Atomics.add(sync, SYNC.posted, 1);
+    Atomics.notify(sync, SYNC.posted);
+  };
+  const post = (message: ToWebsite) => {
+    Atomics.add(sync, SYNC.announced, 1);
+    send(message);
   };
 
   // Lines go over in one message per run of this thread (a chunk of a daemon's output, say),
@@ -128,7 +135,7 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
   let bursts: LogBurst[] = [];
   const sendLines = () => {
     if (bursts.length === 0) return;
-    post({ type: "logs", bursts });
+    send({ type: "logs", bursts });
     bursts = [];
   };
   const unsubscribe = state.subscribe((event) => {
@@ -137,7 +144,10 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
       const last = bursts[bursts.length - 1];
       if (last?.agent === agent && last.daemon === daemon && last.time === time) last.lines.push(line);
       else {
-        if (!last) queueMicrotask(sendLines);
+        if (!last) {
+          Atomics.add(sync, SYNC.announced, 1);
+          queueMicrotask(sendLines);
+        }
         bursts.push({ agent, daemon, time, lines: [line] });
       }
       return;
