@@ -28,7 +28,7 @@ const MODES: ReadonlyArray<{ mode: NetworkMode; name: string; baselineName: stri
 ];
 
 /**
- * From nothing to every agent answering an authenticated SSH command (fieldtest's
+ * From nothing to every agent authenticating the client over SSH (fieldtest's
  * `upLocalhost`, key generation included), vs the raw floor: the same image started through
  * the Engine API with the same settings until each sshd port accepts TCP. In both network
  * modes; rounds alternate the two sides and which one goes first, so the load drifts evenly.

@@ -125,8 +125,9 @@ async function agentsToCreate(docker: Docker, options: UpOptions): Promise<Agent
 }
 
 /**
- * Creates the groups' agents in parallel and returns their inventory once every one answers an
- * authenticated SSH command. On any failure or abort, the agents created so far are removed.
+ * Creates the groups' agents in parallel and returns their inventory once every one has
+ * authenticated the client over SSH with its pinned host key (readiness.ts). On any failure or
+ * abort, the agents created so far are removed.
  */
 export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
   const { namespace, progress } = options;
