@@ -13,7 +13,7 @@ import { agentHardening } from "./hardening.ts";
 import { ensureFleetImages, type ImageCatalog } from "./image.ts";
 import { removeExtensions, withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
 import { AGENT_INBOX, AGENT_LABELS, agentFromLabels, inventoryFromContainers, LOCALHOST_ADDRESS, type LabelledContainer } from "./labels.ts";
-import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NamespaceNetwork, type NetworkMode } from "./network.ts";
+import { DEFAULT_NETWORK_MODE, ensureNamespaceNetwork, NETWORK_LABEL, networkConfig, reapNetworks, removeNamespaceNetwork, type AgentNetwork, type NetworkMode } from "./network.ts";
 import { allocateSlices, formatRange, overlaps, parseRange, portIsFree, type PortRange } from "./ports.ts";
 import { waitForSsh } from "./readiness.ts";
 import { ensureReaperImage, startReaper } from "./reaper.ts";
@@ -125,8 +125,9 @@ async function agentsToCreate(docker: Docker, options: UpOptions): Promise<Agent
 }
 
 /**
- * Creates the groups' agents in parallel and returns their inventory once every one answers an
- * authenticated SSH command. On any failure or abort, the agents created so far are removed.
+ * Creates the groups' agents in parallel and returns their inventory once every one has
+ * authenticated the client over SSH with its pinned host key (readiness.ts). On any failure or
+ * abort, the agents created so far are removed.
  */
 export async function upLocalhost(docker: Docker, options: UpOptions): Promise<Inventory> {
   const { namespace, progress } = options;
@@ -194,8 +195,7 @@ interface StartSteps {
   start(container: LabelledContainer): Promise<void>;
   /**
    * Runs once every container exists: a container that is never started has no TTL timer of its
-   * own, so a reaper must be known to run after the last creation (alongside the starts where
-   * they do not wait for each other, alongside the slice-race check where they do).
+   * own, so a reaper must be known to run after the last creation (alongside the starts).
    */
   whenCreated(): Promise<void>;
 }
@@ -240,86 +240,136 @@ async function containerGone(docker: Docker, id: string, output: CapturedOutput)
 }
 
 /**
- * Creates and starts the agents' containers in the network mode asked for. On this machine's
- * engine an own network needs no port slices at all: every agent has 30000 and up to itself, so
- * each agent starts as soon as it exists, as `docker run` would. On an SSH host, sshd is
- * published on the host, and on the host network agents share its ports: slices keep those
- * disjoint, and nothing starts before they are known to be ours.
+ * Creates and starts the agents' containers in the network mode asked for, each started as soon
+ * as it may be, as `docker run` would. On this machine's engine an own network needs no port
+ * slices at all: every agent has 30000 and up to itself, so each agent starts once it exists. On
+ * an SSH host, sshd is published on the host, and on the host network agents share its ports:
+ * slices keep those disjoint, and a container starts once its slice is known to be ours.
  */
 async function createAndStartAgents(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, created: Map<string, LabelledContainer>, steps: StartSteps): Promise<void> {
   const engine = options.engine ?? LOCAL_ENGINE;
   const mode = options.network ?? DEFAULT_NETWORK_MODE;
-  const startAll = async (where: string) => {
-    options.progress.step(`starting ${agents.length} agent(s) ${where}`);
-    await Promise.all([...created.values()].map(steps.start));
-  };
+  const abandon = new AbortController();
   if (mode === "host") {
-    const slices = await createWithFreeSlices(docker, agents, options, created, steps, (slice) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice }));
-    return startAll(`on ports ${slices.map(formatRange).join(", ")}`);
+    const plan = (slice: PortRange) => networkConfig({ mode: "host", address: engine.address, listen: engine.listen, slice });
+    const where = (slices: readonly PortRange[]) => `on ports ${slices.map(formatRange).join(", ")}`;
+    return startEachWhenPlaced(await placeInFreeSlices(docker, agents, options, { created, steps, plan, where, abandoned: abandon.signal }), steps, abandon);
   }
   const labels = resourceLabels({ namespace: options.namespace, expiresAt: expiryAfter(options.ttlSeconds), owner: options.owner });
   const network = await ensureNamespaceNetwork(docker, options.namespace, labels);
-  const ownPlan = (network: NamespaceNetwork, index: number, publish?: { address: string; hostPort: number }) =>
+  const ownPlan = (index: number, publish?: { address: string; hostPort: number }) =>
     networkConfig({ mode: "own", network, index, portsPerAgent: options.portsPerAgent, ...(publish ? { publish } : {}) });
   if (engine.target === "ssh") {
-    let index = 0;
-    const slices = await createWithFreeSlices(docker, agents, options, created, steps, (slice) => ownPlan(network, index++, { address: engine.address, hostPort: slice[0] }));
-    return startAll(`on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`);
+    const plan = (slice: PortRange, index: number) => ownPlan(index, { address: engine.address, hostPort: slice[0] });
+    const where = (slices: readonly PortRange[]) => `on network ${network.name} (${network.subnet}), sshd published on ports ${slices.map((s) => s[0]).join(", ")}`;
+    return startEachWhenPlaced(await placeInFreeSlices(docker, agents, options, { created, steps, plan, where, abandoned: abandon.signal }), steps, abandon);
   }
   options.progress.step(`creating and starting ${agents.length} agent(s) on network ${network.name} (${network.subnet})`);
   const creations = agents.map(async (agent, i) => {
-    const container = await createAgentContainer(docker, agent, options, engine, ownPlan(network, i));
+    const container = await createAgentContainer(docker, agent, options, engine, ownPlan(i));
     created.set(agent.name, container);
     steps.attach(container);
     return container;
   });
-  const pending = [Promise.all(creations).then(steps.whenCreated), ...creations.map(async (creation) => steps.start(await creation))];
+  return startEachWhenPlaced(creations, steps, abandon);
+}
+
+/** Starts each container once its placement resolves, and runs the reaper's check once all have. */
+async function startEachWhenPlaced(placements: ReadonlyArray<Promise<LabelledContainer>>, steps: StartSteps, abandon: AbortController): Promise<void> {
+  const pending = [Promise.all(placements).then(steps.whenCreated), ...placements.map(async (placement) => steps.start(await placement))];
   try {
     await Promise.all(pending);
   } catch (error) {
-    // Every creation settles first, so the caller removes all that exist; the starts still under
-    // way then end with their containers.
+    // Every placement settles first (none retries any more), so the caller removes all that
+    // exist; the starts still under way then end with their containers.
+    abandon.abort();
     for (const step of pending) step.catch(() => {});
-    await Promise.allSettled(creations);
+    await Promise.allSettled(placements);
     throw error;
   }
 }
 
+interface SlicePlacing {
+  /** Agent name → its container, of every container made so far (removed on failure). */
+  created: Map<string, LabelledContainer>;
+  steps: StartSteps;
+  /** The agent's network settings on its slice; `index` is its place among the agents. */
+  plan: (slice: PortRange, index: number) => AgentNetwork;
+  /** Where agents on these slices are, for progress lines. */
+  where: (slices: readonly PortRange[]) => string;
+  /** The bring-up failed elsewhere: no container is made again. */
+  abandoned: AbortSignal;
+}
+
 /**
- * Slices are chosen from the engine's labels, then checked again once our containers exist:
- * if a concurrent `up` took an overlapping slice, the container created later yields and
- * retries. No lock file, so two runners on different state directories are safe too. The check
- * runs alongside the reaper's and the attaches, which a lost race only makes useless.
+ * Slices are chosen from the engine's labels, then each container's is checked again once it
+ * exists: if a concurrent `up` took an overlapping slice, the container created later yields and
+ * is made again on another slice. No lock file, so two runners on different state directories
+ * are safe too. A container that loses is never started, so an older container's sshd never finds
+ * its port taken; the others start as soon as their own check passes, while the rest are made.
  */
-async function createWithFreeSlices(
-  docker: Docker,
-  agents: readonly AgentToCreate[],
-  options: UpOptions,
-  created: Map<string, LabelledContainer>,
-  steps: StartSteps,
-  plan: (slice: PortRange) => AgentNetwork,
-): Promise<PortRange[]> {
-  for (let attempt = 1; ; attempt++) {
-    const taken = (await listFieldtestContainers(docker)).map(hostPortsOf).filter((r): r is PortRange => r !== undefined);
-    const engine = options.engine ?? LOCAL_ENGINE;
-    const slices = await allocateSlices(taken, agents.length, options.portsPerAgent, engine.portIsFree);
-    options.progress.step(`creating ${agents.length} agent(s) in namespace ${options.namespace}`);
-    const ids = await Promise.all(
-      slices.map(async (slice, i) => {
-        const container = await createAgentContainer(docker, agents[i]!, options, engine, plan(slice));
-        created.set(agents[i]!.name, container);
-        steps.attach(container);
-        return container.Id;
-      }),
-    );
-    const [lost] = await Promise.all([lostSliceRace(docker, ids), steps.whenCreated()]);
-    if (!lost) return slices;
-    await removeContainers(docker, ids);
-    created.clear();
-    if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
-    options.signal?.throwIfAborted();
-    await new Promise((resolve) => setTimeout(resolve, randomInt(20, 200)));
-  }
+async function placeInFreeSlices(docker: Docker, agents: readonly AgentToCreate[], options: UpOptions, placing: SlicePlacing): Promise<Array<Promise<LabelledContainer>>> {
+  const { created, steps, plan, abandoned } = placing;
+  const engine = options.engine ?? LOCAL_ENGINE;
+  const allocate = async (count: number) => allocateSlices(await takenSlices(docker), count, options.portsPerAgent, engine.portIsFree);
+  const slices = await allocate(agents.length);
+  options.progress.step(`creating and starting ${agents.length} agent(s) in namespace ${options.namespace} ${placing.where(slices)}`);
+  const ours = new Set<string>();
+  const listAfterNow = listsAfterNow(docker);
+  const create = async (index: number, slice: PortRange) => {
+    const container = await createAgentContainer(docker, agents[index]!, options, engine, plan(slice, index));
+    ours.add(container.Id);
+    created.set(agents[index]!.name, container);
+    steps.attach(container);
+    return container;
+  };
+  // Replacements are allocated and created one after the other, each seeing the ones before:
+  // two chosen at once from the same list could overlap.
+  let replacing: Promise<unknown> = Promise.resolve();
+  const replace = (index: number) => {
+    const replacement = replacing.then(async () => {
+      abandoned.throwIfAborted();
+      const [slice] = await allocate(1);
+      options.progress.step(`${agents[index]!.name}: another namespace took its port slice at the same time; ${placing.where([slice!])} instead`);
+      return create(index, slice!);
+    });
+    replacing = replacement.catch(() => {});
+    return replacement;
+  };
+  return slices.map(async (slice, index) => {
+    let container = await create(index, slice);
+    for (let attempt = 1; ; attempt++) {
+      if (!(await lostSliceRace(docker, container, await listAfterNow(), ours))) return container;
+      await removeContainers(docker, [container.Id]);
+      created.delete(agents[index]!.name);
+      if (attempt === ALLOCATION_ATTEMPTS) throw new Error("could not reserve free port slices: other namespaces kept taking them; try again");
+      options.signal?.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, randomInt(20, 200)));
+      container = await replace(index);
+    }
+  });
+}
+
+/** The host ports every fieldtest container on the engine holds. */
+async function takenSlices(docker: Docker): Promise<PortRange[]> {
+  return (await listFieldtestContainers(docker)).map(hostPortsOf).filter((r): r is PortRange => r !== undefined);
+}
+
+/**
+ * Lists of the engine's fieldtest containers, each begun after it was asked for: a check sees
+ * every container created before it asked. Those who ask while a list is under way share the
+ * next one, so the checks take one list per wave of creations rather than one per container.
+ */
+function listsAfterNow(docker: Docker): () => Promise<LabelledContainer[]> {
+  let running: Promise<unknown> = Promise.resolve();
+  let next: Promise<LabelledContainer[]> | undefined;
+  return () =>
+    (next ??= running.then(() => {
+      next = undefined;
+      const list = listFieldtestContainers(docker);
+      running = list.catch(() => {});
+      return list;
+    }));
 }
 
 /**
@@ -333,22 +383,23 @@ function hostPortsOf(container: LabelledContainer): PortRange | undefined {
   return Number.isInteger(port) && port > 0 ? [port, port] : undefined;
 }
 
-async function lostSliceRace(docker: Docker, mine: readonly string[]): Promise<boolean> {
-  const all = await listFieldtestContainers(docker);
-  const mineSet = new Set(mine);
-  const ranged = all.map((c) => ({ id: c.Id, range: hostPortsOf(c) }));
-  const pairs = ranged.flatMap((m) =>
-    mineSet.has(m.id) && m.range ? ranged.filter((o) => !mineSet.has(o.id) && o.range && overlaps(m.range!, o.range)).map((o) => [m.id, o.id] as const) : [],
-  );
-  if (pairs.length === 0) return false;
+/** Whether a container of another `up` (not in `ours`) holds host ports overlapping `mine`'s and was created first. */
+async function lostSliceRace(docker: Docker, mine: LabelledContainer, all: readonly LabelledContainer[], ours: ReadonlySet<string>): Promise<boolean> {
+  const range = hostPortsOf(mine);
+  if (!range) return false;
+  const rivals = all.filter((other) => {
+    const theirs = ours.has(other.Id) ? undefined : hostPortsOf(other);
+    return theirs !== undefined && overlaps(range, theirs);
+  });
+  if (rivals.length === 0) return false;
   // Each clash is decided on its own pair: the older container keeps its slice (created times
   // from inspect have nanoseconds; the id breaks a tie). Comparing with our oldest container
   // instead let both sides keep theirs when each had an older container elsewhere.
-  const times = new Map<string, string>();
-  const createdAt = async (id: string) => times.get(id) ?? times.set(id, sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created)).get(id)!;
-  for (const [m, o] of pairs) {
-    const [ours, theirs] = [await createdAt(m), await createdAt(o)];
-    if (theirs < ours || (theirs === ours && o < m)) return true;
+  const createdAt = async (id: string) => sortableTimestamp((await docker.getContainer(id).inspect().catch(() => undefined))?.Created);
+  const ourTime = await createdAt(mine.Id);
+  for (const rival of rivals) {
+    const theirTime = await createdAt(rival.Id);
+    if (theirTime < ourTime || (theirTime === ourTime && rival.Id < mine.Id)) return true;
   }
   return false;
 }

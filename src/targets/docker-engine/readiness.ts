@@ -1,5 +1,4 @@
 import type { AgentSpec } from "../../core/inventory.ts";
-import { execOnConnection } from "../../transport/exec.ts";
 import { HostKeyMismatchError, SshConnection, sshTargetOf } from "../../transport/ssh-connection.ts";
 
 export interface ReadinessOptions {
@@ -16,9 +15,12 @@ export interface ReadinessOptions {
 const ATTEMPT_TIMEOUT_MS = 5000;
 
 /**
- * Ready means an authenticated SSH round trip with the pinned host key, not an open port: it
- * proves the agent's keys are in place and, on the host's network, that the port is this
- * agent's. Polled every 10 ms, no fixed sleeps: an attempt before sshd listens is refused at once.
+ * Ready means an SSH handshake that verified the pinned host key and authenticated with the
+ * client key, not an open port: it proves the agent's keys are in place and, on the host's
+ * network, that the port is this agent's. No command follows: sshd accepted the user, and a
+ * command's round trip (a session process and a shell on the agent) would only add to every
+ * agent's bring-up. Polled every 10 ms, no fixed sleeps: an attempt before sshd listens is
+ * refused at once.
  */
 export async function waitForSsh(spec: AgentSpec, privateKey: string, options: ReadinessOptions): Promise<void> {
   const interval = options.intervalMs ?? 10;
@@ -32,7 +34,7 @@ export async function waitForSsh(spec: AgentSpec, privateKey: string, options: R
       Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1000, options.deadline - Date.now())),
     );
     try {
-      await execOnConnection(connection, spec.name, "true");
+      await connection.get();
       return;
     } catch (error) {
       if (error instanceof HostKeyMismatchError) throw error;
