@@ -17,6 +17,23 @@ const newRun = () => ({
   metrics: new MetricStore(),
 });
 
+/** A live-update stream as read so far; `waitFor` reads on until what arrived matches. */
+function eventStream(response: Response): { received: string; waitFor(pattern: RegExp): Promise<void> } {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const stream = {
+    received: "",
+    async waitFor(pattern: RegExp) {
+      while (!pattern.test(stream.received)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}`);
+        stream.received += decoder.decode(value, { stream: true });
+      }
+    },
+  };
+  return stream;
+}
+
 t.test("routes serve the page, its assets, metrics and JSON", async (t) => {
   const { state, metrics } = newRun();
   const site = await startWebsite({ state, metrics, port: 0 });
@@ -60,26 +77,17 @@ t.test("/api/events streams state, logs and metric ticks", async (t) => {
   t.teardown(() => abort.abort());
   const response = await fetch(`${site.url}/api/events`, { signal: abort.signal });
   t.match(response.headers.get("content-type"), /text\/event-stream/);
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let received = "";
-  const waitFor = async (pattern: RegExp) => {
-    while (!pattern.test(received)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`stream ended before ${pattern}`);
-      received += decoder.decode(value, { stream: true });
-    }
-  };
-  await waitFor(/event: metrics\ndata: \{"version":0\}/);
-  t.match(received, /^event: state\ndata: \{.*"phase":"starting"/);
-  t.match(received, /event: logs-all\ndata: \[\]/);
+  const events = eventStream(response);
+  await events.waitFor(/event: metrics\ndata: \{"version":0\}/);
+  t.match(events.received, /^event: state\ndata: \{.*"phase":"starting"/);
+  t.match(events.received, /event: logs-all\ndata: \[\]/);
 
   state.setPhase("deploy");
   state.appendLog("agent-3", "client", "dialing agent-1");
   metrics.push("ok_total", 1, { type: "counter" });
-  await waitFor(/"phase":"deploy"/);
-  await waitFor(/event: logs\ndata: \[\{.*"line":"dialing agent-1"/);
-  await waitFor(/event: metrics\ndata: \{"version":1\}/);
+  await events.waitFor(/"phase":"deploy"/);
+  await events.waitFor(/event: logs\ndata: \[\{.*"line":"dialing agent-1"/);
+  await events.waitFor(/event: metrics\ndata: \{"version":1\}/);
   t.pass("state, log and metric updates arrived");
 });
 
@@ -96,6 +104,28 @@ t.test("the website answers while the runner's thread is blocked", async (t) => 
   const child = spawnSync(process.execPath, ["-e", read], { encoding: "utf8", timeout: 30_000 });
   t.equal(child.error, undefined, "the reader finished while this thread waited for it");
   t.same(JSON.parse(child.stdout || "{}"), { phase: "busy", lines: ["ready"] }, "with the state and lines sent before the block");
+});
+
+t.test("a website that falls behind is sent no lines until it catches up, and its pages start over", async (t) => {
+  const { state, metrics } = newRun();
+  const site = await startWebsite({ state, metrics, port: 0, pushIntervalMs: 20, maxLinesInFlight: 100 });
+  t.teardown(() => site.close());
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const response = await fetch(`${site.url}/api/events`, { signal: abort.signal });
+  const events = eventStream(response);
+  await events.waitFor(/event: metrics/);
+  events.received = "";
+
+  // One synchronous run: the website's thread takes nothing before it ends, so 100 are in flight.
+  for (let i = 0; i < 500; i++) state.appendLog("agent-1", "flood", `line ${i}`);
+  const held = (await (await fetch(`${site.url}/api/logs`)).json()).lines.map((l: { line: string }) => l.line);
+  t.same(held, Array.from({ length: 100 }, (_, i) => `line ${i}`), "the first 100 reached it, the rest were left out");
+  await events.waitFor(/event: logs-all\ndata: \[.*"line 99"/);
+  t.pass("the page was told to start over from the recent lines");
+
+  state.appendLog("agent-1", "flood", "after");
+  t.match((await (await fetch(`${site.url}/api/logs`)).json()).lines.at(-1), { line: "after" }, "once caught up, lines flow again");
 });
 
 t.test("/metrics passes promtool check metrics", async (t) => {

@@ -53,6 +53,8 @@ export interface Answers {
 export type ToWebsite =
   | { type: "state"; state: RunStateSnapshot }
   | { type: "logs"; bursts: LogBurst[] }
+  /** Lines were left out: the website fell `maxLinesInFlight` behind. */
+  | { type: "skipped" }
   | { type: "metrics-version"; version: number }
   | { type: "answer"; id: number; value?: unknown; error?: string }
   | { type: "close" };
@@ -68,8 +70,9 @@ export type FromWebsite =
  * Slots of WebsiteStart.sync. A change is announced when it happens and posted a little later
  * (log lines wait for the end of the runner's synchronous run, to go over together), so a
  * request takes every change announced before it arrived, waiting briefly for its message.
+ * `linesApplied` counts the log lines the website has taken, so the runner knows its backlog.
  */
-export const SYNC = { announced: 0, posted: 1 } as const;
+export const SYNC = { announced: 0, posted: 1, linesApplied: 2 } as const;
 
 /** What starts the website's thread (its workerData). */
 export interface WebsiteStart {

@@ -187,7 +187,8 @@ function streamEvents(raw: ServerResponse, view: WebsiteView, config: WebsiteCon
   let ticks = 0;
   let stalledSince: number | undefined;
   const unsubscribe = view.subscribe((event) => {
-    if (event.type !== "log") stateChanged = true;
+    if (event.type === "state") stateChanged = true;
+    else if (event.type === "skipped") linesLost = true;
     else if (lines.length < limits.pendingLines) lines.push(event.log);
     else linesLost = true;
   });

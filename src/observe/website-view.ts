@@ -3,7 +3,7 @@ import { LogRings, type LogFilter, type LogLine } from "./log-rings.ts";
 import type { RunStateSnapshot } from "./run-state.ts";
 import type { LogBurst } from "./website-protocol.ts";
 
-export type ViewEvent = { type: "state" } | { type: "log"; log: LogLine };
+export type ViewEvent = { type: "state" } | { type: "log"; log: LogLine } | { type: "skipped" };
 
 /** What /api/state serves: the run's state with the log streams the website holds. */
 export type WebsiteSnapshot = RunStateSnapshot & { logStreams: { agent: string; daemon: string; lines: number }[] };
@@ -39,6 +39,11 @@ export class WebsiteView {
         this.#events.emit("event", { type: "log", log } satisfies ViewEvent);
       }
     }
+  }
+
+  /** Lines were left out before the next ones: pages start over from the recent lines. */
+  markSkipped(): void {
+    this.#events.emit("event", { type: "skipped" } satisfies ViewEvent);
   }
 
   get metricsVersion(): number {

@@ -27,12 +27,16 @@ async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promi
   let served: ServedWebsite | undefined;
   let applied = 0;
   const apply = (message: ToWebsite) => {
-    applied += 1;
+    applied = (applied + 1) | 0;
     switch (message.type) {
       case "state":
         return view.setState(message.state);
       case "logs":
-        return view.appendBursts(message.bursts);
+        view.appendBursts(message.bursts);
+        Atomics.add(start.sync, SYNC.linesApplied, message.bursts.reduce((sum, burst) => sum + burst.lines.length, 0));
+        return;
+      case "skipped":
+        return view.markSkipped();
       case "metrics-version":
         view.metricsVersion = message.version;
         return;
@@ -57,7 +61,8 @@ async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promi
   const catchUp = () => {
     const target = Atomics.load(start.sync, SYNC.announced);
     const deadline = Date.now() + CATCH_UP_MS;
-    while (applied < target) {
+    // The counters wrap at 2^31: compared by their int32 difference.
+    while (((target - applied) | 0) > 0) {
       const next = receiveMessageOnPort(start.port);
       if (next) {
         apply(next.message as ToWebsite);
@@ -65,7 +70,7 @@ async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promi
       }
       const posted = Atomics.load(start.sync, SYNC.posted);
       const left = deadline - Date.now();
-      if (posted > applied || left <= 0) return;
+      if (((posted - applied) | 0) > 0 || left <= 0) return;
       Atomics.wait(start.sync, SYNC.posted, posted, left);
     }
   };

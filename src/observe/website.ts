@@ -36,11 +36,19 @@ export interface WebsiteOptions {
   endedLingerMs?: number;
   /** Recent lines kept per agent+daemon (default 200); older ones are in the run directory's logs. */
   logLinesPerStream?: number;
+  /**
+   * Lines sent to the website's thread and not yet taken (default 20,000): past it, lines are
+   * left out until it catches up, and pages start over from the recent lines. A thread starved
+   * of CPU cannot grow the runner's memory; the run directory's logs still get every line.
+   */
+  maxLinesInFlight?: number;
   /** The website's thread failed after it started: the run goes on without its website. */
   onError?: (error: Error) => void;
 }
 
 export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, resyncLines: 5000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
+
+const MAX_LINES_IN_FLIGHT = 20_000;
 
 /** How long an ended run's website waits for its open pages to fetch the final history and checks. */
 const ENDED_LINGER_MS = 3000;
@@ -121,7 +129,7 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     logLinesPerStream: options.logLinesPerStream ?? 200,
   };
   const channel = new MessageChannel();
-  const sync = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  const sync = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
   const worker = startThread({ config, port: channel.port2, sync, state: state.snapshot(), metricsVersion: metrics.version });
   const send = (message: ToWebsite) => {
     channel.port1.postMessage(message);
@@ -142,8 +150,19 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     send({ type: "logs", bursts });
     bursts = [];
   };
+  const maxInFlight = options.maxLinesInFlight ?? MAX_LINES_IN_FLIGHT;
+  let linesSent = 0;
+  let skipping = false;
   const unsubscribe = state.subscribe((event) => {
     if (event.type === "log") {
+      // Counters wrap at 2^31 (a long run's lines): their difference is taken as an int32 too.
+      if (((linesSent - Atomics.load(sync, SYNC.linesApplied)) | 0) >= maxInFlight) {
+        if (!skipping) post({ type: "skipped" });
+        skipping = true;
+        return;
+      }
+      skipping = false;
+      linesSent = (linesSent + 1) | 0;
       const { agent, daemon, time, line } = event.log;
       const last = bursts[bursts.length - 1];
       if (last?.agent === agent && last.daemon === daemon && last.time === time) last.lines.push(line);
