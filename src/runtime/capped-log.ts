@@ -33,7 +33,7 @@ export class CappedLog {
   #written = 0;
   #dropped = 0;
   #rotations = 0;
-  #pending: Buffer[] = [];
+  #pending: (string | Buffer)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
 
@@ -52,19 +52,28 @@ export class CappedLog {
 
   append(line: string): void {
     if (this.#fd === undefined) return;
-    let buffer = Buffer.from(line.endsWith("\n") ? line : `${line}\n`);
-    const received = buffer.length;
+    // Held as text, not bytes: a Buffer per line kept its pooled slab alive until the turn's
+    // end, tens of MB across a thousand streaming agents.
+    const text = line.endsWith("\n") ? line : `${line}\n`;
+    const received = Buffer.byteLength(text);
+    const bytes = received;
     this.#written += received;
-    if (buffer.length > this.#half) {
+    if (received > this.#half) {
       // A single line larger than half the cap keeps its start, marked as cut.
-      const marker = Buffer.from(` … [fieldtest: line cut, ${buffer.length} bytes]\n`);
-      buffer = Buffer.concat([buffer.subarray(0, Math.max(0, this.#half - marker.length)), marker]);
-      this.#dropped += Math.max(0, received - buffer.length);
+      const marker = Buffer.from(` … [fieldtest: line cut, ${received} bytes]\n`);
+      const cut = Buffer.concat([Buffer.from(text).subarray(0, Math.max(0, this.#half - marker.length)), marker]);
+      this.#dropped += Math.max(0, received - cut.length);
+      this.#pushPending(cut, cut.length);
+      return;
     }
-    if (this.#size + buffer.length > this.#half) this.#rotate();
-    this.#pending.push(buffer);
-    this.#pendingBytes += buffer.length;
-    this.#size += buffer.length;
+    this.#pushPending(text, bytes);
+  }
+
+  #pushPending(chunk: string | Buffer, bytes: number): void {
+    if (this.#size + bytes > this.#half) this.#rotate();
+    this.#pending.push(chunk);
+    this.#pendingBytes += bytes;
+    this.#size += bytes;
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -78,10 +87,11 @@ export class CappedLog {
   /** Writes what this turn appended so far; a no-op once closed. */
   flush(): void {
     if (this.#fd === undefined || this.#pendingBytes === 0) return;
-    const buffer = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    const pending = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    writeSync(this.#fd, buffer);
+    if (pending.every((chunk) => typeof chunk === "string")) writeSync(this.#fd, pending.join(""));
+    else writeSync(this.#fd, Buffer.concat(pending.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk))));
   }
 
   #rotate(): void {
