@@ -37,7 +37,7 @@ export interface WebsiteOptions {
   /** Recent lines kept per agent+daemon (default 200); older ones are in the run directory's logs. */
   logLinesPerStream?: number;
   /**
-   * Lines sent to the website's thread and not yet taken (default 20,000): past it, lines are
+   * Lines sent to the website's thread and not yet taken (default 5,000): past it, lines are
    * left out until it catches up, and pages start over from the recent lines. A thread starved
    * of CPU cannot grow the runner's memory; the run directory's logs still get every line.
    */
@@ -48,7 +48,7 @@ export interface WebsiteOptions {
 
 export const EVENT_STREAM_LIMITS: EventStreamLimits = { pendingLines: 1000, resyncLines: 5000, bufferedBytes: 4 * 1024 * 1024, stalledMs: 30_000 };
 
-const MAX_LINES_IN_FLIGHT = 20_000;
+const MAX_LINES_IN_FLIGHT = 5_000;
 
 /** How long an ended run's website waits for its open pages to fetch the final history and checks. */
 const ENDED_LINGER_MS = 3000;
