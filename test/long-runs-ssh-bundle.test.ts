@@ -5,7 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE } from "../src/runs/homes/runner-bundle.ts";
+import { buildOrchestratorBundle, CLI_BUNDLE, SCENARIO_BUNDLE, WEBSITE_WORKER_BUNDLE } from "../src/runs/homes/runner-bundle.ts";
 import { stagingDigest } from "../src/runs/homes/staging.ts";
 import { ROOT, tempHome } from "./helpers/fleet.ts";
 
@@ -29,6 +29,8 @@ t.test("a scenario importing fieldtest by name and by path runs from the bundle 
   t.notMatch(scenarioCode, /function defineScenario/, "fieldtest itself is not bundled into the scenario a second time");
   t.notOk((await readFile(join(bundle.dir, CLI_BUNDLE), "utf8")).includes("class LocalWorkspace"), "Pulumi's automation API is left out");
   t.equal(bundle.readsBesideItself, false, "no notice for a scenario that reads nothing beside itself");
+  t.ok(bundle.files.includes(WEBSITE_WORKER_BUNDLE), "the website's thread has its own file, started from beside the CLI bundle");
+  t.match(await readFile(join(bundle.dir, WEBSITE_WORKER_BUNDLE), "utf8"), /fastify/i, "with the web server in it");
 
   // A cwd without node_modules, and node without tsx: what the host has.
   const described = await run(process.execPath, [join(bundle.dir, CLI_BUNDLE), "describe", join(bundle.dir, SCENARIO_BUNDLE)], { cwd: dir, env: { PATH: process.env.PATH ?? "" } });

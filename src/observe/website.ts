@@ -76,7 +76,7 @@ function checkOptions(options: WebsiteOptions, host: string): void {
 }
 
 /**
- * The website's thread: website-worker.ts beside this module, compiled or not. Its young
+ * The website's thread: website-worker beside this module, compiled, bundled or not. Its young
  * generation is kept small: with the default, a runner of 200 streaming agents peaked at about
  * 310 MB of RSS, with 4 MB at about 250 MB.
  */
@@ -90,7 +90,8 @@ function startThread(start: WebsiteStart): Worker {
     const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
     return new Worker(boot, { ...options, eval: true });
   }
-  return new Worker(new URL("./website-worker.js", self), options);
+  // website.js in the package, fieldtest.mjs in a runner's bundle: the worker's file is named alike.
+  return new Worker(new URL(`./website-worker${self.slice(self.lastIndexOf("."))}`, self), options);
 }
 
 /** Answers the website's questions about what only this thread holds: the metrics and the checks. */

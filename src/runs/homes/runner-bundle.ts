@@ -8,6 +8,8 @@ import { CODE_EXTENSION, CODE_ROOT, codeFile, packageVersion } from "../../core/
 /** The CLI's bundle in a staging directory; the scenario's bundle imports fieldtest from it. */
 export const CLI_BUNDLE = "fieldtest.mjs";
 export const SCENARIO_BUNDLE = "scenario.mjs";
+/** The website's thread, which the CLI's bundle starts from the file beside it (observe/website.ts). */
+export const WEBSITE_WORKER_BUNDLE = "website-worker.mjs";
 
 // CommonJS dependencies bundled into ESM still call require and read __dirname (ssh2, dockerode).
 const ESM_BANNER = [
@@ -81,6 +83,7 @@ export async function buildOrchestratorBundle(packageRoot: string, scenarioPath:
     const common = { bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "silent", banner: { js: ESM_BANNER } } as const;
     await build({ ...common, entryPoints: [codeFile("bin/orchestrator-entry")], outfile: join(dir, CLI_BUNDLE), external: EXTERNAL, plugins: [withoutPulumi], define: { FIELDTEST_VERSION: JSON.stringify(packageVersion()) } });
     await build({ ...common, entryPoints: [scenarioPath], outfile: join(dir, SCENARIO_BUNDLE), external: EXTERNAL, plugins: [fieldtestFromCliBundle()] });
+    await build({ ...common, entryPoints: [codeFile("src/observe/website-worker")], outfile: join(dir, WEBSITE_WORKER_BUNDLE), external: EXTERNAL });
     await mkdir(join(dir, "web"));
     for (const name of WEB_FILES) await copyFile(join(CODE_ROOT, "src", "observe", "web", name), join(dir, "web", name));
     const require = createRequire(join(packageRoot, "package.json"));
@@ -91,7 +94,7 @@ export async function buildOrchestratorBundle(packageRoot: string, scenarioPath:
     // The banner (first line) names import.meta.url itself; the scenario's code comes after it.
     const scenarioCode = (await readFile(join(dir, SCENARIO_BUNDLE), "utf8")).split("\n").slice(1).join("\n");
     const readsBesideItself = /import\.meta\.(url|dirname|filename)\b/.test(scenarioCode);
-    return { dir, readsBesideItself, files: [CLI_BUNDLE, SCENARIO_BUNDLE, ...WEB_FILES.map((n) => `web/${n}`), ...UPLOT_FILES.map((f) => `node_modules/${f}`)], remove };
+    return { dir, readsBesideItself, files: [CLI_BUNDLE, SCENARIO_BUNDLE, WEBSITE_WORKER_BUNDLE, ...WEB_FILES.map((n) => `web/${n}`), ...UPLOT_FILES.map((f) => `node_modules/${f}`)], remove };
   } catch (error) {
     await remove();
     throw new Error(`bundling fieldtest and ${scenarioPath} for the orchestrator failed: ${(error as Error).message}`);
