@@ -401,7 +401,33 @@ async function lostSliceRace(docker: Docker, mine: LabelledContainer, all: reado
     const theirTime = await createdAt(rival.Id);
     if (theirTime < ourTime || (theirTime === ourTime && rival.Id < mine.Id)) return true;
   }
-  return false;
+  // Older than every rival we see: a rival that saw us yields and is removed. One whose list was
+  // taken before our creation had ended (its create began later but ended sooner) did not see us
+  // and keeps its slice, so a rival still there after a while wins, and we yield: both keeping
+  // one slice is what must never happen (CI saw it: one sshd answering for two agents).
+  return !(await goneWithin(docker, rivals.map((rival) => rival.Id), RIVAL_YIELD_MS));
+}
+
+/** How long an older container waits for a younger rival to yield its slice. */
+const RIVAL_YIELD_MS = 3000;
+
+/** Whether every one of the containers is removed within `ms`. */
+async function goneWithin(docker: Docker, ids: readonly string[], ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  const exists = async (id: string) => {
+    try {
+      await docker.getContainer(id).inspect();
+      return true;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      throw error;
+    }
+  };
+  for (;;) {
+    if (!(await Promise.all(ids.map(exists))).some(Boolean)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /**
