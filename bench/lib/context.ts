@@ -131,7 +131,9 @@ export const SMOKE: Sizes = {
   scalePerContainer: 5,
   scaleFanoutRounds: 2,
   scaleBaselineRounds: 1,
-  scaleLinesPerDaemon: 5000,
+  // Enough lines that each streaming step outlasts a few of the website's pushes (250 ms apart),
+  // so its SSE delays have samples: with 5,000, one daemon's 50,000 lines took about 70 ms.
+  scaleLinesPerDaemon: 50_000,
   scaleCopyBytes: 1_000_000,
   scaleCopyAgents: 10,
 };
