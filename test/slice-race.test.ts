@@ -63,7 +63,8 @@ if (docker) {
       for (let j = i + 1; j < ranges.length; j++) t.notOk(overlaps(ranges[i]!, ranges[j]!), `slices ${i} and ${j} are disjoint`);
     // Both chose the same 3 slices: of each clashing pair, the second's container was made again.
     const replaced = lines.filter((line) => /another namespace took its port slice at the same time/.test(line));
-    t.equal(replaced.length, 3, `containers made again: ${replaced.join("; ")}`);
+    // At least those: a replacement's slice may itself be taken by a test running beside this one.
+    t.ok(replaced.length >= 3, `containers made again: ${replaced.join("; ")}`);
     t.same([await containerCount(docker, first), await containerCount(docker, second)], [3, 3], "no container left of the lost slices");
   });
 }
