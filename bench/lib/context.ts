@@ -93,7 +93,7 @@ export const FULL: Sizes = {
   copyBytes: 200_000_000,
   copyRounds: 3,
   logLines: 1_000_000,
-  logRounds: 3,
+  logRounds: 7,
   memoryRounds: 3,
   broadcastBytes: 200_000_000,
   broadcastSizes: [1, 10, 30],

@@ -66,7 +66,8 @@ export interface ScaleReport {
   copy: CpuWall & { bytes: number; agents: number; of: number; uplinkBytes: number; failed: string[]; toOneMs: number };
   /** From the scenario's return until `runScenario` has stopped a daemon per agent and closed every connection. */
   close: CpuWall;
-  rss: { idle: number; connected: number; peak: number };
+  /** `peakPhase`: the step the peak was sampled in (connect, fanout, single, streaming, copy, close). */
+  rss: { idle: number; connected: number; peak: number; peakPhase: string };
   /** Every exec and daemon failure seen (the copy's are its own); empty on a clean run. */
   errors: string[];
 }
@@ -132,7 +133,12 @@ function settledRss(): number {
 }
 let peakRss = settledRss();
 const rssIdle = peakRss;
-const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+let phase = "connect";
+let peakPhase = phase;
+const rssTimer = setInterval(() => {
+  const rss = process.memoryUsage().rss;
+  if (rss > peakRss) [peakRss, peakPhase] = [rss, phase];
+}, 100);
 
 const stop = new AbortController();
 process.once("SIGTERM", () => stop.abort(new Error("stopped")));
@@ -193,6 +199,7 @@ const scenario = defineScenario({
     await fanOut(cloud);
     partial.ready = { wallMs: performance.now() - started, cpuMs: cpuMsSince(startCpu) };
     rssConnected = settledRss();
+    phase = "fanout";
     partial.fanout = [];
     for (let round = 0; round < config.fanoutRounds; round++) {
       cloud.signal.throwIfAborted();
@@ -201,11 +208,13 @@ const scenario = defineScenario({
 
     const agents = cloud.agents;
     const total = agents.length * config.linesPerDaemon;
+    phase = "single";
     const single = await probed(website, () => timed(() => streamOn(agents.slice(0, 1), total)));
     partial.single = { ...single.value, lines: lineCounts.get(agents[0]!.name) ?? 0, website: single.website };
     if (partial.single.lines !== total) errors.push(`${agents[0]!.name}: the sink got ${partial.single.lines} of ${total} lines`);
 
     cloud.signal.throwIfAborted();
+    phase = "streaming";
     const streaming = await probed(website, () => timed(() => streamOn(agents, config.linesPerDaemon)));
     const shortAgents = agents.filter((agent) => lineCounts.get(agent.name) !== config.linesPerDaemon).map((agent) => agent.name);
     const lines = [...lineCounts.values()].reduce((a, b) => a + b, 0);
@@ -213,6 +222,7 @@ const scenario = defineScenario({
     if (shortAgents.length > 0) errors.push(`${shortAgents.length} agent(s) delivered other than ${config.linesPerDaemon} lines, e.g. ${shortAgents[0]} ${lineCounts.get(shortAgents[0]!) ?? 0}`);
 
     cloud.signal.throwIfAborted();
+    phase = "copy";
     const targets = agents.slice(0, config.copyAgents);
     const alone = await timed(() => copyTo(cloud, targets.slice(0, 1), "scale-copy-one.bin"));
     const copied = await timed(() => copyTo(cloud, targets, "scale-copy.bin"));
@@ -231,6 +241,7 @@ const scenario = defineScenario({
     // A run's end stops what is still running: one daemon per agent for the close to stop.
     await Promise.all(agents.map((agent) => agent.spawn("sleep 3600", { name: "idle" })));
     returned = performance.now();
+    phase = "close";
     closeCpu = process.cpuUsage();
   },
 });
@@ -266,7 +277,7 @@ const report: ScaleReport = {
   streaming: partial.streaming!,
   copy: partial.copy!,
   close: { wallMs: closed - returned, cpuMs: cpuMsSince(closeCpu!) },
-  rss: { idle: rssIdle, connected: rssConnected, peak: peakRss },
+  rss: { idle: rssIdle, connected: rssConnected, peak: peakRss, peakPhase },
   errors,
 };
 process.stdout.write(`${JSON.stringify(report)}\n`);

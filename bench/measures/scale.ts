@@ -198,7 +198,7 @@ function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures
       baseline: one(report.rss.idle / MB),
       goal: `≤ ${RSS_GOAL_MB} MB`,
       met: rss.median <= RSS_GOAL_MB,
-      note: `${(report.rss.connected / MB).toFixed(0)} MB once all were connected (after a GC)`,
+      note: `${(report.rss.connected / MB).toFixed(0)} MB once all were connected (after a GC); the peak came in the ${report.rss.peakPhase} step`,
     }),
     websiteRow(`website /api/state p95, ${agents} agents, all streaming`, loaded.state, light.state),
     websiteRow(
