@@ -130,10 +130,13 @@ t.test("a capped log keeps the newest output within its cap and counts what it d
 
   const batched = new CappedLog(join(dir, "batched.log"), 1024 * 1024);
   batched.append("first");
-  batched.append("second");
+  batched.append("second\n", "2026-12-06T23:59:59.999Z");
+  batched.append("é", "stamp");
   t.equal(statSync(join(dir, "batched.log")).size, 0, "a turn's lines are held until its end");
   await new Promise((resolve) => setImmediate(resolve));
-  t.equal(await readFile(join(dir, "batched.log"), "utf8"), "first\nsecond\n", "and written together after it");
+  const together = "first\n2026-12-06T23:59:59.999Z second\nstamp é\n";
+  t.equal(await readFile(join(dir, "batched.log"), "utf8"), together, "and written together after it, each stamp before its line");
+  t.equal(batched.stats().writtenBytes, Buffer.byteLength(together), "bytes counted as written, stamps and newlines included");
   for (let i = 0; i < 1000; i++) batched.append("z".repeat(99));
   t.ok(statSync(join(dir, "batched.log")).size >= 64 * 1024, "a turn that appends much writes without waiting for its end");
   batched.append("tail");

@@ -1,4 +1,3 @@
-import { EventEmitter } from "node:events";
 import type { AgentSpec, Inventory } from "../core/inventory.ts";
 import type { LogLine } from "./log-rings.ts";
 import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
@@ -80,7 +79,8 @@ export class RunState {
   readonly runId: string | undefined;
   readonly #clientKeyPath: string;
   readonly #knownHostsPath: string;
-  readonly #events = new EventEmitter();
+  /** Replaced, never changed in place, so an emit walks it without copying it (per log line). */
+  #listeners: readonly ((event: RunEvent) => void)[] = [];
   #inventory: Inventory;
   #phase = "starting";
   #result: RunResult = { status: "running" };
@@ -97,8 +97,6 @@ export class RunState {
     this.runId = options.runId;
     this.#clientKeyPath = options.clientKeyPath;
     this.#knownHostsPath = options.knownHostsPath;
-    // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
-    this.#events.setMaxListeners(0);
   }
 
   get inventory(): Inventory {
@@ -208,8 +206,11 @@ export class RunState {
 
   /** Listens to every change; returns the function that stops listening. */
   subscribe(listener: (event: RunEvent) => void): () => void {
-    this.#events.on("event", listener);
-    return () => this.#events.off("event", listener);
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners = this.#listeners.filter((_, i) => i !== at);
+    };
   }
 
   snapshot(now: Date = new Date()): RunStateSnapshot {
@@ -248,6 +249,6 @@ export class RunState {
   }
 
   #emit(event: RunEvent): void {
-    this.#events.emit("event", event);
+    for (const listener of this.#listeners) listener(event);
   }
 }

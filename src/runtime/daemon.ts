@@ -204,7 +204,9 @@ export class Daemon implements DaemonSignals {
     this.lines.push(line);
     if (this.lines.length > (this.options.keepLines ?? 200)) this.lines.shift();
     const output = this.options.output;
-    this.options.onLine({ agent: this.host.name, daemon: this.name, stream, line, ...(output ? { output } : {}) });
+    const agent = this.host.name;
+    // Two literals, not a spread: a spread built an object (and threw one away) per line.
+    this.options.onLine(output ? { agent, daemon: this.name, stream, line, output } : { agent, daemon: this.name, stream, line });
   }
 
   private async afterExit(exit: DaemonExit): Promise<void> {
