@@ -1,6 +1,6 @@
 import t from "tap";
 import { Ring } from "../src/observe/ring.ts";
-import { LogRings, type LogLine } from "../src/observe/log-rings.ts";
+import { LogRings, MIN_LINES_PER_STREAM, type LogLine } from "../src/observe/log-rings.ts";
 import { RunState, type RunEvent } from "../src/observe/run-state.ts";
 import { WebsiteView } from "../src/observe/website-view.ts";
 import { testInventory } from "./fixtures/inventory.ts";
@@ -103,6 +103,27 @@ t.test("recent logs share a bound evenly among the streams, each keeping its new
   );
   t.equal(rings.recent(10).length, 51, "past the bound, the newest line of each stream");
   t.equal(rings.recent(1_000_000).length, rings.logs().length, "under the bound, all of them");
+});
+
+t.test("the rings share a total: past it each stream keeps its share, never under the minimum", async (t) => {
+  const rings = new LogRings(200, 10_000);
+  const time = new Date().toISOString();
+  const fill = (agents: number, lines: number) => {
+    for (let agent = 0; agent < agents; agent++) for (let i = 0; i < lines; i++) rings.push({ time, agent: `agent-${agent}`, daemon: "server", line: `line ${i}` });
+  };
+  fill(50, 300);
+  t.equal(rings.perStream, 200, "50 streams fit: 200 lines each");
+  t.equal(rings.logs().length, 50 * 200);
+  fill(1000, 1);
+  t.equal(rings.perStream, 10_000 / 1000 > MIN_LINES_PER_STREAM ? 10 : MIN_LINES_PER_STREAM, "1,000 streams: the minimum each");
+  const held = rings.logs().length;
+  t.ok(held <= (4 / 3) * 1000 * rings.perStream + 1000, `${held} lines held by 1,000 streams, the early ones cut too though they did not speak again`);
+  t.same(
+    rings.logs({ agent: "agent-7" }).map((l) => l.line).slice(-2),
+    ["line 299", "line 0"],
+    "a cut stream keeps its newest lines, in order",
+  );
+  t.equal(new LogRings(200).perStream, 200, "without a total, 200 a stream however many");
 });
 
 t.test("snapshot: TTL, agents, debug commands, alerts", async (t) => {

@@ -19,15 +19,36 @@ interface Stream {
   ring: Ring<LogLine>;
 }
 
-/** The newest lines of each agent+daemon stream, each stream in a ring of its own. */
+/** A stream keeps at least this many lines however many streams share `totalLines`. */
+export const MIN_LINES_PER_STREAM = 20;
+
+/**
+ * The newest lines of each agent+daemon stream, each stream in a ring of its own: up to
+ * `linesPerStream` each, and at most about `totalLines` in all (but never fewer than
+ * MIN_LINES_PER_STREAM a stream, or linesPerStream when that is smaller): past
+ * totalLines / linesPerStream streams, they share what that many would hold.
+ */
 export class LogRings {
   readonly linesPerStream: number;
+  readonly totalLines: number;
   readonly #streams = new Map<string, Stream>();
   /** Lines come in bursts from one stream: the last one is found without building its key. */
   #last: Stream | undefined;
+  /** What each ring holds now: linesPerStream until the streams outgrow totalLines. */
+  #perStream: number;
+  /** Every ring was last cut to this; they are cut again when #perStream falls a quarter below. */
+  #cutTo: number;
 
-  constructor(linesPerStream: number) {
+  constructor(linesPerStream: number, totalLines = Number.POSITIVE_INFINITY) {
     this.linesPerStream = linesPerStream;
+    this.totalLines = totalLines;
+    this.#perStream = linesPerStream;
+    this.#cutTo = linesPerStream;
+  }
+
+  /** Lines a stream keeps now. */
+  get perStream(): number {
+    return this.#perStream;
   }
 
   push(log: LogLine): void {
@@ -36,12 +57,30 @@ export class LogRings {
       const key = `${log.agent}\u0000${log.daemon}`;
       stream = this.#streams.get(key);
       if (!stream) {
-        stream = { agent: log.agent, daemon: log.daemon, ring: new Ring<LogLine>(this.linesPerStream) };
+        const shares = Math.floor(this.totalLines / (this.#streams.size + 1));
+        this.#perStream = Math.min(this.linesPerStream, Math.max(MIN_LINES_PER_STREAM, shares));
+        if (this.#perStream <= this.#cutTo * 0.75) this.#cutAll();
+        stream = { agent: log.agent, daemon: log.daemon, ring: new Ring<LogLine>(this.#perStream) };
         this.#streams.set(key, stream);
       }
       this.#last = stream;
     }
+    if (stream.ring.capacity > this.#perStream) this.#cut(stream);
     stream.ring.push(log);
+  }
+
+  /**
+   * Rings are cut all at once only in steps of a quarter (a few times as a fleet's streams
+   * start), so no ring holds more than 4/3 of its share; in between, a ring is cut when its
+   * stream next speaks.
+   */
+  #cutAll(): void {
+    for (const stream of this.#streams.values()) if (stream.ring.capacity > this.#perStream) this.#cut(stream);
+    this.#cutTo = this.#perStream;
+  }
+
+  #cut(stream: Stream): void {
+    stream.ring = Ring.of(stream.ring.newest(this.#perStream), this.#perStream);
   }
 
   /** Every line held, oldest first within a stream; filtered by agent and/or daemon when given. */

@@ -14,6 +14,13 @@ export class Ring<T> {
     this.capacity = capacity;
   }
 
+  /** A ring holding `items` (the last `capacity` of them), oldest first. */
+  static of<T>(items: readonly T[], capacity: number): Ring<T> {
+    const ring = new Ring<T>(capacity);
+    for (const item of items.slice(-capacity)) ring.push(item);
+    return ring;
+  }
+
   get size(): number {
     return this.#items.length;
   }

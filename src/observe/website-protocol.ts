@@ -28,6 +28,8 @@ export interface WebsiteConfig {
   endedLingerMs: number;
   /** Recent lines the website keeps per agent+daemon; older ones are in the run directory's logs. */
   logLinesPerStream: number;
+  /** Recent lines the website keeps in all, shared by the streams (see LogRings). */
+  logLinesTotal: number;
 }
 
 /**

@@ -19,9 +19,9 @@ export class WebsiteView {
   #state: RunStateSnapshot;
   #metricsVersion = 0;
 
-  constructor(state: RunStateSnapshot, linesPerStream: number) {
+  constructor(state: RunStateSnapshot, linesPerStream: number, totalLines?: number) {
     this.#state = state;
-    this.#logs = new LogRings(linesPerStream);
+    this.#logs = new LogRings(linesPerStream, totalLines);
     // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
     this.#events.setMaxListeners(0);
   }

@@ -12,7 +12,7 @@ const CATCH_UP_MS = 100;
 
 async function runWebsiteThread(parent: MessagePort, start: WebsiteStart): Promise<void> {
   const post = (message: FromWebsite) => parent.postMessage(message);
-  const view = new WebsiteView(start.state, start.config.logLinesPerStream);
+  const view = new WebsiteView(start.state, start.config.logLinesPerStream, start.config.logLinesTotal);
   view.metricsVersion = start.metricsVersion;
 
   let asked = 0;

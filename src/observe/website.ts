@@ -37,6 +37,11 @@ export interface WebsiteOptions {
   /** Recent lines kept per agent+daemon (default 200); older ones are in the run directory's logs. */
   logLinesPerStream?: number;
   /**
+   * Recent lines kept in all (default 50,000): past 250 streams, each keeps its share, and at
+   * least 20, so a thousand agents' daemons cost what 250 would.
+   */
+  logLinesTotal?: number;
+  /**
    * Lines sent to the website's thread and not yet taken (default 5,000): past it, lines are
    * left out until it catches up, and pages start over from the recent lines. A thread starved
    * of CPU cannot grow the runner's memory; the run directory's logs still get every line.
@@ -128,6 +133,7 @@ export async function startWebsite(options: WebsiteOptions): Promise<Website> {
     ...(options.history ? { historyPath: options.history.path } : {}),
     endedLingerMs: options.endedLingerMs ?? ENDED_LINGER_MS,
     logLinesPerStream: options.logLinesPerStream ?? 200,
+    logLinesTotal: options.logLinesTotal ?? 50_000,
   };
   const channel = new MessageChannel();
   const sync = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
