@@ -48,6 +48,8 @@ export interface CpuWall {
   wallMs: number;
   /** The runner's CPU time (user + system) over the same span. */
   cpuMs: number;
+  /** For the steps `timed` measures: the machine's busy CPU time over the same span, all cores (/proc/stat). */
+  machineCpuMs?: number;
 }
 
 export interface ScaleReport {
@@ -85,12 +87,21 @@ function cpuMsSince(start: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000;
 }
 
-/** Measures a step: its wall time and the runner's CPU time. */
+/** CPU time every core of the machine has spent busy (not idle or waiting on I/O) since boot, ms. */
+async function machineBusyMs(): Promise<number> {
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = (await readFile("/proc/stat", "utf8")).split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // /proc/stat counts in USER_HZ ticks, 100 a second on Linux.
+  return (user + nice + system + irq + softirq + steal) * 10;
+}
+
+/** Measures a step: its wall time, the runner's CPU time and the machine's. */
 async function timed<T>(step: () => Promise<T>): Promise<{ value: T } & CpuWall> {
+  const machine = await machineBusyMs();
   const cpu = process.cpuUsage();
   const started = performance.now();
   const value = await step();
-  return { value, wallMs: performance.now() - started, cpuMs: cpuMsSince(cpu) };
+  const wallMs = performance.now() - started;
+  return { value, wallMs, cpuMs: cpuMsSince(cpu), machineCpuMs: (await machineBusyMs()) - machine };
 }
 
 /** Runs the website probe while `during` runs; its samples once it is done. */

@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ROOT, type Measure, type MeasureResult } from "../lib/context.ts";
 import { ttlCovering } from "../lib/measure-time.ts";
 import { preparePssh, psshExec, requirePssh, type PsshRun } from "../lib/pssh.ts";
 import { randomFile } from "../lib/random-file.ts";
 import { ratioOf, row } from "../lib/result.ts";
-import type { ScaleReport, ScaleRunnerConfig } from "../lib/scale-runner.ts";
+import type { CpuWall, ScaleReport, ScaleRunnerConfig } from "../lib/scale-runner.ts";
 import { overRounds, quantile, type Stats } from "../lib/stats.ts";
 
 const MB = 1024 * 1024;
@@ -29,10 +30,13 @@ function p95(values: readonly number[]): Stats {
   return one(quantile([...values].sort((a, b) => a - b), 0.95), values.length);
 }
 
-function runRunner(config: ScaleRunnerConfig, configPath: string, signal: AbortSignal): Promise<ScaleReport> {
+/** `cores`: the CPUs the runner may use (taskset's list, e.g. "0"); all of them when absent. */
+function runRunner(configPath: string, signal: AbortSignal, cores?: string): Promise<ScaleReport> {
   const runner = join(ROOT, "bench", "lib", "scale-runner.ts");
+  const node = [process.execPath, "--expose-gc", "--import", "tsx", runner, configPath];
+  const [command, ...args] = cores === undefined ? node : ["taskset", "-c", cores, ...node];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--expose-gc", "--import", "tsx", runner, configPath], { cwd: ROOT, signal, maxBuffer: 64 * MB }, (error, stdout, stderr) => {
+    execFile(command!, args, { cwd: ROOT, signal, maxBuffer: 64 * MB }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`scale runner failed: ${stderr.trim().split("\n").slice(-40).join("\n") || error.message}`));
       resolve(JSON.parse(stdout) as ScaleReport);
     });
@@ -66,7 +70,7 @@ export const scale: Measure = {
       const config: ScaleRunnerConfig = { inventoryPath, keyPath: fleet.keyPath, runsDir: join(dir, "runs"), fanoutRounds: scaleFanoutRounds, linesPerDaemon: scaleLinesPerDaemon, copyPath, copyAgents: scaleCopyAgents };
       const configPath = join(dir, "runner.json");
       await writeFile(configPath, JSON.stringify(config));
-      const report = await runRunner(config, configPath, context.signal);
+      const report = await runRunner(configPath, context.signal);
 
       // After the runner: a thousand ssh handshakes at once load this machine for a while after.
       const psshTrue: PsshRun[] = [];
@@ -74,12 +78,28 @@ export const scale: Measure = {
         context.progress.step(`scale: parallel-ssh \`true\` on ${agents}, round ${round}/${scaleBaselineRounds}`);
         psshTrue.push(await psshExec(pssh, "true", context.signal));
       }
-      return rows({ agents, report, psshTrue, linesPerDaemon: scaleLinesPerDaemon, parallelism: pssh.parallelism });
+      const figures = { agents, report, psshTrue, linesPerDaemon: scaleLinesPerDaemon, parallelism: pssh.parallelism };
+      const cores = availableParallelism();
+      if (cores < 2) return rows(figures);
+      // The endpoints are this machine's work too: the same run again with the runner on cores
+      // the endpoints may not use, as it would be with its agents on other machines.
+      const runnerCores = cores === 2 ? "0" : `0-${cores - 2}`;
+      context.progress.step(`scale: the runner again on core(s) ${runnerCores}, the endpoints on core ${cores - 1}`);
+      await pinContainers(fleet.containerIds, String(cores - 1), context.signal);
+      const apart = await runRunner(configPath, context.signal, runnerCores);
+      const where = ` — runner on cores of its own, endpoints on core ${cores - 1}`;
+      return [...rows(figures), ...rows({ ...figures, report: apart }).map((result) => ({ ...result, name: `${result.name}${where}` }))];
     } finally {
       await context.down(fleet.namespace);
     }
   },
 };
+
+function pinContainers(ids: readonly string[], cpus: string, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("docker", ["update", "--cpuset-cpus", cpus, ...ids], { signal }, (error, _stdout, stderr) => (error ? reject(new Error(`docker update --cpuset-cpus ${cpus}: ${stderr.trim() || error.message}`)) : resolve()));
+  });
+}
 
 interface Figures {
   agents: number;
@@ -121,6 +141,16 @@ function websiteRow(name: string, loaded: readonly number[], light: readonly num
   });
 }
 
+/**
+ * How busy the machine's cores were over a step's rounds (median), and what used them beside
+ * the runner: the endpoints' sshd and shells, which on a real fleet run on the agents.
+ */
+function machineNote(steps: readonly CpuWall[], runnerCpuMs: number): string {
+  const busy = overRounds(steps.map((step) => step.machineCpuMs ?? 0)).median;
+  const capacity = overRounds(steps.map((step) => step.wallMs)).median * availableParallelism();
+  return `the machine's ${availableParallelism()} cores were ${((busy / capacity) * 100).toFixed(0)}% busy: ${(busy - runnerCpuMs).toFixed(0)} ms of CPU beside the runner's (the endpoints' sshd and shells, the probe, dockerd)`;
+}
+
 function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures): MeasureResult[] {
   const measure = "scale";
   const psshName = `parallel-ssh -p ${parallelism}, \`true\` (a connection per host)`;
@@ -140,6 +170,7 @@ function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures
   const rss = one(report.rss.peak / MB);
   const loaded = report.streaming.website;
   const light = report.single.website;
+  const fanoutCpu = overRounds(report.fanout.map((r) => r.cpuMs)).median;
   return [
     row({
       measure,
@@ -163,7 +194,7 @@ function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures
       baseline: psshWall,
       goal: `≤ ${FANOUT_GOAL_MS / 1000} s and ≤ ${FANOUT_GOAL_VS_PSSH}× parallel-ssh`,
       met: fanout.median <= FANOUT_GOAL_MS && ratioOf(fanout, psshWall) <= FANOUT_GOAL_VS_PSSH,
-      note: `the runner's CPU per round ${overRounds(report.fanout.map((r) => r.cpuMs)).median.toFixed(0)} ms, ${perAgentCpu(overRounds(report.fanout.map((r) => r.cpuMs)).median).toFixed(3)} ms per channel; parallel-ssh and its ssh used ${perAgentCpu(overRounds(psshTrue.map((r) => r.cpuMs)).median).toFixed(1)} ms CPU per host`,
+      note: `the runner's CPU per round ${fanoutCpu.toFixed(0)} ms, ${perAgentCpu(fanoutCpu).toFixed(3)} ms per channel; ${machineNote(report.fanout, fanoutCpu)}; parallel-ssh and its ssh used ${perAgentCpu(overRounds(psshTrue.map((r) => r.cpuMs)).median).toFixed(1)} ms CPU per host`,
     }),
     row({
       measure,
@@ -186,7 +217,7 @@ function rows({ agents, report, psshTrue, linesPerDaemon, parallelism }: Figures
       baselineName: "one daemon alone, same run",
       baseline: one((single.cpuMs * 1000) / Math.max(1, single.lines)),
       goal: null,
-      note: `the runner used ${((streamed.cpuMs / streamed.wallMs) * 100).toFixed(0)}% of one core while ${agents} daemons streamed (the run's website, run directory and log files included)`,
+      note: `the runner used ${((streamed.cpuMs / streamed.wallMs) * 100).toFixed(0)}% of one core while ${agents} daemons streamed (the run's website, run directory and log files included); ${machineNote([streamed], streamed.cpuMs)}`,
     }),
     row({
       measure,
