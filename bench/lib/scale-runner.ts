@@ -33,6 +33,8 @@ export interface ScaleRunnerConfig {
   /** A local file that `cloud.copy` sends to the first `copyAgents` agents. */
   copyPath: string;
   copyAgents: number;
+  /** Its name on the agents, without `.bin` (default scale-copy): a second run names it anew, so the file is sent again, not found there. */
+  copyName?: string;
 }
 
 export interface WebsiteSample {
@@ -235,8 +237,9 @@ const scenario = defineScenario({
     cloud.signal.throwIfAborted();
     phase = "copy";
     const targets = agents.slice(0, config.copyAgents);
-    const alone = await timed(() => copyTo(cloud, targets.slice(0, 1), "scale-copy-one.bin"));
-    const copied = await timed(() => copyTo(cloud, targets, "scale-copy.bin"));
+    const copyName = config.copyName ?? "scale-copy";
+    const alone = await timed(() => copyTo(cloud, targets.slice(0, 1), `${copyName}-one.bin`));
+    const copied = await timed(() => copyTo(cloud, targets, `${copyName}.bin`));
     const failed = [...alone.value.failed, ...copied.value.failed].map((f) => `${f.agent}: ${f.error}`);
     partial.copy = {
       wallMs: copied.wallMs,

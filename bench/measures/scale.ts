@@ -86,7 +86,9 @@ export const scale: Measure = {
       const runnerCores = cores === 2 ? "0" : `0-${cores - 2}`;
       context.progress.step(`scale: the runner again on core(s) ${runnerCores}, the endpoints on core ${cores - 1}`);
       await pinContainers(fleet.containerIds, String(cores - 1), context.signal);
-      const apart = await runRunner(configPath, context.signal, runnerCores);
+      const apartPath = join(dir, "runner-apart.json");
+      await writeFile(apartPath, JSON.stringify({ ...config, copyName: "scale-copy-apart" } satisfies ScaleRunnerConfig));
+      const apart = await runRunner(apartPath, context.signal, runnerCores);
       const where = ` — runner on cores of its own, endpoints on core ${cores - 1}`;
       return [...rows(figures), ...rows({ ...figures, report: apart }).map((result) => ({ ...result, name: `${result.name}${where}` }))];
     } finally {
