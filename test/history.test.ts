@@ -11,7 +11,7 @@ import { HistoryWriter } from "../src/runtime/history/writer.ts";
 import { MetricStore } from "../src/observe/metrics.ts";
 import { RunState } from "../src/observe/run-state.ts";
 import { startWebsite } from "../src/observe/website.ts";
-import { CappedLog, parseByteSize } from "../src/runtime/capped-log.ts";
+import { BATCH_BYTES, CappedLog, LogBatch, parseByteSize } from "../src/runtime/capped-log.ts";
 import { consoleSink } from "../src/runs/console.ts";
 import type { LogLine } from "../src/runtime/daemon.ts";
 import { testInventory } from "./fixtures/inventory.ts";
@@ -137,11 +137,21 @@ t.test("a capped log keeps the newest output within its cap and counts what it d
   const together = "first\n2026-12-06T23:59:59.999Z second\nstamp é\n";
   t.equal(await readFile(join(dir, "batched.log"), "utf8"), together, "and written together after it, each stamp before its line");
   t.equal(batched.stats().writtenBytes, Buffer.byteLength(together), "bytes counted as written, stamps and newlines included");
-  for (let i = 0; i < 1000; i++) batched.append("z".repeat(99));
-  t.ok(statSync(join(dir, "batched.log")).size >= 64 * 1024, "a turn that appends much writes without waiting for its end");
+  for (let i = 0; i < BATCH_BYTES / 100; i++) batched.append("z".repeat(99));
+  t.ok(statSync(join(dir, "batched.log")).size >= BATCH_BYTES, "a turn that appends much writes without waiting for its end");
   batched.append("tail");
   batched.close();
   t.match(await readFile(join(dir, "batched.log"), "utf8"), /z\ntail\n$/, "close writes what is held");
+
+  const shared = new LogBatch(1000);
+  const [a, b] = ["a.log", "b.log"].map((name) => new CappedLog(join(dir, name), 1024 * 1024, shared));
+  for (let i = 0; i < 6; i++) a!.append("a".repeat(99));
+  for (let i = 0; i < 3; i++) b!.append("b".repeat(99));
+  t.equal(statSync(join(dir, "a.log")).size + statSync(join(dir, "b.log")).size, 0, "900 bytes held by the two logs of a 1,000-byte batch");
+  b!.append("b".repeat(99));
+  t.equal(statSync(join(dir, "a.log")).size + statSync(join(dir, "b.log")).size, 1000, "the thousandth byte, in either log, writes both");
+  a!.close();
+  b!.close();
   t.throws(() => parseByteSize("lots"), /not a size/);
 });
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { namespaceSchema } from "../core/namespace.ts";
 import type { Inventory } from "../core/inventory.ts";
 import { knownHostsText } from "../targets/state.ts";
-import { CappedLog, DEFAULT_LOG_CAP_BYTES, type LogCapStats } from "../runtime/capped-log.ts";
+import { CappedLog, DEFAULT_LOG_CAP_BYTES, LogBatch, type LogCapStats } from "../runtime/capped-log.ts";
 import type { RunResult, RunState } from "./run-state.ts";
 
 /** A sortable, collision-resistant run id: `20250131-142501-3fa9`. */
@@ -41,6 +41,8 @@ export class RunDir {
   /** The agents' pinned host keys, for the debug commands the website shows. */
   readonly knownHostsPath: string;
   readonly #logs = new Map<string, CappedLog>();
+  /** The run's logs hold a turn's lines within one bound, however many daemons write. */
+  readonly #logBatch = new LogBatch();
   /** Per daemon log: its file and one rotation together stay under this. */
   readonly logCapBytes: number;
 
@@ -107,7 +109,7 @@ export class RunDir {
     const path = join(this.logsDir, `${agent}-${daemon}.log`);
     let log = this.#logs.get(path);
     if (!log) {
-      log = new CappedLog(path, this.logCapBytes);
+      log = new CappedLog(path, this.logCapBytes, this.#logBatch);
       this.#logs.set(path, log);
     }
     const target = log;

@@ -1,7 +1,49 @@
 import { closeSync, fstatSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 
-/** Bytes a log holds in memory before it writes them without waiting for the turn's end. */
-const FLUSH_BYTES = 64 * 1024;
+/** Bytes a batch's logs hold in memory, in all, before they write them without waiting for the turn's end. */
+export const BATCH_BYTES = 256 * 1024;
+
+/**
+ * Logs whose lines are written together: each holds the lines appended in one turn of the
+ * event loop and writes them in one write(2) at its end, or all of them write as soon as they
+ * hold `limitBytes` in all. The bound is shared: a turn that reads a thousand agents' sockets
+ * took a few MB of lines into each of a thousand logs held apart, tens of MB of strings at once.
+ */
+export class LogBatch {
+  readonly limitBytes: number;
+  readonly #holding = new Set<CappedLog>();
+  #held = 0;
+  #scheduled = false;
+
+  constructor(limitBytes = BATCH_BYTES) {
+    this.limitBytes = limitBytes;
+  }
+
+  /** Writes what every log of the batch holds. */
+  flush(): void {
+    for (const log of [...this.#holding]) log.flush();
+  }
+
+  /** Called by a log that took `bytes` more. */
+  held(log: CappedLog, bytes: number): void {
+    this.#held += bytes;
+    this.#holding.add(log);
+    if (this.#held >= this.limitBytes) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Called by a log that wrote (or dropped, closing) the `bytes` it held. */
+  released(log: CappedLog, bytes: number): void {
+    this.#held -= bytes;
+    this.#holding.delete(log);
+  }
+}
 
 /** What a capped log kept and dropped; recorded in result.json so a reader knows what is missing. */
 export interface LogCapStats {
@@ -20,9 +62,9 @@ export interface LogCapStats {
  * the newest output is always kept.
  *
  * Lines appended in one turn of the event loop go out in one synchronous write(2) at its end
- * (or as soon as FLUSH_BYTES are held): a write per line cost a thousand streaming agents most
- * of the runner's time, and a flood still cannot pile up in memory behind a slow disk. A crash
- * loses at most the lines of the turn it happened in; `flush` and `close` write them at once.
+ * (or sooner, see LogBatch): a write per line cost a thousand streaming agents most of the
+ * runner's time, and a flood still cannot pile up in memory behind a slow disk. A crash loses
+ * at most the lines of the turn it happened in; `flush` and `close` write them at once.
  */
 export class CappedLog {
   readonly path: string;
@@ -36,12 +78,14 @@ export class CappedLog {
   /** Lines as text without their newline, and cut lines as bytes with theirs. */
   #pending: (string | Buffer)[] = [];
   #pendingBytes = 0;
-  #flushScheduled = false;
+  readonly #batch: LogBatch;
 
-  constructor(path: string, capBytes: number) {
+  /** `batch`: the logs it is written with (RunDir shares one among a run's logs); one of its own by default. */
+  constructor(path: string, capBytes: number, batch = new LogBatch()) {
     if (!Number.isFinite(capBytes) || capBytes < 2) throw new Error(`log cap ${capBytes} bytes is too small: give at least 1KB, e.g. --log-cap 100MB`);
     this.path = path;
     this.capBytes = capBytes;
+    this.#batch = batch;
     this.#fd = openSync(path, "a", 0o600);
     this.#size = fstatSync(this.#fd).size;
     this.#rotatedSize = sizeOf(`${path}.1`);
@@ -80,20 +124,14 @@ export class CappedLog {
     this.#pending.push(chunk);
     this.#pendingBytes += bytes;
     this.#size += bytes;
-    if (this.#pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => {
-        this.#flushScheduled = false;
-        this.flush();
-      });
-    }
+    this.#batch.held(this, bytes);
   }
 
   /** Writes what this turn appended so far; a no-op once closed. */
   flush(): void {
     if (this.#fd === undefined || this.#pendingBytes === 0) return;
     const pending = this.#pending;
+    this.#batch.released(this, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
     if (pending.every((chunk) => typeof chunk === "string")) writeSync(this.#fd, `${pending.join("\n")}\n`);
