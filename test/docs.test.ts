@@ -16,7 +16,7 @@ const text = (page: string) => readFileSync(join(ROOT, page), "utf8");
  * Flags of other programs that the pages show (npm, node, pulumi, docker, iptables, the bench),
  * and the one docs/adding-a-target.md has a new target add.
  */
-const NOT_FIELDTESTS = new Set(["--import", "--conditions", "--local", "--privileged", "--queue-bypass", "--omit", "--ignore-scripts", "--only", "--smoke", "--force", "--location", "--pwd", "--web", "--grep", "--filter", "--all"]);
+const NOT_FIELDTESTS = new Set(["--import", "--conditions", "--local", "--privileged", "--queue-bypass", "--omit", "--ignore-scripts", "--only", "--smoke", "--force", "--location", "--pwd", "--web", "--grep", "--filter", "--all", "--cpuset-cpus"]);
 
 function exportedNames(): Set<string> {
   const source = ts.createSourceFile("index.ts", text("src/index.ts"), ts.ScriptTarget.Latest);
