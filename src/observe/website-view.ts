@@ -17,7 +17,8 @@ export class WebsiteView {
   readonly #logs: LogRings;
   readonly #events = new EventEmitter();
   #state: RunStateSnapshot;
-  #metricsVersion = 0;
+  /** The runner's pushed-metrics version, as last sent: a change tells pages to fetch the series again. */
+  metricsVersion = 0;
 
   constructor(state: RunStateSnapshot, linesPerStream: number, totalLines?: number) {
     this.#state = state;
@@ -44,14 +45,6 @@ export class WebsiteView {
   /** Lines were left out before the next ones: pages start over from the recent lines. */
   markSkipped(): void {
     this.#events.emit("event", { type: "skipped" } satisfies ViewEvent);
-  }
-
-  get metricsVersion(): number {
-    return this.#metricsVersion;
-  }
-
-  set metricsVersion(version: number) {
-    this.#metricsVersion = version;
   }
 
   get ended(): boolean {
