@@ -1,5 +1,6 @@
 import t from "tap";
 import { Ring } from "../src/observe/ring.ts";
+import { Listeners } from "../src/observe/listeners.ts";
 import { LogRings, MIN_LINES_PER_STREAM, type LogLine } from "../src/observe/log-rings.ts";
 import { RunState, type RunEvent } from "../src/observe/run-state.ts";
 import { WebsiteView } from "../src/observe/website-view.ts";
@@ -124,6 +125,23 @@ t.test("the rings share a total: past it each stream keeps its share, never unde
     "a cut stream keeps its newest lines, in order",
   );
   t.equal(new LogRings(200).perStream, 200, "without a total, 200 a stream however many");
+});
+
+t.test("listeners: an emit reaches those subscribed when it began, a removed one no more", async (t) => {
+  const listeners = new Listeners<number>();
+  const seen: string[] = [];
+  let removeSecond = () => {};
+  const removeFirst = listeners.add((n) => {
+    seen.push(`first ${n}`);
+    removeSecond();
+  });
+  removeSecond = listeners.add((n) => seen.push(`second ${n}`));
+  listeners.emit(1);
+  listeners.emit(2);
+  removeFirst();
+  removeFirst();
+  listeners.emit(3);
+  t.same(seen, ["first 1", "second 1", "first 2"], "the second still hears the emit during which it was removed, as with EventEmitter");
 });
 
 t.test("snapshot: TTL, agents, debug commands, alerts", async (t) => {

@@ -1,4 +1,5 @@
 import type { AgentSpec, Inventory } from "../core/inventory.ts";
+import { Listeners } from "./listeners.ts";
 import type { LogLine } from "./log-rings.ts";
 import { validateAlertRule, type ActiveAlert, type AlertRule, type ValidAlertRule } from "./alerts.ts";
 
@@ -79,8 +80,7 @@ export class RunState {
   readonly runId: string | undefined;
   readonly #clientKeyPath: string;
   readonly #knownHostsPath: string;
-  /** Replaced, never changed in place, so an emit walks it without copying it (per log line). */
-  #listeners: readonly ((event: RunEvent) => void)[] = [];
+  readonly #listeners = new Listeners<RunEvent>();
   #inventory: Inventory;
   #phase = "starting";
   #result: RunResult = { status: "running" };
@@ -206,11 +206,7 @@ export class RunState {
 
   /** Listens to every change; returns the function that stops listening. */
   subscribe(listener: (event: RunEvent) => void): () => void {
-    this.#listeners = [...this.#listeners, listener];
-    return () => {
-      const at = this.#listeners.indexOf(listener);
-      if (at >= 0) this.#listeners = this.#listeners.filter((_, i) => i !== at);
-    };
+    return this.#listeners.add(listener);
   }
 
   snapshot(now: Date = new Date()): RunStateSnapshot {
@@ -249,6 +245,6 @@ export class RunState {
   }
 
   #emit(event: RunEvent): void {
-    for (const listener of this.#listeners) listener(event);
+    this.#listeners.emit(event);
   }
 }

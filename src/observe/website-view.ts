@@ -1,4 +1,4 @@
-import { EventEmitter } from "node:events";
+import { Listeners } from "./listeners.ts";
 import { LogRings, type LogFilter, type LogLine } from "./log-rings.ts";
 import type { RunStateSnapshot } from "./run-state.ts";
 import type { LogBurst } from "./website-protocol.ts";
@@ -15,7 +15,7 @@ export type WebsiteSnapshot = RunStateSnapshot & { logStreams: { agent: string; 
  */
 export class WebsiteView {
   readonly #logs: LogRings;
-  readonly #events = new EventEmitter();
+  readonly #events = new Listeners<ViewEvent>();
   #state: RunStateSnapshot;
   /** The runner's pushed-metrics version, as last sent: a change tells pages to fetch the series again. */
   metricsVersion = 0;
@@ -23,13 +23,11 @@ export class WebsiteView {
   constructor(state: RunStateSnapshot, linesPerStream: number, totalLines?: number) {
     this.#state = state;
     this.#logs = new LogRings(linesPerStream, totalLines);
-    // Every website tab holds a listener; the default cap of 10 would warn on the 11th.
-    this.#events.setMaxListeners(0);
   }
 
   setState(state: RunStateSnapshot): void {
     this.#state = state;
-    this.#events.emit("event", { type: "state" } satisfies ViewEvent);
+    this.#events.emit({ type: "state" });
   }
 
   appendBursts(bursts: readonly LogBurst[]): void {
@@ -37,14 +35,14 @@ export class WebsiteView {
       for (const line of lines) {
         const log = { time, agent, daemon, line };
         this.#logs.push(log);
-        this.#events.emit("event", { type: "log", log } satisfies ViewEvent);
+        this.#events.emit({ type: "log", log });
       }
     }
   }
 
   /** Lines were left out before the next ones: pages start over from the recent lines. */
   markSkipped(): void {
-    this.#events.emit("event", { type: "skipped" } satisfies ViewEvent);
+    this.#events.emit({ type: "skipped" });
   }
 
   get ended(): boolean {
@@ -70,7 +68,6 @@ export class WebsiteView {
 
   /** Listens to every change; returns the function that stops listening. */
   subscribe(listener: (event: ViewEvent) => void): () => void {
-    this.#events.on("event", listener);
-    return () => this.#events.off("event", listener);
+    return this.#events.add(listener);
   }
 }
