@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type Docker from "dockerode";
 import { belongsToNamespace, LABELS, type Namespace } from "../../core/namespace.ts";
-import { isGoneOrGoing } from "./docker.ts";
+import { isGoneOrGoing, isNotFound } from "./docker.ts";
 import { AGENT_LABELS } from "./labels.ts";
 import { FIRST_AGENT_PORT, type PortRange } from "./ports.ts";
 
@@ -160,7 +160,7 @@ export async function reapNetworks(docker: Docker, now: Date, dryRun: boolean): 
         .getNetwork(network.Id)
         .remove()
         .then(() => true)
-        .catch((error) => isGoneOrGoing(error) && (error as { statusCode?: number }).statusCode === 404);
+        .catch(isNotFound);
       if (!gone) continue;
     }
     removed.push(network.Name);

@@ -8,7 +8,7 @@ import { belongsToNamespace, expiresAtFromLabels, expiryAfter, LABELS, labelValu
 import { agentName, cloudResourceName } from "../../core/naming.ts";
 import { containerLimits, type Shape } from "../../core/shapes.ts";
 import type { Progress } from "../../core/progress.ts";
-import { isGoneOrGoing } from "./docker.ts";
+import { isGoneOrGoing, isNotFound } from "./docker.ts";
 import { agentHardening } from "./hardening.ts";
 import { ensureFleetImages, type ImageCatalog } from "./image.ts";
 import { removeExtensions, withEffectiveExpiry, writeExtendedExpiry } from "./extension.ts";
@@ -419,7 +419,7 @@ async function goneWithin(docker: Docker, ids: readonly string[], ms: number): P
       await docker.getContainer(id).inspect();
       return true;
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      if (isNotFound(error)) return false;
       throw error;
     }
   };
