@@ -106,17 +106,17 @@ export class CappedLog {
     // end, tens of MB across a thousand streaming agents.
     const body = line.endsWith("\n") ? line.slice(0, -1) : line;
     const bytes = (stamp === undefined ? 0 : Buffer.byteLength(stamp) + 1) + Buffer.byteLength(body) + 1;
+    const text = stamp === undefined ? body : `${stamp} ${body}`;
     this.#written += bytes;
     if (bytes > this.#half) {
       // A single line larger than half the cap keeps its start, marked as cut.
       const marker = Buffer.from(` … [fieldtest: line cut, ${bytes} bytes]\n`);
-      const text = Buffer.from(stamp === undefined ? body : `${stamp} ${body}`);
-      const cut = Buffer.concat([text.subarray(0, Math.max(0, this.#half - marker.length)), marker]);
+      const cut = Buffer.concat([Buffer.from(text).subarray(0, Math.max(0, this.#half - marker.length)), marker]);
       this.#dropped += Math.max(0, bytes - cut.length);
       this.#pushPending(cut, cut.length);
       return;
     }
-    this.#pushPending(stamp === undefined ? body : `${stamp} ${body}`, bytes);
+    this.#pushPending(text, bytes);
   }
 
   #pushPending(chunk: string | Buffer, bytes: number): void {
