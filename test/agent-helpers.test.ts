@@ -44,6 +44,11 @@ if (docker) {
       message: /^agent-001: waited 400 ms for a line matching \/ready to serve\/ in wait-strategies\.log \(waitFor\); the file could not be read: .*No such file/,
     });
     await t.rejects(agent.waitFor(Wait.forCommand("exit 3"), { timeoutMs: 400 }), new WaitTimeoutError("agent-001: waited 400 ms for exit 3 to exit 0 (waitFor); the last run exited 3"));
+    // The first run exits 3, the next outlives the deadline and is killed: the timeout names the
+    // run that ended, not the exec's own timeout.
+    const cutShort = "if [ -e wait-strategies.cut ]; then sleep 30; else touch wait-strategies.cut; exit 3; fi";
+    await agent.exec("rm -f wait-strategies.cut");
+    await t.rejects(agent.waitFor(Wait.forCommand(cutShort), { timeoutMs: 1500 }), new WaitTimeoutError(`agent-001: waited 1500 ms for ${cutShort} to exit 0 (waitFor); the last run exited 3`));
     t.throws(() => Wait.forLogLine("x.log", ""), /the pattern is empty/);
 
     // Both conditions come true only after the wait began, the log line first: forAll must see each.
